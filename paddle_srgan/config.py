@@ -1,0 +1,229 @@
+"""YAML config -> validated nested dict. All defaults of the package live in `DEFAULTS` below.
+
+Resolution order (later wins): DEFAULTS < `base:` file(s) < the YAML file < environment
+(`PADDLE_SRGAN_OUTPUT_DIR`, `PADDLE_SRGAN_DATA_ROOT`) < `-o key=value` overrides.
+
+Two kinds of sections:
+* fixed sections (everything in DEFAULTS): unknown keys are an error naming the key, the file
+  and the closest valid key; values must have the default's type (int is accepted for float).
+* network sections (`network_g`, `network_d`): `type` names the class, every other key is a
+  constructor kwarg, checked against the constructor when the model is built
+  (`paddle_srgan.models.build_model`), so new model options need no config code.
+
+This module must stay cheap to import: no paddle, no cv2.
+"""
+import copy
+import difflib
+import os
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A config file, key or value is wrong; the message names the file and the key."""
+
+
+ENV_OVERRIDES = {"PADDLE_SRGAN_OUTPUT_DIR": "output_dir", "PADDLE_SRGAN_DATA_ROOT": "data_root"}
+NETWORK_SECTIONS = ("network_g", "network_d")
+
+# Loss weights of a phase when the config does not give them: the paper's recipe
+# (SRResNet: pixel MSE only; SRGAN: VGG54 content + 1e-3 adversarial).
+PHASE_LOSS_PRESETS = {
+    "mse": {"pixel": 1.0, "perceptual": 0.0, "adversarial": 0.0},
+    "gan": {"pixel": 0.0, "perceptual": 1.0, "adversarial": 1e-3},
+}
+PHASE_DEFAULTS = {
+    "name": "mse",           # mse: generator alone; gan: generator + discriminator
+    "iters": 0,              # optimizer steps in this phase (> 0)
+    "lr": 1e-4,              # Adam learning rate of G (and D in a gan phase)
+    "lr_milestones": [],     # iterations (counted inside the phase) where lr *= lr_gamma
+    "lr_gamma": 0.1,
+    "losses": {"pixel": None, "perceptual": None, "adversarial": None},  # None -> preset
+}
+
+DEFAULTS = {
+    "experiment": "srgan_x4",    # run directory = output_dir/experiment
+    "output_dir": "output",
+    "data_root": "data",         # relative dataset folders are resolved under it
+    "seed": 0,
+    "device": "auto",            # auto (GPU if paddle was built with CUDA and sees one) | gpu | cpu
+    "scale": 4,                  # x2 / x4 / x8; networks and datasets follow it
+    "network_g": {"type": "SRResNet"},
+    "network_d": {"type": "Discriminator"},
+    "vgg": {
+        "layer": "relu5_4",      # paper's phi_5,4
+        "weights": "imagenet",   # imagenet (paddle.vision download) | <file.pdparams> | none
+        "feature_scale": 1.0 / 12.75,  # paper: VGG feature maps are rescaled by 1/12.75
+    },
+    "losses": {
+        "pixel": {"criterion": "mse", "eps": 1e-3},      # mse | l1 | charbonnier (eps)
+        "perceptual": {"criterion": "mse"},              # mse | l1 on VGG feature maps
+    },
+    "train": {
+        "batch_size": 16,
+        "beta1": 0.9,            # Adam, as in the paper
+        "beta2": 0.999,
+        "phases": [
+            {"name": "mse", "iters": 1000000},
+            {"name": "gan", "iters": 200000, "lr_milestones": [100000]},
+        ],
+    },
+}
+
+
+def closest_hint(key, valid, prefix=""):
+    """' (did you mean 'prefix.x'?)' for the valid key nearest to `key`, else the valid list."""
+    match = difflib.get_close_matches(key, list(valid), n=1, cutoff=0.5)
+    if match:
+        return f" (did you mean '{prefix}{match[0]}'?)"
+    return f" (valid keys: {', '.join(prefix + v for v in sorted(valid))})"
+
+
+def _coerce(path, value, default, source):
+    """`value` checked against the default's type; returns it (YAML 1.1 strings like '1e-4',
+    which PyYAML does not read as floats, become floats where a float is expected)."""
+    if isinstance(default, float) and isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    if default is None or value is None:
+        return value
+    if isinstance(default, bool) or isinstance(value, bool):
+        ok = isinstance(value, bool) and isinstance(default, bool)
+    elif isinstance(default, float):
+        ok = isinstance(value, (int, float))
+    else:
+        ok = isinstance(value, type(default))
+    if not ok:
+        raise ConfigError(f"{source}: key '{path}' must be {type(default).__name__}, "
+                          f"got {type(value).__name__} {value!r}")
+    return value
+
+
+def _merge(base, update, schema, path, source):
+    """Deep-merge `update` into a copy of `base`, validating keys against `schema`."""
+    out = copy.deepcopy(base)
+    if not isinstance(update, dict):
+        raise ConfigError(f"{source}: '{path or 'top level'}' must be a mapping, got {update!r}")
+    for key, value in update.items():
+        full = f"{path}.{key}" if path else str(key)
+        if path in NETWORK_SECTIONS:
+            out[key] = value  # constructor kwargs, checked by build_model
+            continue
+        if key not in schema:
+            hint = closest_hint(str(key), schema, f"{path}." if path else "")
+            raise ConfigError(f"{source}: unknown key '{full}'{hint}")
+        if full == "train.phases":
+            out[key] = _phases(value, source)
+        elif isinstance(schema[key], dict):
+            out[key] = _merge(out.get(key) or {}, value, schema[key], full, source)
+        else:
+            out[key] = _coerce(full, value, schema[key], source)
+    return out
+
+
+def _phases(phases, source):
+    if not isinstance(phases, list) or not phases:
+        raise ConfigError(f"{source}: 'train.phases' must be a non-empty list of phases")
+    resolved = []
+    for i, phase in enumerate(phases):
+        p = _merge(PHASE_DEFAULTS, phase, PHASE_DEFAULTS, f"train.phases.{i}", source)
+        if p["name"] not in PHASE_LOSS_PRESETS:
+            raise ConfigError(f"{source}: 'train.phases.{i}.name' must be one of "
+                              f"{sorted(PHASE_LOSS_PRESETS)}, got {p['name']!r}")
+        if not isinstance(p["iters"], int) or p["iters"] <= 0:
+            raise ConfigError(f"{source}: 'train.phases.{i}.iters' must be a positive integer")
+        for term, weight in PHASE_LOSS_PRESETS[p["name"]].items():
+            value = weight if p["losses"][term] is None else p["losses"][term]
+            p["losses"][term] = _coerce(f"train.phases.{i}.losses.{term}", value, weight, source)
+        resolved.append(p)
+    return resolved
+
+
+def _read_yaml(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    return {} if data is None else data
+
+
+def _load_file(path, seen=()):
+    """Read `path`, following `base:` (relative to the file) before applying its own keys."""
+    path = os.path.abspath(path)
+    if path in seen:
+        raise ConfigError(f"{path}: 'base' chain loops back to itself")
+    data = _read_yaml(path)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping of keys, got {type(data).__name__}")
+    base = data.pop("base", None)
+    cfg = copy.deepcopy(DEFAULTS)
+    if base is not None:
+        cfg = _load_file(os.path.join(os.path.dirname(path), base), seen + (path,))
+    return _merge(cfg, data, DEFAULTS, "", path)
+
+
+def parse_override(text):
+    """'a.b=c' -> (['a', 'b'], c) with c typed by YAML (1 -> int, 1e-4 -> float, [1,2] -> list)."""
+    if "=" not in text:
+        raise ConfigError(f"override '{text}' must look like key.path=value")
+    key, raw = text.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    return key.strip().split("."), value
+
+
+def _nested(keys, value):
+    """['train', 'phases', '0', 'iters'] -> nested dicts; list indices stay string keys here."""
+    for key in reversed(keys):
+        value = {key: value}
+    return value
+
+
+def apply_overrides(cfg, overrides, source="-o"):
+    """Apply `-o key=value` strings (validated like file keys). List items: `train.phases.0.iters=5`."""
+    for text in overrides:
+        keys, value = parse_override(text)
+        if len(keys) > 2 and keys[:2] == ["train", "phases"]:
+            phases = copy.deepcopy(cfg["train"]["phases"])
+            if not keys[2].isdigit() or int(keys[2]) >= len(phases):
+                raise ConfigError(f"{source}: 'train.phases.{keys[2]}' is not one of the "
+                                  f"{len(phases)} phases (0..{len(phases) - 1})")
+            index = int(keys[2])
+            phases[index] = _merge(phases[index], _nested(keys[3:], value), PHASE_DEFAULTS,
+                                   f"train.phases.{index}", f"{source} {text}")
+            cfg = _merge(cfg, {"train": {"phases": phases}}, DEFAULTS, "", source)
+        else:
+            cfg = _merge(cfg, _nested(keys, value), DEFAULTS, "", f"{source} {text}")
+    return cfg
+
+
+def load_config(path=None, overrides=(), environ=None):
+    """Resolve a config: DEFAULTS < file (with bases) < environment < overrides.
+
+    Returns a plain nested dict (YAML-serialisable) with `_source` naming the file.
+    """
+    cfg = _load_file(path) if path else copy.deepcopy(DEFAULTS)
+    environ = os.environ if environ is None else environ
+    env = [f"{key}={environ[var]}" for var, key in ENV_OVERRIDES.items() if environ.get(var)]
+    cfg = apply_overrides(cfg, env, source="environment")
+    cfg = apply_overrides(cfg, overrides)
+    for section in NETWORK_SECTIONS:
+        if not isinstance(cfg[section].get("type"), str):
+            raise ConfigError(f"{path or 'defaults'}: '{section}.type' must name a network class")
+    if cfg["scale"] not in (2, 4, 8):
+        raise ConfigError(f"{path or 'defaults'}: 'scale' must be 2, 4 or 8, got {cfg['scale']}")
+    cfg["_source"] = os.path.abspath(path) if path else None
+    return cfg
+
+
+def dump_config(cfg):
+    """YAML text of a resolved config (what `--print-config` shows and runs save)."""
+    return yaml.safe_dump({k: v for k, v in cfg.items() if not k.startswith("_")},
+                          sort_keys=False, default_flow_style=None)

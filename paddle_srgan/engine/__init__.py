@@ -1,0 +1,1 @@
+"""Training machinery: the phase loop, checkpoints, logging, evaluation."""

@@ -1,0 +1,110 @@
+"""Loss terms of SRResNet / SRGAN training, and the weighted generator objective.
+
+Conventions: images are [N, C, H, W] float32 in the generator's output range (`value_range`,
+[-1, 1] for SRResNet); every loss returns a 0-d tensor (mean over all elements).
+"""
+from .compat import import_paddle
+
+paddle = import_paddle()
+F = paddle.nn.functional
+
+
+def charbonnier(pred, target, eps=1e-3):
+    """mean(sqrt((pred - target)^2 + eps^2)): a differentiable L1 (LapSRN, Lai et al. 2017)."""
+    diff = pred - target
+    return paddle.sqrt(diff * diff + eps * eps).mean()
+
+
+PIXEL_CRITERIA = {
+    "mse": lambda pred, target, eps: F.mse_loss(pred, target),
+    "l1": lambda pred, target, eps: F.l1_loss(pred, target),
+    "charbonnier": charbonnier,
+}
+
+
+def pixel_loss(pred, target, criterion="mse", eps=1e-3):
+    """Pixel-space loss between two same-shape tensors; criterion mse | l1 | charbonnier."""
+    if criterion not in PIXEL_CRITERIA:
+        raise ValueError(f"losses.pixel.criterion must be one of {sorted(PIXEL_CRITERIA)}, "
+                         f"got {criterion!r}")
+    return PIXEL_CRITERIA[criterion](pred, target, eps)
+
+
+class PerceptualLoss(paddle.nn.Layer):
+    """Content loss on VGG feature maps (paper eq. 5, phi_i,j).
+
+    The paper rescales feature maps by 1/12.75 (so they are of the same order as pixel MSE);
+    the rescale is applied to the maps, which scales an MSE by its square.
+
+    Args:
+        vgg: a frozen `VGGFeatures` (input RGB [0,1]).
+        feature_scale: factor applied to both feature maps (paper: 1/12.75).
+        criterion: 'mse' or 'l1' between the rescaled maps.
+        value_range: (lo, hi) of the images given to forward, mapped to [0,1] for VGG.
+    """
+
+    def __init__(self, vgg, feature_scale=1.0 / 12.75, criterion="mse", value_range=(-1.0, 1.0)):
+        super().__init__()
+        if criterion not in ("mse", "l1"):
+            raise ValueError(f"losses.perceptual.criterion must be 'mse' or 'l1', got {criterion!r}")
+        self.vgg = vgg
+        self.feature_scale = feature_scale
+        self.criterion = criterion
+        self.lo, self.hi = value_range
+
+    def _features(self, img):
+        return self.vgg((img - self.lo) / (self.hi - self.lo)) * self.feature_scale
+
+    def forward(self, sr, hr):
+        with paddle.no_grad():
+            target = self._features(hr)
+        return pixel_loss(self._features(sr), target, self.criterion)
+
+
+def adversarial_g_loss(fake_logits):
+    """Generator's BCE: push D(G(lr)) towards 'real' (-log D, the paper's eq. 6)."""
+    return F.binary_cross_entropy_with_logits(fake_logits, paddle.ones_like(fake_logits))
+
+
+def adversarial_d_loss(real_logits, fake_logits):
+    """Discriminator's BCE on real HR (label 1) and detached SR (label 0), summed."""
+    return (F.binary_cross_entropy_with_logits(real_logits, paddle.ones_like(real_logits))
+            + F.binary_cross_entropy_with_logits(fake_logits, paddle.zeros_like(fake_logits)))
+
+
+class GeneratorObjective:
+    """Weighted sum of the generator's loss terms for one phase.
+
+        total = w_pixel * pixel(sr, hr) + w_perceptual * perceptual(sr, hr)
+                + w_adversarial * adversarial_g(D(sr))
+
+    Terms with weight 0 are not computed (the MSE phase never builds VGG or D).
+
+    Args:
+        weights: {'pixel': w, 'perceptual': w, 'adversarial': w} (a phase's `losses`).
+        pixel_cfg: config `losses.pixel` ({'criterion', 'eps'}).
+        perceptual: a PerceptualLoss, required when w_perceptual > 0.
+        discriminator: required when w_adversarial > 0.
+    """
+
+    def __init__(self, weights, pixel_cfg, perceptual=None, discriminator=None):
+        self.weights = {k: float(v) for k, v in weights.items() if v}
+        if "perceptual" in self.weights and perceptual is None:
+            raise ValueError("a perceptual loss weight > 0 needs a PerceptualLoss (VGG)")
+        if "adversarial" in self.weights and discriminator is None:
+            raise ValueError("an adversarial loss weight > 0 needs a discriminator")
+        self.pixel_cfg = pixel_cfg
+        self.perceptual = perceptual
+        self.discriminator = discriminator
+
+    def __call__(self, sr, hr):
+        """sr, hr: [N, C, H, W] in the generator's range -> (total, {term: unweighted loss})."""
+        terms = {}
+        if "pixel" in self.weights:
+            terms["pixel"] = pixel_loss(sr, hr, self.pixel_cfg["criterion"], self.pixel_cfg["eps"])
+        if "perceptual" in self.weights:
+            terms["perceptual"] = self.perceptual(sr, hr)
+        if "adversarial" in self.weights:
+            terms["adversarial"] = adversarial_g_loss(self.discriminator(sr))
+        total = sum(self.weights[name] * value for name, value in terms.items())
+        return total, terms

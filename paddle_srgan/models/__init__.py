@@ -1,0 +1,76 @@
+"""Networks, and `build_model`: a config section -> an nn.Layer.
+
+The name -> class table is written out here (no registry filled by import side effects), and
+config keys are constructor kwargs, checked against the constructor's signature.
+"""
+import inspect
+
+from ..config import ConfigError, closest_hint
+from .discriminator import Discriminator
+from .srresnet import SRResNet
+from .vgg import VGGFeatures
+
+MODELS = {"SRResNet": SRResNet, "Discriminator": Discriminator}
+
+
+def build_model(section, key="network_g", source=None, **defaults):
+    """Instantiate `section['type']` with the section's other keys as kwargs.
+
+    Args:
+        section: dict like {'type': 'SRResNet', 'num_block': 16}.
+        key: the config key of the section, used in error messages.
+        source: the config file, used in error messages.
+        defaults: kwargs the caller derives from elsewhere in the config (e.g. scale); they
+            are passed only when the constructor takes them and the section does not set them.
+    """
+    where = f"{source}: " if source else ""
+    kwargs = dict(section)
+    name = kwargs.pop("type", None)
+    if name not in MODELS:
+        raise ConfigError(f"{where}'{key}.type' must be one of {sorted(MODELS)}, got {name!r}")
+    cls = MODELS[name]
+    params = inspect.signature(cls.__init__).parameters
+    valid = [p for p in params if p != "self"]
+    for arg in kwargs:
+        if arg not in valid:
+            hint = closest_hint(arg, valid, f"{key}.")
+            raise ConfigError(f"{where}unknown key '{key}.{arg}' for {name}{hint}")
+    for arg, value in defaults.items():
+        if arg in params and arg not in kwargs:
+            kwargs[arg] = value
+        elif arg in kwargs and kwargs[arg] != value:
+            raise ConfigError(f"{where}'{key}.{arg}' is {kwargs[arg]!r} but the top-level "
+                              f"'{arg}' is {value!r}; set one of them only")
+    try:
+        return cls(**kwargs)
+    except ValueError as exc:
+        raise ConfigError(f"{where}'{key}': {exc}") from None
+
+
+def build_generator(cfg):
+    """The generator of a resolved config; its scale follows the top-level `scale`."""
+    return build_model(cfg["network_g"], "network_g", cfg.get("_source"), scale=cfg["scale"])
+
+
+def build_discriminator(cfg):
+    """The discriminator; its input channels follow the generator's output channels."""
+    g = cfg["network_g"]
+    channels = g.get("out_channels") or g.get("in_channels", 3)
+    return build_model(cfg["network_d"], "network_d", cfg.get("_source"), in_channels=channels)
+
+
+def build_vgg(cfg):
+    """The frozen VGG feature extractor of `cfg['vgg']`."""
+    return VGGFeatures(layer=cfg["vgg"]["layer"], weights=cfg["vgg"]["weights"])
+
+
+def count_parameters(layer):
+    """Learnable scalars of `layer`, frozen ones included, BN running statistics excluded:
+    the figure PyTorch's `sum(p.numel() for p in m.parameters())` gives for the same net."""
+    stats = {id(t) for sub in layer.sublayers(include_self=True)
+             for t in (getattr(sub, "_mean", None), getattr(sub, "_variance", None)) if t is not None}
+    return sum(int(p.numel()) for p in layer.parameters() if id(p) not in stats)
+
+
+__all__ = ["SRResNet", "Discriminator", "VGGFeatures", "MODELS", "build_model",
+           "build_generator", "build_discriminator", "build_vgg", "count_parameters"]

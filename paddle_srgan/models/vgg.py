@@ -1,0 +1,127 @@
+"""Frozen VGG19 feature extractor for the perceptual (content) loss.
+
+The paper's content loss phi_5,4 is the feature map after the 4th conv (and its ReLU) before
+the 5th max-pool, i.e. `relu5_4`. Layers are named like the paper and the Caffe prototxt
+(conv1_1, relu1_1, ..., pool5) so configs never hold magic indices; the Sequential keeps
+torchvision's / paddle.vision's indices, so `features.<i>.*` keys of a full VGG19 state dict
+load unchanged.
+"""
+import os
+import warnings
+
+from ..compat import import_paddle
+from ..config import ConfigError
+
+paddle = import_paddle()
+nn = paddle.nn
+
+_VGG19_BLOCKS = (2, 2, 4, 4, 4)        # convs per block
+_VGG19_WIDTHS = (64, 128, 256, 512, 512)
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+MAKE_WEIGHTS_FILE = (
+    "Make the file once on a machine with internet: python -c \"import paddle; paddle.save("
+    "paddle.vision.models.vgg19(pretrained=True).state_dict(), 'vgg19.pdparams')\"")
+
+
+def vgg19_layer_names():
+    """['conv1_1', 'relu1_1', ..., 'pool5']: index i is `features.<i>` of VGG19."""
+    names = []
+    for block, convs in enumerate(_VGG19_BLOCKS, start=1):
+        for j in range(1, convs + 1):
+            names += [f"conv{block}_{j}", f"relu{block}_{j}"]
+        names.append(f"pool{block}")
+    return names
+
+
+class VGGWeightsError(ConfigError):
+    """VGG weights could not be found or loaded; the message says which config key to set."""
+
+
+class VGGFeatures(nn.Layer):
+    """VGG19 `features` truncated after `layer`, ImageNet-normalised inside, frozen.
+
+    Args:
+        layer: last layer kept, e.g. 'relu5_4' (paper), 'relu2_2', 'conv5_4'.
+        weights: 'imagenet' (paddle.vision download/cache), 'none' (random init: tests only;
+            training warns loudly), or the path of a local .pdparams holding a full VGG19
+            state dict or a truncated `features` one.
+    Input:  img [N, 3, H, W] float32 RGB in [0, 1]; [N, 1, H, W] is repeated to 3 channels
+            (single-channel training: VGG was trained on RGB, a gray image is R=G=B).
+    Output: features [N, C_layer, H/2^k, W/2^k] float32 (no rescaling here; the loss applies
+            the paper's 1/12.75).
+    """
+
+    def __init__(self, layer="relu5_4", weights="imagenet"):
+        super().__init__()
+        names = vgg19_layer_names()
+        if layer not in names:
+            raise ValueError(f"vgg.layer '{layer}' is not a VGG19 layer; valid: {', '.join(names)}")
+        self.layer = layer
+        layers, channels = [], 3
+        for name in names[: names.index(layer) + 1]:
+            if name.startswith("conv"):
+                width = _VGG19_WIDTHS[int(name[4]) - 1]
+                layers.append(nn.Conv2D(channels, width, 3, padding=1))
+                channels = width
+            elif name.startswith("relu"):
+                layers.append(nn.ReLU())
+            else:
+                layers.append(nn.MaxPool2D(kernel_size=2, stride=2))
+        self.features = nn.Sequential(*layers)
+        self.register_buffer("mean", paddle.to_tensor(IMAGENET_MEAN).reshape([1, 3, 1, 1]),
+                             persistable=False)
+        self.register_buffer("std", paddle.to_tensor(IMAGENET_STD).reshape([1, 3, 1, 1]),
+                             persistable=False)
+        self._load(weights)
+        for p in self.parameters():
+            p.stop_gradient = True
+        self.eval()
+
+    def _load(self, weights):
+        if weights == "none":
+            return
+        if weights == "imagenet":
+            state = _imagenet_state()
+        elif os.path.isfile(str(weights)):
+            state = paddle.load(weights)
+        else:
+            raise VGGWeightsError(
+                f"vgg.weights: {weights!r} is neither 'imagenet', 'none' nor an existing file. "
+                f"{MAKE_WEIGHTS_FILE}")
+        own = self.state_dict()
+        picked = {}
+        for key, value in state.items():
+            key = key if key.startswith("features.") else f"features.{key}"
+            if key in own:
+                picked[key] = value
+        missing = sorted(set(own) - set(picked))
+        if missing:
+            raise VGGWeightsError(f"VGG weights ({weights}) lack {len(missing)} tensors "
+                                  f"needed up to {self.layer}, e.g. {missing[0]}")
+        for key, value in picked.items():
+            if list(value.shape) != list(own[key].shape):
+                raise VGGWeightsError(f"VGG weights ({weights}): {key} has shape "
+                                      f"{list(value.shape)}, expected {list(own[key].shape)}")
+        self.set_state_dict(picked)
+
+    def forward(self, img):
+        if len(img.shape) != 4:
+            raise ValueError(f"VGGFeatures expects [N, C, H, W], got shape {list(img.shape)}")
+        if img.shape[1] == 1:
+            img = paddle.tile(img, [1, 3, 1, 1])
+        return self.features((img - self.mean) / self.std)
+
+
+def _imagenet_state():
+    """paddle.vision's ImageNet VGG19 weights (downloaded once into ~/.cache/paddle/hapi)."""
+    from paddle.vision.models import vgg19
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return vgg19(pretrained=True).state_dict()
+    except Exception as exc:  # offline machines fail deep inside the downloader
+        raise VGGWeightsError(
+            "could not get ImageNet VGG19 weights from paddle.vision (no internet?): "
+            f"{type(exc).__name__}: {exc}. Set vgg.weights=<file.pdparams> instead. "
+            f"{MAKE_WEIGHTS_FILE}") from None

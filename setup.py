@@ -1,0 +1,30 @@
+"""paddle-srgan: SRGAN (Ledig et al., CVPR 2017) in PaddlePaddle.
+
+Paddle is an extra, not a requirement: AI Studio images ship their own paddlepaddle-gpu and a
+reinstall breaks them. Choose `pip install -e ".[cpu]"` or `".[gpu]"` elsewhere.
+"""
+import re
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).resolve().parent
+VERSION = re.search(r'__version__ = "([^"]+)"', (HERE / "paddle_srgan" / "__init__.py").read_text()).group(1)
+
+setup(
+    name="paddle-srgan",
+    version=VERSION,
+    description="Photo-realistic super-resolution (SRGAN, SRResNet) for PaddlePaddle 2.6 and 3.x",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["paddle_srgan", "paddle_srgan.*"]),
+    python_requires=">=3.8",
+    install_requires=["numpy", "opencv-python", "pillow", "tqdm", "visualdl", "pyyaml"],
+    extras_require={
+        # paddlepaddle-gpu 2.6.2 (the only one on PyPI) is built against numpy 1.x
+        "cpu": ["paddlepaddle>=2.6"],
+        "gpu": ["paddlepaddle-gpu>=2.6"],
+        "test": ["pytest", "scikit-image"],
+    },
+    license="Apache-2.0",
+)

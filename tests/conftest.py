@@ -1,0 +1,33 @@
+"""Shared fixtures: repo paths, the shared test data, tiny network settings."""
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SET5 = ROOT / "data" / "benchmarks" / "Set5"
+# ../shared/data beside the checkout (CI lays it there); PADDLE_SRGAN_SHARED overrides.
+SHARED = Path(os.environ.get("PADDLE_SRGAN_SHARED", ROOT.parent / "shared"))
+PARITY_NPZ = SHARED / "data" / "parity" / "srresnet_sgrvinod.npz"
+
+warnings.filterwarnings("ignore", message="No ccache found")
+
+
+def run_tool(tool, *args, cwd=None, check=True, timeout=600):
+    """Run tools/<tool>.py as a user would; returns the CompletedProcess (text output)."""
+    proc = subprocess.run([sys.executable, str(ROOT / "tools" / f"{tool}.py"), *map(str, args)],
+                          capture_output=True, text=True, cwd=cwd or ROOT, timeout=timeout,
+                          env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{tool} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture(scope="session")
+def parity_npz():
+    if not PARITY_NPZ.is_file():
+        pytest.fail(f"parity fixture missing: {PARITY_NPZ} (set PADDLE_SRGAN_SHARED to shared/)")
+    return PARITY_NPZ

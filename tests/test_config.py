@@ -1,0 +1,113 @@
+import pytest
+import yaml
+
+from conftest import ROOT, run_tool
+from paddle_srgan.config import DEFAULTS, ConfigError, dump_config, load_config
+
+SRGAN = ROOT / "configs" / "srgan.yml"
+
+
+def test_defaults_and_recipe_load():
+    cfg = load_config(SRGAN)
+    assert cfg["scale"] == 4 and cfg["network_g"]["num_block"] == 16
+    mse, gan = cfg["train"]["phases"]
+    assert (mse["name"], mse["lr"], mse["losses"]["pixel"]) == ("mse", 1e-4, 1.0)
+    assert gan["losses"] == {"pixel": 0.0, "perceptual": 1.0, "adversarial": 1e-3}
+    assert gan["lr_milestones"] == [gan["iters"] // 2] and gan["lr_gamma"] == 0.1
+    assert abs(cfg["vgg"]["feature_scale"] - 1 / 12.75) < 1e-12
+    assert load_config()["train"]["batch_size"] == DEFAULTS["train"]["batch_size"]
+
+
+def test_phase_losses_default_to_the_paper_presets(tmp_path):
+    path = tmp_path / "c.yml"
+    path.write_text("train:\n  phases:\n    - {name: gan, iters: 10}\n")
+    (phase,) = load_config(path)["train"]["phases"]
+    assert phase["losses"] == {"pixel": 0.0, "perceptual": 1.0, "adversarial": 1e-3}
+
+
+def test_overrides_are_typed():
+    cfg = load_config(SRGAN, ["train.batch_size=8", "train.phases.1.lr=2e-5", "scale=2",
+                              "train.phases.1.lr_milestones=[10, 20]", "vgg.weights=none"])
+    assert cfg["train"]["batch_size"] == 8 and isinstance(cfg["train"]["batch_size"], int)
+    assert cfg["train"]["phases"][1]["lr"] == 2e-5
+    assert cfg["train"]["phases"][1]["lr_milestones"] == [10, 20]
+    assert cfg["scale"] == 2 and cfg["vgg"]["weights"] == "none"
+
+
+def test_unknown_key_names_key_file_and_closest(tmp_path):
+    path = tmp_path / "typo.yml"
+    path.write_text("train:\n  batch_sise: 4\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    msg = str(err.value)
+    assert "train.batch_sise" in msg and str(path) in msg and "train.batch_size" in msg
+
+
+def test_unknown_override_and_wrong_type():
+    with pytest.raises(ConfigError, match=r"unknown key 'vgg.layr'.*vgg.layer"):
+        load_config(SRGAN, ["vgg.layr=relu2_2"])
+    with pytest.raises(ConfigError, match=r"'train.batch_size' must be int, got str"):
+        load_config(SRGAN, ["train.batch_size=many"])
+    with pytest.raises(ConfigError, match="not one of the 2 phases"):
+        load_config(SRGAN, ["train.phases.5.iters=1"])
+    with pytest.raises(ConfigError, match="must look like"):
+        load_config(SRGAN, ["scale"])
+    with pytest.raises(ConfigError, match="'scale' must be 2, 4 or 8"):
+        load_config(SRGAN, ["scale=3"])
+
+
+def test_bad_files(tmp_path):
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "nope.yml")
+    bad = tmp_path / "bad.yml"
+    bad.write_text("train: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+    phase = tmp_path / "phase.yml"
+    phase.write_text("train:\n  phases:\n    - {name: srgan, iters: 10}\n")
+    with pytest.raises(ConfigError, match=r"train.phases.0.name' must be one of \['gan', 'mse'\]"):
+        load_config(phase)
+
+
+def test_base_inheritance_and_environment(tmp_path):
+    child = tmp_path / "child.yml"
+    child.write_text(f"base: {SRGAN}\nexperiment: child\ntrain: {{batch_size: 2}}\n")
+    cfg = load_config(child, environ={"PADDLE_SRGAN_OUTPUT_DIR": "/kaggle/working/out"})
+    assert cfg["experiment"] == "child" and cfg["train"]["batch_size"] == 2
+    assert cfg["network_g"]["num_block"] == 16  # from the base
+    assert cfg["output_dir"] == "/kaggle/working/out"
+    # -o wins over the environment
+    cfg = load_config(child, ["output_dir=here"], environ={"PADDLE_SRGAN_OUTPUT_DIR": "x"})
+    assert cfg["output_dir"] == "here"
+
+
+def test_dump_round_trips(tmp_path):
+    cfg = load_config(SRGAN, ["train.batch_size=3"])
+    path = tmp_path / "resolved.yml"
+    path.write_text(dump_config(cfg))
+    again = load_config(path)
+    assert {k: v for k, v in again.items() if k != "_source"} == \
+        {k: v for k, v in cfg.items() if k != "_source"}
+
+
+def test_print_config_cli():
+    out = run_tool("train", "-c", SRGAN, "-o", "train.batch_size=6", "--print-config").stdout
+    assert yaml.safe_load(out)["train"]["batch_size"] == 6
+
+
+def test_cli_reports_one_clear_line_for_a_typo():
+    proc = run_tool("train", "-c", SRGAN, "-o", "train.bach_size=6", "--print-config", check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f"error: -o train.bach_size=6: unknown key 'train.bach_size' "
+        f"(did you mean 'train.batch_size'?)"]
+
+
+def test_yaml11_float_strings_and_bad_loss_weights(tmp_path):
+    path = tmp_path / "c.yml"
+    path.write_text("train:\n  phases:\n    - {name: mse, iters: 3, lr: 1e-4, losses: {pixel: 2e-1}}\n")
+    (phase,) = load_config(path)["train"]["phases"]
+    assert phase["lr"] == 1e-4 and phase["losses"]["pixel"] == 0.2
+    path.write_text("train:\n  phases:\n    - {name: mse, iters: 3, losses: {pixel: lots}}\n")
+    with pytest.raises(ConfigError, match="train.phases.0.losses.pixel' must be float"):
+        load_config(path)

@@ -1,0 +1,78 @@
+import math
+
+import numpy as np
+import paddle
+import pytest
+
+from paddle_srgan.config import load_config
+from paddle_srgan.losses import (GeneratorObjective, PerceptualLoss, adversarial_d_loss,
+                                 adversarial_g_loss, charbonnier, pixel_loss)
+from paddle_srgan.models import Discriminator, SRResNet, VGGFeatures
+
+
+def test_pixel_losses_against_hand_values():
+    pred = paddle.to_tensor([[0.0, 1.0], [2.0, -1.0]])
+    target = paddle.to_tensor([[0.0, 0.0], [0.0, 0.0]])
+    assert float(pixel_loss(pred, target, "mse")) == pytest.approx((0 + 1 + 4 + 1) / 4)
+    assert float(pixel_loss(pred, target, "l1")) == pytest.approx((0 + 1 + 2 + 1) / 4)
+    eps = 0.5
+    expected = np.mean([math.sqrt(d * d + eps * eps) for d in (0, 1, 2, -1)])
+    assert float(charbonnier(pred, target, eps=eps)) == pytest.approx(expected, rel=1e-6)
+    # eps = 1e-3: Charbonnier of a zero difference is eps, of a large one ~ |d|
+    assert float(pixel_loss(target, target, "charbonnier", 1e-3)) == pytest.approx(1e-3, rel=1e-5)
+    with pytest.raises(ValueError, match="losses.pixel.criterion must be one of"):
+        pixel_loss(pred, target, "huber")
+
+
+def test_adversarial_losses_against_hand_values():
+    zero = paddle.zeros([4, 1])
+    assert float(adversarial_g_loss(zero)) == pytest.approx(math.log(2), rel=1e-6)
+    assert float(adversarial_d_loss(zero, zero)) == pytest.approx(2 * math.log(2), rel=1e-6)
+    confident = paddle.full([4, 1], 20.0)
+    assert float(adversarial_d_loss(confident, -confident)) < 1e-6  # D already right
+    assert float(adversarial_g_loss(-confident)) == pytest.approx(20.0, rel=1e-4)
+
+
+def test_perceptual_rescale_applies_to_feature_maps():
+    """Scaling features by s scales an MSE by s^2 (paper: s = 1/12.75 on the maps)."""
+    paddle.seed(0)
+    vgg = VGGFeatures("relu2_2", weights="none")
+    sr, hr = paddle.rand([1, 3, 32, 32]) * 2 - 1, paddle.rand([1, 3, 32, 32]) * 2 - 1
+    plain = float(PerceptualLoss(vgg, feature_scale=1.0)(sr, hr))
+    scaled = float(PerceptualLoss(vgg, feature_scale=1 / 12.75)(sr, hr))
+    assert plain > 0 and scaled == pytest.approx(plain / 12.75 ** 2, rel=1e-4)
+    # the [-1,1] input is mapped to VGG's [0,1]
+    ref = float(((vgg((sr + 1) / 2) - vgg((hr + 1) / 2)) ** 2).mean())
+    assert plain == pytest.approx(ref, rel=1e-5)
+
+
+def test_every_configured_term_reaches_the_generator():
+    paddle.seed(1)
+    cfg = load_config()
+    g = SRResNet(num_feat=8, num_block=1)
+    d = Discriminator(num_feat=8, fc_size=16)
+    perceptual = PerceptualLoss(VGGFeatures("relu2_2", weights="none"))
+    lr, hr = paddle.rand([2, 3, 12, 12]), paddle.rand([2, 3, 48, 48]) * 2 - 1
+    for term in ("pixel", "perceptual", "adversarial"):
+        weights = {"pixel": 0.0, "perceptual": 0.0, "adversarial": 0.0, term: 1.0}
+        objective = GeneratorObjective(weights, cfg["losses"]["pixel"], perceptual, d)
+        g.clear_gradients()
+        total, terms = objective(g(lr), hr)
+        assert list(terms) == [term]
+        total.backward()
+        grad = g.head_conv.weight.grad
+        assert grad is not None and float(grad.abs().sum()) > 0, term
+    with pytest.raises(ValueError, match="needs a PerceptualLoss"):
+        GeneratorObjective({"perceptual": 1.0}, cfg["losses"]["pixel"])
+
+
+def test_weights_combine_linearly():
+    paddle.seed(2)
+    cfg = load_config()
+    sr, hr = paddle.rand([1, 3, 16, 16]), paddle.rand([1, 3, 16, 16])
+    perceptual = PerceptualLoss(VGGFeatures("relu1_2", weights="none"))
+    total, terms = GeneratorObjective({"pixel": 0.5, "perceptual": 2.0, "adversarial": 0.0},
+                                      cfg["losses"]["pixel"], perceptual)(sr, hr)
+    assert set(terms) == {"pixel", "perceptual"}
+    assert float(total) == pytest.approx(0.5 * float(terms["pixel"]) + 2 * float(terms["perceptual"]),
+                                         rel=1e-5)

@@ -1,0 +1,139 @@
+import numpy as np
+import paddle
+import pytest
+
+from paddle_srgan.config import ConfigError, load_config
+from paddle_srgan.models import (Discriminator, SRResNet, VGGFeatures, build_discriminator,
+                                 build_generator, count_parameters)
+from paddle_srgan.models.vgg import VGGWeightsError, vgg19_layer_names
+
+TINY = {"num_feat": 8, "num_block": 2}
+
+
+def test_parameter_counts_match_pytorch_reference():
+    assert count_parameters(SRResNet()) == 1_549_462
+    assert count_parameters(Discriminator()) == 23_565_505
+    # torchvision VGG19 features[:36] (up to relu5_4)
+    assert count_parameters(VGGFeatures("relu5_4", weights="none")) == 20_024_384
+
+
+@pytest.mark.parametrize("scale", [2, 4, 8])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_generator_shapes_and_range(scale, channels):
+    g = SRResNet(in_channels=channels, scale=scale, **TINY)
+    g.eval()
+    sr = g(paddle.rand([2, channels, 7, 5]))
+    assert sr.shape == [2, channels, 7 * scale, 5 * scale]
+    assert float(sr.abs().max()) <= 1.0
+
+
+@pytest.mark.parametrize("size", [96, 384, 40])
+def test_discriminator_any_size(size):
+    d = Discriminator(num_feat=8, fc_size=16)
+    assert d(paddle.rand([2, 3, size, size]) * 2 - 1).shape == [2, 1]
+
+
+def test_discriminator_full_width_on_a_384_crop():
+    assert Discriminator()(paddle.rand([1, 3, 384, 384])).shape == [1, 1]
+
+
+def test_wrong_rank_and_channels_are_clear_errors():
+    g = SRResNet(**TINY)
+    with pytest.raises(ValueError, match=r"SRResNet expects a 4-D tensor \[N, C, H, W\], got shape \[3, 8, 8\]"):
+        g(paddle.rand([3, 8, 8]))
+    with pytest.raises(ValueError, match="SRResNet expects 3 channel"):
+        g(paddle.rand([1, 1, 8, 8]))
+    with pytest.raises(ValueError, match="Discriminator expects a 4-D"):
+        Discriminator(num_feat=8)(paddle.rand([96, 96]))
+    with pytest.raises(ValueError, match="scale must be 2, 4 or 8"):
+        SRResNet(scale=3)
+
+
+def _parity_model(npz):
+    from paddle_srgan import convert
+    state = convert.convert_state(convert.read_state(str(npz)), "srresnet")
+    return convert.load_into(SRResNet(), state)
+
+
+def test_forward_parity_with_pytorch_eval(parity_npz):
+    z = np.load(parity_npz)
+    g = _parity_model(parity_npz)
+    g.eval()
+    out = g(paddle.to_tensor(z["input"])).numpy()
+    assert np.abs(out - z["output_f64"]).max() < 1e-4
+    assert np.abs(out - z["output"]).max() < 1e-4
+
+
+def test_train_mode_parity_and_bn_momentum(parity_npz):
+    """Batch-statistics forward equals PyTorch's, and one step moves running stats like
+    PyTorch's momentum 0.1 (Paddle 0.9; Paddle's variance update uses the biased variance)."""
+    z = np.load(parity_npz)
+    g = _parity_model(parity_npz)
+    g.train()
+    out = g(paddle.to_tensor(z["input"])).numpy()
+    assert np.abs(out - z["output_train"]).max() < 1e-4
+    pairs = [(g.body[i].bn1, f"residual_blocks.{i}.conv_block1.conv_block.1") for i in range(16)]
+    pairs += [(g.body[i].bn2, f"residual_blocks.{i}.conv_block2.conv_block.1") for i in range(16)]
+    pairs += [(g.body_bn, "conv_block2.conv_block.1")]
+    for bn, name in pairs:
+        np.testing.assert_allclose(bn._mean.numpy(), z[f"after_train/{name}.running_mean"],
+                                   rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(bn._variance.numpy(),
+                                   z[f"after_train_biasedvar/{name}.running_var"], rtol=1e-4, atol=1e-6)
+
+
+def test_build_from_config_and_kwarg_errors():
+    cfg = load_config(None, ["scale=2", "network_g.num_feat=8", "network_g.num_block=1",
+                             "network_g.in_channels=1", "network_d.num_feat=8"])
+    g, d = build_generator(cfg), build_discriminator(cfg)
+    assert g.scale == 2 and g.in_channels == 1 and d.in_channels == 1
+    bad = load_config(None, ["network_g.num_blok=3"])
+    with pytest.raises(ConfigError, match=r"unknown key 'network_g.num_blok'.*'network_g.num_block'"):
+        build_generator(bad)
+    with pytest.raises(ConfigError, match=r"'network_g.scale' is 2 but the top-level 'scale' is 4"):
+        build_generator(load_config(None, ["network_g.scale=2"]))
+    with pytest.raises(ConfigError, match="'network_d.type' must be one of"):
+        build_discriminator(load_config(None, ["network_d.type=PatchGAN"]))
+
+
+def test_vgg_layers_normalisation_and_freeze():
+    names = vgg19_layer_names()
+    assert len(names) == 37 and names[35] == "relu5_4" and names[8] == "relu2_2"
+    vgg = VGGFeatures("relu2_2", weights="none")
+    x = paddle.rand([2, 3, 32, 32])
+    feats = vgg(x)
+    assert feats.shape == [2, 128, 16, 16] and float(feats.min()) >= 0  # after a ReLU
+    assert all(p.stop_gradient for p in vgg.parameters()) and not vgg.training
+    # ImageNet normalisation happens inside: equals the bare Sequential on normalised input
+    mean = paddle.to_tensor([0.485, 0.456, 0.406]).reshape([1, 3, 1, 1])
+    std = paddle.to_tensor([0.229, 0.224, 0.225]).reshape([1, 3, 1, 1])
+    np.testing.assert_allclose(vgg.features((x - mean) / std).numpy(), feats.numpy(), atol=1e-5)
+    # a single channel is used as gray RGB
+    gray = x[:, :1]
+    np.testing.assert_allclose(vgg(gray).numpy(), vgg(paddle.tile(gray, [1, 3, 1, 1])).numpy(),
+                               atol=1e-5)
+    with pytest.raises(ValueError, match="vgg.layer 'relu6_1' is not a VGG19 layer"):
+        VGGFeatures("relu6_1", weights="none")
+
+
+def test_vgg_loads_full_and_truncated_state_dicts(tmp_path):
+    full = paddle.vision.models.vgg19(pretrained=False).state_dict()  # layout of the ImageNet file
+    paddle.save(full, str(tmp_path / "vgg19.pdparams"))
+    vgg = VGGFeatures("relu2_2", weights=str(tmp_path / "vgg19.pdparams"))
+    np.testing.assert_array_equal(vgg.features[5].weight.numpy(), full["features.5.weight"].numpy())
+    paddle.save(vgg.state_dict(), str(tmp_path / "trunc.pdparams"))
+    again = VGGFeatures("relu2_2", weights=str(tmp_path / "trunc.pdparams"))
+    np.testing.assert_array_equal(again.features[5].weight.numpy(), full["features.5.weight"].numpy())
+    with pytest.raises(VGGWeightsError, match="lack .* tensors needed up to relu5_4"):
+        VGGFeatures("relu5_4", weights=str(tmp_path / "trunc.pdparams"))
+
+
+def test_vgg_missing_weights_offline_is_one_clear_error(tmp_path, monkeypatch):
+    with pytest.raises(VGGWeightsError, match=r"vgg.weights: '.*nope.pdparams' is neither"):
+        VGGFeatures("relu2_2", weights=str(tmp_path / "nope.pdparams"))
+
+    def offline(*args, **kwargs):
+        raise ConnectionError("Name or service not known")
+    monkeypatch.setattr(paddle.vision.models, "vgg19", offline)
+    with pytest.raises(VGGWeightsError, match=r"no internet\?.*Set vgg.weights=<file.pdparams>"):
+        VGGFeatures("relu2_2", weights="imagenet")
