@@ -59,6 +59,27 @@ DEFAULTS = {
         "pixel": {"criterion": "mse", "eps": 1e-3},      # mse | l1 | charbonnier (eps)
         "perceptual": {"criterion": "mse"},              # mse | l1 on VGG feature maps
     },
+    "datasets": {
+        "train": {
+            "type": "hr_only",       # hr_only: LR made from each HR crop (MATLAB bicubic) | paired
+            "hr_dir": "DIV2K/DIV2K_train_HR",  # relative to data_root (or absolute)
+            "lr_dir": None,          # paired: e.g. DIV2K/DIV2K_train_LR_bicubic/X4
+            "hr_crop": 384,          # HR patch side; the LR patch is hr_crop / scale (96)
+            "patches_per_image": 100,  # one epoch = this many random patches per image
+            "flip": True,            # random horizontal / vertical flips
+            "rot90": True,           # random 90-degree rotations
+            "cache": False,          # keep decoded images in memory (per worker)
+            "small_images": "error",  # images smaller than hr_crop: error | skip (with a warning)
+            "channel": None,         # one channel only: R | G | B | Y | gray | 0..2 (None: RGB)
+            "num_workers": 4,        # DataLoader worker processes (0: load in the main process)
+        },
+        "val": {
+            "hr_dir": "benchmarks/Set5/HR",  # whole images, mod-cropped to the scale
+            "lr_dir": None,          # None: LR made by MATLAB bicubic; or a folder of LR images
+            "channel": None,
+            "max_images": None,      # validate on the first N images only (None: all)
+        },
+    },
     "train": {
         "batch_size": 16,
         "beta1": 0.9,            # Adam, as in the paper

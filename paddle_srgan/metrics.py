@@ -1,0 +1,213 @@
+"""Image-quality metrics as used in the super-resolution literature (MATLAB protocol).
+
+The numbers in SR papers (SRCNN, VDSR, EDSR, SRGAN, ...) come from MATLAB scripts: PSNR and
+SSIM on the luma channel of ``rgb2ycbcr`` (BT.601, Y in [16, 235]), with ``scale`` pixels
+removed from every border, and SSIM from Wang et al.'s ``ssim_index`` (11x11 Gaussian window,
+sigma 1.5, 'valid' filtering). These functions reproduce that protocol; ``protocol()`` names
+it for results files. All functions are pure and take numpy arrays in RGB channel order.
+
+Reference check (tests/test_metrics.py): MATLAB-bicubic x4 on Set5 scores 28.4290 dB /
+0.81114 (published: 28.42 dB / 0.8104).
+"""
+
+import math
+
+import numpy as np
+
+__all__ = ["rgb_to_y", "psnr", "ssim", "mod_crop", "crop_border", "protocol"]
+
+# MATLAB rgb2ycbcr (ITU-R BT.601), luma row, for RGB in [0, 255].
+_Y_OFFSET = 16.0
+_Y_COEFFS = np.array([65.481, 128.553, 24.966]) / 255.0
+
+# Wang et al. (2004) SSIM constants, as in their ssim_index.m and BasicSR's _ssim.
+_SSIM_L = 255.0
+_SSIM_C1 = (0.01 * _SSIM_L) ** 2
+_SSIM_C2 = (0.03 * _SSIM_L) ** 2
+_SSIM_SIZE = 11
+_SSIM_SIGMA = 1.5
+
+
+def _gaussian_1d(size, sigma):
+    """float64 [size], sums to 1. Its outer product with itself is MATLAB's
+    ``fspecial('gaussian', size, sigma)`` (the 2-D Gaussian is separable)."""
+    x = np.arange(size, dtype=np.float64) - (size - 1) / 2
+    g = np.exp(-(x ** 2) / (2 * sigma ** 2))
+    return g / g.sum()
+
+
+_SSIM_WINDOW = _gaussian_1d(_SSIM_SIZE, _SSIM_SIGMA)
+
+
+def rgb_to_y(img):
+    """Luma of MATLAB ``rgb2ycbcr`` (BT.601): Y = 16 + (65.481 R + 128.553 G + 24.966 B) / 255.
+
+    Args:
+        img: [H, W, 3] RGB, uint8 or float with values in [0, 255].
+
+    Returns:
+        float64 [H, W], Y in [16, 235], not rounded (rounding it, as MATLAB does for uint8
+        input, lowers Set5 bicubic x4 PSNR by ~0.01 dB).
+    """
+    img = np.asarray(img)
+    if img.ndim != 3 or img.shape[2] != 3:
+        raise ValueError(f"rgb_to_y needs an [H, W, 3] RGB image, got shape {img.shape}")
+    return _Y_OFFSET + img.astype(np.float64) @ _Y_COEFFS
+
+
+def mod_crop(img, scale):
+    """Crop height and width down to multiples of ``scale`` (keeps the top-left corner).
+
+    Args:
+        img: [H, W] or [H, W, C] array, any dtype.
+        scale: int >= 1.
+
+    Returns:
+        View of ``img``, [H - H % scale, W - W % scale, ...].
+    """
+    if int(scale) != scale or scale < 1:
+        raise ValueError(f"scale must be an integer >= 1, got {scale!r}")
+    h, w = img.shape[:2]
+    return img[:h - h % scale, :w - w % scale]
+
+
+def crop_border(img, n):
+    """Remove ``n`` pixels from each of the four borders.
+
+    Args:
+        img: [H, W] or [H, W, C] array, any dtype.
+        n: int >= 0, with 2 n < H and 2 n < W.
+
+    Returns:
+        View of ``img``, [H - 2n, W - 2n, ...].
+    """
+    if int(n) != n or n < 0:
+        raise ValueError(f"crop border must be an integer >= 0, got {n!r}")
+    n = int(n)
+    h, w = img.shape[:2]
+    if 2 * n >= min(h, w):
+        raise ValueError(f"crop border {n} leaves nothing of a {h}x{w} image")
+    return img[n:h - n, n:w - n] if n else img
+
+
+def _prepare(img1, img2, border, y_channel):
+    """Validate a pair of images and bring them to the space the metric is computed in.
+
+    Gray inputs ([H, W] or [H, W, 1]) are taken to be luma already and are not converted,
+    whatever ``y_channel`` says: rgb_to_y of R = G = B = v would map v to 16 + 219 v / 255
+    and shift PSNR by 20 log10(255 / 219) = 1.32 dB, which no gray benchmark does.
+
+    Returns:
+        Two float64 [h, w, c] arrays (c = 1 for Y or gray, else C).
+    """
+    img1, img2 = np.asarray(img1), np.asarray(img2)
+    if img1.shape != img2.shape:
+        raise ValueError(f"image shapes differ: {img1.shape} vs {img2.shape}")
+    for img in (img1, img2):
+        if img.dtype != np.uint8 and not np.issubdtype(img.dtype, np.floating):
+            raise TypeError(f"images must be uint8 or float in [0, 255], got dtype {img.dtype}")
+    if img1.ndim == 2:
+        img1, img2 = img1[..., None], img2[..., None]
+    elif img1.ndim != 3:
+        raise ValueError(f"images must be [H, W] or [H, W, C], got shape {img1.shape}")
+
+    img1, img2 = crop_border(img1, border), crop_border(img2, border)
+    channels = img1.shape[2]
+    if y_channel and channels == 3:
+        return rgb_to_y(img1)[..., None], rgb_to_y(img2)[..., None]
+    if y_channel and channels != 1:
+        raise ValueError(f"y_channel=True needs RGB or gray images, got {channels} channels")
+    return img1.astype(np.float64), img2.astype(np.float64)
+
+
+def psnr(img1, img2, crop_border=0, y_channel=True, max_value=255.0):
+    """Peak signal-to-noise ratio, 10 log10(max_value^2 / MSE), in dB.
+
+    Args:
+        img1, img2: same shape, [H, W] or [H, W, C], RGB order, uint8 or float in
+            [0, max_value].
+        crop_border: pixels removed from each border before scoring (SR papers: the scale).
+        y_channel: score the BT.601 luma (rgb_to_y) of RGB inputs; False scores all channels
+            with one MSE over pixels and channels. Gray inputs are scored as they are.
+        max_value: peak signal value, 255 for [0, 255] data (1.0 for float [0, 1] data: the
+            Y offset cancels in the difference, so Y-PSNR is range-independent).
+
+    Returns:
+        float, ``inf`` for identical images.
+    """
+    img1, img2 = _prepare(img1, img2, crop_border, y_channel)
+    mse = np.mean((img1 - img2) ** 2)
+    if mse == 0:
+        return float("inf")
+    return float(10 * math.log10(max_value ** 2 / mse))
+
+
+def _filter_valid(img):
+    """Separable Gaussian filtering, 'valid' region only (MATLAB ``filter2(w, img, 'valid')``).
+
+    Args:
+        img: float64 [h, w], h and w >= the window size.
+
+    Returns:
+        float64 [h - 10, w - 10] for the 11-tap window.
+    """
+    k = len(_SSIM_WINDOW)
+    h, w = img.shape
+    rows = sum(g * img[i:h - k + 1 + i] for i, g in enumerate(_SSIM_WINDOW))
+    return sum(g * rows[:, i:w - k + 1 + i] for i, g in enumerate(_SSIM_WINDOW))
+
+
+def _ssim_map_mean(img1, img2):
+    """Mean SSIM of two float64 [h, w] images in [0, 255] (Wang et al. 2004)."""
+    mu1, mu2 = _filter_valid(img1), _filter_valid(img2)
+    mu1_sq, mu2_sq, mu1_mu2 = mu1 * mu1, mu2 * mu2, mu1 * mu2
+    sigma1_sq = _filter_valid(img1 * img1) - mu1_sq
+    sigma2_sq = _filter_valid(img2 * img2) - mu2_sq
+    sigma12 = _filter_valid(img1 * img2) - mu1_mu2
+    ssim_map = ((2 * mu1_mu2 + _SSIM_C1) * (2 * sigma12 + _SSIM_C2)
+                / ((mu1_sq + mu2_sq + _SSIM_C1) * (sigma1_sq + sigma2_sq + _SSIM_C2)))
+    return ssim_map.mean()
+
+
+def ssim(img1, img2, crop_border=0, y_channel=True):
+    """Structural similarity, MATLAB ``ssim_index`` style.
+
+    11x11 Gaussian window (sigma 1.5), K1 = 0.01, K2 = 0.03, L = 255, statistics over the
+    'valid' region only (no padding: the map is 10 pixels smaller than the cropped image in
+    each dimension), mean of the map; for several channels, the mean over channels.
+
+    Args:
+        img1, img2: same shape, [H, W] or [H, W, C], RGB order, uint8 or float in [0, 255].
+        crop_border: pixels removed from each border before scoring (SR papers: the scale).
+        y_channel: score the BT.601 luma of RGB inputs; gray inputs are scored as they are.
+
+    Returns:
+        float in [-1, 1], 1.0 for identical images.
+    """
+    img1, img2 = _prepare(img1, img2, crop_border, y_channel)
+    if min(img1.shape[:2]) < _SSIM_SIZE:
+        raise ValueError(f"ssim needs at least {_SSIM_SIZE}x{_SSIM_SIZE} pixels after "
+                         f"cropping, got {img1.shape[0]}x{img1.shape[1]}")
+    return float(np.mean([_ssim_map_mean(img1[..., c], img2[..., c])
+                          for c in range(img1.shape[2])]))
+
+
+def protocol(crop_border, y_channel=True, lr_from="matlab-bicubic"):
+    """How psnr/ssim were computed, to store next to the numbers in results files.
+
+    Args:
+        crop_border: the border passed to psnr/ssim (SR papers: the scale factor).
+        y_channel: as passed to psnr/ssim.
+        lr_from: how the LR inputs were made ("matlab-bicubic" = data.imresize, exact mode).
+
+    Returns:
+        JSON-serialisable dict.
+    """
+    return {
+        "y_channel": bool(y_channel),
+        "y": "matlab-rgb2ycbcr-bt601-float" if y_channel else None,
+        "crop_border": int(crop_border),
+        "psnr": "10*log10(255^2/mse)",
+        "ssim": "matlab-gaussian-11-1.5",
+        "lr_from": lr_from,
+    }
