@@ -8,8 +8,9 @@ import sys
 
 from .config import ConfigError, load_config
 
-# Errors that mean "your input is wrong", reported as one line. Anything else is a bug and
-# keeps its traceback.
+# Errors that mean "your input is wrong", reported as one line; so is any exception class
+# with `user_error = True` (e.g. the trainer's TrainingError). Anything else is a bug and keeps
+# its traceback.
 USER_ERRORS = (ConfigError, FileNotFoundError, NotADirectoryError, ImportError, ValueError)
 
 
@@ -39,7 +40,7 @@ def run(main, argv=None):
         print("interrupted", file=sys.stderr)
         return 130
     except Exception as exc:
-        if debug or not isinstance(exc, USER_ERRORS):
+        if debug or not (isinstance(exc, USER_ERRORS) or getattr(exc, "user_error", False)):
             raise
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -88,6 +88,17 @@ DEFAULTS = {
             {"name": "mse", "iters": 1000000},
             {"name": "gan", "iters": 200000, "lr_milestones": [100000]},
         ],
+        "pretrained_g": None,    # generator weights to start from (e.g. for a gan-only run)
+        "amp": None,             # None (fp32) | O1 | O2: mixed precision on GPU (VGG stays fp32)
+        "log_interval": 100,     # iterations between log lines / VisualDL scalars
+        "val_interval": 5000,    # iterations between validations (and at each phase end)
+        "save_interval": 2000,   # iterations between checkpoints (and at each phase end)
+        "keep_last": 3,          # checkpoints kept besides best.pdparams
+        "best_metric": "psnr",   # psnr | ssim: which validation metric picks best.pdparams
+        "num_samples": 3,        # validation images shown as LR | SR | HR crops in VisualDL
+        "sample_crop": 128,      # side (HR pixels) of those crops
+        "nan_guard": True,       # skip steps whose loss is NaN/inf (one host sync per step)
+        "max_nan_steps": 20,     # consecutive skipped steps before the run stops
     },
 }
 

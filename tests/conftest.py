@@ -5,6 +5,7 @@ import sys
 import warnings
 from pathlib import Path
 
+import cv2  # noqa: F401  before paddle: see paddle_srgan.compat.import_paddle
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -23,3 +23,78 @@ def atomic_save(obj, path):
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+CHECKPOINT_FORMAT = "paddle-srgan-checkpoint"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, unreadable or not ours; the message names the file."""
+
+
+def checkpoint_path(run_dir, iteration):
+    return os.path.join(run_dir, "checkpoints", f"iter_{iteration:08d}.pdparams")
+
+
+def list_checkpoints(run_dir):
+    """Full-state checkpoints of a run, oldest first: [(iteration, path), ...]."""
+    folder = os.path.join(run_dir, "checkpoints")
+    if not os.path.isdir(folder):
+        return []
+    found = []
+    for name in os.listdir(folder):
+        stem, ext = os.path.splitext(name)
+        if ext == ".pdparams" and stem.startswith("iter_") and stem[5:].isdigit():
+            found.append((int(stem[5:]), os.path.join(folder, name)))
+    return sorted(found)
+
+
+def latest_checkpoint(run_dir):
+    """Path of the newest checkpoint of `run_dir`, or a CheckpointError saying where it looked."""
+    found = list_checkpoints(run_dir)
+    if not found:
+        raise CheckpointError(f"--resume: no checkpoint (iter_*.pdparams) in "
+                              f"{os.path.join(run_dir, 'checkpoints')}")
+    return found[-1][1]
+
+
+def save_checkpoint(state, run_dir, keep_last):
+    """Write `state` (a dict with 'iteration') atomically, then drop all but the newest
+    `keep_last` iteration checkpoints. Returns the path written."""
+    path = checkpoint_path(run_dir, state["iteration"])
+    atomic_save(dict(state, format=CHECKPOINT_FORMAT), path)
+    for _, old in list_checkpoints(run_dir)[:-max(1, keep_last)]:
+        os.remove(old)
+    return path
+
+
+def load_checkpoint(path):
+    """Read a full-state checkpoint written by save_checkpoint."""
+    paddle = import_paddle()
+    if not os.path.isfile(path):
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        state = paddle.load(path)
+    except Exception as exc:  # truncated or foreign files fail in many ways inside paddle.load
+        raise CheckpointError(f"{path}: unreadable checkpoint ({type(exc).__name__}: {exc})") from None
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path}: not a paddle-srgan training checkpoint")
+    return state
+
+
+def load_generator_weights(generator, path):
+    """Load generator weights from a plain state dict (best.pdparams, converted weights) or a
+    full training checkpoint (its 'G' entry). Every key and shape must fit."""
+    paddle = import_paddle()
+    if not os.path.isfile(path):
+        raise CheckpointError(f"weights file not found: {path}")
+    try:
+        state = paddle.load(path)
+    except Exception as exc:
+        raise CheckpointError(f"{path}: unreadable weights ({type(exc).__name__}: {exc})") from None
+    if isinstance(state, dict) and state.get("format") == CHECKPOINT_FORMAT:
+        state = state["G"]
+    from ..convert import load_into  # the key/shape report lives with the converter
+    load_into(generator, {k: v.numpy() if hasattr(v, "numpy") else v for k, v in state.items()},
+              source=path)
+    return generator

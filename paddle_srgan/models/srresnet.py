@@ -32,6 +32,28 @@ def check_input(x, channels, who):
         raise ValueError(f"{who} expects {channels} channel(s) in dim 1, got shape {list(x.shape)}")
 
 
+class NarrowConv2D(nn.Conv2D):
+    """nn.Conv2D (same parameters, same state dict) with 'same' padding, stride 1, computed
+    as the equivalent transposed convolution; for layers with few output channels.
+
+    Why: Paddle's CPU conv2d is im2col + GEMM and materialises [C_in*k*k, H*W] columns: 191 MB
+    per 96x96 image for the 9x9 64->3 tail of SRResNet, which made that one layer half of a
+    CPU training step. conv2d_transpose with the spatially flipped, in/out-swapped kernel is
+    the same correlation and builds [C_out*k*k, H*W] columns instead: about 7x faster forward +
+    backward on CPU; GPU results are identical within float rounding.
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size):
+        if kernel_size % 2 != 1:
+            raise ValueError(f"NarrowConv2D needs an odd kernel, got {kernel_size}")
+        super().__init__(in_channels, out_channels, kernel_size, padding=kernel_size // 2)
+        self.same_padding = kernel_size // 2
+
+    def forward(self, x):
+        kernel = paddle.flip(self.weight, [2, 3]).transpose([1, 0, 2, 3])
+        return nn.functional.conv2d_transpose(x, kernel, self.bias, padding=self.same_padding)
+
+
 class ResidualBlock(nn.Layer):
     """conv3-BN-PReLU-conv3-BN plus identity; [N,F,h,w] -> [N,F,h,w]."""
 
@@ -93,8 +115,7 @@ class SRResNet(nn.Layer):
         self.body_bn = nn.BatchNorm2D(num_feat, momentum=BN_MOMENTUM)
         self.upsample = nn.Sequential(
             *[UpsampleBlock(num_feat, body_kernel) for _ in range(int(math.log2(scale)))])
-        self.tail_conv = nn.Conv2D(num_feat, self.out_channels, head_kernel,
-                                   padding=head_kernel // 2)
+        self.tail_conv = NarrowConv2D(num_feat, self.out_channels, head_kernel)
 
     def forward(self, lr):
         check_input(lr, self.in_channels, "SRResNet")

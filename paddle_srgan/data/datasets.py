@@ -1,0 +1,369 @@
+"""Datasets: random training patches (TrainPatches + EpochBatchSampler -> build_train_loader)
+and whole benchmark images for validation (BenchmarkSet -> build_val_set).
+
+Training determinism. A training run is iteration-based and must resume bit-exactly, so a
+patch is a pure function of (seed, global index k):
+
+    epoch, i = divmod(k, len(dataset))        # len = n_images * patches_per_image
+    image    = i % n_images
+    rng      = np.random.default_rng([seed, epoch, i])  -> crop position, flips, rotation
+
+and the index order is a pure function of (seed, iteration):
+
+    epoch e's order = default_rng([seed, e]).permutation(len(dataset)) + e * len(dataset)
+    iteration t     = global batch t of that sequence (batch_size * world_size indices,
+                      incomplete epoch tail dropped); rank r takes slice r of it
+
+so neither worker processes, call order, the global numpy RNG nor a restart changes a batch.
+
+LR images. ``hr_only`` makes the LR of each (augmented) HR patch with MATLAB-exact bicubic
+(data.imresize, integer rounding after each pass), the protocol of the SR literature;
+``paired`` reads pre-made LR files (e.g. DIV2K's X4 folders, or tools/prepare_data.py make-lr).
+"""
+import sys
+import warnings
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..compat import import_paddle
+from ..metrics import mod_crop
+from .io import check_channel, image_size, list_images, read_image, select_channel
+from .transforms import augment, downscale, paired_random_crop, random_crop, to_chw_float
+
+paddle = import_paddle()
+
+__all__ = ["TrainPatches", "EpochBatchSampler", "BenchmarkSet", "build_train_set",
+           "build_train_loader", "build_val_set", "match_lr_files"]
+
+TRAIN_TYPES = ("hr_only", "paired")
+SMALL_IMAGE_POLICIES = ("error", "skip")
+
+
+def resolve_dir(path, data_root):
+    """``path`` as a Path, joined to ``data_root`` when it is relative (and a root is given)."""
+    path = Path(path).expanduser()
+    if data_root is None or path.is_absolute():
+        return path
+    return Path(data_root).expanduser() / path
+
+
+def _list_images(folder, key):
+    """io.list_images with the config key in front of the message, so users know what to fix."""
+    try:
+        return list_images(folder)
+    except (FileNotFoundError, NotADirectoryError, ValueError) as exc:
+        raise type(exc)(f"'{key}': {exc}") from None
+
+
+def match_lr_files(hr_files, lr_dir, scale, key="lr_dir"):
+    """The LR partner of each HR file, by file stem.
+
+    A partner of ``0001.png`` is any image in ``lr_dir`` named ``0001.*`` or, DIV2K style,
+    ``0001x{scale}.*``.
+
+    Args:
+        hr_files: list of Path.
+        lr_dir: folder of LR images.
+        scale: int, for the DIV2K-style name.
+        key: config key named in errors.
+
+    Returns:
+        list of Path, parallel to ``hr_files``.
+    """
+    by_stem = {p.stem: p for p in _list_images(lr_dir, key)}
+    partners = []
+    for hr in hr_files:
+        names = (hr.stem, f"{hr.stem}x{scale}")
+        match = next((by_stem[n] for n in names if n in by_stem), None)
+        if match is None:
+            raise FileNotFoundError(f"'{key}': no LR image for {hr} in {lr_dir} (looked for "
+                                    f"{names[0]}.* and {names[1]}.*)")
+        partners.append(match)
+    return partners
+
+
+def _check_lr_size(hr_path, hr_size, lr_path, lr_size, scale):
+    """LR sides must be the HR sides // scale (the LR of the mod-cropped HR)."""
+    expected = (hr_size[0] // scale, hr_size[1] // scale)
+    if tuple(lr_size) != expected:
+        raise ValueError(f"LR {lr_path} is {lr_size[0]}x{lr_size[1]}, but HR {hr_path} "
+                         f"({hr_size[0]}x{hr_size[1]}) at scale {scale} needs "
+                         f"{expected[0]}x{expected[1]}")
+
+
+class TrainPatches(paddle.io.Dataset):
+    """Random aligned (LR, HR) training patches; see the module docstring for determinism.
+
+    Constructor arguments are the keys of the config's ``datasets.train`` section (less
+    ``num_workers``) plus ``scale``, ``seed`` and ``data_root``; build_train_set does that.
+
+    Args:
+        hr_dir: folder of HR images (relative: under ``data_root``).
+        scale: int, HR side / LR side.
+        type: 'hr_only' (LR made from each HR patch) or 'paired' (LR files in ``lr_dir``).
+        lr_dir: folder of LR images for 'paired', matched by name (see match_lr_files).
+        hr_crop: HR patch side, a multiple of ``scale``.
+        patches_per_image: patches of each image in one epoch.
+        flip, rot90: random flips / 90-degree rotations (transforms.augment).
+        cache: keep decoded images in a dict of this process (each DataLoader worker holds
+            its own copy: DIV2K's 800 images take ~6.6 GB per worker).
+        small_images: 'error' or 'skip' for images with a side < hr_crop.
+        channel: see io.select_channel; applied right after reading.
+        seed: int >= 0.
+        data_root: folder that relative ``hr_dir``/``lr_dir`` are under (None: current dir).
+
+    Items: ``ds[k]`` for any int k >= 0 (k >= len(ds) is a later epoch) ->
+        {"lr": float32 [C, hr_crop/scale, hr_crop/scale] in [0, 1],
+         "hr": float32 [C, hr_crop, hr_crop] in [0, 1]}   (C = 3, or 1 with ``channel``).
+    """
+
+    def __init__(self, hr_dir, scale, type="hr_only", lr_dir=None, hr_crop=384,
+                 patches_per_image=100, flip=True, rot90=True, cache=False,
+                 small_images="error", channel=None, seed=0, data_root=None):
+        super().__init__()
+        key = "datasets.train"
+        if type not in TRAIN_TYPES:
+            raise ValueError(f"'{key}.type' must be one of {TRAIN_TYPES}, got {type!r}")
+        if type == "paired" and lr_dir is None:
+            raise ValueError(f"'{key}.type' is 'paired' but '{key}.lr_dir' is not set")
+        if small_images not in SMALL_IMAGE_POLICIES:
+            raise ValueError(f"'{key}.small_images' must be one of {SMALL_IMAGE_POLICIES}, "
+                             f"got {small_images!r}")
+        if not isinstance(scale, int) or scale < 1:
+            raise ValueError(f"'scale' must be an integer >= 1, got {scale!r}")
+        if not isinstance(hr_crop, int) or hr_crop < scale or hr_crop % scale:
+            raise ValueError(f"'{key}.hr_crop' ({hr_crop}) must be a positive multiple of the "
+                             f"scale ({scale}), e.g. {scale * 96}")
+        if not isinstance(patches_per_image, int) or patches_per_image < 1:
+            raise ValueError(f"'{key}.patches_per_image' must be an integer >= 1, "
+                             f"got {patches_per_image!r}")
+        if not isinstance(seed, int) or seed < 0:
+            raise ValueError(f"'seed' must be an integer >= 0, got {seed!r}")
+        self.type, self.scale, self.hr_crop = type, scale, hr_crop
+        self.patches_per_image, self.flip, self.rot90 = patches_per_image, flip, rot90
+        self.channel = check_channel(channel, f"{key}.channel")
+        self.seed = seed
+        self._cache = {} if cache else None
+
+        hr_files = _list_images(resolve_dir(hr_dir, data_root), f"{key}.hr_dir")
+        lr_files = None
+        if type == "paired":
+            lr_files = match_lr_files(hr_files, resolve_dir(lr_dir, data_root), scale,
+                                      f"{key}.lr_dir")
+        keep = self._fitting(hr_files, lr_files, small_images == "skip")
+        self.hr_files = [hr_files[j] for j in keep]
+        self.lr_files = None if lr_files is None else [lr_files[j] for j in keep]
+
+    def _fitting(self, hr_files, lr_files, skip):
+        """Indices of the images a crop fits in; too small ones are an error or skipped with
+        one warning. Reads image headers only (DIV2K: well under a second)."""
+        keep, small = [], []
+        for j, hr in enumerate(hr_files):
+            size = image_size(hr)
+            if lr_files is not None:
+                _check_lr_size(hr, size, lr_files[j], image_size(lr_files[j]), self.scale)
+            if min(size) < self.hr_crop:
+                small.append(f"{hr.name} ({size[0]}x{size[1]})")
+            else:
+                keep.append(j)
+        if small:
+            what = (f"{len(small)} of {len(hr_files)} images in {hr_files[0].parent} are "
+                    f"smaller than datasets.train.hr_crop={self.hr_crop}: "
+                    + ", ".join(small[:10]) + (", ..." if len(small) > 10 else ""))
+            if not skip:
+                raise ValueError(f"{what}. Set datasets.train.small_images: skip to leave them "
+                                 f"out, or lower hr_crop.")
+            warnings.warn(f"skipping {what}", stacklevel=3)
+        if not keep:
+            raise ValueError(f"no image in {hr_files[0].parent} is large enough for "
+                             f"datasets.train.hr_crop={self.hr_crop}")
+        return keep
+
+    def __len__(self):
+        return len(self.hr_files) * self.patches_per_image
+
+    def _image(self, path):
+        """[H, W, C] uint8/uint16 of ``path`` after channel selection, from the cache if on."""
+        if self._cache is not None and path in self._cache:
+            return self._cache[path]
+        img = select_channel(read_image(path), self.channel, "datasets.train.channel")
+        if self._cache is not None:
+            self._cache[path] = img
+        return img
+
+    def __getitem__(self, k):
+        k = int(k)
+        if k < 0:
+            raise IndexError(f"TrainPatches index must be >= 0, got {k}")
+        epoch, i = divmod(k, len(self))
+        rng = np.random.default_rng([self.seed, epoch, i])
+        j = i % len(self.hr_files)
+        hr = self._image(self.hr_files[j])
+        if self.type == "paired":
+            lr = self._image(self.lr_files[j])
+            hr, lr = paired_random_crop(mod_crop(hr, self.scale), lr, self.hr_crop,
+                                        self.scale, rng)
+            hr, lr = augment([hr, lr], self.flip, self.rot90, rng)
+        else:
+            (hr,) = augment([random_crop(hr, self.hr_crop, rng)], self.flip, self.rot90, rng)
+            # Augmenting before resizing makes lr == imresize(hr) exactly for every patch.
+            lr = downscale(hr, self.scale)
+        return {"lr": to_chw_float(lr), "hr": to_chw_float(hr)}
+
+
+class EpochBatchSampler:
+    """Endless batches of TrainPatches indices, resumable at any iteration.
+
+    Iteration t is global batch t of the sequence described in the module docstring; rank r
+    gets indices [r * batch_size, (r + 1) * batch_size) of it. Each epoch has
+    num_samples // (batch_size * world_size) iterations (the tail is dropped, so every
+    iteration has full batches on every rank).
+
+    Args:
+        num_samples: len(dataset), one epoch.
+        batch_size: per rank.
+        rank, world_size: this process's rank and the number of ranks.
+        seed: int >= 0.
+        start_iter: first iteration to yield (a resumed run passes the iterations done); the
+            position is computed, not iterated to.
+
+    Yields:
+        list of int (batch_size global indices, >= 0, growing by num_samples per epoch).
+    """
+
+    def __init__(self, num_samples, batch_size, rank=0, world_size=1, seed=0, start_iter=0):
+        if world_size < 1 or not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} is not in 0..world_size-1 (world_size {world_size})")
+        if batch_size < 1 or start_iter < 0 or seed < 0:
+            raise ValueError(f"batch_size must be >= 1, start_iter and seed >= 0; got "
+                             f"{batch_size}, {start_iter}, {seed}")
+        self.num_samples, self.batch_size = num_samples, batch_size
+        self.rank, self.world_size = rank, world_size
+        self.seed, self.start_iter = seed, start_iter
+        self.global_batch = batch_size * world_size
+        self.iters_per_epoch = num_samples // self.global_batch
+        if self.iters_per_epoch == 0:
+            raise ValueError(f"one epoch has {num_samples} patches, fewer than one global batch "
+                             f"({batch_size} per rank x {world_size} ranks); raise "
+                             f"datasets.train.patches_per_image or lower train.batch_size")
+
+    def epoch_order(self, epoch):
+        """int64 [num_samples]: the global indices of ``epoch`` in the order they are used."""
+        order = np.random.default_rng([self.seed, epoch]).permutation(self.num_samples)
+        return order + epoch * self.num_samples
+
+    def __iter__(self):
+        epoch, j = divmod(self.start_iter, self.iters_per_epoch)
+        lo = self.rank * self.batch_size
+        while True:
+            order = self.epoch_order(epoch)
+            for start in range(j * self.global_batch,
+                               self.iters_per_epoch * self.global_batch, self.global_batch):
+                yield order[start + lo:start + lo + self.batch_size].tolist()
+            epoch, j = epoch + 1, 0
+
+    def __len__(self):
+        # Endless: paddle.io.DataLoader asks for a length (len(loader)), and sys.maxsize is the
+        # largest one len() accepts. Training stops by iteration count, not by exhaustion.
+        return sys.maxsize
+
+
+def build_train_set(cfg):
+    """TrainPatches from a resolved config (``datasets.train``, ``scale``, ``seed``,
+    ``data_root``)."""
+    section = {k: v for k, v in cfg["datasets"]["train"].items() if k != "num_workers"}
+    return TrainPatches(scale=cfg["scale"], seed=cfg["seed"], data_root=cfg["data_root"],
+                        **section)
+
+
+def build_train_loader(cfg, start_iter=0, rank=0, world_size=1):
+    """The endless training DataLoader of a config, positioned at iteration ``start_iter``.
+
+    Args:
+        cfg: resolved config (config.load_config).
+        start_iter: iterations already done (0 for a new run; a resumed run's step count).
+        rank, world_size: data-parallel position (batch size ``train.batch_size`` per rank).
+
+    Returns:
+        paddle.io.DataLoader yielding {"lr": float32 Tensor [B, C, h, w] in [0, 1],
+        "hr": float32 Tensor [B, C, H, W] in [0, 1]} forever.
+
+    With worker processes, OpenCV is set to one thread in this process (and so in the
+    workers, which inherit it): see the comment in the code.
+    """
+    dataset = build_train_set(cfg)
+    sampler = EpochBatchSampler(len(dataset), cfg["train"]["batch_size"], rank=rank,
+                                world_size=world_size, seed=cfg["seed"], start_iter=start_iter)
+    num_workers = cfg["datasets"]["train"]["num_workers"]
+    if num_workers > 0:
+        # Workers share the cores with training, so each should use one OpenCV thread. It
+        # must be set here, before the fork, not in a worker_init_fn: a forked worker
+        # inherits OpenCV's thread pool without its threads, and cv2.setNumThreads there
+        # waits forever for them once this process has run any parallel cv2 call.
+        cv2.setNumThreads(1)
+    # One endless iterator is made per run, so persistent_workers would change nothing.
+    return paddle.io.DataLoader(dataset, batch_sampler=sampler, num_workers=num_workers)
+
+
+class BenchmarkSet:
+    """Whole images of a benchmark (Set5, Set14, B100, Urban100, DIV2K valid) for validation.
+
+    HR images are mod-cropped to multiples of ``scale``; the LR is MATLAB bicubic
+    ``imresize(HR, 1/scale)`` (uint8/uint16-exact), or read from ``lr_dir``, matched by name.
+
+    Args:
+        hr_dir: folder of HR images (relative: under ``data_root``).
+        scale: int.
+        lr_dir: None, or a folder of LR images (e.g. Set5/LR_bicubic/X4).
+        channel: see io.select_channel (HR and LR both).
+        max_images: use the first N images (sorted by name); None: all.
+        data_root: folder that relative dirs are under.
+        key: config section named in errors.
+
+    Items (``ds[i]`` or iteration, in file-name order):
+        {"name": file stem,
+         "lr": float32 [C, h, w] in [0, 1] (network input),
+         "hr": [h * scale, w * scale, C] uint8/uint16, the mod-cropped HR (for metrics),
+         "lr_image": [h, w, C] uint8/uint16, the LR as integers}
+    """
+
+    def __init__(self, hr_dir, scale, lr_dir=None, channel=None, max_images=None,
+                 data_root=None, key="datasets.val"):
+        if max_images is not None and (not isinstance(max_images, int) or max_images < 1):
+            raise ValueError(f"'{key}.max_images' must be None or an integer >= 1, "
+                             f"got {max_images!r}")
+        self.scale = scale
+        self.channel = check_channel(channel, f"{key}.channel")
+        self._key = key
+        self.hr_files = _list_images(resolve_dir(hr_dir, data_root), f"{key}.hr_dir")
+        self.hr_files = self.hr_files[:max_images]
+        self.lr_files = None
+        if lr_dir is not None:
+            self.lr_files = match_lr_files(self.hr_files, resolve_dir(lr_dir, data_root), scale,
+                                           f"{key}.lr_dir")
+
+    def __len__(self):
+        return len(self.hr_files)
+
+    def _read(self, path):
+        return select_channel(read_image(path), self.channel, f"{self._key}.channel")
+
+    def __getitem__(self, i):
+        hr_path = self.hr_files[i]  # IndexError ends iteration
+        hr = np.ascontiguousarray(mod_crop(self._read(hr_path), self.scale))
+        if self.lr_files is None:
+            lr = downscale(hr, self.scale)
+        else:
+            lr = self._read(self.lr_files[i])
+            _check_lr_size(hr_path, hr.shape[:2], self.lr_files[i], lr.shape[:2], self.scale)
+        return {"name": hr_path.stem, "lr": to_chw_float(lr), "hr": hr, "lr_image": lr}
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+
+def build_val_set(cfg):
+    """BenchmarkSet from a resolved config (``datasets.val``, ``scale``, ``data_root``)."""
+    return BenchmarkSet(scale=cfg["scale"], data_root=cfg["data_root"], **cfg["datasets"]["val"])

@@ -1,0 +1,221 @@
+"""Reading and writing images, listing image folders, picking one channel.
+
+Everything here speaks RGB numpy arrays [H, W, 3] in the file's own integer type: uint8
+(values 0..255) or uint16 (0..65535; 16-bit PNG/TIFF keep their depth). Files are read as
+bytes and decoded in memory (``np.fromfile`` + ``cv2.imdecode``) because ``cv2.imread`` cannot
+open non-ASCII paths on Windows; the same holds for writing.
+"""
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..metrics import rgb_to_y
+
+__all__ = ["IMAGE_EXTENSIONS", "ImageReadError", "read_image", "write_image", "image_size",
+           "list_images", "check_channel", "select_channel"]
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+# File formats that can hold 16-bit samples (cv2.imencode silently refuses the others).
+_16BIT_EXTENSIONS = (".png", ".tif", ".tiff")
+_INTEGER_MAX = {np.dtype(np.uint8): 255, np.dtype(np.uint16): 65535}
+
+
+class ImageReadError(ValueError):
+    """An image file is missing, unreadable, corrupt or of an unsupported kind; the message
+    names the file and the reason."""
+
+
+def read_image(path):
+    """Decode an image file to RGB.
+
+    Args:
+        path: str or Path of a PNG, JPEG, BMP or TIFF file (any characters in the name).
+
+    Returns:
+        [H, W, 3] uint8 or uint16 array, RGB order, C-contiguous. Gray files come back with
+        three identical channels; an alpha channel is dropped (not composited). EXIF
+        orientation is ignored: the pixels are returned as stored, as benchmark files expect.
+
+    Raises:
+        ImageReadError: the file is missing, empty, not decodable, or not 8/16-bit.
+    """
+    path = os.fspath(path)
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError as exc:
+        reason = "no such file" if not os.path.exists(path) else exc.strerror or str(exc)
+        raise ImageReadError(f"cannot read image {path}: {reason}") from None
+    if data.size == 0:
+        raise ImageReadError(f"cannot read image {path}: the file is empty")
+    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise ImageReadError(f"cannot read image {path}: not a decodable PNG/JPEG/BMP/TIFF "
+                             f"(corrupt, truncated or another format)")
+    if img.dtype not in _INTEGER_MAX:
+        raise ImageReadError(f"cannot read image {path}: {img.dtype} samples are not supported "
+                             f"(expected 8-bit or 16-bit integer images)")
+    if img.ndim == 2:
+        img = img[:, :, None]
+    channels = img.shape[2]
+    if channels == 1:
+        return np.ascontiguousarray(np.repeat(img, 3, axis=2))
+    if channels in (3, 4):
+        return np.ascontiguousarray(img[:, :, 2::-1])  # BGR(A) -> RGB, alpha dropped
+    raise ImageReadError(f"cannot read image {path}: {channels} channels "
+                         f"(expected gray, RGB or RGBA)")
+
+
+def write_image(path, img):
+    """Encode an image to a file, creating missing parent folders.
+
+    Args:
+        path: str or Path; the extension picks the format (16-bit needs .png or .tif).
+        img: [H, W, 3] RGB or [H, W] / [H, W, 1] gray, uint8 or uint16.
+    """
+    path = Path(path)
+    img = np.asarray(img)
+    if img.dtype not in _INTEGER_MAX:
+        raise ValueError(f"write_image({path}): expected uint8 or uint16 pixels, got {img.dtype}")
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[:, :, 0]
+    if not (img.ndim == 2 or (img.ndim == 3 and img.shape[2] == 3)):
+        raise ValueError(f"write_image({path}): expected [H, W, 3] RGB or [H, W] gray, "
+                         f"got shape {img.shape}")
+    ext = path.suffix.lower()
+    if ext not in IMAGE_EXTENSIONS:
+        raise ValueError(f"write_image({path}): unknown extension {path.suffix!r} "
+                         f"(use one of {', '.join(IMAGE_EXTENSIONS)})")
+    if img.dtype == np.uint16 and ext not in _16BIT_EXTENSIONS:
+        raise ValueError(f"write_image({path}): {ext} cannot store 16-bit pixels "
+                         f"(use .png or .tif)")
+    if img.ndim == 3:
+        img = img[:, :, ::-1]  # RGB -> BGR
+    ok, encoded = cv2.imencode(ext, np.ascontiguousarray(img))
+    if not ok:
+        raise ValueError(f"write_image({path}): OpenCV could not encode a {img.dtype} "
+                         f"{img.shape} image as {ext}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    encoded.tofile(str(path))
+
+
+def image_size(path):
+    """(height, width) of an image file from its header, without decoding the pixels.
+
+    Raises:
+        ImageReadError: the file is missing or its header is not an image's.
+    """
+    from PIL import Image, UnidentifiedImageError  # only here: the rest of io needs no Pillow
+
+    try:
+        with Image.open(path) as im:
+            width, height = im.size
+    except FileNotFoundError:
+        raise ImageReadError(f"cannot read image {path}: no such file") from None
+    except (UnidentifiedImageError, OSError) as exc:
+        raise ImageReadError(f"cannot read image {path}: {exc}") from None
+    return height, width
+
+
+def _describe_folder(folder, limit=5):
+    """'a.txt, b/, ... (12 entries)' or 'nothing' for an existing folder."""
+    entries = sorted(p.name + ("/" if p.is_dir() else "") for p in Path(folder).iterdir())
+    if not entries:
+        return "nothing"
+    more = f", ... ({len(entries)} entries)" if len(entries) > limit else ""
+    return ", ".join(entries[:limit]) + more
+
+
+def list_images(folder):
+    """Image files of a folder (not recursive), sorted by file name.
+
+    Args:
+        folder: str or Path.
+
+    Returns:
+        list of Path, files whose extension is in IMAGE_EXTENSIONS (any case). Hidden files
+        are left out: macOS leaves '._name.png' resource forks beside copied images, and
+        those are not images.
+
+    Raises:
+        FileNotFoundError: the folder does not exist (the message lists its parent's content).
+        NotADirectoryError: the path is a file.
+        ValueError: the folder holds no image; the message says what it holds instead.
+    """
+    folder = Path(folder)
+    if not folder.exists():
+        parent = folder.parent
+        seen = (f"{parent} has: {_describe_folder(parent)}" if parent.is_dir()
+                else f"{parent} does not exist either")
+        raise FileNotFoundError(f"image folder not found: {folder} ({seen})")
+    if not folder.is_dir():
+        raise NotADirectoryError(f"expected a folder of images, got a file: {folder}")
+    files = sorted((p for p in folder.iterdir()
+                    if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
+                    and not p.name.startswith(".")), key=lambda p: p.name)
+    if not files:
+        raise ValueError(f"no images in {folder} (looked for {', '.join(IMAGE_EXTENSIONS)}); "
+                         f"it holds: {_describe_folder(folder)}")
+    return files
+
+
+_CHANNEL_INDEX = {"R": 0, "G": 1, "B": 2}
+CHANNEL_CHOICES = "None (RGB), R, G, B, 0, 1, 2, Y (BT.601 luma, 16..235), gray (0..255 luma)"
+
+
+def check_channel(channel, key="datasets.*.channel"):
+    """Validate a channel setting and return its canonical form.
+
+    Args:
+        channel: None, 'R'/'G'/'B'/'Y'/'gray' (any case), or int 0..2.
+        key: config key named in the error message.
+
+    Returns:
+        None, an int 0..2, 'Y' or 'gray'.
+    """
+    if channel is None:
+        return None
+    if isinstance(channel, int) and not isinstance(channel, bool) and 0 <= channel <= 2:
+        return channel
+    if isinstance(channel, str):
+        name = channel.strip()
+        if name.upper() in _CHANNEL_INDEX:
+            return _CHANNEL_INDEX[name.upper()]
+        if name.upper() == "Y":
+            return "Y"
+        if name.lower() == "gray":
+            return "gray"
+    raise ValueError(f"'{key}' must be one of {CHANNEL_CHOICES}; got {channel!r}")
+
+
+def select_channel(img, channel, key="datasets.*.channel"):
+    """Reduce an RGB image to one channel (or leave it alone).
+
+    Args:
+        img: [H, W, 3] RGB, uint8 or uint16.
+        channel: see check_channel. None returns ``img`` unchanged. 'Y' is MATLAB's
+            rgb2ycbcr luma (metrics.rgb_to_y: 16..235 for uint8, the same scaled by 257 for
+            uint16); 'gray' is ITU-R 601 luma without the offset (0.299 R + 0.587 G +
+            0.114 B, full range, as cv2.COLOR_RGB2GRAY).
+        key: config key named in the error for a bad ``channel``.
+
+    Returns:
+        [H, W, 1] of the input dtype (Y and gray rounded half up), or ``img`` for None.
+    """
+    channel = check_channel(channel, key)
+    if channel is None:
+        return img
+    if img.ndim != 3 or img.shape[2] != 3:
+        raise ValueError(f"select_channel needs an [H, W, 3] RGB image, got shape {img.shape}")
+    if isinstance(channel, int):
+        return np.ascontiguousarray(img[:, :, channel:channel + 1])
+    if channel == "gray":
+        return cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_RGB2GRAY)[:, :, None]
+    max_value = _INTEGER_MAX.get(img.dtype)
+    if max_value is None:
+        raise ValueError(f"select_channel needs uint8 or uint16 pixels, got {img.dtype}")
+    # rgb_to_y works on the 0..255 scale; 65535 / 255 = 257 maps uint16 onto it exactly.
+    unit = max_value / 255.0
+    y = rgb_to_y(img / unit) * unit
+    return np.clip(np.floor(y + 0.5), 0, max_value).astype(img.dtype)[:, :, None]

@@ -1,0 +1,122 @@
+"""Run a generator over benchmark images -> per-image and mean PSNR/SSIM, literature protocol.
+
+Protocol (as in the SR papers): SR output quantised to the HR's integer type, then PSNR and
+SSIM on the BT.601 Y channel (RGB images) or the single channel, with `scale` pixels cropped
+from each border; LR inputs made by MATLAB-exact bicubic (or read from paired folders). The
+bicubic baseline upsamples the same LR with the same MATLAB-exact resize, so the two rows
+differ only by the network.
+"""
+import numpy as np
+
+from .. import metrics
+from ..compat import import_paddle
+from ..data.imresize import imresize
+
+paddle = import_paddle()
+
+
+def to_image(sr, value_range=(-1.0, 1.0), dtype=np.uint8):
+    """[C, H, W] or [1, C, H, W] float tensor/array in `value_range` -> [H, W, C] integer image.
+
+    Rounds half away from zero after clipping, like MATLAB's im2uint8.
+    """
+    arr = sr.numpy() if hasattr(sr, "numpy") else np.asarray(sr)
+    arr = arr.reshape(arr.shape[-3:]).transpose(1, 2, 0)
+    lo, hi = value_range
+    peak = np.iinfo(dtype).max
+    unit = np.clip((arr.astype(np.float64) - lo) / (hi - lo), 0.0, 1.0)
+    return np.floor(unit * peak + 0.5).astype(dtype)
+
+
+@paddle.no_grad()
+def super_resolve(generator, lr):
+    """generator in eval mode on one LR image.
+
+    Args:
+        lr: float32 [C, h, w] array in [0, 1].
+    Returns:
+        float32 tensor [1, C_out, h*s, w*s] in the generator's output range.
+    """
+    return generator(paddle.to_tensor(lr[None]))
+
+
+def score(sr_image, hr_image, scale, rgb=False):
+    """PSNR/SSIM of two integer [H, W, C] images of the same depth, literature protocol.
+
+    Returns {"psnr", "ssim"} on Y (RGB images) or the single channel, plus "psnr_rgb" and
+    "ssim_rgb" over the three channels when `rgb` and the images are RGB. 16-bit images are
+    scored on the 8-bit scale (values / 257) so numbers compare with 8-bit results.
+    """
+    peak = float(np.iinfo(hr_image.dtype).max)
+    sr8, hr8 = (img.astype(np.float64) * (255.0 / peak) for img in (sr_image, hr_image))
+    y = hr_image.shape[-1] == 3
+    out = {"psnr": metrics.psnr(sr8, hr8, crop_border=scale, y_channel=y),
+           "ssim": metrics.ssim(sr8, hr8, crop_border=scale, y_channel=y)}
+    if rgb and y:
+        out["psnr_rgb"] = metrics.psnr(sr8, hr8, crop_border=scale, y_channel=False)
+        out["ssim_rgb"] = metrics.ssim(sr8, hr8, crop_border=scale, y_channel=False)
+    return out
+
+
+def bicubic_image(lr_image, scale):
+    """MATLAB-exact bicubic upsampling of an integer [h, w, C] LR image."""
+    return imresize(lr_image, scale=scale)
+
+
+def evaluate(dataset, scale, generator=None, on_image=None, rgb=False):
+    """Score `generator` (or, if None, bicubic upsampling) on every item of `dataset`.
+
+    Args:
+        dataset: iterable of {"name", "lr": float32 [C,h,w] in [0,1], "hr": int [H,W,C],
+            "lr_image": int [h,w,C]} (data.datasets.BenchmarkSet).
+        scale: the SR factor (also the border crop).
+        generator: an nn.Layer mapping [N,C,h,w] [0,1] -> [N,C,sh,sw] in its
+            `output_range`; put it in eval mode before calling.
+        on_image: optional callback(name, sr_image, item) for saving images / figures.
+        rgb: also score the three RGB channels (see `score`).
+    Returns:
+        {"per_image": [{"name", "psnr", "ssim", ...}, ...], "psnr": mean, "ssim": mean, ...}
+        (every metric of `score`, averaged over images).
+    """
+    rows = []
+    for item in dataset:
+        hr = item["hr"]
+        if generator is None:
+            sr_image = bicubic_image(item["lr_image"], scale)
+        else:
+            out_range = getattr(generator, "output_range", (-1.0, 1.0))
+            sr_image = to_image(super_resolve(generator, item["lr"]), out_range, hr.dtype.type)
+        if sr_image.shape != hr.shape:
+            raise ValueError(f"{item['name']}: SR image is {sr_image.shape}, HR is {hr.shape}; "
+                             f"is the LR folder made for x{scale}?")
+        rows.append({"name": item["name"], **score(sr_image, hr, scale, rgb)})
+        if on_image is not None:
+            on_image(item["name"], sr_image, item)
+    if not rows:
+        raise ValueError("the evaluation set has no images")
+    means = {k: float(np.mean([r[k] for r in rows])) for k in rows[0] if k != "name"}
+    return {"per_image": rows, **means}
+
+
+def centre_box(shape, size, multiple=1):
+    """(top, left, side) of a centred square of at most `size` pixels in an image of `shape`
+    ([H, W, ...]), with all three a multiple of `multiple` (keeps LR/HR crops aligned)."""
+    side = min(size, shape[0], shape[1]) // multiple * multiple
+    return ((shape[0] - side) // 2 // multiple * multiple,
+            (shape[1] - side) // 2 // multiple * multiple, side)
+
+
+def side_by_side(images, box=None):
+    """Same-size [H, W, C] images (LR first upscaled by nearest neighbour to match) cropped to
+    `box` = (top, left, side) and concatenated left to right: a figure / VisualDL strip."""
+    height = max(img.shape[0] for img in images)
+    parts = []
+    for img in images:
+        factor = height // img.shape[0]
+        if factor > 1:  # LR: nearest-neighbour blow-up shows its real pixels
+            img = np.repeat(np.repeat(img, factor, axis=0), factor, axis=1)
+        if box is not None:
+            top, left, side = box
+            img = img[top:top + side, left:left + side]
+        parts.append(img)
+    return np.concatenate(parts, axis=1)

@@ -1,0 +1,89 @@
+"""Where a run reports: VisualDL (or a JSON-lines fallback), `log.txt` and the console.
+
+Every scalar and image goes to VisualDL under `run_dir/vdl/` with the global iteration as its
+step, so curves continue across resumes (VisualDL merges the record files of one folder). When
+visualdl cannot be imported, the same tags go to `run_dir/vdl/scalars.jsonl` (one JSON object
+per line: tag, step, value) and images to `run_dir/samples/`, with one warning.
+Only rank 0 writes; other ranks get a logger whose methods do nothing.
+"""
+import json
+import os
+import sys
+import time
+import warnings
+
+from tqdm import tqdm
+
+
+class RunLogger:
+    """Scalars, images and text lines of one run.
+
+    Args:
+        run_dir: the run directory (vdl/, samples/ and log.txt live there).
+        enabled: False on ranks other than 0.
+    """
+
+    def __init__(self, run_dir, enabled=True):
+        self.enabled = enabled
+        self.run_dir = run_dir
+        self.writer = None
+        self.jsonl = None
+        if not enabled:
+            return
+        vdl_dir = os.path.join(run_dir, "vdl")
+        os.makedirs(vdl_dir, exist_ok=True)
+        os.makedirs(os.path.join(run_dir, "samples"), exist_ok=True)
+        try:
+            from visualdl import LogWriter
+            self.writer = LogWriter(logdir=vdl_dir, flush_secs=30)
+        except ImportError:
+            warnings.warn("visualdl is not installed: logging scalars to vdl/scalars.jsonl "
+                          "instead (pip install visualdl to get the dashboards)")
+            self.jsonl = open(os.path.join(vdl_dir, "scalars.jsonl"), "a", encoding="utf-8")
+        self.text = open(os.path.join(run_dir, "log.txt"), "a", encoding="utf-8")
+
+    def scalars(self, values, step, prefix=""):
+        """values: {tag: float}; tags get `prefix` (e.g. 'train/')."""
+        if not self.enabled:
+            return
+        for tag, value in values.items():
+            if self.writer is not None:
+                self.writer.add_scalar(prefix + tag, float(value), step)
+            else:
+                self.jsonl.write(json.dumps({"tag": prefix + tag, "step": step,
+                                             "value": float(value)}) + "\n")
+        if self.jsonl is not None:
+            self.jsonl.flush()
+
+    def image(self, tag, img, step):
+        """img: [H, W, C] uint8 RGB (C = 3) or [H, W, 1] gray."""
+        if not self.enabled:
+            return
+        if self.writer is not None:
+            self.writer.add_image(tag, img if img.shape[-1] == 3 else img.repeat(3, axis=-1), step)
+        else:
+            from ..data.io import write_image
+            name = tag.replace("/", "_")
+            write_image(os.path.join(self.run_dir, "samples", f"{name}_{step:08d}.png"), img)
+
+    def info(self, line):
+        """A timestamped line to log.txt and the console (above any progress bar)."""
+        if not self.enabled:
+            return
+        stamped = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}"
+        self.text.write(stamped + "\n")
+        self.text.flush()
+        tqdm.write(stamped, file=sys.stdout)
+
+    def flush(self):
+        if self.writer is not None:
+            self.writer.flush()
+
+    def close(self):
+        if not self.enabled:
+            return
+        if self.writer is not None:
+            self.writer.close()
+        if self.jsonl is not None:
+            self.jsonl.close()
+        self.text.close()

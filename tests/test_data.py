@@ -1,0 +1,538 @@
+"""paddle_srgan.data: image io, patch transforms, training/benchmark datasets, the batch
+sampler's resume contract, and tools/prepare_data.py end to end."""
+
+import faulthandler
+
+import cv2
+import numpy as np
+import pytest
+from skimage import data as skdata
+
+from conftest import SET5, run_tool
+from paddle_srgan.config import load_config
+from paddle_srgan.data.datasets import (BenchmarkSet, EpochBatchSampler, TrainPatches,
+                                        build_train_loader, build_val_set)
+from paddle_srgan.data.imresize import imresize
+from paddle_srgan.data.io import (ImageReadError, list_images, read_image, select_channel,
+                                  write_image)
+from paddle_srgan.data.transforms import (augment, downscale, paired_random_crop, random_crop,
+                                          to_chw_float)
+from paddle_srgan.metrics import mod_crop, rgb_to_y
+
+SET5_NAMES = ["baby", "bird", "butterfly", "head", "woman"]
+
+
+def natural(name, h, w, y=0, x=0):
+    """uint8 [h, w, 3] crop of a skimage sample photo (real image statistics, no download)."""
+    img = getattr(skdata, name)()
+    assert img.shape[0] >= y + h and img.shape[1] >= x + w
+    return np.ascontiguousarray(img[y:y + h, x:x + w])
+
+
+def to_uint8(chw):
+    """float32 [C, H, W] in [0, 1] -> uint8 [H, W, C] (inverse of to_chw_float)."""
+    return np.round(chw.transpose(1, 2, 0) * 255).astype(np.uint8)
+
+
+# --------------------------------------------------------------------------- io
+
+
+@pytest.mark.parametrize("ext", [".png", ".bmp", ".tif"])
+def test_8bit_rgb_round_trip_is_lossless_and_rgb_ordered(tmp_path, ext):
+    img = natural("chelsea", 60, 70)
+    write_image(tmp_path / f"cat{ext}", img)
+    out = read_image(tmp_path / f"cat{ext}")
+    assert out.dtype == np.uint8 and out.shape == (60, 70, 3)
+    np.testing.assert_array_equal(out, img)
+    # Channel order is RGB: OpenCV's own reader (BGR) sees the channels reversed.
+    np.testing.assert_array_equal(cv2.imread(str(tmp_path / f"cat{ext}"))[:, :, ::-1], img)
+
+
+def test_jpeg_round_trip_is_close(tmp_path):
+    img = natural("coffee", 64, 64)
+    write_image(tmp_path / "c.JPG", img)
+    out = read_image(tmp_path / "c.JPG")
+    assert out.shape == img.shape and np.abs(out.astype(int) - img).mean() < 4
+
+
+@pytest.mark.parametrize("ext", [".png", ".tiff"])
+def test_16bit_round_trip_keeps_values_above_255(tmp_path, ext):
+    img = np.random.default_rng(0).integers(0, 65536, (20, 30, 3), dtype=np.uint16)
+    img[0, 0] = (65535, 256, 1000)
+    write_image(tmp_path / f"deep{ext}", img)
+    out = read_image(tmp_path / f"deep{ext}")
+    assert out.dtype == np.uint16
+    np.testing.assert_array_equal(out, img)
+
+
+def test_16bit_to_jpeg_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="16-bit"):
+        write_image(tmp_path / "x.jpg", np.zeros((4, 4, 3), np.uint16))
+
+
+def test_gray_file_reads_as_three_identical_channels(tmp_path):
+    gray = skdata.camera()[:40, :50]
+    write_image(tmp_path / "g.png", gray)
+    assert cv2.imread(str(tmp_path / "g.png"), cv2.IMREAD_UNCHANGED).ndim == 2  # really gray
+    out = read_image(tmp_path / "g.png")
+    assert out.shape == (40, 50, 3)
+    for c in range(3):
+        np.testing.assert_array_equal(out[:, :, c], gray)
+
+
+def test_rgba_file_drops_alpha(tmp_path):
+    rgb = natural("astronaut", 30, 40)
+    alpha = np.full((30, 40, 1), 7, np.uint8)
+    bgra = np.concatenate([rgb[:, :, ::-1], alpha], axis=2)
+    cv2.imencode(".png", bgra)[1].tofile(str(tmp_path / "a.png"))
+    out = read_image(tmp_path / "a.png")
+    assert out.shape == (30, 40, 3)
+    np.testing.assert_array_equal(out, rgb)
+
+
+def test_unicode_path_round_trip_and_listing(tmp_path):
+    folder = tmp_path / "数据 ü"
+    img = natural("astronaut", 32, 48)
+    write_image(folder / "图像 ü.png", img)  # also creates the folder
+    np.testing.assert_array_equal(read_image(folder / "图像 ü.png"), img)
+    assert [p.name for p in list_images(folder)] == ["图像 ü.png"]
+
+
+@pytest.mark.parametrize("content", [b"", b"not an image" * 20, "truncated"])
+def test_corrupt_file_error_names_the_file(tmp_path, content):
+    if content == "truncated":
+        write_image(tmp_path / "ok.png", natural("chelsea", 80, 80))
+        data = (tmp_path / "ok.png").read_bytes()
+        content = data[:len(data) // 2]
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(content)
+    with pytest.raises(ImageReadError, match="broken.png") as info:
+        read_image(bad)
+    assert isinstance(info.value, ValueError)
+
+
+def test_missing_file_error_names_the_file(tmp_path):
+    with pytest.raises(ImageReadError, match="nothing.png: no such file"):
+        read_image(tmp_path / "nothing.png")
+
+
+def test_list_images_sorts_by_name_and_filters(tmp_path):
+    for name in ["b.PNG", "a.jpg", "10.png", "2.tif", "notes.txt", "._a.png"]:
+        (tmp_path / name).write_bytes(b"x")
+    (tmp_path / "sub.png").mkdir()
+    assert [p.name for p in list_images(tmp_path)] == ["10.png", "2.tif", "a.jpg", "b.PNG"]
+
+
+def test_folder_without_images_says_what_it_holds(tmp_path):
+    (tmp_path / "readme.txt").write_text("hi")
+    (tmp_path / "HR").mkdir()
+    with pytest.raises(ValueError) as info:
+        list_images(tmp_path)
+    message = str(info.value)
+    assert str(tmp_path) in message and ".png" in message and ".jpg" in message
+    assert "readme.txt" in message and "HR/" in message
+
+
+def test_missing_folder_lists_its_parent(tmp_path):
+    (tmp_path / "HR_images").mkdir()
+    with pytest.raises(FileNotFoundError, match="HR_images/") as info:
+        list_images(tmp_path / "HR")
+    assert str(tmp_path / "HR") in str(info.value)
+
+
+def test_select_channel_rgb_and_index():
+    img = natural("coffee", 20, 30)
+    assert select_channel(img, None) is img
+    for name, index in (("R", 0), ("G", 1), ("b", 2)):
+        for channel in (name, index):
+            out = select_channel(img, channel)
+            assert out.shape == (20, 30, 1)
+            np.testing.assert_array_equal(out[:, :, 0], img[:, :, index])
+
+
+def test_select_channel_y_is_matlab_luma_rounded():
+    img = natural("astronaut", 50, 50)
+    y = select_channel(img, "Y")
+    assert y.dtype == np.uint8 and y.shape == (50, 50, 1)
+    np.testing.assert_array_equal(y[:, :, 0], np.floor(rgb_to_y(img) + 0.5))
+    assert y.min() >= 16 and y.max() <= 235
+    # uint16: the same luma on a 257x finer scale (white -> 235 * 257).
+    y16 = select_channel(img.astype(np.uint16) * 257, "Y")
+    assert y16.dtype == np.uint16
+    np.testing.assert_allclose(y16[:, :, 0] / 257.0, rgb_to_y(img), atol=0.5 / 257 + 1e-9)
+    white = np.full((1, 1, 3), 65535, np.uint16)
+    assert select_channel(white, "Y")[0, 0, 0] == 235 * 257
+
+
+def test_select_channel_gray_is_full_range_601_luma():
+    img = natural("chelsea", 40, 40)
+    gray = select_channel(img, "gray")
+    np.testing.assert_array_equal(gray[:, :, 0], cv2.cvtColor(img, cv2.COLOR_RGB2GRAY))
+    expected = 0.299 * img[..., 0] + 0.587 * img[..., 1] + 0.114 * img[..., 2]
+    assert np.abs(gray[:, :, 0] - expected).max() <= 0.51
+    assert select_channel(np.full((1, 1, 3), 255, np.uint8), "gray")[0, 0, 0] == 255
+
+
+@pytest.mark.parametrize("bad", ["YCbCr", 3, -1, True, 1.0])
+def test_select_channel_rejects_bad_values_naming_the_key(bad):
+    with pytest.raises(ValueError, match=r"datasets\.\*\.channel.*R, G, B"):
+        select_channel(natural("coffee", 4, 4), bad)
+
+
+# --------------------------------------------------------------------------- transforms
+
+
+def nearest_pair(lr, scale):
+    """(HR, LR) where HR = LR with every pixel repeated scale x scale times, so the two are
+    aligned exactly: HR[y*s:(y+1)*s, x*s:(x+1)*s] == LR[y, x]."""
+    return np.repeat(np.repeat(lr, scale, axis=0), scale, axis=1), lr
+
+
+def test_paired_random_crop_windows_are_aligned():
+    hr, lr = nearest_pair(natural("astronaut", 37, 41), 4)
+    positions = set()
+    for seed in range(40):
+        hr_patch, lr_patch = paired_random_crop(hr, lr, 32, 4, np.random.default_rng(seed))
+        assert hr_patch.shape == (32, 32, 3) and lr_patch.shape == (8, 8, 3)
+        np.testing.assert_array_equal(hr_patch, nearest_pair(lr_patch, 4)[0])
+        positions.add(lr_patch.tobytes())
+    assert len(positions) > 20  # positions really vary
+
+
+def test_paired_random_crop_matches_matlab_lr_of_the_same_region():
+    hr = natural("astronaut", 192, 192, 100, 150)
+    lr = imresize(hr, 0.25)
+    hr_patch, lr_patch = paired_random_crop(hr, lr, 96, 4, np.random.default_rng(3))
+    # Away from the patch border the LR of the HR patch is the LR patch (the kernel reaches
+    # 2 LR pixels out; inside it the two resizes see the same HR pixels).
+    diff = np.abs(imresize(np.ascontiguousarray(hr_patch), 0.25).astype(int) - lr_patch)
+    assert diff[3:-3, 3:-3].max() <= 1
+
+
+def test_paired_random_crop_shape_mismatch_names_both_shapes():
+    with pytest.raises(ValueError, match=r"\(10, 11\).*\(40, 48\)"):
+        paired_random_crop(np.zeros((40, 48, 3)), np.zeros((10, 11, 3)), 8, 4,
+                           np.random.default_rng(0))
+    with pytest.raises(ValueError, match="multiple"):
+        paired_random_crop(np.zeros((40, 44, 3)), np.zeros((10, 11, 3)), 10, 4,
+                           np.random.default_rng(0))
+
+
+def test_random_crop_too_small_image():
+    with pytest.raises(ValueError, match="20x30 pixels is smaller than the 32x32"):
+        random_crop(np.zeros((20, 30, 3)), 32, np.random.default_rng(0))
+
+
+def test_augment_applies_the_same_transform_to_the_pair_and_reaches_all_8():
+    hr, lr = nearest_pair(natural("coffee", 6, 6), 2)
+    seen = set()
+    for seed in range(64):
+        hr_aug, lr_aug = augment([hr, lr], True, True, np.random.default_rng(seed))
+        np.testing.assert_array_equal(hr_aug, nearest_pair(lr_aug, 2)[0])
+        seen.add(lr_aug.tobytes())
+    assert len(seen) == 8
+    for seed in range(8):
+        same, = augment([lr], False, False, np.random.default_rng(seed))
+        np.testing.assert_array_equal(same, lr)
+
+
+def test_to_chw_float_ranges():
+    img8 = np.array([[[0, 128, 255]]], np.uint8)
+    out = to_chw_float(img8)
+    assert out.dtype == np.float32 and out.shape == (3, 1, 1) and out.flags.c_contiguous
+    np.testing.assert_array_equal(out.ravel(), np.array([0, 128, 255], np.float32) / 255)
+    out16 = to_chw_float(np.array([[[0, 257, 65535]]], np.uint16))
+    np.testing.assert_allclose(out16.ravel(), [0, 1 / 255, 1], rtol=1e-6)
+    flt = np.full((2, 3, 1), 0.25, np.float32)
+    out = to_chw_float(flt)
+    assert out.shape == (1, 2, 3) and not np.shares_memory(out, flt)
+
+
+def test_downscale_is_matlab_imresize_and_refuses_non_multiples():
+    hr = natural("chelsea", 120, 96)
+    np.testing.assert_array_equal(downscale(hr, 4), imresize(hr, 0.25))
+    assert downscale(hr, 3).shape == (40, 32, 3)
+    with pytest.raises(ValueError, match="mod-crop"):
+        downscale(natural("chelsea", 121, 96), 4)
+
+
+# --------------------------------------------------------------------------- TrainPatches
+
+
+@pytest.fixture(scope="module")
+def train_dirs(tmp_path_factory):
+    """A tiny DIV2K-like layout: HR/000{1,2,3}.png (real photo crops; 0003's sides are not
+    multiples of 4) and LR/X4 with DIV2K names for two images and a plain name for one."""
+    root = tmp_path_factory.mktemp("train")
+    images = {"0001": natural("astronaut", 96, 112, 50, 200),
+              "0002": natural("chelsea", 100, 128, 100, 150),
+              "0003": natural("coffee", 83, 99, 150, 250)}
+    for stem, img in images.items():
+        write_image(root / "HR" / f"{stem}.png", img)
+        lr_name = f"{stem}.png" if stem == "0002" else f"{stem}x4.png"
+        write_image(root / "LR" / "X4" / lr_name, downscale(mod_crop(img, 4), 4))
+    return root
+
+
+def patches(root, **kwargs):
+    options = dict(hr_dir="HR", scale=4, hr_crop=32, patches_per_image=5, seed=7,
+                   data_root=str(root))
+    options.update(kwargs)
+    return TrainPatches(**options)
+
+
+def test_train_patches_length_and_item_format(train_dirs):
+    ds = patches(train_dirs)
+    assert len(ds) == 15
+    item = ds[0]
+    assert set(item) == {"lr", "hr"}
+    assert item["hr"].shape == (3, 32, 32) and item["lr"].shape == (3, 8, 8)
+    for x in item.values():
+        assert x.dtype == np.float32 and 0 <= x.min() and x.max() <= 1
+
+
+def test_train_patches_depend_only_on_seed_and_index(train_dirs):
+    ds1, ds2 = patches(train_dirs), patches(train_dirs)
+    ks = [0, 1, 14, 15, 16, 1000003]
+    first = {k: ds1[k] for k in ks}
+    np.random.seed(123)  # the global RNG must not matter
+    for k in reversed(ks):  # nor the call order, nor the instance
+        for key in ("lr", "hr"):
+            np.testing.assert_array_equal(ds2[k][key], first[k][key])
+    # Every index is a different patch: same image, next epoch (0 vs 15) included.
+    hrs = [first[k]["hr"].tobytes() for k in ks]
+    assert len(set(hrs)) == len(ks)
+    assert not np.array_equal(patches(train_dirs, seed=8)[0]["hr"], first[0]["hr"])
+
+
+def test_hr_only_lr_is_matlab_imresize_of_the_returned_hr(train_dirs):
+    ds = patches(train_dirs)
+    for k in range(0, 30, 4):
+        item = ds[k]
+        hr = to_uint8(item["hr"])
+        np.testing.assert_array_equal(to_uint8(item["lr"]), imresize(hr, 0.25))
+
+
+def test_paired_matches_div2k_names_and_aligns(tmp_path, train_dirs):
+    # Nearest-neighbour pairs make alignment checkable pixel by pixel.
+    for stem, name in (("0001", "0001x4.png"), ("0002", "0002.png")):
+        hr, lr = nearest_pair(natural("astronaut", 12, 14, int(stem) * 40), 4)
+        write_image(tmp_path / "HR" / f"{stem}.png", hr)
+        write_image(tmp_path / "LR" / name, lr)
+    ds = patches(tmp_path, type="paired", lr_dir="LR", patches_per_image=10)
+    assert [p.name for p in ds.lr_files] == ["0001x4.png", "0002.png"]
+    for k in range(20):
+        item = ds[k]
+        np.testing.assert_array_equal(to_uint8(item["hr"]),
+                                      nearest_pair(to_uint8(item["lr"]), 4)[0])
+
+
+def test_paired_with_matlab_lr_of_mod_cropped_hr(train_dirs):
+    # 0003 is 83x99: its LR (20x24) belongs to the mod-cropped HR (80x96).
+    ds = patches(train_dirs, type="paired", lr_dir="LR/X4")
+    item = ds[2]
+    diff = np.abs(imresize(to_uint8(item["hr"]), 0.25).astype(int) - to_uint8(item["lr"]))
+    assert diff[2:-2, 2:-2].max() <= 1
+
+
+def test_paired_missing_partner_names_the_file(tmp_path):
+    write_image(tmp_path / "HR" / "0001.png", natural("coffee", 32, 32))
+    write_image(tmp_path / "HR" / "0002.png", natural("coffee", 32, 32))
+    write_image(tmp_path / "LR" / "0001x4.png", natural("coffee", 8, 8))
+    with pytest.raises(FileNotFoundError, match=r"0002\.png.*0002x4"):
+        patches(tmp_path, type="paired", lr_dir="LR")
+
+
+def test_paired_wrong_lr_size_names_both_files(tmp_path):
+    write_image(tmp_path / "HR" / "0001.png", natural("coffee", 64, 64))
+    write_image(tmp_path / "LR" / "0001x4.png", natural("coffee", 32, 32))
+    with pytest.raises(ValueError, match=r"0001x4\.png is 32x32.*0001\.png.*16x16"):
+        patches(tmp_path, type="paired", lr_dir="LR")
+
+
+def test_small_images_error_or_skip(train_dirs):
+    with pytest.raises(ValueError, match=r"0003\.png \(83x99\).*small_images"):
+        patches(train_dirs, hr_crop=88)
+    with pytest.warns(UserWarning, match=r"skipping 1 of 3 .*0003\.png") as record:
+        ds = patches(train_dirs, hr_crop=88, small_images="skip")
+    assert len(record) == 1
+    assert [p.name for p in ds.hr_files] == ["0001.png", "0002.png"] and len(ds) == 10
+    assert ds[0]["hr"].shape == (3, 88, 88)
+
+
+def test_train_patches_config_errors(train_dirs):
+    with pytest.raises(ValueError, match="hr_crop.*multiple of the scale"):
+        patches(train_dirs, hr_crop=30)
+    with pytest.raises(ValueError, match="lr_dir"):
+        patches(train_dirs, type="paired")
+    with pytest.raises(ValueError, match="datasets.train.type"):
+        patches(train_dirs, type="hr-only")
+    with pytest.raises(ValueError, match=r"datasets\.train\.channel"):
+        patches(train_dirs, channel="U")
+    with pytest.raises(FileNotFoundError, match=r"datasets\.train\.hr_dir.*nope.*HR/"):
+        patches(train_dirs, hr_dir="nope")
+
+
+def test_channel_and_cache(tmp_path, train_dirs):
+    ds = patches(train_dirs, channel="Y")
+    item = ds[3]
+    assert item["hr"].shape == (1, 32, 32) and item["lr"].shape == (1, 8, 8)
+    # The cache serves images whose file is gone.
+    for name in ("0001.png", "0002.png", "0003.png"):
+        write_image(tmp_path / "HR" / name, read_image(train_dirs / "HR" / name))
+    cached = patches(tmp_path, cache=True)
+    first = [cached[k]["hr"] for k in range(3)]
+    for name in ("0001.png", "0002.png", "0003.png"):
+        (tmp_path / "HR" / name).unlink()
+    for k in range(3):
+        np.testing.assert_array_equal(cached[k]["hr"], first[k])
+    with pytest.raises(ImageReadError, match="0001.png"):
+        patches(train_dirs)._image(tmp_path / "HR" / "0001.png")
+
+
+# --------------------------------------------------------------------------- sampler
+
+
+def take(iterable, n):
+    it = iter(iterable)
+    return [next(it) for _ in range(n)]
+
+
+def test_sampler_epochs_are_permutations_with_dropped_tail():
+    sampler = EpochBatchSampler(10, 3, seed=5)  # 3 iterations per epoch, 1 index dropped
+    batches = take(sampler, 9)
+    for epoch in range(3):
+        flat = np.concatenate(batches[3 * epoch:3 * epoch + 3])
+        assert len(set(flat)) == 9 and flat.min() >= 10 * epoch and flat.max() < 10 * epoch + 10
+        np.testing.assert_array_equal(flat, sampler.epoch_order(epoch)[:9])
+    assert batches[:3] != [list(b - 10) for b in map(np.array, batches[3:6])]  # reshuffled
+
+
+@pytest.mark.parametrize("start_iter", [1, 4, 5, 13])
+def test_sampler_start_iter_is_the_tail_of_an_uninterrupted_run(start_iter):
+    full = take(EpochBatchSampler(21, 4, seed=3), 20)  # 5 iterations per epoch
+    resumed = take(EpochBatchSampler(21, 4, seed=3, start_iter=start_iter), 20 - start_iter)
+    assert resumed == full[start_iter:]
+
+
+def test_sampler_ranks_partition_the_global_batch():
+    single = take(EpochBatchSampler(50, 6, seed=1), 16)
+    ranks = [take(EpochBatchSampler(50, 3, rank=r, world_size=2, seed=1), 16) for r in (0, 1)]
+    for t in range(16):
+        assert ranks[0][t] + ranks[1][t] == single[t]
+    with pytest.raises(ValueError, match="fewer than one global batch"):
+        EpochBatchSampler(5, 3, world_size=2)
+
+
+@pytest.fixture(scope="module")
+def loader_cfg(train_dirs):
+    return load_config(None, [f"data_root={train_dirs}", "datasets.train.hr_dir=HR",
+                              "datasets.train.hr_crop=32", "datasets.train.patches_per_image=4",
+                              "train.batch_size=4", "seed=11"])
+
+
+def test_dataloader_batches_match_direct_indexing_with_0_and_2_workers(loader_cfg, train_dirs):
+    ds = patches(train_dirs, patches_per_image=4, seed=11)
+    sampler = EpochBatchSampler(len(ds), 4, seed=11, start_iter=2)
+    expected = [np.stack([ds[k]["hr"] for k in batch]) for batch in take(sampler, 5)]
+    # A parallel OpenCV call starts its thread pool in this process; forked workers that
+    # then reconfigure OpenCV hang (the bug this guards against), so fail instead of waiting.
+    cv2.resize(np.zeros((1000, 1000, 3), np.uint8), (500, 500), interpolation=cv2.INTER_CUBIC)
+    faulthandler.dump_traceback_later(120, exit=True)
+    try:
+        for workers in (0, 2):
+            loader_cfg["datasets"]["train"]["num_workers"] = workers
+            batches = take(build_train_loader(loader_cfg, start_iter=2), 5)
+            assert list(batches[0]["lr"].shape) == [4, 3, 8, 8]
+            for batch, hr in zip(batches, expected):
+                np.testing.assert_array_equal(batch["hr"].numpy(), hr)
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+
+
+# --------------------------------------------------------------------------- BenchmarkSet
+
+
+def test_set5_benchmark_reproduces_the_shipped_matlab_lr():
+    bench = BenchmarkSet(SET5 / "HR", 4)
+    items = list(bench)
+    assert [it["name"] for it in items] == SET5_NAMES and len(bench) == 5
+    for item in items:
+        shipped = read_image(SET5 / "LR_bicubic" / "X4" / f"{item['name']}.png")
+        np.testing.assert_array_equal(item["lr_image"], shipped)
+        np.testing.assert_array_equal(item["hr"], read_image(SET5 / "HR" / f"{item['name']}.png"))
+        assert item["lr"].dtype == np.float32 and item["lr"].shape == (3,) + shipped.shape[:2]
+        np.testing.assert_array_equal(to_uint8(item["lr"]), shipped)
+    paired = BenchmarkSet("Set5/HR", 4, lr_dir="Set5/LR_bicubic/X4", data_root=SET5.parent)
+    np.testing.assert_array_equal(paired[4]["lr_image"], items[4]["lr_image"])
+
+
+def test_benchmark_mod_crop_max_images_and_channel():
+    bench = BenchmarkSet(SET5 / "HR", 3, max_images=2, channel="Y")
+    assert len(bench) == 2
+    baby = bench[0]
+    assert baby["hr"].shape == (510, 510, 1) and baby["lr"].shape == (1, 170, 170)
+    assert bench[1]["name"] == "bird" and bench[1]["hr"].shape == (288, 288, 1)
+    with pytest.raises(IndexError):
+        bench[2]
+
+
+def test_val_set_from_config_and_missing_folder():
+    cfg = load_config(None, [f"data_root={SET5.parents[1]}", "datasets.val.max_images=1"])
+    assert [it["name"] for it in build_val_set(cfg)] == ["baby"]
+    cfg = load_config(None, [f"data_root={SET5.parents[1]}", "datasets.val.hr_dir=benchmarks/Set5/GT"])
+    with pytest.raises(FileNotFoundError) as info:
+        build_val_set(cfg)
+    message = str(info.value)
+    assert "datasets.val.hr_dir" in message and "Set5/GT" in message
+    assert "HR/" in message and "LR_bicubic/" in message
+
+
+# --------------------------------------------------------------------------- tools
+
+
+def test_make_lr_end_to_end(tmp_path):
+    hr_dir = tmp_path / "HR 高"
+    images = {"a": natural("astronaut", 61, 50), "b": natural("chelsea", 48, 72)}
+    for stem, img in images.items():
+        write_image(hr_dir / f"{stem}.png", img)
+    proc = run_tool("prepare_data", "make-lr", "--hr", hr_dir, "--out", tmp_path / "LR",
+                    "--scales", 2, 3, "--workers", 2)
+    assert "wrote 4 LR images" in proc.stdout
+    for stem, img in images.items():
+        for s in (2, 3):
+            out = read_image(tmp_path / "LR" / f"X{s}" / f"{stem}x{s}.png")
+            np.testing.assert_array_equal(out, imresize(mod_crop(img, s), 1 / s))
+    # The output is what a paired TrainPatches / BenchmarkSet reads.
+    bench = BenchmarkSet(hr_dir, 3, lr_dir=tmp_path / "LR" / "X3")
+    np.testing.assert_array_equal(bench[0]["lr_image"], BenchmarkSet(hr_dir, 3)[0]["lr_image"])
+
+
+def test_make_lr_with_sub_images(tmp_path):
+    img = natural("coffee", 50, 75)
+    write_image(tmp_path / "HR" / "c.png", img)
+    run_tool("prepare_data", "make-lr", "--hr", tmp_path / "HR", "--out", tmp_path / "LR",
+             "--scales", 4, "--sub-images", 32, "--step", 10, "--thresh", 2,
+             "--sub-out", tmp_path / "sub", "--workers", 1)
+    subs = list_images(tmp_path / "sub")
+    # rows: 0, 10 (+18: remainder 8 > 2); cols: 0, 10, 20, 30, 40 (+43: remainder 3 > 2)
+    rows, cols = [0, 10, 18], [0, 10, 20, 30, 40, 43]
+    assert len(subs) == len(rows) * len(cols)
+    for n, (y, x) in enumerate([(y, x) for y in rows for x in cols], start=1):
+        np.testing.assert_array_equal(read_image(tmp_path / "sub" / f"c_s{n:03d}.png"),
+                                      img[y:y + 32, x:x + 32])
+    assert len(list_images(tmp_path / "LR" / "X4")) == len(subs)
+
+
+def test_check_reports_set5_found_and_others_missing():
+    proc = run_tool("prepare_data", "check", "--root", SET5.parent, check=False)
+    assert proc.returncode == 1
+    lines = proc.stdout.splitlines()
+    set5 = next(line for line in lines if "Set5" in line and "found" in line)
+    assert "5 images" in set5 and "X4 (5)" in set5
+    for name in ("Set14", "B100", "Urban100", "DIV2K"):
+        assert any(name in line and "MISSING" in line for line in lines), name
+    ok = run_tool("prepare_data", "check", "--root", SET5.parent, "--datasets", "set5")
+    assert "1 of 1 found" in ok.stdout
+    bad = run_tool("prepare_data", "check", "--root", SET5.parent / "nope", check=False)
+    assert bad.returncode == 2 and "benchmark root not found" in bad.stderr

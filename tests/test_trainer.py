@@ -1,0 +1,260 @@
+"""End-to-end training tests on a tiny config: resume determinism after kill -9, SIGTERM,
+atomic saves, the NaN guard, VisualDL steps and 2-process data parallel."""
+import glob
+import os
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import paddle
+import pytest
+import yaml
+
+from conftest import ROOT, SET5, run_tool
+from paddle_srgan.config import load_config
+from paddle_srgan.engine import checkpoint as ckpt
+from paddle_srgan.engine.trainer import Trainer, TrainingError
+
+ITERS = (6, 6)  # mse, gan
+
+
+@pytest.fixture(scope="module")
+def train_images(tmp_path_factory):
+    """Four small natural images (skimage's bundled data) as a training folder."""
+    import cv2
+    import skimage.data
+    folder = tmp_path_factory.mktemp("train_hr")
+    for name in ("astronaut", "coffee", "chelsea", "rocket"):
+        img = getattr(skimage.data, name)()[:96, :128, :3]
+        cv2.imwrite(str(folder / f"{name}.png"), img[..., ::-1])
+    return folder
+
+
+def tiny_config(tmp_path, train_images, **extra):
+    cfg = {
+        "experiment": "tiny", "output_dir": str(tmp_path / "runs"), "data_root": str(ROOT / "data"),
+        "seed": 7, "device": "cpu",
+        "network_g": {"type": "SRResNet", "num_feat": 8, "num_block": 2},
+        "network_d": {"type": "Discriminator", "num_feat": 8, "fc_size": 16},
+        "vgg": {"layer": "relu1_2", "weights": "none"},
+        "datasets": {
+            "train": {"type": "hr_only", "hr_dir": str(train_images), "hr_crop": 32,
+                      "patches_per_image": 2, "num_workers": 0},
+            "val": {"hr_dir": str(SET5 / "HR"), "max_images": 2},
+        },
+        "train": {"batch_size": 2, "log_interval": 2, "val_interval": 4, "save_interval": 3,
+                  "keep_last": 2, "num_samples": 1, "sample_crop": 32,
+                  "phases": [{"name": "mse", "iters": ITERS[0], "lr": 1e-3},
+                             {"name": "gan", "iters": ITERS[1], "lr": 1e-3,
+                              "lr_milestones": [3]}]},
+    }
+    for key, value in extra.items():
+        section = cfg
+        *parents, last = key.split(".")
+        for p in parents:
+            section = section.setdefault(p, {})
+        section[last] = value
+    path = tmp_path / "tiny.yml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+# Runs tools/train.py, sending `FAULT_SIGNAL` to itself just before step `FAULT_AT`.
+FAULT_WRAPPER = """
+import os, runpy, sys
+sys.path.insert(0, {root!r})
+from paddle_srgan.engine import trainer
+at, sig = int(os.environ["FAULT_AT"]), int(os.environ["FAULT_SIGNAL"])
+step = trainer.Trainer._step
+def faulty(self, batch):
+    if self.iteration + 1 == at:
+        os.kill(os.getpid(), sig)
+    return step(self, batch)
+trainer.Trainer._step = faulty
+sys.argv = ["tools/train.py"] + sys.argv[1:]
+runpy.run_path({train!r}, run_name="__main__")
+"""
+
+
+def run_with_fault(config, at, sig, *args):
+    code = FAULT_WRAPPER.format(root=str(ROOT), train=str(ROOT / "tools" / "train.py"))
+    env = {**os.environ, "FAULT_AT": str(at), "FAULT_SIGNAL": str(int(sig)),
+           "PYTHONWARNINGS": "ignore"}
+    return subprocess.run([sys.executable, "-c", code, "-c", str(config), *args],
+                          capture_output=True, text=True, env=env, timeout=600)
+
+
+def generator_weights(run_dir):
+    return {k: v.numpy() for k, v in paddle.load(str(run_dir / "checkpoints" / "gan_G.pdparams")).items()}
+
+
+def assert_same_weights(a, b):
+    assert a.keys() == b.keys()
+    for k in a:
+        np.testing.assert_allclose(a[k], b[k], rtol=1e-5, atol=1e-6, err_msg=k)
+
+
+def vdl_steps(run_dir, tag):
+    from visualdl import LogReader
+    steps = []
+    for f in sorted(glob.glob(str(run_dir / "vdl" / "vdlrecords*"))):
+        steps += [r.id for r in LogReader(file_path=f).get_data("scalar", tag)]
+    return steps
+
+
+@pytest.fixture(scope="module")
+def straight_run(tmp_path_factory, train_images):
+    tmp = tmp_path_factory.mktemp("straight")
+    config = tiny_config(tmp, train_images)
+    out = run_tool("train", "-c", config)
+    return tmp / "runs" / "tiny", out
+
+
+def test_straight_run_writes_the_run_directory(straight_run):
+    run_dir, out = straight_run
+    assert (run_dir / "config.yml").is_file() and (run_dir / "log.txt").is_file()
+    names = sorted(os.listdir(run_dir / "checkpoints"))
+    # keep_last 2 of iterations 3, 6, 9, 12 + best + per-phase generators
+    assert [n for n in names if n.startswith("iter_")] == ["iter_00000009.pdparams",
+                                                          "iter_00000012.pdparams"]
+    assert {"best.pdparams", "best.json", "mse_G.pdparams", "gan_G.pdparams"} <= set(names)
+    state = ckpt.load_checkpoint(str(run_dir / "checkpoints" / "iter_00000012.pdparams"))
+    assert state["iteration"] == 12 and state["phase"] == 1
+    assert set(state) >= {"G", "D", "opt_g", "opt_d", "scaler_g", "scaler_d", "best", "rng", "config"}
+    log = (run_dir / "log.txt").read_text()
+    assert "finished 12 iterations. validation PSNR" in log and "bicubic" in log
+    assert "ms/it, data" in log
+    # the gan phase's lr dropped x0.1 at its milestone (iteration 3 of the phase)
+    assert state["opt_g"]["LR_Scheduler"]["last_lr"] == pytest.approx(1e-4)
+
+
+def test_visualdl_has_every_term_with_increasing_steps(straight_run):
+    run_dir, _ = straight_run
+    assert vdl_steps(run_dir, "train/g_pixel") == [2, 4, 6]
+    assert vdl_steps(run_dir, "train/g_adversarial") == [8, 10, 12]
+    for tag in ("train/g_perceptual", "train/d_loss", "train/d_real_prob", "train/d_fake_prob",
+                "train/lr_d"):
+        assert vdl_steps(run_dir, tag) == [8, 10, 12], tag
+    assert vdl_steps(run_dir, "train/lr_g") == vdl_steps(run_dir, "time/step_time") == \
+        [2, 4, 6, 8, 10, 12]
+    assert vdl_steps(run_dir, "val/psnr") == [4, 6, 8, 12]
+
+
+def test_kill9_then_resume_matches_the_uninterrupted_run(straight_run, tmp_path, train_images):
+    config = tiny_config(tmp_path, train_images)
+    proc = run_with_fault(config, 8, signal.SIGKILL)
+    assert proc.returncode == -signal.SIGKILL
+    run_dir = tmp_path / "runs" / "tiny"
+    assert [i for i, _ in ckpt.list_checkpoints(run_dir)] == [3, 6]
+    out = run_tool("train", "-c", config, "--resume").stdout
+    assert "resumed from" in out and "iteration 6" in out
+    assert_same_weights(generator_weights(run_dir), generator_weights(straight_run[0]))
+    steps = vdl_steps(run_dir, "train/g_total")
+    assert steps == sorted(steps) and steps[-1] == 12 and steps.count(8) == 1
+
+
+def test_sigterm_saves_and_exits_cleanly_then_resumes(straight_run, tmp_path, train_images):
+    config = tiny_config(tmp_path, train_images)
+    proc = run_with_fault(config, 5, signal.SIGTERM)
+    assert proc.returncode == 128 + signal.SIGTERM, proc.stderr
+    assert "Traceback" not in proc.stderr
+    run_dir = tmp_path / "runs" / "tiny"
+    assert ckpt.list_checkpoints(run_dir)[-1][0] == 5
+    assert "stopped by SIGTERM at iteration 5" in (run_dir / "log.txt").read_text()
+    run_tool("train", "-c", config, "--resume", run_dir / "checkpoints" / "iter_00000005.pdparams")
+    assert_same_weights(generator_weights(run_dir), generator_weights(straight_run[0]))
+
+
+def test_fresh_run_refuses_a_used_run_directory(straight_run, train_images):
+    run_dir, _ = straight_run
+    config = run_dir.parent.parent / "tiny.yml"
+    proc = run_tool("train", "-c", config, check=False)
+    assert proc.returncode == 2 and "already holds checkpoints" in proc.stderr
+    proc = run_tool("train", "-c", config, "-o", "experiment=other", "--resume", check=False)
+    assert proc.returncode == 2 and "no checkpoint" in proc.stderr
+
+
+def test_resume_with_changed_config_warns(straight_run, tmp_path, train_images):
+    config = tiny_config(tmp_path, train_images)
+    run_with_fault(config, 4, signal.SIGTERM)
+    out = run_tool("train", "-c", config, "--resume", "-o", "train.log_interval=3").stdout
+    assert "changed config" in out and "train.log_interval: 2 -> 3" in out
+
+
+def test_atomic_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    path = tmp_path / "run" / "checkpoints" / "iter_00000001.pdparams"
+    ckpt.atomic_save({"iteration": 1, "format": ckpt.CHECKPOINT_FORMAT}, str(path))
+    real_save = paddle.save
+
+    def crash(obj, target, *args, **kwargs):
+        with open(target, "wb") as f:
+            f.write(b"half a checkpoi")
+        raise OSError("disk full")
+    monkeypatch.setattr(paddle, "save", crash)
+    with pytest.raises(OSError, match="disk full"):
+        ckpt.atomic_save({"iteration": 2}, str(path))
+    monkeypatch.setattr(paddle, "save", real_save)
+    assert ckpt.load_checkpoint(str(path))["iteration"] == 1
+    assert os.listdir(path.parent) == [path.name]  # no temporary file left behind
+
+
+def test_corrupt_checkpoint_is_named(tmp_path):
+    bad = tmp_path / "iter_00000003.pdparams"
+    bad.write_bytes(b"not a pickle")
+    with pytest.raises(ckpt.CheckpointError, match="iter_00000003.pdparams: unreadable"):
+        ckpt.load_checkpoint(str(bad))
+
+
+def test_nan_guard_skips_steps_then_stops(tmp_path, train_images):
+    cfg = load_config(tiny_config(tmp_path, train_images, **{"train.max_nan_steps": 3}))
+    trainer = Trainer(cfg)
+    trainer._start_phase(0)
+    before = {k: v.numpy().copy() for k, v in trainer.G.state_dict().items()}
+    batch = {"lr": paddle.rand([2, 3, 8, 8]), "hr": paddle.full([2, 3, 32, 32], float("nan"))}
+    assert trainer._step(batch) is None and trainer._step(batch) is None
+    for k, v in trainer.G.state_dict().items():
+        np.testing.assert_array_equal(v.numpy(), before[k])
+    good = {"lr": paddle.rand([2, 3, 8, 8]), "hr": paddle.rand([2, 3, 32, 32])}
+    assert trainer._step(good) is not None and trainer.nan_streak == 0
+    for _ in range(2):
+        trainer._step(batch)
+    with pytest.raises(TrainingError, match="3 consecutive non-finite losses"):
+        trainer._step(batch)
+    trainer.log.close()
+
+
+def test_two_process_data_parallel(tmp_path, train_images):
+    """paddle.distributed.launch with 2 CPU processes: both ranks end with the same weights,
+    and rank 0's checkpoint loads in a single process."""
+    config = tiny_config(tmp_path, train_images, **{"train.phases": [{"name": "mse", "iters": 4}],
+                                                   "train.val_interval": 100})
+    dump = ("import sys, runpy\nsys.path.insert(0, {root!r})\n"
+            "from paddle_srgan.engine import trainer\n"
+            "import paddle\n"
+            "run = trainer.Trainer.run\n"
+            "def run_and_dump(self):\n"
+            "    out = run(self)\n"
+            "    paddle.save(self.G.state_dict(), {out!r} + f'/G_rank{{self.rank}}.pdparams')\n"
+            "    return out\n"
+            "trainer.Trainer.run = run_and_dump\n"
+            "sys.argv = ['train.py', '-c', {cfg!r}]\n"
+            "runpy.run_path({train!r}, run_name='__main__')\n").format(
+        root=str(ROOT), out=str(tmp_path), cfg=str(config), train=str(ROOT / "tools" / "train.py"))
+    script = tmp_path / "ddp_train.py"
+    script.write_text(dump)
+    proc = subprocess.run([sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2",
+                           "--log_dir", str(tmp_path / "ddp_logs"), str(script)],
+                          capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    logs = "".join(open(f).read() for f in glob.glob(str(tmp_path / "ddp_logs" / "workerlog.*")))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:] + logs[-3000:]
+    w0 = {k: v.numpy() for k, v in paddle.load(str(tmp_path / "G_rank0.pdparams")).items()}
+    w1 = {k: v.numpy() for k, v in paddle.load(str(tmp_path / "G_rank1.pdparams")).items()}
+    assert_same_weights(w0, w1)
+    run_dir = tmp_path / "runs" / "tiny"
+    assert [i for i, _ in ckpt.list_checkpoints(run_dir)] == [3, 4]  # rank 0 only, no clash
+    from paddle_srgan.models import build_generator
+    g = ckpt.load_generator_weights(build_generator(load_config(config)),
+                                    str(run_dir / "checkpoints" / "iter_00000004.pdparams"))
+    np.testing.assert_allclose(g.head_conv.weight.numpy(), w0["head_conv.weight"], atol=1e-6)

@@ -1,0 +1,145 @@
+#!/usr/bin/env python
+"""PSNR/SSIM of a generator on SR benchmarks, computed the way the literature does.
+
+Protocol: LR = MATLAB-exact bicubic of the mod-cropped HR (or the LR_bicubic/X<s> folders with
+--lr-from folder), SR quantised to 8 bit, PSNR/SSIM on BT.601 Y with `scale` border pixels
+removed (SSIM: 11x11 Gaussian, sigma 1.5); RGB columns too. A bicubic row is computed by the
+same code.
+
+Examples:
+    python tools/eval.py -c configs/srgan.yml --weights output/srgan_x4/checkpoints/best.pdparams \\
+        --data-root data/benchmarks --datasets Set5 Set14 B100 Urban100 DIV2K
+    python tools/eval.py --bicubic-only --scale 4 --data-root data/benchmarks --datasets Set5
+
+Writes results.json, per_image.csv and results.md to --out (default: an eval/ folder next to
+the weights' checkpoints/ folder, or results/bicubic_x<scale>).
+"""
+import hashlib
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from paddle_srgan import cli  # noqa: E402
+
+ALL_SETS = ["Set5", "Set14", "B100", "Urban100", "DIV2K"]
+
+
+def md5(path):
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def default_out(weights, scale):
+    if weights is None:
+        return os.path.join("results", f"bicubic_x{scale}")
+    folder = os.path.dirname(os.path.abspath(weights))
+    stem = os.path.splitext(os.path.basename(weights))[0]
+    if os.path.basename(folder) == "checkpoints":
+        folder = os.path.dirname(folder)
+    return os.path.join(folder, "eval", stem)
+
+
+def main(argv=None):
+    ap = cli.parser(__doc__, config=False)
+    ap.add_argument("-c", "--config", help="model config (needed unless --bicubic-only)")
+    ap.add_argument("-o", "--override", nargs="+", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--weights", help="generator weights: best.pdparams, a checkpoint, or "
+                                      "converted weights")
+    ap.add_argument("--data-root", default="data/benchmarks", help="folder holding Set5/, Set14/, ...")
+    ap.add_argument("--datasets", nargs="+", default=None,
+                    help=f"benchmarks to run (default: those of {', '.join(ALL_SETS)} present)")
+    ap.add_argument("--scale", type=int, help="SR factor for --bicubic-only (else the config's)")
+    ap.add_argument("--lr-from", choices=["matlab", "folder"], default="matlab",
+                    help="LR inputs: MATLAB-exact bicubic of HR (default) or <set>/LR_bicubic/X<s>")
+    ap.add_argument("--bicubic-only", action="store_true", help="only the bicubic baseline")
+    ap.add_argument("--save-images", action="store_true", help="write SR outputs as PNG")
+    ap.add_argument("--figures", action="store_true",
+                    help="write centre crops bicubic | SR | HR side by side as PNG")
+    ap.add_argument("--out", help="output folder for results files and images")
+    args = ap.parse_args(argv)
+
+    from paddle_srgan.config import load_config
+    from paddle_srgan.data import benchmarks
+    from paddle_srgan.data.datasets import BenchmarkSet
+
+    if args.bicubic_only:
+        cfg = load_config(args.config, args.override) if args.config else None
+        scale = args.scale or (cfg["scale"] if cfg else 4)
+    else:
+        if not args.config or not args.weights:
+            raise ValueError("give -c CONFIG and --weights FILE (or --bicubic-only)")
+        cfg = load_config(args.config, args.override)
+        scale = cfg["scale"]
+        if args.scale and args.scale != scale:
+            raise ValueError(f"--scale {args.scale} differs from the config's scale {scale}")
+    channel = cfg["datasets"]["val"]["channel"] if cfg else None
+    if args.datasets:
+        names = [benchmarks.canonical_name(n) for n in args.datasets]
+    else:
+        names = [n for n in ALL_SETS if benchmarks.count_images(
+            Path(args.data_root) / benchmarks.BENCHMARKS[n][1][0])]
+        if not names:
+            raise FileNotFoundError(f"no benchmark sets under {args.data_root} (expected "
+                                    f"{', '.join(ALL_SETS)}; see tools/prepare_data.py check)")
+    sets = {}
+    for name in names:  # find them all first: a missing set fails before any work
+        hr_dir = benchmarks.find_benchmark(args.data_root, name)
+        lr_dir = None
+        if args.lr_from == "folder":
+            lr_dir = benchmarks.lr_folder(hr_dir) / f"X{scale}"
+            if not lr_dir.is_dir():
+                raise FileNotFoundError(f"--lr-from folder: {lr_dir} does not exist")
+        sets[name] = BenchmarkSet(hr_dir, scale, lr_dir=lr_dir, channel=channel, key=name)
+
+    from paddle_srgan.engine import evaluator, report
+    generator, method = None, None
+    if not args.bicubic_only:
+        from paddle_srgan.compat import import_paddle, resolve_device
+        from paddle_srgan.engine.checkpoint import load_generator_weights
+        from paddle_srgan.models import build_generator
+        import_paddle().set_device(resolve_device(cfg["device"]))
+        generator = load_generator_weights(build_generator(cfg), args.weights)
+        generator.eval()
+        method = cfg["network_g"]["type"]
+
+    out_dir = args.out or default_out(args.weights if generator else None, scale)
+    from tqdm import tqdm
+
+    from paddle_srgan.data.io import write_image
+
+    results = {}
+    for name, dataset in sets.items():
+        results[name] = {}
+        bicubic_images = {}
+        for label, net in [("bicubic", None)] + ([(method, generator)] if generator else []):
+            def on_image(stem, sr, item, label=label, name=name):
+                if label == "bicubic":
+                    bicubic_images[stem] = sr
+                if args.save_images:
+                    write_image(os.path.join(out_dir, "images", name, label, f"{stem}.png"), sr)
+                if args.figures and (label != "bicubic" or generator is None):
+                    parts = [bicubic_images[stem], sr, item["hr"]] if generator else [sr, item["hr"]]
+                    strip = evaluator.side_by_side(parts, evaluator.centre_box(item["hr"].shape, 160))
+                    write_image(os.path.join(out_dir, "figures", name, f"{stem}.png"), strip)
+            items = tqdm(dataset, desc=f"{name} {label}", leave=False, total=len(dataset))
+            results[name][label] = evaluator.evaluate(items, scale, net, on_image, rgb=True)
+
+    from paddle_srgan import metrics
+    meta = {**metrics.protocol(scale, y_channel=channel is None,
+                               lr_from="matlab-bicubic" if args.lr_from == "matlab"
+                               else "LR_bicubic folder"),
+            "scale": scale, "channel": channel, "weights": args.weights,
+            "weights_md5": md5(args.weights) if generator else None, "datasets": names}
+    report.write_results(out_dir, results, meta)
+    print(report.console_table(results))
+    print(f"\nwrote {out_dir}/results.json, per_image.csv, results.md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))

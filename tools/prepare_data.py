@@ -1,0 +1,222 @@
+#!/usr/bin/env python
+"""Prepare super-resolution data: make MATLAB-bicubic LR images, check benchmark folders.
+
+make-lr: LR images of a folder of HR images, DIV2K layout (OUT/X4/0001x4.png for 0001.png).
+Each HR image is mod-cropped to a multiple of the scale, then shrunk by MATLAB-exact bicubic
+imresize (the protocol every SR paper's LR images follow; OpenCV/Pillow resizes differ).
+
+    python tools/prepare_data.py make-lr --hr data/DIV2K/DIV2K_train_HR \\
+        --out data/DIV2K/DIV2K_train_LR_bicubic --scales 2 3 4
+
+  Decoding a 2K PNG costs more than cropping a training patch from it; with
+  --sub-images 480 --step 240 --sub-out DIR the HR images are first cut into overlapping
+  480x480 sub-images (written to DIR; LR images are then made of those), so training reads
+  small files (BasicSR's extract_subimages). Train on them with datasets.train.hr_dir=DIR.
+
+check: which benchmark sets are in place under a root folder, with image counts.
+
+    python tools/prepare_data.py check --root data/benchmarks [--datasets Set5 Set14]
+
+  Expected layout: ROOT/Set5/HR, ROOT/Set14/HR, ROOT/B100/HR (or BSD100, BSDS100),
+  ROOT/Urban100/HR, ROOT/DIV2K/DIV2K_valid_HR; optional LR next to HR in LR_bicubic/X4
+  (DIV2K: DIV2K_valid_LR_bicubic/X4). Exit code 1 if a requested set is missing.
+"""
+import argparse
+import os
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from paddle_srgan import cli  # noqa: E402
+
+# name: (images in the published set, HR folders accepted, relative to the root)
+BENCHMARKS = {
+    "Set5": (5, ["Set5/HR"]),
+    "Set14": (14, ["Set14/HR"]),
+    "B100": (100, ["B100/HR", "BSD100/HR", "BSDS100/HR"]),
+    "Urban100": (100, ["Urban100/HR"]),
+    "DIV2K": (100, ["DIV2K/DIV2K_valid_HR", "DIV2K_valid_HR"]),
+}
+ALIASES = {name.lower(): name for name in BENCHMARKS}
+ALIASES.update({"bsd100": "B100", "bsds100": "B100", "div2k_valid": "DIV2K"})
+
+
+def benchmark_name(text):
+    """argparse type: a benchmark name in any case, aliases accepted."""
+    try:
+        return ALIASES[text.lower()]
+    except KeyError:
+        raise argparse.ArgumentTypeError(f"unknown benchmark {text!r} (choose from "
+                                         f"{', '.join(BENCHMARKS)})") from None
+
+
+def crop_starts(length, crop, step, thresh):
+    """Start offsets of sub-image crops along one axis (BasicSR extract_subimages).
+
+    Crops every ``step`` pixels; one more crop flush with the far border if the uncovered
+    remainder is larger than ``thresh``. An axis shorter than ``crop`` gets one whole-axis crop.
+    """
+    if length <= crop:
+        return [0]
+    starts = list(range(0, length - crop + 1, step))
+    if length - (starts[-1] + crop) > thresh:
+        starts.append(length - crop)
+    return starts
+
+
+def extract_subimages(job):
+    """Cut one HR image into sub-images; returns how many were written."""
+    from paddle_srgan.data.io import read_image, write_image
+
+    path, out_dir, crop, step, thresh = job
+    img = read_image(path)
+    h, w = img.shape[:2]
+    n = 0
+    for y in crop_starts(h, crop, step, thresh):
+        for x in crop_starts(w, crop, step, thresh):
+            n += 1
+            write_image(out_dir / f"{path.stem}_s{n:03d}.png", img[y:y + crop, x:x + crop])
+    return n
+
+
+def make_lr(job):
+    """LR images of one HR image at every scale; returns the number of files written."""
+    from paddle_srgan.data.io import read_image, write_image
+    from paddle_srgan.data.transforms import downscale
+    from paddle_srgan.metrics import mod_crop
+
+    path, out_dir, scales = job
+    hr = read_image(path)
+    for s in scales:
+        write_image(out_dir / f"X{s}" / f"{path.stem}x{s}.png", downscale(mod_crop(hr, s), s))
+    return len(scales)
+
+
+def run_jobs(fn, jobs, workers, desc):
+    """fn over jobs in `workers` processes with a progress bar; returns the sum of results."""
+    from tqdm import tqdm
+
+    total = 0
+    with tqdm(total=len(jobs), desc=desc, unit="img") as bar, \
+            (ProcessPoolExecutor(workers) if workers > 1 else nullcontext()) as pool:
+        for result in (pool.map(fn, jobs, chunksize=4) if pool else map(fn, jobs)):
+            total += result
+            bar.update(1)
+    return total
+
+
+def cmd_make_lr(args):
+    from paddle_srgan.data.io import list_images
+
+    if any(s < 1 for s in args.scales):
+        raise ValueError(f"--scales must be integers >= 1, got {args.scales}")
+    hr_dir = Path(args.hr)
+    hr_files = list_images(hr_dir)
+    if args.sub_images is not None:
+        if args.sub_out is None:
+            raise ValueError("--sub-images needs --sub-out DIR (where the sub-images go)")
+        if args.sub_images < 1 or (args.step or 1) < 1 or args.thresh < 0:
+            raise ValueError("--sub-images and --step must be >= 1, --thresh >= 0")
+        step = args.step or args.sub_images // 2
+        sub_dir = Path(args.sub_out)
+        jobs = [(p, sub_dir, args.sub_images, step, args.thresh) for p in hr_files]
+        n = run_jobs(extract_subimages, jobs, args.workers, "sub-images")
+        print(f"wrote {n} sub-images of {args.sub_images}x{args.sub_images} (step {step}) "
+              f"from {len(hr_files)} images to {sub_dir}")
+        hr_dir, hr_files = sub_dir, list_images(sub_dir)
+    out = Path(args.out)
+    jobs = [(p, out, tuple(args.scales)) for p in hr_files]
+    n = run_jobs(make_lr, jobs, args.workers, "LR " + " ".join(f"x{s}" for s in args.scales))
+    folders = ", ".join(str(out / f"X{s}") for s in args.scales)
+    print(f"wrote {n} LR images (MATLAB bicubic) of {len(hr_files)} HR images in {hr_dir} "
+          f"to {folders}")
+    return 0
+
+
+def lr_folder(hr_dir):
+    """Where the LR versions of a benchmark HR folder live (Set5/HR -> Set5/LR_bicubic)."""
+    if hr_dir.name == "HR":
+        return hr_dir.parent / "LR_bicubic"
+    return hr_dir.parent / hr_dir.name.replace("_HR", "_LR_bicubic")
+
+
+def count_images(folder):
+    """Number of images in `folder`, 0 if it is missing or has none."""
+    from paddle_srgan.data.io import list_images
+
+    try:
+        return len(list_images(folder))
+    except (FileNotFoundError, NotADirectoryError, ValueError):
+        return 0
+
+
+def check_benchmark(root, name):
+    """One report line for a benchmark and whether it was found."""
+    expected, candidates = BENCHMARKS[name]
+    for rel in candidates:
+        n = count_images(root / rel)
+        if n:
+            lr = lr_folder(root / rel)
+            scales = sorted(p.name for p in lr.glob("X*") if p.is_dir()) if lr.is_dir() else []
+            lr_text = ", ".join(f"{s} ({count_images(lr / s)})" for s in scales) or "none"
+            note = "" if n == expected else f"  (the published set has {expected}: incomplete?)"
+            return True, f"  {name:<9} found    {n:>3} images  {rel}  LR: {lr_text}{note}"
+    looked = " or ".join(candidates)
+    return False, f"  {name:<9} MISSING  no images in {looked}"
+
+
+def cmd_check(args):
+    root = Path(args.root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"benchmark root not found: {root} (give --root DIR)")
+    names = list(dict.fromkeys(args.datasets or BENCHMARKS))
+    print(f"benchmark sets under {root}:")
+    missing = []
+    for name in names:
+        found, line = check_benchmark(root, name)
+        print(line)
+        if not found:
+            missing.append(name)
+    print(f"{len(names) - len(missing)} of {len(names)} found.")
+    if missing:
+        print(f"missing: {', '.join(missing)}. Put each set's ground-truth images in "
+              f"{root}/<name>/HR/ (see --help for the layout).")
+        return 1
+    return 0
+
+
+def main(argv=None):
+    ap = cli.parser(__doc__, config=False)
+    sub = ap.add_subparsers(dest="command", required=True, metavar="{make-lr,check}")
+
+    mk = sub.add_parser("make-lr", help="MATLAB-bicubic LR images of an HR folder",
+                        description="Write OUT/X<s>/<stem>x<s>.png for every HR image and scale.")
+    mk.add_argument("--hr", required=True, help="folder of HR images")
+    mk.add_argument("--out", required=True, help="output root; X<s>/ folders are created in it")
+    mk.add_argument("--scales", type=int, nargs="+", default=[4], help="scales (default: 4)")
+    mk.add_argument("--sub-images", type=int, metavar="N",
+                    help="first cut HR images into NxN sub-images (e.g. 480), written to --sub-out")
+    mk.add_argument("--step", type=int, help="sub-image stride (default: N/2)")
+    mk.add_argument("--thresh", type=int, default=0,
+                    help="skip a border remainder of at most this many pixels (default: 0)")
+    mk.add_argument("--sub-out", help="folder for the sub-images")
+    mk.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1),
+                    help="processes (default: min(4, CPU cores))")
+
+    ck = sub.add_parser("check", help="report which benchmark sets are in place",
+                        description="Report found/missing benchmark sets with image counts.")
+    ck.add_argument("--root", default="data/benchmarks", help="benchmark root (default: %(default)s)")
+    ck.add_argument("--datasets", nargs="+", type=benchmark_name, metavar="NAME",
+                    help=f"sets to check (default: all of {', '.join(BENCHMARKS)})")
+    for p in (mk, ck):
+        p.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+
+    args = ap.parse_args(argv)
+    return cmd_make_lr(args) if args.command == "make-lr" else cmd_check(args)
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))
