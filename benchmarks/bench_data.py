@@ -7,10 +7,11 @@ Prints one JSON object: patches per second and milliseconds per batch (batch 16,
 * ``paired``: LR read from files written by ``tools/prepare_data.py make-lr``,
 
 each with 0 DataLoader workers (everything in the main process, for reference) and 2
-workers, with the image cache off (the default: every patch decodes a whole 2K PNG) and on.
+workers, with the image cache off (the default: every patch decodes a whole 2K PNG) and on,
+and on 480x480 sub-images (make-lr --sub-images 480 --step 240; cache off).
 The data are 8 DIV2K-sized (1356x2040) PNGs, each a 2x2 mosaic of scikit-image's sample
 photos, written to a temporary folder. Warm-up batches (worker start-up, first decodes) are
-not timed.
+not timed. Other processes running on the machine lower the numbers: check its load.
 
     python benchmarks/bench_data.py [--batches N] [--warmup N]
 
@@ -58,19 +59,36 @@ def div2k_like_images(n):
 
 
 def throughput(cfg, warmup, batches):
-    """(patches/s, ms/batch) of the loader of ``cfg`` over ``batches`` timed batches."""
+    """Speed of the loader of ``cfg`` over ``batches`` timed batches.
+
+    Returns:
+        {"patches_per_s", "ms_per_batch" (wall), "main_cpu_ms_per_batch"}: the CPU time of
+        this process, which other load on the machine does not inflate; with 0 workers it
+        is all the loading work, with workers it is the cost of receiving batches.
+    """
     batch_size = cfg["train"]["batch_size"]
     it = iter(build_train_loader(cfg))
     for _ in range(warmup):
         next(it)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     for _ in range(batches):
         batch = next(it)
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     assert list(batch["hr"].shape) == [batch_size, 3, 384, 384]
     assert list(batch["lr"].shape) == [batch_size, 3, 96, 96]
     del it  # stops the workers before the next configuration starts its own
-    return batches * batch_size / seconds, 1000 * seconds / batches
+    return {"patches_per_s": round(batches * batch_size / seconds, 1),
+            "ms_per_batch": round(1000 * seconds / batches, 1),
+            "main_cpu_ms_per_batch": round(1000 * cpu / batches, 1)}
+
+
+def prepare(hr_dir, out_dir, *extra):
+    """Run tools/prepare_data.py make-lr (x4); returns its wall time in seconds."""
+    start = time.perf_counter()
+    subprocess.run([sys.executable, str(ROOT / "tools" / "prepare_data.py"), "make-lr",
+                    "--hr", str(hr_dir), "--out", str(out_dir), "--scales", "4", *extra],
+                   check=True, capture_output=True)
+    return time.perf_counter() - start
 
 
 def main():
@@ -82,30 +100,35 @@ def main():
 
     import paddle
 
+    load_at_start = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench_data_") as tmp:
         tmp = Path(tmp)
         for i, img in enumerate(div2k_like_images(args.images), start=1):
             write_image(tmp / "HR" / f"{i:04d}.png", img)
-        start = time.perf_counter()
-        subprocess.run([sys.executable, str(ROOT / "tools" / "prepare_data.py"), "make-lr",
-                        "--hr", str(tmp / "HR"), "--out", str(tmp / "LR"), "--scales", "4"],
-                       check=True, capture_output=True)
-        make_lr_seconds = time.perf_counter() - start
         png_mb = np.mean([p.stat().st_size for p in (tmp / "HR").iterdir()]) / 2 ** 20
+        make_lr_seconds = prepare(tmp / "HR", tmp / "LR")
+        prepare(tmp / "HR", tmp / "LR_sub", "--sub-images", "480", "--step", "240",
+                "--sub-out", str(tmp / "HR_sub"))
+        n_sub = len(list((tmp / "HR_sub").iterdir()))
 
-        runs = {}
+        # name: (HR folder, LR folder, type, cache, workers)
+        setups = {}
         for mode in ("hr_only", "paired"):
             for cache in (False, True):
                 for workers in (0, 2):
-                    cfg = load_config(None, [
-                        f"data_root={tmp}", "datasets.train.hr_dir=HR",
-                        "datasets.train.lr_dir=LR/X4", f"datasets.train.type={mode}",
-                        "datasets.train.hr_crop=384", f"datasets.train.cache={cache}",
-                        f"datasets.train.num_workers={workers}", "train.batch_size=16",
-                        "scale=4"])
-                    rate, ms = throughput(cfg, args.warmup, args.batches)
                     name = f"{mode}_workers{workers}" + ("_cache" if cache else "")
-                    runs[name] = {"patches_per_s": round(rate, 1), "ms_per_batch": round(ms, 1)}
+                    setups[name] = ("HR", "LR/X4", mode, cache, workers)
+            for workers in (0, 2):
+                setups[f"{mode}_subimages_workers{workers}"] = ("HR_sub", "LR_sub/X4", mode,
+                                                                False, workers)
+        runs = {}
+        for name, (hr_dir, lr_dir, mode, cache, workers) in setups.items():
+            cfg = load_config(None, [
+                f"data_root={tmp}", f"datasets.train.hr_dir={hr_dir}",
+                f"datasets.train.lr_dir={lr_dir}", f"datasets.train.type={mode}",
+                "datasets.train.hr_crop=384", f"datasets.train.cache={cache}",
+                f"datasets.train.num_workers={workers}", "train.batch_size=16", "scale=4"])
+            runs[name] = throughput(cfg, args.warmup, args.batches)
 
     report = {
         "benchmark": "build_train_loader throughput, x4, 384 HR / 96 LR crops, flip+rot90",
@@ -116,7 +139,9 @@ def main():
         "warmup_batches": args.warmup,
         "timed_batches": args.batches,
         "make_lr_x4_seconds": round(make_lr_seconds, 2),
+        "subimages_480_step_240": n_sub,
         "cpu_cores": os.cpu_count(),
+        "load_avg_1min": [round(load_at_start, 2), round(os.getloadavg()[0], 2)],
         "python": platform.python_version(),
         "paddle": paddle.__version__,
         "numpy": np.__version__,

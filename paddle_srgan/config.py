@@ -90,8 +90,10 @@ DEFAULTS = {
         ],
         "pretrained_g": None,    # generator weights to start from (e.g. for a gan-only run)
         "amp": None,             # None (fp32) | O1 | O2: mixed precision on GPU (VGG stays fp32)
+        "ema_decay": None,       # e.g. 0.999: keep an EMA of G, validated and saved as best
         "log_interval": 100,     # iterations between log lines / VisualDL scalars
         "val_interval": 5000,    # iterations between validations (and at each phase end)
+        "val_every_epochs": None,  # validate every N epochs instead (overrides val_interval)
         "save_interval": 2000,   # iterations between checkpoints (and at each phase end)
         "keep_last": 3,          # checkpoints kept besides best.pdparams
         "best_metric": "psnr",   # psnr | ssim: which validation metric picks best.pdparams
@@ -143,6 +145,9 @@ def _merge(base, update, schema, path, source):
         if path in NETWORK_SECTIONS:
             out[key] = value  # constructor kwargs, checked by build_model
             continue
+        if key in NETWORK_SECTIONS and isinstance(value, dict) and \
+                value.get("type", out[key].get("type")) != out[key].get("type"):
+            out[key] = {}  # another class: the base's kwargs would not fit it
         if key not in schema:
             hint = closest_hint(str(key), schema, f"{path}." if path else "")
             raise ConfigError(f"{source}: unknown key '{full}'{hint}")

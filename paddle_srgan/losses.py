@@ -82,16 +82,22 @@ class GeneratorObjective:
         total = w_pixel * pixel(sr, hr) + w_perceptual * perceptual(sr, hr)
                 + w_adversarial * adversarial_g(D(sr))
 
-    Terms with weight 0 are not computed (the MSE phase never builds VGG or D).
+    Terms with weight 0 are not computed (the MSE phase never builds VGG or D). For
+    multi-level generators (LapSRN) the pixel term is the sum over levels, each level against
+    its own target (the paper's multi-scale supervision); perceptual and adversarial terms
+    use the finest level.
 
     Args:
         weights: {'pixel': w, 'perceptual': w, 'adversarial': w} (a phase's `losses`).
         pixel_cfg: config `losses.pixel` ({'criterion', 'eps'}).
         perceptual: a PerceptualLoss, required when w_perceptual > 0.
         discriminator: required when w_adversarial > 0.
+        level_scales: scale of each level of a multi-level generator, e.g. (2, 4); names
+            the per-level pixel terms pixel_x2, pixel_x4.
     """
 
-    def __init__(self, weights, pixel_cfg, perceptual=None, discriminator=None):
+    def __init__(self, weights, pixel_cfg, perceptual=None, discriminator=None,
+                 level_scales=None):
         self.weights = {k: float(v) for k, v in weights.items() if v}
         if "perceptual" in self.weights and perceptual is None:
             raise ValueError("a perceptual loss weight > 0 needs a PerceptualLoss (VGG)")
@@ -100,15 +106,24 @@ class GeneratorObjective:
         self.pixel_cfg = pixel_cfg
         self.perceptual = perceptual
         self.discriminator = discriminator
+        self.level_scales = level_scales
 
     def __call__(self, sr, hr):
-        """sr, hr: [N, C, H, W] in the generator's range -> (total, {term: unweighted loss})."""
+        """sr, hr: [N, C, H, W] in the generator's range, or equally long lists of them
+        (coarse to fine) -> (total, {term: unweighted 0-d loss})."""
+        levels = list(zip(sr, hr)) if isinstance(sr, (list, tuple)) else [(sr, hr)]
         terms = {}
         if "pixel" in self.weights:
-            terms["pixel"] = pixel_loss(sr, hr, self.pixel_cfg["criterion"], self.pixel_cfg["eps"])
+            per_level = [pixel_loss(s, h, self.pixel_cfg["criterion"], self.pixel_cfg["eps"])
+                         for s, h in levels]
+            terms["pixel"] = sum(per_level)
+            if len(levels) > 1:
+                for scale, value in zip(self.level_scales, per_level):
+                    terms[f"pixel_x{scale}"] = value
+        sr, hr = levels[-1]
         if "perceptual" in self.weights:
             terms["perceptual"] = self.perceptual(sr, hr)
         if "adversarial" in self.weights:
             terms["adversarial"] = adversarial_g_loss(self.discriminator(sr))
-        total = sum(self.weights[name] * value for name, value in terms.items())
+        total = sum(self.weights[name] * terms[name] for name in self.weights)
         return total, terms

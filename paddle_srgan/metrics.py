@@ -6,15 +6,20 @@ removed from every border, and SSIM from Wang et al.'s ``ssim_index`` (11x11 Gau
 sigma 1.5, 'valid' filtering). These functions reproduce that protocol; ``protocol()`` names
 it for results files. All functions are pure and take numpy arrays in RGB channel order.
 
+LPIPS (``lpips``, ``load_lpips``) needs a network and Paddle; both are imported on first use
+so this module stays numpy-only for the data pipeline.
+
 Reference check (tests/test_metrics.py): MATLAB-bicubic x4 on Set5 scores 28.4290 dB /
 0.81114 (published: 28.42 dB / 0.8104).
 """
 
 import math
+import os
 
 import numpy as np
 
-__all__ = ["rgb_to_y", "psnr", "ssim", "mod_crop", "crop_border", "protocol"]
+__all__ = ["rgb_to_y", "psnr", "ssim", "mod_crop", "crop_border", "protocol", "load_lpips",
+           "lpips", "lpips_protocol"]
 
 # MATLAB rgb2ycbcr (ITU-R BT.601), luma row, for RGB in [0, 255].
 _Y_OFFSET = 16.0
@@ -211,3 +216,70 @@ def protocol(crop_border, y_channel=True, lr_from="matlab-bicubic"):
         "ssim": "matlab-gaussian-11-1.5",
         "lr_from": lr_from,
     }
+
+
+_LPIPS_BACKBONE_FILES = {"alex": "alexnet-owt-7be5be79.pth", "vgg": "vgg16-397923af.pth"}
+
+
+def load_lpips(weights_path, backbone=None):
+    """The LPIPS v0.1 network (models.lpips.LPIPS) with the weights of a local .pdparams.
+
+    Args:
+        weights_path: file written once by tools/convert_lpips_weights.py (torchvision
+            backbone + the authors' calibrated lin layers); nothing is downloaded.
+        backbone: 'alex' or 'vgg' to insist on one; None takes what the file holds.
+
+    Returns:
+        LPIPS network in eval mode, for ``lpips(img1, img2, net)``.
+    """
+    if not os.path.isfile(str(weights_path)):
+        net = backbone or "alex"
+        raise FileNotFoundError(
+            f"LPIPS weights not found: {weights_path}. Make them once: python "
+            f"tools/convert_lpips_weights.py --lin lpips/weights/v0.1/{net}.pth (from the "
+            f"'lpips' PyPI package) --backbone {_LPIPS_BACKBONE_FILES[net]} (torchvision's, "
+            f"https://download.pytorch.org/models/{_LPIPS_BACKBONE_FILES[net]}) --out "
+            f"{weights_path}")
+    from .models.lpips import load_lpips as load
+    return load(weights_path, backbone)
+
+
+def lpips(img1, img2, net, crop_border=0):
+    """LPIPS distance (Zhang et al. 2018), as the authors' ``lpips.LPIPS()(im2tensor(a),
+    im2tensor(b))``: inputs mapped to [-1, 1] by x / 127.5 - 1.
+
+    Args:
+        img1, img2: same shape [H, W, 3], RGB, uint8 or float in [0, 255] (not [0, 1]).
+        net: network from ``load_lpips``.
+        crop_border: pixels removed from each border first (as for psnr/ssim).
+
+    Returns:
+        float >= 0 (0.0 for identical images); lower is more similar.
+    """
+    if isinstance(net, (str, os.PathLike)):
+        raise TypeError(f"lpips needs the network from load_lpips({str(net)!r}), not a path")
+    if np.ndim(img1) != 3 or np.shape(img1)[2] != 3:
+        raise ValueError(f"lpips needs [H, W, 3] RGB images, got shape {np.shape(img1)}")
+    img1, img2 = _prepare(img1, img2, crop_border, y_channel=False)
+    for img in (img1, img2):
+        if not (img.min() >= 0 and img.max() <= 255):
+            raise ValueError(f"lpips needs images in [0, 255], got values in "
+                             f"[{img.min()}, {img.max()}]")
+    if min(img1.shape[:2]) < net.min_size:
+        raise ValueError(f"LPIPS-{net.backbone} needs at least {net.min_size}x{net.min_size} "
+                         f"pixels after cropping, got {img1.shape[0]}x{img1.shape[1]}")
+    from .compat import import_paddle
+    paddle = import_paddle()
+
+    def to_input(img):  # [H, W, 3] [0, 255] -> float32 [1, 3, H, W] in [-1, 1]
+        x = img / 127.5 - 1.0
+        return paddle.to_tensor(np.ascontiguousarray(x.transpose(2, 0, 1)[None], np.float32))
+
+    with paddle.no_grad():
+        return float(net(to_input(img1), to_input(img2))[0])
+
+
+def lpips_protocol(net, crop_border):
+    """How lpips was computed, to store next to the numbers in results files."""
+    return {"lpips": f"v0.1-{net.backbone}", "lpips_input": "rgb/127.5-1",
+            "lpips_crop_border": int(crop_border)}

@@ -1,10 +1,22 @@
+import collections
+import io
+import json
+import os
+import pickle
+import re
+import struct
+import zipfile
+
 import numpy as np
 import paddle
 import pytest
 
-from conftest import run_tool
-from paddle_srgan import convert
-from paddle_srgan.models import Discriminator, SRResNet
+from conftest import ROOT, run_tool
+from paddle_srgan import convert, torch_weights
+from paddle_srgan.config import load_config
+from paddle_srgan.models import Discriminator, SRResNet, build_generator
+
+BENCH = ROOT / "data" / "benchmarks"
 
 
 def test_cli_converts_the_pytorch_fixture_and_output_reproduces_it(parity_npz, tmp_path):
@@ -49,11 +61,392 @@ def test_shape_mismatch_and_missing_keys_are_listed(parity_npz):
 
 
 def test_bad_sources_are_one_line_errors(tmp_path):
-    (tmp_path / "w.pth").write_bytes(b"\x80\x02")
+    (tmp_path / "w.h5").write_bytes(b"\x89HDF")
+    proc = run_tool("convert_weights", "--src", tmp_path / "w.h5", "--arch", "srresnet",
+                    "--out", tmp_path / "o.pdparams", check=False)
+    assert proc.returncode == 2 and "unsupported extension '.h5'" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    (tmp_path / "w.pth").write_bytes(b"\x80\x02")  # a pickle cut short
     proc = run_tool("convert_weights", "--src", tmp_path / "w.pth", "--arch", "srresnet",
                     "--out", tmp_path / "o.pdparams", check=False)
-    assert proc.returncode == 2 and "unsupported extension '.pth'" in proc.stderr
+    assert proc.returncode == 2 and "w.pth: not a readable torch.save file" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
     proc = run_tool("convert_weights", "--src", tmp_path / "none.npz", "--arch", "srresnet",
                     "--out", tmp_path / "o.pdparams", check=False)
     assert proc.returncode == 2 and "weights file not found" in proc.stderr
+
+
+# --- PyTorch containers, written here without torch ------------------------------------------
+# torch/serialization.py formats: see paddle_srgan/torch_weights.py. The writer below emits
+# the same pickles torch.save does (GLOBAL torch._utils._rebuild_tensor_v2, storages as
+# persistent ids) so the reader is tested on files no code of the package made.
+
+class TorchGlobal:
+    """Pickles as the global `module.name` without importing it (torch is not installed)."""
+
+    def __init__(self, module, name):
+        self.module, self.name = module, name
+
+    def __reduce__(self):
+        return self.name  # -> TorchPickler.save_global
+
+    def __call__(self, *args):
+        raise AssertionError("only pickled, never called")
+
+
+class TorchStorage:
+    STORAGE_TYPES = {"float32": "FloatStorage", "float16": "HalfStorage", "int64": "LongStorage"}
+
+    def __init__(self, key, flat):
+        self.key, self.flat = key, np.ascontiguousarray(flat).ravel()
+
+
+class TorchTensor:
+    """A view (offset, shape, stride in elements) of a TorchStorage, pickled as torch does."""
+
+    def __init__(self, storage, offset, shape, stride):
+        self.storage, self.offset, self.shape, self.stride = storage, offset, shape, stride
+
+    def __reduce__(self):
+        return (TorchGlobal("torch._utils", "_rebuild_tensor_v2"),
+                (self.storage, self.offset, tuple(self.shape), tuple(self.stride), False,
+                 collections.OrderedDict()))
+
+
+class TorchPickler(pickle._Pickler):  # the pure-Python pickler lets save_global be overridden
+    def __init__(self, file, legacy, location):
+        super().__init__(file, protocol=2)
+        self.legacy, self.location, self.storages = legacy, location, {}
+
+    def save_global(self, obj, name=None):
+        if not isinstance(obj, TorchGlobal):
+            return super().save_global(obj, name)
+        self.write(pickle.GLOBAL + f"{obj.module}\n{obj.name}\n".encode())
+        self.memoize(obj)
+
+    def persistent_id(self, obj):
+        if not isinstance(obj, TorchStorage):
+            return None
+        self.storages[obj.key] = obj
+        kind = TorchGlobal("torch", TorchStorage.STORAGE_TYPES[obj.flat.dtype.name])
+        pid = ("storage", kind, obj.key, self.location, obj.flat.size)
+        return pid + (None,) if self.legacy else pid  # legacy: + view_metadata
+
+
+def as_torch(obj):
+    """Nested dicts of arrays -> the same with TorchTensors, one storage each."""
+    if isinstance(obj, dict):
+        return collections.OrderedDict((k, as_torch(v)) for k, v in obj.items())
+    if isinstance(obj, np.ndarray):
+        storage = TorchStorage(str(id(obj)), obj)
+        stride = [int(np.prod(obj.shape[i + 1:])) for i in range(obj.ndim)]  # C order
+        return TorchTensor(storage, 0, obj.shape, stride)
+    return obj
+
+
+def write_torch(path, obj, legacy=False, location="cpu"):
+    """torch.save(obj, path) (zip format) or with _use_new_zipfile_serialization=False."""
+    body = io.BytesIO()
+    pickler = TorchPickler(body, legacy, location)
+    pickler.dump(as_torch(obj))
+    keys = sorted(pickler.storages)
+    if legacy:
+        with open(path, "wb") as f:
+            for head in (0x1950A86A20F9469CFC6C, 1001,
+                         {"protocol_version": 1001, "little_endian": True,
+                          "type_sizes": {"short": 2, "int": 4, "long": 4}}):
+                pickle.dump(head, f, protocol=2)
+            f.write(body.getvalue())
+            pickle.dump(keys, f, protocol=2)
+            for key in keys:
+                flat = pickler.storages[key].flat
+                f.write(struct.pack("<q", flat.size) + flat.tobytes())  # little-endian host
+    else:
+        with zipfile.ZipFile(path, "w") as z:
+            z.writestr("archive/data.pkl", body.getvalue())
+            z.writestr("archive/byteorder", "little")
+            for key in keys:
+                z.writestr(f"archive/data/{key}", pickler.storages[key].flat.tobytes())
+            z.writestr("archive/version", "3\n")
+
+
+def write_safetensors(path, state):
+    header, blobs, offset = {"__metadata__": {"format": "pt"}}, [], 0
+    names = {"float32": "F32", "float16": "F16", "int64": "I64"}
+    for name, value in state.items():
+        raw = np.ascontiguousarray(value).tobytes()
+        header[name] = {"dtype": names[value.dtype.name], "shape": list(value.shape),
+                        "data_offsets": [offset, offset + len(raw)]}
+        blobs.append(raw)
+        offset += len(raw)
+    text = json.dumps(header).encode()
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
+
+
+def _fixture_weights(parity_npz):
+    return convert.read_state(str(parity_npz))  # fixture entries (input, output...) dropped
+
+
+@pytest.mark.parametrize("container", ["zip", "legacy", "safetensors"])
+def test_parity_fixture_through_every_container(parity_npz, tmp_path, container):
+    """Same weights as .pth (zip; legacy, saved from CUDA, wrapped and DataParallel-prefixed)
+    and .safetensors: bit-identical arrays, and the PyTorch output within 1e-4."""
+    weights = _fixture_weights(parity_npz)
+    path = tmp_path / ("w.safetensors" if container == "safetensors" else "w.pth")
+    if container == "zip":
+        write_torch(path, {"epoch": 7, "state_dict": weights})
+    elif container == "legacy":
+        nested = {"model": {"module." + k: v for k, v in weights.items()}, "best_psnr": 27.5}
+        write_torch(path, nested, legacy=True, location="cuda:0")
+    else:
+        write_safetensors(path, weights)
+    state = convert.read_state(str(path))
+    assert convert.detect_layout(state) == "srresnet"
+    converted = convert.convert_state(state, "srresnet")
+    reference = convert.convert_state(weights, "srresnet")
+    assert converted.keys() == reference.keys()
+    for key in reference:
+        np.testing.assert_array_equal(converted[key], reference[key])
+    g = convert.load_into(SRResNet(), converted)
+    g.eval()
+    z = np.load(parity_npz)
+    assert np.abs(g(paddle.to_tensor(z["input"])).numpy() - z["output_f64"]).max() < 1e-4
+
+
+def test_reader_handles_views_dtypes_and_refuses_out_of_bounds(tmp_path):
+    base = np.arange(30, dtype=np.float32).reshape(5, 6)
+    shared = TorchStorage("0", base)
+    obj = {"t": TorchTensor(shared, 0, (6, 5), (1, 6)),        # base.T, shares the storage
+           "s": TorchTensor(shared, 7, (2, 3), (6, 1)),        # base[1:3, 1:4]
+           "h": np.float16([0.5, -2.0]), "n": np.array(3, np.int64)}
+    for legacy in (False, True):
+        write_torch(tmp_path / "v.pth", obj, legacy=legacy)
+        state = torch_weights.read_torch_weights(tmp_path / "v.pth")
+        np.testing.assert_array_equal(state["t"], base.T)
+        np.testing.assert_array_equal(state["s"], base[1:3, 1:4])
+        assert state["h"].dtype == np.float16 and state["h"].tolist() == [0.5, -2.0]
+        assert state["n"].shape == () and int(state["n"]) == 3
+    write_torch(tmp_path / "bad.pth", {"w": TorchTensor(TorchStorage("0", np.zeros(4, np.float32)),
+                                                         2, (3,), (1,))})
+    with pytest.raises(torch_weights.TorchWeightsError,
+                       match="reaches element 4 of a 4-element storage"):
+        torch_weights.read_torch_weights(tmp_path / "bad.pth")
+
+
+def test_safetensors_bf16_and_truncation(tmp_path):
+    values = np.float32([1.0, -2.5, 3.140625])  # exact in bfloat16
+    header = json.dumps({"w": {"dtype": "BF16", "shape": [3], "data_offsets": [0, 6]}}).encode()
+    bf16 = (values.view(np.uint32) >> 16).astype("<u2").tobytes()
+    (tmp_path / "b.safetensors").write_bytes(struct.pack("<Q", len(header)) + header + bf16)
+    read = torch_weights.read_safetensors(tmp_path / "b.safetensors")
+    np.testing.assert_array_equal(read["w"], values)
+    (tmp_path / "cut.safetensors").write_bytes(struct.pack("<Q", len(header)) + header + bf16[:4])
+    with pytest.raises(torch_weights.TorchWeightsError,
+                       match=r"tensor 'w' data_offsets \[0, 6\] do not fit"):
+        torch_weights.read_safetensors(tmp_path / "cut.safetensors")
+
+
+def test_safetensors_from_the_official_writer(tmp_path):
+    st = pytest.importorskip("safetensors.numpy")  # an independent writer, when installed
+    state = {"a": np.arange(6, dtype=np.float32).reshape(2, 3), "b": np.float16([1, 2])}
+    st.save_file(state, str(tmp_path / "o.safetensors"))
+    read = torch_weights.read_safetensors(tmp_path / "o.safetensors")
+    for key in state:
+        np.testing.assert_array_equal(read[key], state[key])
+
+
+class Evil:
+    """What an attacker would put in a weights file."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+@pytest.mark.parametrize("container", ["legacy", "zip"])
+def test_malicious_pickle_is_refused_and_nothing_runs(tmp_path, container):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "evil.pth"
+    payload = pickle.dumps({"conv.weight": Evil(marker)}, protocol=2)
+    if container == "zip":
+        with zipfile.ZipFile(path, "w") as z:
+            z.writestr("archive/data.pkl", payload)
+    else:
+        path.write_bytes(payload)
+    proc = run_tool("convert_weights", "--src", path, "--out", tmp_path / "o.pdparams", check=False)
+    name = f"{os.system.__module__}.system"
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+    assert f"refusing to load {name} from {path}: not a tensor/container" in proc.stderr
+    assert not marker.exists() and not (tmp_path / "o.pdparams").exists()
+
+
+def test_state_dict_is_found_in_checkpoints():
+    w = {"conv.weight": np.zeros([1], np.float32)}
+    find = torch_weights.find_state_dict
+    assert find({"params": {"x": np.ones(1)}, "params_ema": w}, "f").keys() == w.keys()
+    assert find({"epoch": 3, "model": {"state_dict": w}}, "f").keys() == w.keys()
+    assert find({"generator": w, "discriminator": {"d": np.ones(1)}}, "f").keys() == w.keys()
+    assert list(find({"epoch": 3, **w}, "f")) == ["conv.weight"]  # counters dropped
+    with pytest.raises(torch_weights.TorchWeightsError,
+                       match=r"f: no tensors found; top-level keys: 'epoch', 'args'; expected"):
+        find({"epoch": 3, "args": "--lr 1"}, "f")
+    stripped = convert.strip_prefixes({"module.net.conv.weight": 1, "module.fc.bias": 2})
+    assert stripped == {"conv.weight": 1, "fc.bias": 2}
+
+
+# --- layouts b, c, d: state dicts named and shaped as their published definitions ------------
+
+def _conv(s, rng, name, out, inp, k, bias=True):
+    s[name + ".weight"] = rng.normal(0, 0.3 / k, (out, inp, k, k)).astype(np.float32)
+    if bias:
+        s[name + ".bias"] = rng.normal(0, 0.1, out).astype(np.float32)
+
+
+def _bn(s, rng, name, n):
+    s[name + ".weight"] = rng.uniform(0.5, 1.5, n).astype(np.float32)
+    s[name + ".bias"] = rng.uniform(-0.2, 0.2, n).astype(np.float32)
+    s[name + ".running_mean"] = rng.uniform(-0.3, 0.3, n).astype(np.float32)
+    s[name + ".running_var"] = rng.uniform(0.5, 2, n).astype(np.float32)
+    s[name + ".num_batches_tracked"] = np.array(5, np.int64)
+
+
+def _slope(s, rng, name, n):
+    s[name + ".weight"] = rng.uniform(0.05, 0.4, n).astype(np.float32)
+
+
+def onnx_srresnet_state(rng, nf=8, blocks=2, levels=2):
+    """pytorch test/onnx/model_defs/srresnet.py SRResNet(2 ** levels, nf, blocks)."""
+    s = {}
+    _conv(s, rng, "conv1", nf, 3, 9)
+    _slope(s, rng, "prelu1", nf)
+    for i in range(1, blocks + 1):
+        b = f"residual_block{i}.0."
+        _conv(s, rng, b + "conv1", nf, nf, 3, bias=False)
+        _bn(s, rng, b + "bn1", nf)
+        _slope(s, rng, b + "prelu", nf)
+        _conv(s, rng, b + "conv2", nf, nf, 3, bias=False)
+        _bn(s, rng, b + "bn2", nf)
+    _conv(s, rng, "skip_conv", nf, nf, 3, bias=False)
+    _bn(s, rng, "skip_bn", nf)
+    for j in range(1, levels + 1):
+        _conv(s, rng, f"upscale_block{j}.0.upscaling_conv", 4 * nf, nf, 3)
+        _slope(s, rng, f"upscale_block{j}.0.upscaling", nf)
+    _conv(s, rng, "output_conv", 3, nf, 9)
+    return s
+
+
+def msrresnet_state(rng, nf=8, blocks=2, upscale=4, old_names=False):
+    """BasicSR MSRResNet(num_feat=nf, num_block=blocks, upscale); old_names: mmsr/KAIR files."""
+    s = {}
+    _conv(s, rng, "conv_first", nf, 3, 3)
+    for i in range(blocks):
+        for c in ("conv1", "conv2"):
+            _conv(s, rng, f"{'recon_trunk' if old_names else 'body'}.{i}.{c}", nf, nf, 3)
+    for j in range(1, (2 if upscale == 4 else 1) + 1):
+        _conv(s, rng, f"upconv{j}", nf * (9 if upscale == 3 else 4), nf, 3)
+    _conv(s, rng, "HRconv" if old_names else "conv_hr", nf, nf, 3)
+    _conv(s, rng, "conv_last", 3, nf, 3)
+    return s
+
+
+def leftthomas_state(rng, block7="bn", levels=2, nf=64):
+    """leftthomas/SRGAN Generator(2 ** levels): 5 ResidualBlocks, block7 conv + BN (or PReLU)."""
+    s = {}
+    _conv(s, rng, "block1.0", nf, 3, 9)
+    _slope(s, rng, "block1.1", 1)
+    for n in range(2, 7):
+        _conv(s, rng, f"block{n}.conv1", nf, nf, 3)
+        _bn(s, rng, f"block{n}.bn1", nf)
+        _slope(s, rng, f"block{n}.prelu", 1)
+        _conv(s, rng, f"block{n}.conv2", nf, nf, 3)
+        _bn(s, rng, f"block{n}.bn2", nf)
+    _conv(s, rng, "block7.0", nf, nf, 3)
+    if block7 == "bn":
+        _bn(s, rng, "block7.1", nf)
+    else:
+        _slope(s, rng, "block7.1", 1)
+    for j in range(levels):
+        _conv(s, rng, f"block8.{j}.conv", 4 * nf, nf, 3)
+        _slope(s, rng, f"block8.{j}.prelu", 1)
+    _conv(s, rng, f"block8.{levels}", 3, nf, 9)
+    return s
+
+
+LAYOUT_CASES = {
+    "onnx_srresnet": (lambda rng: onnx_srresnet_state(rng),
+                      {"act": "prelu_channel", "conv_bias": False, "norm": "bn", "num_block": 2,
+                       "output_act": "none", "scale": 4}, (-1.0, 1.0)),
+    "msrresnet": (lambda rng: msrresnet_state(rng),
+                  {"norm": "none", "act": "leakyrelu", "block_act": "relu", "body_end": "none",
+                   "global_skip": False, "hr_conv": True, "input_skip": "bilinear",
+                   "head_kernel": 3, "scale": 4}, (0.0, 1.0)),
+    "msrresnet_x2_mmsr_names": (lambda rng: msrresnet_state(rng, upscale=2, old_names=True),
+                                {"scale": 2, "hr_conv": True}, (0.0, 1.0)),
+    "leftthomas": (lambda rng: leftthomas_state(rng, nf=8),
+                   {"num_block": 5, "body_end": "conv_norm", "act": "prelu",
+                    "output_act": "tanh01"}, (0.0, 1.0)),
+    "leftthomas_block7_prelu": (lambda rng: leftthomas_state(rng, block7="prelu", levels=3, nf=8),
+                                {"body_end": "conv_act", "scale": 8}, (0.0, 1.0)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(LAYOUT_CASES))
+def test_layout_is_detected_mapped_and_computes_its_definition(case):
+    """Every published key maps onto our network built with the options read off the file,
+    and our forward equals the layout's reference forward on the PyTorch names (the same
+    check tools/convert_weights.py --check runs against torch when it is installed)."""
+    make, expected_options, output_range = LAYOUT_CASES[case]
+    torch_state = make(np.random.default_rng(0))
+    torch_state = {k: v for k, v in torch_state.items() if not k.endswith("num_batches_tracked")}
+    layout = convert.detect_layout(torch_state)
+    assert case.startswith(layout)
+    state = convert.convert_state(torch_state, layout)
+    model, found, kwargs = convert.model_options(state, layout)
+    assert {k: found[k] for k in expected_options} == expected_options
+    net = convert.load_into(SRResNet(**kwargs), state)
+    assert net.output_range == output_range
+    assert convert.parity(layout, torch_state, net, "paddle", size=12) < 1e-5
+
+
+def test_layout_errors_name_the_files_keys(tmp_path):
+    rng = np.random.default_rng(0)
+    bad = leftthomas_state(rng, nf=8)
+    bad["block3.conv1.weight"] = np.zeros([8, 8, 5, 5], np.float32)
+    bad["block3.extra.weight"] = np.zeros([1], np.float32)
+    write_torch(tmp_path / "bad.pth", bad)
+    proc = run_tool("convert_weights", "--src", tmp_path / "bad.pth", "--out",
+                    tmp_path / "o.pdparams", check=False)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+    assert ("mis-shaped 1: body.1.conv1.weight (file: block3.conv1.weight): file [8, 8, 5, 5] "
+            "vs model [8, 8, 3, 3]") in proc.stderr
+    assert "unexpected 1: block3.extra.weight" in proc.stderr
+    with pytest.raises(convert.ConversionError, match=r"match no known layout .*--layout"):
+        convert.detect_layout({"encoder.weight": np.zeros(1)})
+    with pytest.raises(convert.ConversionError,
+                       match=r"PixelShuffle\(3\); SRResNet upsamples by x2"):
+        convert.model_options(convert.convert_state(msrresnet_state(rng, upscale=3), "msrresnet"),
+                              "msrresnet")
+
+
+def test_converted_config_evaluates_on_set5(tmp_path):
+    """A zero-weight MSRResNet is exactly bilinear upsampling, in [0, 1]: the written .yml
+    must carry that range for tools/eval.py to score it like bilinear, not like noise."""
+    state = {k: np.zeros_like(v) for k, v in msrresnet_state(np.random.default_rng(0)).items()}
+    write_torch(tmp_path / "msr.pth", {"params": state, "params_ema": state})
+    out = tmp_path / "msr.pdparams"
+    log = run_tool("convert_weights", "--src", tmp_path / "msr.pth", "--out", out, "--check").stdout
+    assert "layout msrresnet" in log and "wrote " + str(tmp_path / "msr.yml") in log
+    diff = re.search(r"check: max \|ours - msrresnet definition run by paddle\| = (\S+)", log)
+    assert diff and float(diff[1]) < 1e-5
+    assert "skipped the PyTorch comparison" in log or "run by torch" in log
+    cfg = load_config(str(tmp_path / "msr.yml"))
+    assert cfg["scale"] == 4 and cfg["network_g"]["input_skip"] == "bilinear"
+    assert build_generator(cfg).output_range == (0.0, 1.0)
+    run_tool("eval", "-c", tmp_path / "msr.yml", "--weights", out, "--data-root", BENCH,
+             "--datasets", "Set5", "--out", tmp_path / "eval")
+    res = json.loads((tmp_path / "eval" / "results.json").read_text())["results"]["Set5"]
+    # bilinear x4 on Set5 (Y, 4-pixel border): below bicubic's 28.43 dB, far above a wrong range
+    assert 26.0 < res["SRResNet"]["psnr"] < res["bicubic"]["psnr"] - 0.3

@@ -1,14 +1,17 @@
 """paddle_srgan.data: image io, patch transforms, training/benchmark datasets, the batch
 sampler's resume contract, and tools/prepare_data.py end to end."""
 
-import faulthandler
+import os
+import signal
+import subprocess
+import sys
 
 import cv2
 import numpy as np
 import pytest
 from skimage import data as skdata
 
-from conftest import SET5, run_tool
+from conftest import ROOT, SET5, run_tool
 from paddle_srgan.config import load_config
 from paddle_srgan.data.datasets import (BenchmarkSet, EpochBatchSampler, TrainPatches,
                                         build_train_loader, build_val_set)
@@ -350,6 +353,13 @@ def test_paired_wrong_lr_size_names_both_files(tmp_path):
         patches(tmp_path, type="paired", lr_dir="LR")
 
 
+def test_corrupt_training_image_is_named_when_the_set_is_built(tmp_path):
+    write_image(tmp_path / "HR" / "0001.png", natural("coffee", 40, 40))
+    (tmp_path / "HR" / "0002.png").write_bytes(b"\x89PNG truncated")
+    with pytest.raises(ImageReadError, match="0002.png"):
+        patches(tmp_path)
+
+
 def test_small_images_error_or_skip(train_dirs):
     with pytest.raises(ValueError, match=r"0003\.png \(83x99\).*small_images"):
         patches(train_dirs, hr_crop=88)
@@ -405,7 +415,7 @@ def test_sampler_epochs_are_permutations_with_dropped_tail():
         flat = np.concatenate(batches[3 * epoch:3 * epoch + 3])
         assert len(set(flat)) == 9 and flat.min() >= 10 * epoch and flat.max() < 10 * epoch + 10
         np.testing.assert_array_equal(flat, sampler.epoch_order(epoch)[:9])
-    assert batches[:3] != [list(b - 10) for b in map(np.array, batches[3:6])]  # reshuffled
+    assert not np.array_equal(sampler.epoch_order(1) - 10, sampler.epoch_order(0))  # reshuffled
 
 
 @pytest.mark.parametrize("start_iter", [1, 4, 5, 13])
@@ -424,30 +434,48 @@ def test_sampler_ranks_partition_the_global_batch():
         EpochBatchSampler(5, 3, world_size=2)
 
 
-@pytest.fixture(scope="module")
-def loader_cfg(train_dirs):
-    return load_config(None, [f"data_root={train_dirs}", "datasets.train.hr_dir=HR",
-                              "datasets.train.hr_crop=32", "datasets.train.patches_per_image=4",
-                              "train.batch_size=4", "seed=11"])
-
-
-def test_dataloader_batches_match_direct_indexing_with_0_and_2_workers(loader_cfg, train_dirs):
+def test_dataloader_batches_match_direct_indexing_with_0_and_2_workers(train_dirs):
     ds = patches(train_dirs, patches_per_image=4, seed=11)
     sampler = EpochBatchSampler(len(ds), 4, seed=11, start_iter=2)
     expected = [np.stack([ds[k]["hr"] for k in batch]) for batch in take(sampler, 5)]
-    # A parallel OpenCV call starts its thread pool in this process; forked workers that
-    # then reconfigure OpenCV hang (the bug this guards against), so fail instead of waiting.
-    cv2.resize(np.zeros((1000, 1000, 3), np.uint8), (500, 500), interpolation=cv2.INTER_CUBIC)
-    faulthandler.dump_traceback_later(120, exit=True)
+    for workers in (0, 2):
+        cfg = load_config(None, [f"data_root={train_dirs}", "datasets.train.hr_dir=HR",
+                                 "datasets.train.hr_crop=32", "datasets.train.patches_per_image=4",
+                                 f"datasets.train.num_workers={workers}", "train.batch_size=4",
+                                 "seed=11"])
+        batches = take(build_train_loader(cfg, start_iter=2), 5)
+        assert list(batches[0]["lr"].shape) == [4, 3, 8, 8]
+        for batch, hr in zip(batches, expected):
+            np.testing.assert_array_equal(batch["hr"].numpy(), hr)
+
+
+# Once a parallel OpenCV call has started the thread pool and its threads have gone to sleep
+# (after a short busy-wait), a forked worker that reconfigures OpenCV waits forever.
+FORK_AFTER_OPENCV = """
+import sys, time, cv2, numpy as np
+from paddle_srgan.config import load_config
+from paddle_srgan.data.datasets import build_train_loader
+cv2.resize(np.zeros((1000, 1000, 3), np.uint8), (500, 500), interpolation=cv2.INTER_CUBIC)
+time.sleep(0.3)
+batch = next(iter(build_train_loader(load_config(None, sys.argv[1:]))))
+print("ok", list(batch["hr"].shape))
+"""
+
+
+def test_workers_start_after_opencv_ran_its_thread_pool(train_dirs):
+    overrides = [f"data_root={train_dirs}", "datasets.train.hr_dir=HR", "datasets.train.hr_crop=32",
+                 "datasets.train.num_workers=2", "train.batch_size=2"]
+    # Own session: on a hang, the child and its workers are killed together.
+    proc = subprocess.Popen([sys.executable, "-c", FORK_AFTER_OPENCV, *overrides], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
     try:
-        for workers in (0, 2):
-            loader_cfg["datasets"]["train"]["num_workers"] = workers
-            batches = take(build_train_loader(loader_cfg, start_iter=2), 5)
-            assert list(batches[0]["lr"].shape) == [4, 3, 8, 8]
-            for batch, hr in zip(batches, expected):
-                np.testing.assert_array_equal(batch["hr"].numpy(), hr)
-    finally:
-        faulthandler.cancel_dump_traceback_later()
+        out, err = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.fail("DataLoader workers hung after OpenCV had used its thread pool")
+    assert proc.returncode == 0 and "ok [2, 3, 32, 32]" in out, err
 
 
 # --------------------------------------------------------------------------- BenchmarkSet
@@ -480,7 +508,8 @@ def test_benchmark_mod_crop_max_images_and_channel():
 def test_val_set_from_config_and_missing_folder():
     cfg = load_config(None, [f"data_root={SET5.parents[1]}", "datasets.val.max_images=1"])
     assert [it["name"] for it in build_val_set(cfg)] == ["baby"]
-    cfg = load_config(None, [f"data_root={SET5.parents[1]}", "datasets.val.hr_dir=benchmarks/Set5/GT"])
+    cfg = load_config(None, [f"data_root={SET5.parents[1]}",
+                             "datasets.val.hr_dir=benchmarks/Set5/GT"])
     with pytest.raises(FileNotFoundError) as info:
         build_val_set(cfg)
     message = str(info.value)

@@ -84,13 +84,15 @@ def test_train_mode_parity_and_bn_momentum(parity_npz):
 
 def test_build_from_config_and_kwarg_errors():
     cfg = load_config(None, ["scale=2", "network_g.num_feat=8", "network_g.num_block=1",
-                             "network_g.in_channels=1", "network_d.num_feat=8"])
-    g, d = build_generator(cfg), build_discriminator(cfg)
-    assert g.scale == 2 and g.in_channels == 1 and d.in_channels == 1
+                             "datasets.train.channel=G", "network_d.num_feat=8"])
+    g, d = build_generator(cfg), build_discriminator(cfg)  # channels follow the data
+    assert g.scale == 2 and g.in_channels == 1 and g.out_channels == 1 and d.in_channels == 1
+    with pytest.raises(ConfigError, match=r"'network_g.in_channels' is 3 but the data .* makes it 1"):
+        build_generator(load_config(None, ["network_g.in_channels=3", "datasets.train.channel=R"]))
     bad = load_config(None, ["network_g.num_blok=3"])
     with pytest.raises(ConfigError, match=r"unknown key 'network_g.num_blok'.*'network_g.num_block'"):
         build_generator(bad)
-    with pytest.raises(ConfigError, match=r"'network_g.scale' is 2 but the top-level 'scale' is 4"):
+    with pytest.raises(ConfigError, match=r"'network_g.scale' is 2 but the top-level 'scale' makes it 4"):
         build_generator(load_config(None, ["network_g.scale=2"]))
     with pytest.raises(ConfigError, match="'network_d.type' must be one of"):
         build_discriminator(load_config(None, ["network_d.type=PatchGAN"]))
@@ -137,3 +139,37 @@ def test_vgg_missing_weights_offline_is_one_clear_error(tmp_path, monkeypatch):
     monkeypatch.setattr(paddle.vision.models, "vgg19", offline)
     with pytest.raises(VGGWeightsError, match=r"no internet\?.*Set vgg.weights=<file.pdparams>"):
         VGGFeatures("relu2_2", weights="imagenet")
+
+
+def test_srresnet_variant_options():
+    """The published variants (paddle_srgan.convert.LAYOUTS) are options of the one class."""
+    g = SRResNet(num_feat=8, num_block=1, act="prelu_channel", conv_bias=False, norm="bn",
+                 output_act="tanh01", body_end="conv_act")
+    keys = g.state_dict()
+    assert list(keys["head_act._weight"].shape) == [8] and "body.0.conv1.bias" not in keys
+    assert "body_act._weight" in keys and "body_bn.weight" not in keys
+    g.eval()
+    sr = g(paddle.rand([2, 3, 5, 4]))
+    assert g.output_range == (0.0, 1.0) and 0 <= float(sr.min()) and float(sr.max()) <= 1
+    # MSRResNet-style: no BN keys, and with a zero last conv the output is the bilinear
+    # upsampling of the input: [0, 1] per row -> [0, .25, .75, 1] (half-pixel, clamped).
+    m = SRResNet(num_feat=8, num_block=1, scale=2, head_kernel=3, norm="none", act="leakyrelu",
+                 negative_slope=0.1, block_act="relu", body_end="none", global_skip=False,
+                 hr_conv=True, input_skip="bilinear", output_act="none", output_range=[0, 1])
+    assert not any("_mean" in k or k.startswith("body_") for k in m.state_dict())
+    m.tail_conv.weight.set_value(paddle.zeros_like(m.tail_conv.weight))
+    m.tail_conv.bias.set_value(paddle.zeros_like(m.tail_conv.bias))
+    lr = paddle.to_tensor(np.tile(np.float32([0, 1]), (1, 3, 2, 1)))
+    np.testing.assert_allclose(m(lr).numpy()[0, :, 1], np.tile([0, .25, .75, 1], (3, 1)), atol=1e-6)
+    assert m.output_range == (0.0, 1.0)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"output_act": "none"}, "output_act 'none' needs output_range"),
+    ({"output_range": [0, 1]}, r"output_act 'tanh' produces \[-1.0, 1.0\], but output_range is \[0.0, 1.0\]"),
+    ({"act": "gelu"}, r"SRResNet act must be one of \['prelu', 'prelu_channel', 'leakyrelu', 'relu'\], got 'gelu'"),
+    ({"input_skip": "bilinear", "out_channels": 1}, "input_skip 'bilinear' needs out_channels == in_channels"),
+])
+def test_srresnet_option_errors(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        SRResNet(num_feat=8, num_block=1, **kwargs)

@@ -258,3 +258,29 @@ def test_two_process_data_parallel(tmp_path, train_images):
     g = ckpt.load_generator_weights(build_generator(load_config(config)),
                                     str(run_dir / "checkpoints" / "iter_00000004.pdparams"))
     np.testing.assert_allclose(g.head_conv.weight.numpy(), w0["head_conv.weight"], atol=1e-6)
+
+
+def test_ema_update_maths_and_checkpoint(tmp_path, train_images):
+    cfg = load_config(tiny_config(tmp_path, train_images, **{"train.ema_decay": 0.9}))
+    trainer = Trainer(cfg)
+    trainer._start_phase(0)
+    ema0 = {k: v.numpy().copy() for k, v in trainer.G_ema.state_dict().items()}
+    batch = {"lr": paddle.rand([2, 3, 8, 8]), "hr": paddle.rand([2, 3, 32, 32])}
+    trainer._step(batch)
+    raw = {k: v.numpy() for k, v in trainer.G.state_dict().items()}
+    ema = {k: v.numpy() for k, v in trainer.G_ema.state_dict().items()}
+    w = "head_conv.weight"
+    assert not np.allclose(raw[w], ema0[w])  # the step moved G
+    np.testing.assert_allclose(ema[w], 0.9 * ema0[w] + 0.1 * raw[w], rtol=1e-5, atol=1e-7)
+    np.testing.assert_array_equal(ema["body.0.bn1._mean"], raw["body.0.bn1._mean"])  # copied
+    trainer.iteration = 1
+    trainer._save()
+    trainer.log.close()
+    path = str(tmp_path / "runs" / "tiny" / "checkpoints" / "iter_00000001.pdparams")
+    from paddle_srgan.models import build_generator
+    g = ckpt.load_generator_weights(build_generator(cfg), path, use_ema=True)
+    np.testing.assert_allclose(g.head_conv.weight.numpy(), ema[w], atol=1e-7)
+    plain = str(tmp_path / "plain.pdparams")
+    paddle.save(trainer.G.state_dict(), plain)
+    with pytest.raises(ckpt.CheckpointError, match="holds no EMA generator"):
+        ckpt.load_generator_weights(build_generator(cfg), plain, use_ema=True)

@@ -1,14 +1,29 @@
 #!/usr/bin/env python
-"""Convert PyTorch SRResNet / SRGAN weights to a paddle-srgan .pdparams.
+"""Convert published PyTorch SRResNet / SRGAN weights to a paddle-srgan .pdparams + model config.
 
-Example:
-    python tools/convert_weights.py --src srresnet.npz --arch srresnet --out srresnet.pdparams
+Examples:
+    python tools/convert_weights.py --src netG_epoch_4_100.pth --out srgan_leftthomas.pdparams
+    python tools/convert_weights.py --src MSRResNet_x4.pth --out msrresnet.pdparams --check
+    python tools/eval.py -c msrresnet.yml --weights msrresnet.pdparams --datasets Set5
 
-The source is a PyTorch state dict saved as .npz (on the PyTorch side:
-np.savez('x.npz', **{k: v.cpu().numpy() for k, v in model.state_dict().items()})). Keys are
-mapped to our layer names, the network's options (blocks, width, scale, channels) are read off
-the tensors, and the result is loaded into the network to check every key and shape before
-anything is written.
+Sources: torch.save files (.pth/.pt/.tar/.ckpt/.bin; zip or legacy format, read without torch
+and without running any code stored in them), .safetensors, .npz (a state dict saved with
+numpy), .pdparams. Checkpoints holding the state dict under params_ema / params / state_dict /
+model / generator are unwrapped; DataParallel's `module.` prefix is dropped.
+
+Layouts (detected from the keys; --layout forces one):
+    srresnet       sgrvinod tutorial SRResNet, or its SRGAN Generator (net. prefix)
+    onnx_srresnet  PyTorch's ONNX-example SRResNet (the SRGAN authors' circulating weights)
+    msrresnet      BasicSR MSRResNet (x2, x4)
+    leftthomas     leftthomas/SRGAN Generator (netG_epoch_<s>_<e>.pth)
+    discriminator  sgrvinod tutorial Discriminator
+
+Keys are mapped to our layer names, the network's options (width, blocks, scale, activations,
+output range, ...) are read off the tensors and the layout, and the weights are loaded into
+that network, so every key and shape is checked before anything is written. Writes OUT (the
+weights) and OUT with .yml (a model config for tools/eval.py, tools/train.py, tools/export.py).
+--check compares our network's output with the layout's published forward pass run by PyTorch
+(if importable) and by Paddle ops, on a random input.
 """
 import sys
 from pathlib import Path
@@ -18,26 +33,65 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from paddle_srgan import cli  # noqa: E402
 
 
+def write_config(cfg, path, src, layout):
+    import yaml
+    header = (f"# Model config of {Path(path).with_suffix('.pdparams').name}, converted by "
+              f"tools/convert_weights.py\n# from {src} (layout: {layout}).\n")
+    Path(path).write_text(header + yaml.safe_dump(cfg, sort_keys=False))
+
+
+def report_parity(convert, layout, state, net):
+    """Print one line per backend; fail if a difference exceeds convert.PARITY_TOLERANCE."""
+    worst = 0.0
+    for backend in ("torch", "paddle"):
+        try:
+            diff = convert.parity(layout, state, net, backend)
+        except ImportError:
+            print("check: skipped the PyTorch comparison (torch is not importable here)")
+            continue
+        except convert.ConversionError as exc:
+            print(f"check: skipped ({exc})")
+            return
+        worst = max(worst, diff)
+        print(f"check: max |ours - {layout} definition run by {backend}| = {diff:.2e} "
+              f"(random 1x{net.in_channels}x16x16 input, eval mode)")
+    if worst > convert.PARITY_TOLERANCE:
+        raise convert.ConversionError(f"parity check failed: {worst:.2e} > "
+                                      f"{convert.PARITY_TOLERANCE:.0e}")
+
+
 def main(argv=None):
+    from paddle_srgan import convert  # cheap: no paddle until a network is built
     ap = cli.parser(__doc__, config=False)
-    ap.add_argument("--src", required=True, help="PyTorch weights (.npz) or a .pdparams")
-    ap.add_argument("--arch", required=True, choices=["srresnet", "discriminator"],
-                    help="network the weights belong to (sgrvinod tutorial layout)")
-    ap.add_argument("--out", required=True, help="output .pdparams")
+    ap.add_argument("--src", required=True, help="PyTorch weights (.pth/.pt/.safetensors/.npz) "
+                                                 "or a .pdparams")
+    ap.add_argument("--out", required=True, help="output .pdparams (the .yml goes beside it)")
+    ap.add_argument("--layout", "--arch", dest="layout", default="auto",
+                    choices=["auto", *convert.LAYOUTS],
+                    help="layout of the source keys (default: detected); --arch is the old name")
+    ap.add_argument("--check", action="store_true",
+                    help="compare outputs with the layout's PyTorch definition (needs torch for "
+                         "the PyTorch side; Paddle ops otherwise)")
     args = ap.parse_args(argv)
 
-    from paddle_srgan import convert, models
-    state = convert.convert_state(convert.read_state(args.src), args.arch)
-    if args.arch == "srresnet":
-        kwargs = convert.infer_srresnet_kwargs(state)
-        net = models.SRResNet(**kwargs)
-    else:
-        kwargs = {"in_channels": int(state["features.0.weight"].shape[1])}
-        net = models.Discriminator(**kwargs)
-    convert.load_into(net, state, source=args.src)
+    from paddle_srgan import models
+    source = convert.read_state(args.src)
+    layout = convert.detect_layout(source, args.src) if args.layout == "auto" else args.layout
+    state = convert.convert_state(source, layout)
+    model, found, kwargs = convert.model_options(state, layout)
+    net = models.MODELS[model](**kwargs)
+    origins = {ours: theirs for theirs, ours in
+               convert.key_map(convert.strip_prefixes(source), layout).items()}
+    convert.load_into(net, state, source=f"{args.src} (layout {layout})", origins=origins)
     convert.save_state(state, args.out)
-    print(f"wrote {args.out}: {type(net).__name__}({', '.join(f'{k}={v}' for k, v in kwargs.items())}), "
+    config = str(Path(args.out).with_suffix(".yml"))
+    write_config(convert.model_config(model, kwargs), config, args.src, layout)
+    print(f"layout {layout}: {convert.LAYOUTS[layout].source}")
+    print(f"wrote {args.out}: {model}({', '.join(f'{k}={v}' for k, v in found.items())}), "
           f"{models.count_parameters(net):,} parameters")
+    print(f"wrote {config}")
+    if args.check:
+        report_parity(convert, layout, source, net)
     return 0
 
 

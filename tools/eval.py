@@ -21,6 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import numpy as np  # noqa: E402
+
 from paddle_srgan import cli  # noqa: E402
 
 ALL_SETS = ["Set5", "Set14", "B100", "Urban100", "DIV2K"]
@@ -60,6 +62,11 @@ def main(argv=None):
     ap.add_argument("--save-images", action="store_true", help="write SR outputs as PNG")
     ap.add_argument("--figures", action="store_true",
                     help="write centre crops bicubic | SR | HR side by side as PNG")
+    ap.add_argument("--lpips", metavar="WEIGHTS",
+                    help="also score LPIPS v0.1 (lower is better) with the .pdparams made once by "
+                         "tools/convert_lpips_weights.py (RGB evaluation only)")
+    ap.add_argument("--use-ema", action="store_true",
+                    help="evaluate the EMA generator of a training checkpoint")
     ap.add_argument("--out", help="output folder for results files and images")
     args = ap.parse_args(argv)
 
@@ -96,6 +103,13 @@ def main(argv=None):
                 raise FileNotFoundError(f"--lr-from folder: {lr_dir} does not exist")
         sets[name] = BenchmarkSet(hr_dir, scale, lr_dir=lr_dir, channel=channel, key=name)
 
+    lpips_net = None
+    if args.lpips:
+        if channel is not None:
+            raise ValueError("--lpips needs RGB evaluation; this config evaluates one channel")
+        from paddle_srgan import metrics as metrics_mod
+        lpips_net = metrics_mod.load_lpips(args.lpips)
+
     from paddle_srgan.engine import evaluator, report
     generator, method = None, None
     if not args.bicubic_only:
@@ -103,7 +117,7 @@ def main(argv=None):
         from paddle_srgan.engine.checkpoint import load_generator_weights
         from paddle_srgan.models import build_generator
         import_paddle().set_device(resolve_device(cfg["device"]))
-        generator = load_generator_weights(build_generator(cfg), args.weights)
+        generator = load_generator_weights(build_generator(cfg), args.weights, args.use_ema)
         generator.eval()
         method = cfg["network_g"]["type"]
 
@@ -117,7 +131,13 @@ def main(argv=None):
         results[name] = {}
         bicubic_images = {}
         for label, net in [("bicubic", None)] + ([(method, generator)] if generator else []):
-            def on_image(stem, sr, item, label=label, name=name):
+            lpips_scores = {}
+
+            def on_image(stem, sr, item, label=label, name=name, lpips_scores=lpips_scores):
+                if lpips_net is not None:  # 16-bit scored on the 8-bit scale, like psnr/ssim
+                    k = 255.0 / np.iinfo(item["hr"].dtype).max
+                    lpips_scores[stem] = metrics_mod.lpips(sr * k, item["hr"] * k, lpips_net,
+                                                           crop_border=scale)
                 if label == "bicubic":
                     bicubic_images[stem] = sr
                 if args.save_images:
@@ -127,14 +147,23 @@ def main(argv=None):
                     strip = evaluator.side_by_side(parts, evaluator.centre_box(item["hr"].shape, 160))
                     write_image(os.path.join(out_dir, "figures", name, f"{stem}.png"), strip)
             items = tqdm(dataset, desc=f"{name} {label}", leave=False, total=len(dataset))
-            results[name][label] = evaluator.evaluate(items, scale, net, on_image, rgb=True)
+            res = evaluator.evaluate(items, scale, net, on_image, rgb=True,
+                                     level_scales=getattr(generator, "target_scales", None))
+            if lpips_net is not None:
+                for row in res["per_image"]:
+                    row["lpips"] = lpips_scores[row["name"]]
+                res["lpips"] = float(np.mean([row["lpips"] for row in res["per_image"]]))
+            results[name][label] = res
 
     from paddle_srgan import metrics
     meta = {**metrics.protocol(scale, y_channel=channel is None,
                                lr_from="matlab-bicubic" if args.lr_from == "matlab"
                                else "LR_bicubic folder"),
             "scale": scale, "channel": channel, "weights": args.weights,
-            "weights_md5": md5(args.weights) if generator else None, "datasets": names}
+            "weights_md5": md5(args.weights) if generator else None, "use_ema": args.use_ema,
+            "datasets": names}
+    if lpips_net is not None:
+        meta.update(metrics.lpips_protocol(lpips_net, scale), lpips_weights=args.lpips)
     report.write_results(out_dir, results, meta)
     print(report.console_table(results))
     print(f"\nwrote {out_dir}/results.json, per_image.csv, results.md")

@@ -32,25 +32,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from paddle_srgan import cli  # noqa: E402
 
-# name: (images in the published set, HR folders accepted, relative to the root)
-BENCHMARKS = {
-    "Set5": (5, ["Set5/HR"]),
-    "Set14": (14, ["Set14/HR"]),
-    "B100": (100, ["B100/HR", "BSD100/HR", "BSDS100/HR"]),
-    "Urban100": (100, ["Urban100/HR"]),
-    "DIV2K": (100, ["DIV2K/DIV2K_valid_HR", "DIV2K_valid_HR"]),
-}
-ALIASES = {name.lower(): name for name in BENCHMARKS}
-ALIASES.update({"bsd100": "B100", "bsds100": "B100", "div2k_valid": "DIV2K"})
-
-
 def benchmark_name(text):
     """argparse type: a benchmark name in any case, aliases accepted."""
+    from paddle_srgan.data.benchmarks import canonical_name
     try:
-        return ALIASES[text.lower()]
-    except KeyError:
-        raise argparse.ArgumentTypeError(f"unknown benchmark {text!r} (choose from "
-                                         f"{', '.join(BENCHMARKS)})") from None
+        return canonical_name(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def crop_starts(length, crop, step, thresh):
@@ -136,25 +124,9 @@ def cmd_make_lr(args):
     return 0
 
 
-def lr_folder(hr_dir):
-    """Where the LR versions of a benchmark HR folder live (Set5/HR -> Set5/LR_bicubic)."""
-    if hr_dir.name == "HR":
-        return hr_dir.parent / "LR_bicubic"
-    return hr_dir.parent / hr_dir.name.replace("_HR", "_LR_bicubic")
-
-
-def count_images(folder):
-    """Number of images in `folder`, 0 if it is missing or has none."""
-    from paddle_srgan.data.io import list_images
-
-    try:
-        return len(list_images(folder))
-    except (FileNotFoundError, NotADirectoryError, ValueError):
-        return 0
-
-
 def check_benchmark(root, name):
     """One report line for a benchmark and whether it was found."""
+    from paddle_srgan.data.benchmarks import BENCHMARKS, count_images, lr_folder
     expected, candidates = BENCHMARKS[name]
     for rel in candidates:
         n = count_images(root / rel)
@@ -172,6 +144,7 @@ def cmd_check(args):
     root = Path(args.root)
     if not root.is_dir():
         raise FileNotFoundError(f"benchmark root not found: {root} (give --root DIR)")
+    from paddle_srgan.data.benchmarks import BENCHMARKS
     names = list(dict.fromkeys(args.datasets or BENCHMARKS))
     print(f"benchmark sets under {root}:")
     missing = []
@@ -210,7 +183,7 @@ def main(argv=None):
                         description="Report found/missing benchmark sets with image counts.")
     ck.add_argument("--root", default="data/benchmarks", help="benchmark root (default: %(default)s)")
     ck.add_argument("--datasets", nargs="+", type=benchmark_name, metavar="NAME",
-                    help=f"sets to check (default: all of {', '.join(BENCHMARKS)})")
+                    help="sets to check (default: Set5 Set14 B100 Urban100 DIV2K)")
     for p in (mk, ck):
         p.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
 

@@ -113,15 +113,19 @@ class TrainPatches(paddle.io.Dataset):
         channel: see io.select_channel; applied right after reading.
         seed: int >= 0.
         data_root: folder that relative ``hr_dir``/``lr_dir`` are under (None: current dir).
+        target_scales: scales the generator outputs, finest last (LapSRN x4: (2, 4));
+            each coarser one gets its own target, the HR patch shrunk by MATLAB bicubic.
 
     Items: ``ds[k]`` for any int k >= 0 (k >= len(ds) is a later epoch) ->
         {"lr": float32 [C, hr_crop/scale, hr_crop/scale] in [0, 1],
-         "hr": float32 [C, hr_crop, hr_crop] in [0, 1]}   (C = 3, or 1 with ``channel``).
+         "hr": float32 [C, hr_crop, hr_crop] in [0, 1],
+         "hr_x<s>": float32 [C, hr_crop*s/scale, ...] in [0, 1] for each coarser s}
+        (C = 3, or 1 with ``channel``).
     """
 
     def __init__(self, hr_dir, scale, type="hr_only", lr_dir=None, hr_crop=384,
                  patches_per_image=100, flip=True, rot90=True, cache=False,
-                 small_images="error", channel=None, seed=0, data_root=None):
+                 small_images="error", channel=None, seed=0, data_root=None, target_scales=None):
         super().__init__()
         key = "datasets.train"
         if type not in TRAIN_TYPES:
@@ -145,6 +149,10 @@ class TrainPatches(paddle.io.Dataset):
         self.patches_per_image, self.flip, self.rot90 = patches_per_image, flip, rot90
         self.channel = check_channel(channel, f"{key}.channel")
         self.seed = seed
+        self.target_scales = tuple(target_scales or (scale,))
+        if self.target_scales[-1] != scale or any(scale % s for s in self.target_scales):
+            raise ValueError(f"target_scales {self.target_scales} must divide the scale "
+                             f"({scale}) and end with it")
         self._cache = {} if cache else None
 
         hr_files = _list_images(resolve_dir(hr_dir, data_root), f"{key}.hr_dir")
@@ -210,7 +218,10 @@ class TrainPatches(paddle.io.Dataset):
             (hr,) = augment([random_crop(hr, self.hr_crop, rng)], self.flip, self.rot90, rng)
             # Augmenting before resizing makes lr == imresize(hr) exactly for every patch.
             lr = downscale(hr, self.scale)
-        return {"lr": to_chw_float(lr), "hr": to_chw_float(hr)}
+        item = {"lr": to_chw_float(lr), "hr": to_chw_float(hr)}
+        for s in self.target_scales[:-1]:  # coarser supervision levels (LapSRN)
+            item[f"hr_x{s}"] = to_chw_float(downscale(hr, self.scale // s))
+        return item
 
 
 class EpochBatchSampler:
@@ -270,21 +281,22 @@ class EpochBatchSampler:
         return sys.maxsize
 
 
-def build_train_set(cfg):
+def build_train_set(cfg, target_scales=None):
     """TrainPatches from a resolved config (``datasets.train``, ``scale``, ``seed``,
-    ``data_root``)."""
+    ``data_root``) and the generator's ``target_scales``."""
     section = {k: v for k, v in cfg["datasets"]["train"].items() if k != "num_workers"}
     return TrainPatches(scale=cfg["scale"], seed=cfg["seed"], data_root=cfg["data_root"],
-                        **section)
+                        target_scales=target_scales, **section)
 
 
-def build_train_loader(cfg, start_iter=0, rank=0, world_size=1):
+def build_train_loader(cfg, start_iter=0, rank=0, world_size=1, target_scales=None):
     """The endless training DataLoader of a config, positioned at iteration ``start_iter``.
 
     Args:
         cfg: resolved config (config.load_config).
         start_iter: iterations already done (0 for a new run; a resumed run's step count).
         rank, world_size: data-parallel position (batch size ``train.batch_size`` per rank).
+        target_scales: the generator's output scales (see TrainPatches).
 
     Returns:
         paddle.io.DataLoader yielding {"lr": float32 Tensor [B, C, h, w] in [0, 1],
@@ -293,7 +305,7 @@ def build_train_loader(cfg, start_iter=0, rank=0, world_size=1):
     With worker processes, OpenCV is set to one thread in this process (and so in the
     workers, which inherit it): see the comment in the code.
     """
-    dataset = build_train_set(cfg)
+    dataset = build_train_set(cfg, target_scales)
     sampler = EpochBatchSampler(len(dataset), cfg["train"]["batch_size"], rank=rank,
                                 world_size=world_size, seed=cfg["seed"], start_iter=start_iter)
     num_workers = cfg["datasets"]["train"]["num_workers"]

@@ -101,10 +101,14 @@ def write_image(path, img):
 
 
 def image_size(path):
-    """(height, width) of an image file from its header, without decoding the pixels.
+    """(height, width) of an image file, from its header where Pillow can read it.
+
+    Scanning a training set this way takes milliseconds instead of decoding every image.
+    Files Pillow does not know (some TIFF variants) are decoded instead, which also gives
+    read_image's exact error for unsupported ones.
 
     Raises:
-        ImageReadError: the file is missing or its header is not an image's.
+        ImageReadError: the file is missing or not an image read_image accepts.
     """
     from PIL import Image, UnidentifiedImageError  # only here: the rest of io needs no Pillow
 
@@ -113,8 +117,8 @@ def image_size(path):
             width, height = im.size
     except FileNotFoundError:
         raise ImageReadError(f"cannot read image {path}: no such file") from None
-    except (UnidentifiedImageError, OSError) as exc:
-        raise ImageReadError(f"cannot read image {path}: {exc}") from None
+    except (UnidentifiedImageError, OSError):
+        return read_image(path).shape[:2]
     return height, width
 
 

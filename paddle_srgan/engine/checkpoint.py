@@ -82,9 +82,10 @@ def load_checkpoint(path):
     return state
 
 
-def load_generator_weights(generator, path):
+def load_generator_weights(generator, path, use_ema=False):
     """Load generator weights from a plain state dict (best.pdparams, converted weights) or a
-    full training checkpoint (its 'G' entry). Every key and shape must fit."""
+    full training checkpoint (its 'G' entry, or 'G_ema' with `use_ema`). Every key and shape
+    must fit."""
     paddle = import_paddle()
     if not os.path.isfile(path):
         raise CheckpointError(f"weights file not found: {path}")
@@ -92,7 +93,13 @@ def load_generator_weights(generator, path):
         state = paddle.load(path)
     except Exception as exc:
         raise CheckpointError(f"{path}: unreadable weights ({type(exc).__name__}: {exc})") from None
-    if isinstance(state, dict) and state.get("format") == CHECKPOINT_FORMAT:
+    full = isinstance(state, dict) and state.get("format") == CHECKPOINT_FORMAT
+    if use_ema:
+        if not full or state.get("G_ema") is None:
+            raise CheckpointError(f"--use-ema: {path} holds no EMA generator (EMA weights live "
+                                  f"in iter_*.pdparams checkpoints of runs with train.ema_decay)")
+        state = state["G_ema"]
+    elif full:
         state = state["G"]
     from ..convert import load_into  # the key/shape report lives with the converter
     load_into(generator, {k: v.numpy() if hasattr(v, "numpy") else v for k, v in state.items()},

@@ -11,6 +11,7 @@ import numpy as np
 from .. import metrics
 from ..compat import import_paddle
 from ..data.imresize import imresize
+from ..data.transforms import downscale
 
 paddle = import_paddle()
 
@@ -63,7 +64,7 @@ def bicubic_image(lr_image, scale):
     return imresize(lr_image, scale=scale)
 
 
-def evaluate(dataset, scale, generator=None, on_image=None, rgb=False):
+def evaluate(dataset, scale, generator=None, on_image=None, rgb=False, level_scales=None):
     """Score `generator` (or, if None, bicubic upsampling) on every item of `dataset`.
 
     Args:
@@ -71,25 +72,38 @@ def evaluate(dataset, scale, generator=None, on_image=None, rgb=False):
             "lr_image": int [h,w,C]} (data.datasets.BenchmarkSet).
         scale: the SR factor (also the border crop).
         generator: an nn.Layer mapping [N,C,h,w] [0,1] -> [N,C,sh,sw] in its
-            `output_range`; put it in eval mode before calling.
+            `output_range`, or to a list of levels (LapSRN); put it in eval mode first.
         on_image: optional callback(name, sr_image, item) for saving images / figures.
         rgb: also score the three RGB channels (see `score`).
+        level_scales: scales of the levels to score, e.g. (2, 4); default: the generator's
+            `target_scales`, else (scale,). Level x<s> is scored against the HR shrunk to it
+            by MATLAB bicubic (border crop s), as keys psnr_x<s>, ssim_x<s>; the bicubic
+            baseline upsamples the LR to each level.
     Returns:
         {"per_image": [{"name", "psnr", "ssim", ...}, ...], "psnr": mean, "ssim": mean, ...}
-        (every metric of `score`, averaged over images).
+        (every metric of `score` for the final level, plus per-level keys, averaged).
     """
+    level_scales = tuple(level_scales or getattr(generator, "target_scales", None) or (scale,))
     rows = []
     for item in dataset:
         hr = item["hr"]
         if generator is None:
-            sr_image = bicubic_image(item["lr_image"], scale)
+            images = [bicubic_image(item["lr_image"], s) for s in level_scales]
         else:
+            out = super_resolve(generator, item["lr"])
             out_range = getattr(generator, "output_range", (-1.0, 1.0))
-            sr_image = to_image(super_resolve(generator, item["lr"]), out_range, hr.dtype.type)
+            images = [to_image(o, out_range, hr.dtype.type)
+                      for o in (out if isinstance(out, (list, tuple)) else [out])]
+        sr_image = images[-1]
         if sr_image.shape != hr.shape:
             raise ValueError(f"{item['name']}: SR image is {sr_image.shape}, HR is {hr.shape}; "
                              f"is the LR folder made for x{scale}?")
-        rows.append({"name": item["name"], **score(sr_image, hr, scale, rgb)})
+        row = {"name": item["name"], **score(sr_image, hr, scale, rgb)}
+        if len(level_scales) > 1:
+            for s, img in zip(level_scales, images):
+                target = hr if s == scale else downscale(hr, scale // s)
+                row.update({f"{k}_x{s}": v for k, v in score(img, target, s).items()})
+        rows.append(row)
         if on_image is not None:
             on_image(item["name"], sr_image, item)
     if not rows:

@@ -8,7 +8,7 @@ import json
 import os
 
 COLUMNS = (("psnr", "PSNR Y", 2), ("ssim", "SSIM Y", 4), ("psnr_rgb", "PSNR RGB", 2),
-           ("ssim_rgb", "SSIM RGB", 4))
+           ("ssim_rgb", "SSIM RGB", 4), ("lpips", "LPIPS", 4))
 
 
 def table_rows(results):

@@ -102,6 +102,9 @@ class Trainer:
         # come out the same in a fresh and in a resumed process, so optimizer state reloads.
         with unique_name.guard():
             self.G = build_generator(cfg)
+            # EMA of G's weights (BN statistics copied): smoother than the raw weights late
+            # in training; it is what validation scores and best.pdparams holds.
+            self.G_ema = build_generator(cfg) if self.tcfg["ema_decay"] else None
             self.D = build_discriminator(cfg) if "adversarial" in needs else None
             self.perceptual = None
             if "perceptual" in needs:
@@ -111,6 +114,12 @@ class Trainer:
                 self.perceptual = losses.PerceptualLoss(
                     build_vgg(cfg), cfg["vgg"]["feature_scale"], cfg["losses"]["perceptual"]["criterion"],
                     self.G.output_range)
+        self.level_scales = tuple(getattr(self.G, "target_scales", (cfg["scale"],)))
+        if self.G_ema is not None:
+            self.G_ema.set_state_dict(self.G.state_dict())
+            self.G_ema.eval()
+            for p in self.G_ema.parameters():
+                p.stop_gradient = True
         self.G_train = paddle.DataParallel(self.G) if self.world > 1 else self.G
         self.D_train = (paddle.DataParallel(self.D) if self.world > 1 and self.D is not None
                         else self.D)
@@ -168,6 +177,8 @@ class Trainer:
             self.log.info("resuming with a changed config (the new values apply): "
                           + "; ".join(diffs))
         self.G.set_state_dict(state["G"])
+        if self.G_ema is not None:
+            self.G_ema.set_state_dict(state.get("G_ema") or state["G"])
         if self.D is not None and state.get("D") is not None:
             self.D.set_state_dict(state["D"])
         self.iteration = int(state["iteration"])
@@ -202,7 +213,7 @@ class Trainer:
                                     else (None, None))
         self.objective = losses.GeneratorObjective(
             phase["losses"], self.cfg["losses"]["pixel"], self.perceptual,
-            self.D_train if phase["losses"]["adversarial"] else None)
+            self.D_train if phase["losses"]["adversarial"] else None, self.level_scales)
         if self.iteration > start:  # resuming inside this phase: its optimizer state is needed
             state = self._resume_state
             if state is None or state.get("phase") != index:
@@ -264,17 +275,23 @@ class Trainer:
         updates (NaN included), are put back from a device-side copy."""
         lo, hi = self.G.output_range
         lr, hr = batch["lr"], batch["hr"] * (hi - lo) + lo
+        targets = hr
+        if len(self.level_scales) > 1:  # coarser levels have their own MATLAB-shrunk targets
+            targets = [batch[f"hr_x{s}"] * (hi - lo) + lo for s in self.level_scales[:-1]] + [hr]
         stats = self._bn_stats([self.G, self.D]) if self.tcfg["nan_guard"] else []
         saved = [t.clone() for t in stats]
         with self._autocast():
-            sr = self.G_train(lr)
-            total, terms = self.objective(sr, hr)
+            out = self.G_train(lr)
+            total, terms = self.objective(out, targets)
+        sr = out[-1] if isinstance(out, (list, tuple)) else out
         if not self._finite(total, "generator"):
             self.opt_g.clear_grad()
             for t, old in zip(stats, saved):
                 paddle.assign(old, t)
             return None
         self._update(total, self.opt_g, self.sched_g, self.scaler_g)
+        if self.G_ema is not None:
+            self._update_ema()
         out = {f"g_{k}": v.detach() for k, v in terms.items()}
         out["g_total"] = total.detach()
         if self.opt_d is not None:
@@ -294,6 +311,18 @@ class Trainer:
                     paddle.assign(old, t)
         return out
 
+    @paddle.no_grad()
+    def _update_ema(self):
+        """ema = d * ema + (1 - d) * weights for parameters; buffers (BN statistics) copied."""
+        decay = self.tcfg["ema_decay"]
+        ema, raw = self.G_ema.state_dict(), self.G.state_dict()
+        learnable = {name for name, _ in self.G.named_parameters()}
+        for name, value in raw.items():
+            if name in learnable and not name.endswith(("_mean", "_variance")):
+                paddle.assign(ema[name] * decay + value * (1.0 - decay), ema[name])
+            else:
+                paddle.assign(value, ema[name])
+
     def _average_bn_stats(self):
         """Data parallel: each rank's BN running statistics saw only its shard of the batch;
         average them so checkpoints and validation reflect all the data (every rank calls this
@@ -304,12 +333,18 @@ class Trainer:
             paddle.distributed.all_reduce(t)
             paddle.assign(t / self.world, t)
 
+    @property
+    def G_eval(self):
+        """The generator that is validated and exported: the EMA one when train.ema_decay."""
+        return self.G_ema if self.G_ema is not None else self.G
+
     # ----------------------------------------------------------------------------- events
     def _validate(self):
         """PSNR/SSIM on the validation set, samples to VisualDL, best.pdparams. Rank 0 only."""
         if not self.main:
             return None
-        self.G.eval()
+        net = self.G_eval
+        net.eval()
         samples = []
         crop = self.tcfg["sample_crop"]
 
@@ -318,10 +353,11 @@ class Trainer:
                 box = centre_box(item["hr"].shape, crop, self.cfg["scale"])
                 samples.append((name, side_by_side([item["lr_image"], sr_image, item["hr"]], box)))
 
-        result = evaluate(self.val_set, self.cfg["scale"], self.G, on_image=keep_sample)
-        self.G.train()
+        result = evaluate(self.val_set, self.cfg["scale"], net, on_image=keep_sample)
+        if net is self.G:
+            self.G.train()
         step = self.iteration
-        self.log.scalars({"psnr": result["psnr"], "ssim": result["ssim"]}, step, "val/")
+        self.log.scalars({k: v for k, v in result.items() if k != "per_image"}, step, "val/")
         for name, strip in samples:
             self.log.image(f"val_samples/{name}", _to_uint8(strip), step)
         metric = self.best["metric"]
@@ -329,13 +365,12 @@ class Trainer:
         improved = self.best["value"] is None or value > self.best["value"]
         if improved:
             self.best.update(value=value, iteration=step)
-            ckpt.atomic_save(self.G.state_dict(),
+            ckpt.atomic_save(net.state_dict(),
                              os.path.join(self.run_dir, "checkpoints", "best.pdparams"))
             with open(os.path.join(self.run_dir, "checkpoints", "best.json"), "w") as f:
                 json.dump({**self.best, "psnr": result["psnr"], "ssim": result["ssim"]}, f)
-        self.log.info(f"validation @ {step}: PSNR {result['psnr']:.3f} dB, SSIM "
-                      f"{result['ssim']:.4f} (bicubic {self.bicubic['psnr']:.3f} / "
-                      f"{self.bicubic['ssim']:.4f})" + ("  * new best" if improved else ""))
+        self.log.info(f"validation @ {step}: {_scores(result, self.bicubic, self.level_scales)}"
+                      + ("  * new best" if improved else ""))
         return result
 
     def _save(self):
@@ -345,6 +380,7 @@ class Trainer:
         state = {
             "iteration": self.iteration, "phase": phase,
             "G": self.G.state_dict(), "D": self.D.state_dict() if self.D is not None else None,
+            "G_ema": self.G_ema.state_dict() if self.G_ema is not None else None,
             "opt_g": self.opt_g.state_dict() if self.opt_g else None,
             "opt_d": self.opt_d.state_dict() if self.opt_d else None,
             "scaler_g": self.scaler_g.state_dict(), "scaler_d": self.scaler_d.state_dict(),
@@ -382,7 +418,9 @@ class Trainer:
             self.log.info(f"device {self.device}, world size {self.world}, G "
                           f"{count_parameters(self.G):,} parameters"
                           + (f", D {count_parameters(self.D):,}" if self.D is not None else ""))
-            self.bicubic = evaluate(self.val_set, self.cfg["scale"])
+            self.bicubic = evaluate(self.val_set, self.cfg["scale"], level_scales=self.level_scales)
+            self.log.scalars({k: v for k, v in self.bicubic.items() if k != "per_image"},
+                             self.iteration, "val_bicubic/")
         handlers = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
         try:
             return self._loop()
@@ -393,8 +431,13 @@ class Trainer:
 
     def _loop(self):
         total = self.bounds[-1]
-        loader = iter(build_train_loader(self.cfg, start_iter=self.iteration, rank=self.rank,
-                                         world_size=self.world))
+        dataloader = build_train_loader(self.cfg, start_iter=self.iteration, rank=self.rank,
+                                        world_size=self.world, target_scales=self.level_scales)
+        iters_per_epoch = dataloader.batch_sampler.iters_per_epoch
+        val_interval = self.tcfg["val_interval"]
+        if self.tcfg["val_every_epochs"]:
+            val_interval = self.tcfg["val_every_epochs"] * iters_per_epoch
+        loader = iter(dataloader)
         self.G_train.train()
         if self.D_train is not None:
             self.D_train.train()
@@ -421,6 +464,7 @@ class Trainer:
                     elapsed = time.perf_counter() - t_log
                     means = {k: float(v) / count for k, v in sums.items()}  # host sync
                     means["lr_g"] = self.opt_g.get_lr()
+                    means["epoch"] = self.iteration / iters_per_epoch
                     if self.opt_d is not None:
                         means["lr_d"] = self.opt_d.get_lr()
                     self.log.scalars(means, self.iteration, "train/")
@@ -434,7 +478,7 @@ class Trainer:
                         + f" | {elapsed / n * 1000:.0f} ms/it, data {data_time / n * 1000:.0f} ms/it")
                     sums, count, data_time, t_log = {}, 0, 0.0, time.perf_counter()
                 phase_end = self.iteration == end
-                validate = self.iteration % self.tcfg["val_interval"] == 0 or phase_end
+                validate = self.iteration % val_interval == 0 or phase_end
                 if validate or self.iteration % self.tcfg["save_interval"] == 0:
                     self._average_bn_stats()
                 if validate:
@@ -442,7 +486,7 @@ class Trainer:
                 if self.iteration % self.tcfg["save_interval"] == 0 or phase_end:
                     self._save()
                 if phase_end and self.main:
-                    ckpt.atomic_save(self.G.state_dict(), os.path.join(
+                    ckpt.atomic_save(self.G_eval.state_dict(), os.path.join(
                         self.run_dir, "checkpoints", f"{self.phases[phase]['name']}_G.pdparams"))
             phase += 1
         bar.close()
@@ -456,13 +500,22 @@ class Trainer:
                           f"--resume")
         elif self.main:
             val = val or self._validate()
-            self.log.info(f"finished {total} iterations. validation PSNR {val['psnr']:.3f} dB / "
-                          f"SSIM {val['ssim']:.4f}, bicubic {self.bicubic['psnr']:.3f} dB / "
-                          f"{self.bicubic['ssim']:.4f}; best {self.best['metric']} "
-                          f"{self.best['value']:.4f} at iteration {self.best['iteration']}")
+            self.log.info(f"finished {total} iterations. validation "
+                          f"{_scores(val, self.bicubic, self.level_scales)}; best "
+                          f"{self.best['metric']} {self.best['value']:.4f} at iteration "
+                          f"{self.best['iteration']}")
         self.log.flush()
         return {"iteration": self.iteration, "stopped_by": stopped, "val": val,
                 "bicubic": self.bicubic, "best": self.best}
+
+
+def _scores(result, bicubic, level_scales):
+    """'PSNR 27.12 dB, SSIM 0.8001 (bicubic 26.0 / 0.78)' per level for multi-level nets."""
+    keys = [""] if len(level_scales) == 1 else [f"_x{s}" for s in level_scales]
+    return "; ".join(
+        f"{k[1:] + ' ' if k else ''}PSNR {result['psnr' + k]:.3f} dB, SSIM "
+        f"{result['ssim' + k]:.4f} (bicubic {bicubic['psnr' + k]:.3f} / {bicubic['ssim' + k]:.4f})"
+        for k in keys)
 
 
 def _to_uint8(img):

@@ -7,10 +7,14 @@ import inspect
 
 from ..config import ConfigError, closest_hint
 from .discriminator import Discriminator
+from .lapsrn import LapSRN
 from .srresnet import SRResNet
 from .vgg import VGGFeatures
 
-MODELS = {"SRResNet": SRResNet, "Discriminator": Discriminator}
+MODELS = {"SRResNet": SRResNet, "LapSRN": LapSRN, "Discriminator": Discriminator}
+# Network kwargs the rest of the config decides, and where (for error messages).
+DERIVED = {"scale": "the top-level 'scale'",
+           "in_channels": "the data ('datasets.train.channel': one channel or RGB)"}
 
 
 def build_model(section, key="network_g", source=None, **defaults):
@@ -39,24 +43,30 @@ def build_model(section, key="network_g", source=None, **defaults):
         if arg in params and arg not in kwargs:
             kwargs[arg] = value
         elif arg in kwargs and kwargs[arg] != value:
-            raise ConfigError(f"{where}'{key}.{arg}' is {kwargs[arg]!r} but the top-level "
-                              f"'{arg}' is {value!r}; set one of them only")
+            raise ConfigError(f"{where}'{key}.{arg}' is {kwargs[arg]!r} but {DERIVED[arg]} "
+                              f"makes it {value!r}; leave '{key}.{arg}' out")
     try:
         return cls(**kwargs)
     except ValueError as exc:
         raise ConfigError(f"{where}'{key}': {exc}") from None
 
 
+def data_channels(cfg):
+    """Image channels the data delivers: 1 when `datasets.train.channel` picks one, else 3."""
+    return 1 if cfg["datasets"]["train"]["channel"] is not None else 3
+
+
 def build_generator(cfg):
-    """The generator of a resolved config; its scale follows the top-level `scale`."""
-    return build_model(cfg["network_g"], "network_g", cfg.get("_source"), scale=cfg["scale"])
+    """The generator of a resolved config; its scale follows the top-level `scale` and its
+    input channels the data (`datasets.train.channel`)."""
+    return build_model(cfg["network_g"], "network_g", cfg.get("_source"), scale=cfg["scale"],
+                       in_channels=data_channels(cfg))
 
 
 def build_discriminator(cfg):
-    """The discriminator; its input channels follow the generator's output channels."""
-    g = cfg["network_g"]
-    channels = g.get("out_channels") or g.get("in_channels", 3)
-    return build_model(cfg["network_d"], "network_d", cfg.get("_source"), in_channels=channels)
+    """The discriminator; its input channels follow the data (generator output channels)."""
+    return build_model(cfg["network_d"], "network_d", cfg.get("_source"),
+                       in_channels=data_channels(cfg))
 
 
 def build_vgg(cfg):
@@ -72,5 +82,5 @@ def count_parameters(layer):
     return sum(int(p.numel()) for p in layer.parameters() if id(p) not in stats)
 
 
-__all__ = ["SRResNet", "Discriminator", "VGGFeatures", "MODELS", "build_model",
+__all__ = ["SRResNet", "LapSRN", "Discriminator", "VGGFeatures", "MODELS", "build_model",
            "build_generator", "build_discriminator", "build_vgg", "count_parameters"]

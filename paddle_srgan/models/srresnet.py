@@ -1,4 +1,7 @@
-"""SRResNet, the SRGAN generator (Ledig et al. 2017, Fig. 4, top).
+"""SRResNet, the SRGAN generator (Ledig et al. 2017, Fig. 4, top), and the published variants
+of it whose weights `paddle_srgan.convert` imports.
+
+Defaults are the paper's network:
 
     LR [N,C,h,w] in [0,1]
       -> 9x9 conv + PReLU ---------------------------.  (global skip)
@@ -11,6 +14,18 @@
 The paper scales HR targets to [-1,1] and LR inputs to [0,1]; tanh bounds the output to the
 target range. The layout and parameter count (1,549,462 at defaults) match the sgrvinod PyTorch
 tutorial, so its checkpoints convert key by key (`paddle_srgan.convert`).
+
+The other options describe the same skeleton as other projects trained it (the options each
+converter layout sets are listed in `paddle_srgan.convert.LAYOUTS`):
+* PyTorch's ONNX-example SRResNet: per-channel PReLU, bias-free convs before BN, no output
+  activation (`act='prelu_channel', conv_bias=False, output_act='none', output_range=(-1, 1)`);
+* BasicSR MSRResNet: no BN, LeakyReLU(0.1) outside and ReLU inside the residual blocks, no
+  conv after the blocks and no global skip, a 3x3 conv + activation at HR before the last conv,
+  the bilinear-upsampled input added to the output (`norm='none', act='leakyrelu',
+  negative_slope=0.1, block_act='relu', body_end='none', global_skip=False, hr_conv=True,
+  input_skip='bilinear', output_act='none', output_range=(0, 1)`, kernels 3);
+* leftthomas/SRGAN: 5 blocks, output (tanh + 1) / 2 in [0, 1] (`output_act='tanh01'`); its
+  older files end the body with conv + PReLU instead of conv + BN (`body_end='conv_act'`).
 """
 import math
 
@@ -23,6 +38,13 @@ nn = paddle.nn
 # PyTorch's weighs the NEW ones; Paddle 0.9 == PyTorch's default 0.1.
 BN_MOMENTUM = 0.9
 
+ACTIVATIONS = ("prelu", "prelu_channel", "leakyrelu", "relu")
+NORMS = ("bn", "none")
+BODY_ENDS = ("conv_norm", "conv_act", "none")
+INPUT_SKIPS = ("none", "bilinear")
+# Output activation -> the value range it produces (None: unbounded, the weights decide).
+OUTPUT_ACTS = {"tanh": (-1.0, 1.0), "tanh01": (0.0, 1.0), "none": None}
+
 
 def check_input(x, channels, who):
     """Raise a clear ValueError unless `x` is a float tensor [N, channels, H, W]."""
@@ -30,6 +52,28 @@ def check_input(x, channels, who):
         raise ValueError(f"{who} expects a 4-D tensor [N, C, H, W], got shape {list(x.shape)}")
     if x.shape[1] not in (-1, channels):  # -1: dynamic dim while tracing with paddle.jit
         raise ValueError(f"{who} expects {channels} channel(s) in dim 1, got shape {list(x.shape)}")
+
+
+def _choice(name, value, allowed):
+    if value not in allowed:
+        raise ValueError(f"SRResNet {name} must be one of {list(allowed)}, got {value!r}")
+
+
+def make_activation(kind, num_feat, negative_slope):
+    """'prelu' (one learned slope), 'prelu_channel' (one per channel), 'leakyrelu', 'relu'."""
+    if kind == "prelu":
+        return nn.PReLU(num_parameters=1)
+    if kind == "prelu_channel":
+        return nn.PReLU(num_parameters=num_feat)
+    if kind == "leakyrelu":
+        return nn.LeakyReLU(negative_slope)
+    return nn.ReLU()
+
+
+def make_norm(kind, num_feat):
+    # Identity keeps the attribute (bn1, body_bn, ...) so the forward code has no branches;
+    # it has no parameters, so a norm-free network's state dict has no BN keys.
+    return nn.BatchNorm2D(num_feat, momentum=BN_MOMENTUM) if kind == "bn" else nn.Identity()
 
 
 class NarrowConv2D(nn.Conv2D):
@@ -55,36 +99,43 @@ class NarrowConv2D(nn.Conv2D):
 
 
 class ResidualBlock(nn.Layer):
-    """conv3-BN-PReLU-conv3-BN plus identity; [N,F,h,w] -> [N,F,h,w]."""
+    """conv3-norm-act-conv3-norm plus identity; [N,F,h,w] -> [N,F,h,w].
 
-    def __init__(self, num_feat, kernel_size):
+    Paper: norm 'bn', act 'prelu', biased convs. `conv_bias=False` drops the conv biases
+    (redundant before BN); `norm='none'` gives the EDSR/MSRResNet block conv-act-conv.
+    """
+
+    def __init__(self, num_feat, kernel_size, norm="bn", act="prelu", conv_bias=True,
+                 negative_slope=0.2):
         super().__init__()
         pad = kernel_size // 2
-        self.conv1 = nn.Conv2D(num_feat, num_feat, kernel_size, padding=pad)
-        self.bn1 = nn.BatchNorm2D(num_feat, momentum=BN_MOMENTUM)
-        self.act = nn.PReLU(num_parameters=1)
-        self.conv2 = nn.Conv2D(num_feat, num_feat, kernel_size, padding=pad)
-        self.bn2 = nn.BatchNorm2D(num_feat, momentum=BN_MOMENTUM)
+        bias = None if conv_bias else False  # Paddle: None = default bias, False = no bias
+        self.conv1 = nn.Conv2D(num_feat, num_feat, kernel_size, padding=pad, bias_attr=bias)
+        self.bn1 = make_norm(norm, num_feat)
+        self.act = make_activation(act, num_feat, negative_slope)
+        self.conv2 = nn.Conv2D(num_feat, num_feat, kernel_size, padding=pad, bias_attr=bias)
+        self.bn2 = make_norm(norm, num_feat)
 
     def forward(self, x):
         return x + self.bn2(self.conv2(self.act(self.bn1(self.conv1(x)))))
 
 
 class UpsampleBlock(nn.Layer):
-    """Sub-pixel convolution x2: [N,F,h,w] -> conv3 -> [N,4F,h,w] -> PixelShuffle -> [N,F,2h,2w]."""
+    """Sub-pixel convolution x2: [N,F,h,w] -> conv3 -> [N,4F,h,w] -> PixelShuffle -> act ->
+    [N,F,2h,2w]."""
 
-    def __init__(self, num_feat, kernel_size):
+    def __init__(self, num_feat, kernel_size, act="prelu", negative_slope=0.2):
         super().__init__()
         self.conv = nn.Conv2D(num_feat, num_feat * 4, kernel_size, padding=kernel_size // 2)
         self.shuffle = nn.PixelShuffle(2)
-        self.act = nn.PReLU(num_parameters=1)
+        self.act = make_activation(act, num_feat, negative_slope)
 
     def forward(self, x):
         return self.act(self.shuffle(self.conv(x)))
 
 
 class SRResNet(nn.Layer):
-    """The SRGAN generator.
+    """The SRGAN generator and its published variants (see the module docstring).
 
     Args:
         in_channels: channels of the LR input (3 for RGB, 1 for a single channel).
@@ -93,32 +144,114 @@ class SRResNet(nn.Layer):
         num_block: residual blocks (paper: 16).
         scale: 2, 4 or 8 (one x2 sub-pixel block per factor of 2).
         head_kernel: kernel of the first and last conv (paper: 9).
-        body_kernel: kernel of the residual and upsampling convs (paper: 3).
+        body_kernel: kernel of the residual, body-end, upsampling and HR convs (paper: 3).
+        norm: 'bn' (paper) or 'none': the normalisation in the residual blocks and body end.
+        conv_bias: bias in the convs of the residual blocks and body end (paper: True).
+        act: activation of the head, upsampling and HR convs, and by default of the residual
+            blocks: 'prelu' (paper: one slope per layer), 'prelu_channel' (one per channel),
+            'leakyrelu' (slope `negative_slope`), 'relu'.
+        negative_slope: slope of 'leakyrelu' for x < 0.
+        block_act: activation inside the residual blocks if not `act` (MSRResNet: 'relu').
+        body_end: after the residual blocks, 'conv_norm' (paper: 3x3 conv + norm),
+            'conv_act' (3x3 conv + act) or 'none'.
+        global_skip: add the head features to the body output (paper: True).
+        hr_conv: a 3x3 conv + act at HR resolution before the last conv (paper: False).
+        input_skip: 'bilinear' adds the bilinearly upsampled input to the output (needs
+            out_channels == in_channels); 'none' (paper).
+        output_act: 'tanh' (paper, output in [-1, 1]), 'tanh01' ((tanh + 1) / 2, in [0, 1])
+            or 'none'.
+        output_range: (lo, hi) the output is meant to span: given by 'tanh'/'tanh01', required
+            with 'none' (the range the weights were trained for, e.g. (0, 1)).
     Input:  lr [N, in_channels, h, w] float32 in [0, 1].
-    Output: sr [N, out_channels, h*scale, w*scale] float32 in [-1, 1].
+    Output: sr [N, out_channels, h*scale, w*scale] float32 in `self.output_range`
+        (paper: [-1, 1]); trainer and evaluator map it to [0, 1] with that attribute.
     """
 
-    output_range = (-1.0, 1.0)
-
     def __init__(self, in_channels=3, out_channels=None, num_feat=64, num_block=16, scale=4,
-                 head_kernel=9, body_kernel=3):
+                 head_kernel=9, body_kernel=3, norm="bn", conv_bias=True, act="prelu",
+                 negative_slope=0.2, block_act=None, body_end="conv_norm", global_skip=True,
+                 hr_conv=False, input_skip="none", output_act="tanh", output_range=None):
         super().__init__()
         if scale not in (2, 4, 8):
             raise ValueError(f"SRResNet scale must be 2, 4 or 8, got {scale}")
+        block_act = block_act or act
+        for name, value, allowed in [("norm", norm, NORMS), ("act", act, ACTIVATIONS),
+                                     ("block_act", block_act, ACTIVATIONS),
+                                     ("body_end", body_end, BODY_ENDS),
+                                     ("input_skip", input_skip, INPUT_SKIPS),
+                                     ("output_act", output_act, OUTPUT_ACTS)]:
+            _choice(name, value, allowed)
         self.in_channels = in_channels
         self.out_channels = out_channels or in_channels
+        if input_skip != "none" and self.out_channels != in_channels:
+            raise ValueError(f"SRResNet input_skip {input_skip!r} needs out_channels == "
+                             f"in_channels, got {self.out_channels} and {in_channels}")
+        self.output_range = self._output_range(output_act, output_range)
         self.scale = scale
+        self.global_skip = global_skip
+        self.input_skip = input_skip
+        self.output_act = output_act
+        self.body_end = body_end
+        bias = None if conv_bias else False
+        slope = negative_slope
+
+        # Registration order = forward order: export.receptive_field_radius walks it as a chain.
         self.head_conv = nn.Conv2D(in_channels, num_feat, head_kernel, padding=head_kernel // 2)
-        self.head_act = nn.PReLU(num_parameters=1)
-        self.body = nn.Sequential(*[ResidualBlock(num_feat, body_kernel) for _ in range(num_block)])
-        self.body_conv = nn.Conv2D(num_feat, num_feat, body_kernel, padding=body_kernel // 2)
-        self.body_bn = nn.BatchNorm2D(num_feat, momentum=BN_MOMENTUM)
-        self.upsample = nn.Sequential(
-            *[UpsampleBlock(num_feat, body_kernel) for _ in range(int(math.log2(scale)))])
+        self.head_act = make_activation(act, num_feat, slope)
+        self.body = nn.Sequential(*[ResidualBlock(num_feat, body_kernel, norm, block_act,
+                                                  conv_bias, slope) for _ in range(num_block)])
+        self.body_conv = None
+        if body_end != "none":
+            self.body_conv = nn.Conv2D(num_feat, num_feat, body_kernel,
+                                       padding=body_kernel // 2, bias_attr=bias)
+            if body_end == "conv_norm":
+                self.body_bn = make_norm(norm, num_feat)
+            else:
+                self.body_act = make_activation(act, num_feat, slope)
+        self.upsample = nn.Sequential(*[UpsampleBlock(num_feat, body_kernel, act, slope)
+                                        for _ in range(int(math.log2(scale)))])
+        self.hr_conv = None
+        if hr_conv:
+            self.hr_conv = nn.Conv2D(num_feat, num_feat, body_kernel, padding=body_kernel // 2)
+            self.hr_act = make_activation(act, num_feat, slope)
         self.tail_conv = NarrowConv2D(num_feat, self.out_channels, head_kernel)
+
+    @staticmethod
+    def _output_range(output_act, output_range):
+        natural = OUTPUT_ACTS[output_act]
+        if output_range is None:
+            if natural is None:
+                raise ValueError("SRResNet output_act 'none' needs output_range, the range the "
+                                 "weights were trained for, e.g. [0, 1] or [-1, 1]")
+            return natural
+        output_range = tuple(float(v) for v in output_range)
+        if len(output_range) != 2 or output_range[0] >= output_range[1]:
+            raise ValueError(f"SRResNet output_range must be [lo, hi] with lo < hi, "
+                             f"got {list(output_range)}")
+        if natural is not None and output_range != natural:
+            raise ValueError(f"SRResNet output_act {output_act!r} produces {list(natural)}, "
+                             f"but output_range is {list(output_range)}")
+        return output_range
 
     def forward(self, lr):
         check_input(lr, self.in_channels, "SRResNet")
-        feat = self.head_act(self.head_conv(lr))
-        feat = feat + self.body_bn(self.body_conv(self.body(feat)))
-        return paddle.tanh(self.tail_conv(self.upsample(feat)))
+        head = self.head_act(self.head_conv(lr))
+        feat = self.body(head)
+        if self.body_end == "conv_norm":
+            feat = self.body_bn(self.body_conv(feat))
+        elif self.body_end == "conv_act":
+            feat = self.body_act(self.body_conv(feat))
+        if self.global_skip:
+            feat = head + feat
+        feat = self.upsample(feat)
+        if self.hr_conv is not None:
+            feat = self.hr_act(self.hr_conv(feat))
+        sr = self.tail_conv(feat)
+        if self.input_skip == "bilinear":  # the network then learns the residual to bilinear
+            sr = sr + nn.functional.interpolate(lr, scale_factor=self.scale, mode="bilinear",
+                                                align_corners=False)
+        if self.output_act == "tanh":
+            return paddle.tanh(sr)
+        if self.output_act == "tanh01":
+            return (paddle.tanh(sr) + 1) / 2
+        return sr

@@ -1,0 +1,158 @@
+#!/usr/bin/env python
+"""CPU inference latency and peak memory of the paper-size SRResNet x4; one JSON object.
+
+* latency_s: median seconds per image (warm-up run excluded) for 128x128 and 510x339 (WxH)
+  LR inputs, through dygraph, paddle.jit.load and the paddle.inference predictor (oneDNN).
+  The three backends run round-robin in one process per size, so background load on a
+  shared machine hits them alike.
+* peak_rss_mb: peak resident memory (VmHWM) of a fresh process that loads the model and
+  super-resolves one 510x339 LR image to 2040x1356, whole and with --tile (pad = the
+  model's receptive field, 40 LR pixels), for dygraph and the predictor; `loaded_rss_mb` is
+  the same process before inference. Tiled peaks depend on the tile, not the image.
+
+Random weights (seed 0): speed and memory do not depend on them.
+
+    python benchmarks/bench_infer.py [--repeats 3] [--threads 2] [--tile 128]
+"""
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+SIZES = {"128x128": (128, 128), "510x339": (339, 510)}  # name (WxH) -> (h, w)
+BACKENDS = ("dygraph", "jit_load", "predictor")
+
+
+def rss_mb(field):
+    """VmHWM (peak) or VmRSS (current) of this process in MB, from /proc (Linux)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return round(int(line.split()[1]) / 1024)
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def make_runner(backend, folder, threads):
+    """The runner of `backend` for the model saved in `folder` by the parent."""
+    from paddle_srgan import export
+    from paddle_srgan.compat import import_paddle
+    from paddle_srgan.models import SRResNet
+
+    prefix = os.path.join(folder, "srresnet_x4")
+    if backend == "predictor":
+        return export.create_predictor(prefix, "cpu", threads)
+    info = export.ModelInfo.from_meta(export.read_metadata(prefix), prefix)
+    if backend == "jit_load":
+        return export.LayerRunner(export.load_exported(prefix), info)
+    generator = SRResNet()
+    generator.set_state_dict(import_paddle().load(os.path.join(folder, "weights.pdparams")))
+    generator.eval()
+    return export.LayerRunner(generator, info)
+
+
+def child_latency(folder, size, repeats, threads):
+    """{backend: [seconds, ...]} for one LR size, backends interleaved run by run."""
+    import numpy as np
+    h, w = SIZES[size]
+    lr = np.random.default_rng(0).random((1, 3, h, w), dtype=np.float32)
+    runners = {b: make_runner(b, folder, threads) for b in BACKENDS}
+    times = {b: [] for b in BACKENDS}
+    for i in range(repeats + 1):
+        for backend, runner in runners.items():
+            start = time.perf_counter()
+            runner.run(lr)
+            if i:  # run 0 is the warm-up (graph build, oneDNN plans, allocator growth)
+                times[backend].append(time.perf_counter() - start)
+    return times
+
+
+def child_memory(folder, backend, tile, threads):
+    """Peak RSS of one 510x339 -> 2040x1356 super-resolution, whole (tile 0) or tiled."""
+    import numpy as np
+
+    from paddle_srgan import export
+    runner = make_runner(backend, folder, threads)
+    h, w = SIZES["510x339"]
+    lr = np.random.default_rng(0).random((3, h, w), dtype=np.float32)
+    loaded = rss_mb("VmRSS")
+    start = time.perf_counter()
+    sr = export.upscale(runner.run, lr, 4, tile or None, runner.info.receptive_field_radius)
+    seconds = time.perf_counter() - start
+    assert sr.shape == (3, 4 * h, 4 * w)
+    return {"peak_rss_mb": rss_mb("VmHWM"), "loaded_rss_mb": loaded, "seconds": round(seconds, 1)}
+
+
+def run_child(args, *child_args):
+    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "GLOG_minloglevel": "2",
+           "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.run([sys.executable, __file__, "--threads", str(args.threads),
+                           "--repeats", str(args.repeats), "--child", *child_args],
+                          capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        sys.exit(f"bench_infer child {child_args} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--repeats", type=int, default=3, help="timed runs per backend and size")
+    ap.add_argument("--threads", type=int, default=2, help="CPU threads (predictor, OpenMP)")
+    ap.add_argument("--tile", type=int, default=128, help="tile side (LR px) for the memory runs")
+    ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+
+    if args.child:
+        kind, folder, what = args.child[:3]
+        result = (child_latency(folder, what, args.repeats, args.threads) if kind == "latency"
+                  else child_memory(folder, what, int(args.child[3]), args.threads))
+        print(json.dumps(result))
+        return
+
+    from paddle_srgan import export
+    from paddle_srgan.compat import import_paddle
+    from paddle_srgan.models import SRResNet
+    paddle = import_paddle()
+
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix="bench_infer_") as folder:
+        paddle.seed(0)
+        generator = SRResNet()
+        paddle.save(generator.state_dict(), os.path.join(folder, "weights.pdparams"))
+        meta = export.export_generator(generator, os.path.join(folder, "srresnet_x4"))
+        latency, speedup = {}, {}
+        for size in SIZES:
+            times = run_child(args, "latency", folder, size)
+            latency[size] = {b: round(statistics.median(t), 3) for b, t in times.items()}
+            speedup[size] = round(latency[size]["dygraph"] / latency[size]["predictor"], 2)
+        memory = {backend: {"untiled": run_child(args, "memory", folder, backend, "0"),
+                            f"tile{args.tile}": run_child(args, "memory", folder, backend,
+                                                           str(args.tile))}
+                  for backend in ("dygraph", "predictor")}
+
+    print(json.dumps({
+        "benchmark": "SRResNet x4 (paper size, 1.55M parameters) CPU inference",
+        "paddle": paddle.__version__,
+        "python": platform.python_version(),
+        "cpu_cores": os.cpu_count(),
+        "threads": args.threads,
+        "repeats": args.repeats,
+        "load_average_1min": [round(load_before[0], 1), round(os.getloadavg()[0], 1)],
+        "program_file": meta["model_file"],
+        "latency_s": latency,
+        "predictor_speedup_vs_dygraph": speedup,
+        "memory_510x339_to_2040x1356": {"tile": args.tile,
+                                        "tile_pad": meta["receptive_field_radius"], **memory},
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,489 @@
+"""Deployment: paddle.jit export, loading on Paddle 2.6 / 3.x, the paddle.inference predictor,
+tiled (memory-bounded) inference and image handling for `tools/infer.py`.
+
+An export is a prefix (`exported/srgan_x4`) naming up to four files:
+
+    <prefix>.json       program, Paddle 3.x (PIR)          } one of the two, whatever the
+    <prefix>.pdmodel    program, Paddle 2.6 (ProgramDesc)  } exporting Paddle writes
+    <prefix>.pdiparams  weights
+    <prefix>.yml        metadata (scale, channels, value ranges, receptive field, provenance)
+
+Every runner below (`LayerRunner` for dygraph or jit-loaded layers, `Predictor` for
+paddle.inference) has `.info` (a `ModelInfo`) and `.run(lr [N,C,h,w] float32 in [0,1]) ->
+np.ndarray [N,C,h*s,w*s] in info.output_range`; `upscale` tiles any such `run`, and
+`super_resolve_image` turns integer images of any layout into integer images.
+
+Paddle version behaviour handled here (measured with 2.6.2 and 3.3.1):
+* 3.x writes PIR `.json` programs; with FLAGS_enable_pir_api=0 its jit.save fails on this model.
+* 2.6 cannot read `.json` at all: jit.load says the file is missing, the predictor segfaults.
+* 3.x reads a 2.6 `.pdmodel` in the predictor; its jit.load only inside DygraphOldIrGuard.
+* 3.x's predictor plans memory itself (enable_memory_optim raises "Not find ...
+  memory_optimize_pass"); 2.6 needs enable_memory_optim (510x339 LR: 10.4 GB -> 3.4 GB).
+"""
+import hashlib
+import os
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import yaml
+
+from .compat import import_paddle, paddle_version, resolve_device
+from .data.io import ImageReadError, read_image, write_image
+from .engine.evaluator import to_image
+
+paddle = import_paddle()
+
+EXPORT_FORMAT = "paddle-srgan-export"
+MODEL_SUFFIXES = (".json", ".pdmodel")  # preference order when both exist (3.x reads both)
+PARAMS_SUFFIX = ".pdiparams"
+META_SUFFIX = ".yml"  # not .json: Paddle 3.x writes its program there
+INPUT_NAME = "lr"
+INPUT_RANGE = (0.0, 1.0)
+ONEDNN_SHAPE_CACHE = 4  # input shapes whose oneDNN kernels the CPU predictor keeps
+# ITU-R 601 luma without offset, as cv2.COLOR_RGB2GRAY and data.io.select_channel("gray").
+GRAY_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+class ExportError(ValueError):
+    """An export is missing, incomplete or unreadable by this Paddle; the message names the
+    file and what to do."""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What inference needs to know about a generator besides its weights.
+
+    scale: SR factor; in_channels / out_channels: 1 or 3; output_range: (lo, hi) of the
+    output values (SRResNet: (-1, 1)); receptive_field_radius: LR pixels on each side of an
+    LR pixel that its HR output depends on (the exact tile padding).
+    """
+
+    scale: int
+    in_channels: int
+    out_channels: int
+    output_range: tuple
+    receptive_field_radius: int
+
+    @classmethod
+    def of(cls, generator):
+        try:
+            return cls(int(generator.scale), int(generator.in_channels),
+                       int(generator.out_channels),
+                       tuple(float(v) for v in generator.output_range),
+                       receptive_field_radius(generator))
+        except AttributeError as exc:
+            raise ValueError(f"{type(generator).__name__} cannot be exported: it lacks {exc.name!r} "
+                             f"(generators need scale, in_channels, out_channels, output_range)"
+                             ) from None
+
+    @classmethod
+    def from_meta(cls, meta, source):
+        missing = [k for k in cls.__dataclass_fields__ if k not in meta]
+        if missing:
+            raise ExportError(f"{source}: missing key(s) {', '.join(missing)}; re-export with "
+                              f"tools/export.py")
+        return cls(int(meta["scale"]), int(meta["in_channels"]), int(meta["out_channels"]),
+                   tuple(float(v) for v in meta["output_range"]),
+                   int(meta["receptive_field_radius"]))
+
+
+def receptive_field_radius(generator):
+    """Radius, in LR pixels, of the input region one LR pixel's HR output depends on.
+
+    Walks the layers in registration order as a chain: stride-1 convolutions widen the region
+    by (k-1)/2 * dilation pixels at their own resolution, PixelShuffle(r) multiplies the
+    resolution by r. Residual additions never reach further than the chain they bypass, so
+    SRResNet-style networks are covered; layers this cannot reason about raise ValueError.
+    Computed backwards from the s x s HR pixels of one LR pixel, with integer floors, so it is
+    exact (tests/test_export.py checks it against an impulse response).
+
+    Returns: int >= 0 (SRResNet x4 at paper size: 40).
+    """
+    nn = paddle.nn
+    steps = []  # forward order: ("conv", radius at that resolution) or ("up", factor)
+    for layer in generator.sublayers():
+        if isinstance(layer, nn.Conv2D):
+            if any(s != 1 for s in layer._stride):
+                raise ValueError(f"receptive_field_radius: strided {type(layer).__name__} "
+                                 f"(stride {layer._stride}) is not supported; give tile_pad")
+            steps.append(("conv", max((k - 1) // 2 * d
+                                      for k, d in zip(layer._kernel_size, layer._dilation))))
+        elif isinstance(layer, nn.PixelShuffle):
+            steps.append(("up", layer._upscale_factor))
+        elif isinstance(layer, (nn.Conv2DTranspose, nn.Upsample, nn.MaxPool2D, nn.AvgPool2D)):
+            raise ValueError(f"receptive_field_radius: {type(layer).__name__} is not supported; "
+                             f"give tile_pad")
+    scale = int(np.prod([v for kind, v in steps if kind == "up"]))
+    lo, hi = 0, scale - 1  # the HR pixels of LR pixel 0
+    for kind, value in reversed(steps):
+        lo, hi = (lo - value, hi + value) if kind == "conv" else (lo // value, hi // value)
+    return max(-lo, hi)
+
+
+def _md5(path):
+    digest = hashlib.md5()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def export_generator(generator, out_prefix, meta=None):
+    """Save `generator` for deployment with paddle.jit, plus `<out_prefix>.yml` metadata.
+
+    The graph takes `lr` float32 [N, C, h, w] in [0, 1] with N, h, w dynamic and returns the
+    generator's output; BatchNorm uses its running statistics (eval mode; the generator's
+    train/eval mode is restored afterwards).
+
+    Args:
+        generator: nn.Layer with scale, in_channels, out_channels, output_range.
+        out_prefix: path without extension; its folder is created. Files of an earlier export
+            at this prefix are removed first, so a 2.6 `.pdmodel` never sits beside 3.x weights.
+        meta: extra provenance for the metadata, e.g. {"model": cfg["network_g"],
+            "weights": path, "config": path}; a "weights" file also gets "weights_md5".
+    Returns:
+        the metadata dict written to `<out_prefix>.yml`.
+    """
+    info = ModelInfo.of(generator)
+    out_prefix = os.fspath(out_prefix)
+    os.makedirs(os.path.dirname(os.path.abspath(out_prefix)), exist_ok=True)
+    for suffix in MODEL_SUFFIXES + (PARAMS_SUFFIX, PARAMS_SUFFIX + ".info", META_SUFFIX):
+        if os.path.isfile(out_prefix + suffix):
+            os.remove(out_prefix + suffix)
+    was_training = generator.training
+    generator.eval()
+    try:
+        spec = paddle.static.InputSpec([None, info.in_channels, None, None], "float32", INPUT_NAME)
+        # jit.save converts the undecorated layer itself with to_static(full_graph=True)
+        # (AST mode) on 2.6 and 3.x; paddle.jit.to_static(generator) would replace the caller's
+        # generator.forward, and 2.6's default SOT mode fails on Python 3.11 when called again.
+        paddle.jit.save(generator, out_prefix, input_spec=[spec])
+    finally:
+        if was_training:
+            generator.train()
+    model_file, params_file = _present_files(out_prefix)
+    extra = dict(meta or {})
+    if extra.get("weights"):
+        extra["weights"] = os.path.abspath(extra["weights"])
+        extra["weights_md5"] = _md5(extra["weights"])
+    record = {
+        "format": EXPORT_FORMAT,
+        "format_version": 1,
+        "model": {"type": type(generator).__name__},
+        "scale": info.scale,
+        "in_channels": info.in_channels,
+        "out_channels": info.out_channels,
+        "input_name": INPUT_NAME,
+        "input_range": list(INPUT_RANGE),
+        "output_range": list(info.output_range),
+        "receptive_field_radius": info.receptive_field_radius,
+        "model_file": os.path.basename(model_file),
+        "params_file": os.path.basename(params_file),
+        "paddle_version": paddle.__version__,
+        **extra,
+    }
+    with open(out_prefix + META_SUFFIX, "w", encoding="utf-8") as f:
+        yaml.safe_dump(record, f, sort_keys=False, default_flow_style=None)
+    return record
+
+
+def onnx_available():
+    """True when paddle2onnx is importable (an optional extra, never a dependency)."""
+    import importlib.util
+    return importlib.util.find_spec("paddle2onnx") is not None
+
+
+ONNX_MISSING = "ONNX export needs paddle2onnx, which is not installed: pip install paddle2onnx"
+
+
+def export_onnx(prefix, opset=11):
+    """Convert the export at `prefix` to `<prefix>.onnx` with paddle2onnx; returns that path.
+
+    The ONNX graph has the same input (`lr`, [N, C, h, w], [0, 1]) and output range as the
+    Paddle export; `<prefix>.yml` describes both.
+    """
+    if not onnx_available():
+        raise ImportError(ONNX_MISSING)
+    import paddle2onnx
+
+    model_file, params_file = model_files(prefix)
+    onnx_file = os.fspath(prefix) + ".onnx"
+    paddle2onnx.export(model_filename=model_file, params_filename=params_file,
+                       save_file=onnx_file, opset_version=opset)
+    return onnx_file
+
+
+def _present_files(prefix):
+    """(program file, params file) at `prefix`, whichever program format is there."""
+    params = prefix + PARAMS_SUFFIX
+    found = [prefix + s for s in MODEL_SUFFIXES if os.path.isfile(prefix + s)]
+    if not found or not os.path.isfile(params):
+        hint = ""
+        if os.path.isdir(prefix):
+            stems = sorted({os.path.join(prefix, n[:-len(PARAMS_SUFFIX)])
+                            for n in os.listdir(prefix) if n.endswith(PARAMS_SUFFIX)})
+            hint = f"; that is a folder, give the prefix, e.g. {stems[0]}" if stems else ""
+        raise ExportError(f"exported model not found: {prefix} (expected {prefix}.json or "
+                          f"{prefix}.pdmodel and {params}, as tools/export.py writes){hint}")
+    return found[0], params
+
+
+def model_files(prefix):
+    """(program file, params file) of the export at `prefix` that this Paddle can read."""
+    prefix = os.fspath(prefix)
+    model_file, params_file = _present_files(prefix)
+    if model_file.endswith(".json") and paddle_version() < (3, 0):
+        # Paddle 2.6 cannot read 3.x PIR programs (its predictor segfaults on them).
+        if os.path.isfile(prefix + ".pdmodel"):
+            return prefix + ".pdmodel", params_file
+        raise ExportError(f"{model_file}: exported by Paddle 3.x (PIR program), which Paddle "
+                          f"{paddle.__version__} cannot read; re-export with this Paddle "
+                          f"(tools/export.py) or run inference with Paddle 3.x")
+    return model_file, params_file
+
+
+def read_metadata(prefix):
+    """The `<prefix>.yml` dict written by export_generator (the export must exist)."""
+    prefix = os.fspath(prefix)
+    _present_files(prefix)
+    path = prefix + META_SUFFIX
+    if not os.path.isfile(path):
+        raise ExportError(f"{path}: export metadata missing (tools/export.py writes it beside "
+                          f"the model; re-export)")
+    try:
+        with open(path, encoding="utf-8") as f:
+            meta = yaml.safe_load(f)
+    except yaml.YAMLError as exc:
+        raise ExportError(f"{path}: not valid YAML ({exc})") from None
+    if not isinstance(meta, dict) or meta.get("format") != EXPORT_FORMAT:
+        raise ExportError(f"{path}: not paddle-srgan export metadata "
+                          f"(expected format: {EXPORT_FORMAT})")
+    return meta
+
+
+def load_exported(prefix):
+    """paddle.jit.load of the export at `prefix`, in eval mode; call it like the generator."""
+    prefix = os.fspath(prefix)
+    model_file, _ = model_files(prefix)
+    if model_file.endswith(".pdmodel") and paddle_version() >= (3, 0):
+        # Paddle 3.x's jit.load looks for a PIR .json only; with the old IR switched on it
+        # loads a 2.6 program, and the loaded layer then runs in PIR mode too.
+        with paddle.pir_utils.DygraphOldIrGuard():
+            layer = paddle.jit.load(prefix)
+    else:
+        layer = paddle.jit.load(prefix)
+    layer.eval()
+    return layer
+
+
+def _check_batch(lr_batch, channels, who):
+    """`lr_batch` as a float32 C-contiguous [N, channels, h, w] array, or ValueError."""
+    batch = np.ascontiguousarray(lr_batch, dtype=np.float32)
+    if batch.ndim != 4 or batch.shape[1] != channels:
+        raise ValueError(f"{who}.run expects [N, {channels}, h, w], got shape {list(batch.shape)}")
+    return batch
+
+
+class LayerRunner:
+    """A dygraph generator or a jit-loaded layer behind the runner interface.
+
+    run(lr_batch float32 [N, C, h, w] in [0, 1]) -> np.ndarray [N, C_out, h*s, w*s] in
+    info.output_range. The layer must be in eval mode.
+    """
+
+    def __init__(self, layer, info):
+        self.layer, self.info = layer, info
+
+    def run(self, lr_batch):
+        batch = _check_batch(lr_batch, self.info.in_channels, "LayerRunner")
+        with paddle.no_grad():
+            return self.layer(paddle.to_tensor(batch)).numpy()
+
+
+class Predictor:
+    """paddle.inference on an export: GPU, or CPU with oneDNN and `threads` threads.
+
+    run(lr_batch float32 [N, C, h, w] in [0, 1]) -> np.ndarray [N, C_out, h*s, w*s] in
+    info.output_range. Not thread-safe: one Predictor per thread.
+    """
+
+    def __init__(self, prefix, device="auto", threads=None):
+        from paddle import inference
+
+        self.meta = read_metadata(prefix)
+        self.info = ModelInfo.from_meta(self.meta, os.fspath(prefix) + META_SUFFIX)
+        config = inference.Config(*model_files(prefix))
+        self.device = resolve_device(device)
+        if self.device == "gpu":
+            config.enable_use_gpu(256, 0)  # initial pool MB, device id; the pool grows
+        else:
+            config.disable_gpu()
+            config.set_cpu_math_library_num_threads(threads or os.cpu_count() or 1)
+            # oneDNN kernels: ~1.6x faster than the default CPU kernels on SRResNet, outputs
+            # within 1e-6. Paddle 3.x names it enable_onednn, 2.6 only enable_mkldnn.
+            getattr(config, "enable_onednn", config.enable_mkldnn)()
+            # oneDNN keeps kernels per input shape; unbounded, a folder of differently sized
+            # photos grows memory by ~30 MB per size (3.3). Tiles share one shape per image.
+            getattr(config, "set_onednn_cache_capacity", config.set_mkldnn_cache_capacity)(
+                ONEDNN_SHAPE_CACHE)
+        if paddle_version() < (3, 0):
+            config.enable_memory_optim()  # see the module docstring: 3.x rejects it
+        config.disable_glog_info()
+        self._predictor = inference.create_predictor(config)
+        self._input = self._predictor.get_input_handle(self._predictor.get_input_names()[0])
+        self._output_name = self._predictor.get_output_names()[0]
+
+    def run(self, lr_batch):
+        batch = _check_batch(lr_batch, self.info.in_channels, "Predictor")
+        self._input.reshape(list(batch.shape))
+        self._input.copy_from_cpu(batch)
+        self._predictor.run()
+        return self._predictor.get_output_handle(self._output_name).copy_to_cpu()
+
+
+def create_predictor(prefix, device="auto", threads=None):
+    """A `Predictor` for the export at `prefix` (device: auto | cpu | gpu)."""
+    return Predictor(prefix, device, threads)
+
+
+def _windows(size, tile, pad):
+    """Tiles along one axis: (core_start, core_end, window_start, window_end) in LR pixels.
+
+    Cores partition [0, size) into runs of `tile`; each window is the core widened by `pad`,
+    then slid inside the image, so all windows have the same length min(size, tile + 2*pad).
+    A same-shaped input lets oneDNN and GPU kernels reuse their plans; sliding keeps >= pad
+    context on every side that is not the image border, where the untiled run sees the same
+    zero padding.
+    """
+    length = min(size, tile + 2 * pad)
+    for start in range(0, size, tile):
+        end = min(start + tile, size)
+        window = min(max(start - pad, 0), size - length)
+        yield start, end, window, window + length
+
+
+def upscale(run_fn, lr, scale, tile=None, tile_pad=None):
+    """Super-resolve one image, whole or tile by tile.
+
+    Args:
+        run_fn: runner.run: float32 [N, C, h, w] in [0, 1] -> [N, C_out, h*s, w*s].
+        lr: float32 [C, h, w] in [0, 1].
+        scale: the model's SR factor s.
+        tile: core tile side in LR pixels; None runs the whole image at once. The network's
+            memory then depends on tile + 2 * tile_pad, not on the image size (the output
+            array itself is 4 * C_out * h*s * w*s bytes).
+        tile_pad: LR pixels of context on each side of a tile; >= the model's
+            receptive_field_radius makes tiled output equal untiled output up to float
+            rounding. Required with `tile`.
+    Returns:
+        float32 [C_out, h*s, w*s] in the model's output range.
+    """
+    lr = np.asarray(lr, dtype=np.float32)
+    if lr.ndim != 3:
+        raise ValueError(f"upscale expects one image [C, h, w], got shape {list(lr.shape)}")
+    _, h, w = lr.shape
+    if tile is None or (tile >= h and tile >= w):
+        return run_fn(lr[None])[0]
+    if tile < 1 or tile_pad is None or tile_pad < 0:
+        raise ValueError(f"upscale: tile must be >= 1 and tile_pad >= 0 (use the model's "
+                         f"receptive_field_radius), got tile={tile}, tile_pad={tile_pad}")
+    out = None
+    for y0, y1, wy0, wy1 in _windows(h, tile, tile_pad):
+        for x0, x1, wx0, wx1 in _windows(w, tile, tile_pad):
+            sr = run_fn(np.ascontiguousarray(lr[None, :, wy0:wy1, wx0:wx1]))[0]
+            if out is None:
+                out = np.empty((sr.shape[0], h * scale, w * scale), dtype=np.float32)
+            out[:, y0 * scale:y1 * scale, x0 * scale:x1 * scale] = sr[
+                :, (y0 - wy0) * scale:(y1 - wy0) * scale, (x0 - wx0) * scale:(x1 - wx0) * scale]
+    return out
+
+
+def super_resolve_image(runner, image, tile=None, tile_pad=None):
+    """Super-resolve an integer image of any common layout; returns the same layout and dtype.
+
+    Args:
+        runner: LayerRunner or Predictor.
+        image: uint8 or uint16, [H, W] or [H, W, 1] gray, [H, W, 3] RGB, [H, W, 4] RGBA.
+            Gray runs through a 3-channel model as R=G=B and comes back as luma (BT.601);
+            RGB through a 1-channel model runs channel by channel. Alpha is upscaled with
+            OpenCV bicubic and re-attached (the network never sees it).
+        tile, tile_pad: see `upscale`; tile_pad None -> the model's receptive field radius.
+    Returns:
+        uint8/uint16 image [H*s, W*s(, C)] with the input's dtype and channel layout.
+    """
+    info = runner.info
+    image = np.asarray(image)
+    if image.dtype not in (np.uint8, np.uint16):
+        raise ValueError(f"super_resolve_image expects uint8 or uint16 pixels, got {image.dtype}")
+    if info.in_channels not in (1, 3) or info.out_channels != info.in_channels:
+        raise ValueError(f"inference needs a 1->1 or 3->3 channel model, this one maps "
+                         f"{info.in_channels}->{info.out_channels}")
+    squeeze = image.ndim == 2
+    pixels = image[:, :, None] if squeeze else image
+    if pixels.ndim != 3 or pixels.shape[2] not in (1, 3, 4):
+        raise ValueError(f"expected a gray, RGB or RGBA image, got shape {list(image.shape)}")
+    alpha = pixels[:, :, 3] if pixels.shape[2] == 4 else None
+    color = pixels[:, :, :3] if alpha is not None else pixels
+    gray = color.shape[2] == 1
+    lr = color.transpose(2, 0, 1).astype(np.float32) / np.float32(np.iinfo(image.dtype).max)
+    run = runner.run
+    if info.in_channels == 3 and gray:
+        lr = np.repeat(lr, 3, axis=0)
+    elif info.in_channels == 1 and not gray:
+        def run(batch):  # one-channel model: the colour channels become a batch of images
+            n, c, h, w = batch.shape
+            sr = runner.run(batch.reshape(n * c, 1, h, w))
+            return sr.reshape(n, c, *sr.shape[2:])
+    pad = info.receptive_field_radius if tile_pad is None else tile_pad
+    sr = upscale(run, lr, info.scale, tile, pad)
+    if gray and sr.shape[0] == 3:
+        sr = np.tensordot(GRAY_WEIGHTS, sr, axes=1)[None]  # weights sum to 1: range kept
+    out = to_image(sr, info.output_range, image.dtype)
+    if alpha is not None:
+        size = (out.shape[1], out.shape[0])
+        out = np.dstack([out, cv2.resize(alpha, size, interpolation=cv2.INTER_CUBIC)])
+    return out[:, :, 0] if squeeze else out
+
+
+def read_inference_image(path):
+    """Decode an image keeping what inference must give back: gray stays [H, W, 1], RGBA
+    keeps its alpha ([H, W, 4], RGBA order), RGB is [H, W, 3]; uint8 or uint16.
+
+    Raises ImageReadError (from data.io.read_image) for missing, corrupt or unsupported files.
+    """
+    path = os.fspath(path)
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError:
+        data = None
+    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data is not None and data.size else None
+    if (img is None or img.dtype not in (np.uint8, np.uint16)
+            or (img.ndim == 3 and img.shape[2] not in (1, 3, 4))):
+        return read_image(path)  # raises ImageReadError with the reason
+    if img.ndim == 2:
+        img = img[:, :, None]
+    order = {1: [0], 3: [2, 1, 0], 4: [2, 1, 0, 3]}[img.shape[2]]  # BGR(A) -> RGB(A)
+    return np.ascontiguousarray(img[:, :, order])
+
+
+def write_inference_image(path, img):
+    """Write an output of super_resolve_image; RGBA ([H, W, 4]) needs a .png path."""
+    img = np.asarray(img)
+    if img.ndim == 3 and img.shape[2] == 4:
+        if os.path.splitext(os.fspath(path))[1].lower() != ".png":
+            raise ValueError(f"write_inference_image({path}): RGBA output needs a .png name")
+        ok, encoded = cv2.imencode(".png", np.ascontiguousarray(img[:, :, [2, 1, 0, 3]]))
+        if not ok:
+            raise ValueError(f"write_inference_image({path}): OpenCV could not encode "
+                             f"{img.dtype} {list(img.shape)} as PNG")
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        encoded.tofile(os.fspath(path))
+    else:
+        write_image(path, img)
+
+
+__all__ = ["EXPORT_FORMAT", "ExportError", "ImageReadError", "ModelInfo", "receptive_field_radius",
+           "export_generator", "onnx_available", "export_onnx", "model_files", "read_metadata",
+           "load_exported", "LayerRunner", "Predictor", "create_predictor", "upscale",
+           "super_resolve_image", "read_inference_image", "write_inference_image"]

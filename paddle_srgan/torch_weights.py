@@ -1,0 +1,332 @@
+"""Read PyTorch weight files without torch: `torch.save` files (zip and legacy) and safetensors.
+
+`read_torch_weights(path)` -> {name: np.ndarray}, the state dict inside the file (nested
+checkpoints unwrapped, see `STATE_KEYS`). Arrays keep their dtype, except bfloat16, which numpy
+lacks: it is widened to float32 exactly.
+
+Formats (as torch/serialization.py writes them):
+* zip (torch >= 1.6): `<archive>/data.pkl` is the pickled object; each tensor refers to a
+  storage through the persistent id ('storage', <torch.XStorage>, key, location, numel) whose
+  raw little-endian bytes are the entry `<archive>/data/<key>` (`<archive>/byteorder` may say
+  'big').
+* legacy (torch < 1.6, or `_use_new_zipfile_serialization=False`): five pickles in a row:
+  the magic number, the protocol version 1001, a sys_info dict, the object (persistent ids
+  ('storage', <torch.XStorage>, root_key, location, numel, view_metadata)), the sorted list of
+  storage keys; then, per key in that order, an int64 element count and the raw bytes (both
+  little-endian on any machine).
+* safetensors: an 8-byte little-endian header length, a JSON header
+  {name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__": {...}}, then the data.
+
+Pickles are read with an unpickler that builds nothing but dicts, lists, tuples, numbers,
+strings and tensors: any other global (a class, a function such as os.system) is refused
+before it is looked up, so a malicious file cannot run code. Storage locations ('cuda:0', ...)
+are ignored: everything is read to host memory.
+"""
+import collections
+import json
+import os
+import pickle
+import struct
+import zipfile
+
+import numpy as np
+
+MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
+LEGACY_PROTOCOL = 1001
+BFLOAT16 = "bfloat16"  # stored as uint16 (the high half of a float32), widened on reading
+# torch.<Name>Storage -> numpy dtype of its elements (little-endian as written).
+STORAGE_DTYPES = {
+    "DoubleStorage": "<f8", "FloatStorage": "<f4", "HalfStorage": "<f2",
+    "BFloat16Storage": BFLOAT16, "LongStorage": "<i8", "IntStorage": "<i4",
+    "ShortStorage": "<i2", "CharStorage": "i1", "ByteStorage": "u1", "BoolStorage": "?",
+}
+SAFETENSORS_DTYPES = {
+    "F64": "<f8", "F32": "<f4", "F16": "<f2", "BF16": BFLOAT16, "I64": "<i8", "I32": "<i4",
+    "I16": "<i2", "I8": "i1", "U8": "u1", "BOOL": "?",
+}
+# Checkpoint dicts that hold the state dict under a key, in order of preference: BasicSR
+# ('params_ema' is the EMA generator its inference scripts prefer over 'params'), Lightning
+# and torchvision-style ('state_dict'), training scripts ('model', 'model_state_dict'), GAN
+# checkpoints ('generator').
+STATE_KEYS = ("params_ema", "params", "state_dict", "model_state_dict", "model", "generator")
+
+
+class TorchWeightsError(ValueError):
+    """A weights file cannot be read, or holds something other than tensors and containers."""
+
+
+class _Storage:
+    """A typed storage: `numel` elements of `dtype`; `data` (flat array) once read. A legacy
+    storage view is `numel` elements of `base` from element `offset` on."""
+
+    __slots__ = ("dtype", "numel", "data", "base", "offset")
+
+    def __init__(self, dtype, numel, base=None, offset=0):
+        self.dtype, self.numel, self.data, self.base, self.offset = dtype, numel, None, base, offset
+
+    def flat(self):
+        if self.base is not None:
+            return self.base.flat()[self.offset:self.offset + self.numel]
+        return self.data
+
+
+class _StorageType:
+    """What `torch.FloatStorage` & co. unpickle to: just the element dtype."""
+
+    __slots__ = ("dtype",)
+
+    def __init__(self, dtype):
+        self.dtype = dtype
+
+
+class _Tensor:
+    """A tensor as pickled: a view (offset, size, stride, in elements) of a storage."""
+
+    __slots__ = ("storage", "offset", "size", "stride")
+
+    def __init__(self, storage, offset, size, stride):
+        self.storage, self.offset, self.size, self.stride = storage, offset, size, stride
+
+
+def _rebuild_tensor(storage, storage_offset, size, stride, *_grad_hooks_metadata):
+    """Stands in for torch._utils._rebuild_tensor(_v2): requires_grad, hooks and metadata
+    do not matter for weights."""
+    return _Tensor(storage, storage_offset, size, stride)
+
+
+def _rebuild_parameter(data, *_grad_hooks_state):
+    """Stands in for torch._utils._rebuild_parameter(_with_state): a Parameter is its data."""
+    return data
+
+
+_REBUILDERS = {"_rebuild_tensor": _rebuild_tensor, "_rebuild_tensor_v2": _rebuild_tensor,
+               "_rebuild_parameter": _rebuild_parameter,
+               "_rebuild_parameter_with_state": _rebuild_parameter}
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    """Unpickles containers, plain values and tensors; refuses every other global."""
+
+    def __init__(self, file, source, load_storage=None):
+        super().__init__(file)
+        self.source = source
+        self.load_storage = load_storage
+
+    def find_class(self, module, name):
+        if (module, name) == ("collections", "OrderedDict"):
+            return collections.OrderedDict
+        if module == "torch._utils" and name in _REBUILDERS:
+            return _REBUILDERS[name]
+        if module in ("torch", "torch.cuda") and name in STORAGE_DTYPES:
+            return _StorageType(STORAGE_DTYPES[name])
+        raise TorchWeightsError(f"refusing to load {module}.{name} from {self.source}: "
+                                f"not a tensor/container (a pickled model? re-save its "
+                                f"state_dict() with torch)")
+
+    def persistent_load(self, pid):
+        if (self.load_storage is None or not isinstance(pid, tuple) or len(pid) < 5
+                or pid[0] != "storage" or not isinstance(pid[1], _StorageType)):
+            raise TorchWeightsError(f"{self.source}: unexpected persistent id {pid!r:.80} "
+                                    f"(expected ('storage', <torch storage type>, key, ...))")
+        return self.load_storage(pid)
+
+
+def _unpickle(file, source, load_storage=None):
+    return _RestrictedUnpickler(file, source, load_storage).load()
+
+
+def _stored(dtype):
+    """The numpy dtype of the bytes in the file (bfloat16: its uint16 bit patterns)."""
+    return np.dtype("<u2" if dtype == BFLOAT16 else dtype)
+
+
+def _to_array(raw, dtype, numel, big_endian, what):
+    """Raw storage bytes -> flat numpy array of `numel` elements (native byte order)."""
+    stored = _stored(dtype)
+    if len(raw) < numel * stored.itemsize:
+        raise TorchWeightsError(f"{what}: {len(raw)} bytes for {numel} elements of "
+                                f"{stored.itemsize} bytes")
+    flat = np.frombuffer(raw, stored.newbyteorder(">") if big_endian else stored, count=numel)
+    if dtype == BFLOAT16:  # bfloat16 is the high half of a float32
+        return (flat.astype(np.uint32) << 16).view(np.float32)
+    return flat.astype(stored.newbyteorder("="), copy=False)
+
+
+def _tensor_array(t, source):
+    """The numpy array (own memory) a `_Tensor` describes; bounds checked, so a corrupt or
+    hostile file cannot make it read outside its storage."""
+    try:
+        size = tuple(int(n) for n in t.size)
+        stride = tuple(int(s) for s in t.stride)
+        offset = int(t.offset)
+        flat = t.storage.flat()
+    except (TypeError, ValueError, AttributeError):
+        raise TorchWeightsError(f"{source}: malformed tensor record") from None
+    if flat is None:
+        raise TorchWeightsError(f"{source}: a tensor's storage has no data in the file")
+    if len(size) != len(stride) or min(size + stride + (offset,), default=0) < 0:
+        raise TorchWeightsError(f"{source}: malformed tensor (size {size}, stride {stride})")
+    if 0 in size:
+        return np.zeros(size, flat.dtype)
+    last = offset + sum((n - 1) * s for n, s in zip(size, stride))
+    if last >= flat.size:
+        raise TorchWeightsError(f"{source}: tensor of size {list(size)} reaches element {last} "
+                                f"of a {flat.size}-element storage")
+    view = np.lib.stride_tricks.as_strided(flat[offset:], size,
+                                           [s * flat.itemsize for s in stride], writeable=False)
+    return np.array(view)
+
+
+def _materialise(obj, source):
+    """Replace every `_Tensor` in nested dicts / lists / tuples by its numpy array."""
+    if isinstance(obj, _Tensor):
+        return _tensor_array(obj, source)
+    if isinstance(obj, dict):
+        out = type(obj)() if isinstance(obj, collections.OrderedDict) else {}
+        for key, value in obj.items():
+            out[key] = _materialise(value, source)
+        return out
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_materialise(v, source) for v in obj)
+    if isinstance(obj, (_Storage, _StorageType)):
+        raise TorchWeightsError(f"{source}: holds a bare storage; expected tensors")
+    return obj
+
+
+def _read_zip(path):
+    with zipfile.ZipFile(path) as zf:
+        pkl = [n for n in zf.namelist() if n.endswith("data.pkl") and n.count("/") == 1]
+        if len(pkl) != 1:
+            raise TorchWeightsError(f"{path}: a zip file, but not a torch.save archive "
+                                    f"(no <archive>/data.pkl)")
+        prefix = pkl[0][:-len("data.pkl")]
+        names = set(zf.namelist())
+        big = prefix + "byteorder" in names and zf.read(prefix + "byteorder").strip() == b"big"
+        storages = {}
+
+        def load_storage(pid):
+            _, stype, key, _location, numel = pid[:5]
+            if key not in storages:
+                entry = f"{prefix}data/{key}"
+                if entry not in names:
+                    raise TorchWeightsError(f"{path}: storage {key!r} missing ({entry})")
+                storages[key] = _Storage(stype.dtype, int(numel))
+                storages[key].data = _to_array(zf.read(entry), stype.dtype, int(numel), big,
+                                               f"{path}: {entry}")
+            return storages[key]
+
+        with zf.open(pkl[0]) as f:
+            return _unpickle(f, path, load_storage)
+
+
+def _read_legacy(path):
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        if _unpickle(f, path) != MAGIC_NUMBER:
+            raise TorchWeightsError(f"{path}: not a torch.save file (wrong magic number)")
+        protocol = _unpickle(f, path)
+        if protocol != LEGACY_PROTOCOL:
+            raise TorchWeightsError(f"{path}: legacy torch.save protocol {protocol!r}, "
+                                    f"expected {LEGACY_PROTOCOL}")
+        _unpickle(f, path)  # sys_info: storages are little-endian whatever it says
+        roots, views = {}, {}
+
+        def load_storage(pid):
+            _, stype, root_key, _location, numel = pid[:5]
+            view = pid[5] if len(pid) > 5 else None
+            if root_key not in roots:
+                roots[root_key] = _Storage(stype.dtype, int(numel))
+            if view is None:
+                return roots[root_key]
+            view_key, offset, view_numel = view
+            if view_key not in views:  # pre-0.4 storage views share their root's bytes
+                views[view_key] = _Storage(stype.dtype, int(view_numel), roots[root_key],
+                                           int(offset))
+            return views[view_key]
+
+        obj = _unpickle(f, path, load_storage)
+        keys = _unpickle(f, path)
+        if not isinstance(keys, list) or set(keys) != set(roots):
+            raise TorchWeightsError(f"{path}: storage key list does not match the tensors")
+        for key in keys:
+            storage = roots[key]
+            head = f.read(8)
+            numel = struct.unpack("<q", head)[0] if len(head) == 8 else -1
+            nbytes = numel * _stored(storage.dtype).itemsize
+            if numel < 0 or nbytes > size - f.tell():
+                raise TorchWeightsError(f"{path}: storage {key!r} is truncated")
+            storage.data = _to_array(f.read(nbytes), storage.dtype, numel, False,
+                                     f"{path}: storage {key!r}")
+    return obj
+
+
+def read_torch_pickle(path):
+    """Everything a `torch.save` file holds, tensors as numpy arrays (zip or legacy format)."""
+    try:
+        obj = _read_zip(path) if zipfile.is_zipfile(path) else _read_legacy(path)
+        return _materialise(obj, path)
+    except TorchWeightsError:
+        raise
+    except Exception as exc:  # a damaged pickle fails in many ways; all mean "unreadable"
+        raise TorchWeightsError(f"{path}: not a readable torch.save file "
+                                f"({type(exc).__name__}: {exc})") from None
+
+
+def read_safetensors(path):
+    """{name: array} of a .safetensors file (parsed here: no safetensors package needed)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        (header_len,) = struct.unpack("<Q", data[:8])
+        if header_len > len(data) - 8:
+            raise ValueError("header length exceeds the file")
+        header = json.loads(data[8:8 + header_len])
+        if not isinstance(header, dict):
+            raise ValueError("header is not a JSON object")
+    except (struct.error, ValueError) as exc:
+        raise TorchWeightsError(f"{path}: not a safetensors file ({exc})") from None
+    base, state = 8 + header_len, {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        try:
+            dtype = SAFETENSORS_DTYPES[info["dtype"]]
+            shape = [int(n) for n in info["shape"]]
+            begin, end = (int(v) for v in info["data_offsets"])
+        except (KeyError, TypeError, ValueError):
+            raise TorchWeightsError(f"{path}: header entry {name!r} is {info!r:.100}; expected "
+                                    f"dtype (one of {', '.join(SAFETENSORS_DTYPES)}), shape "
+                                    f"and data_offsets") from None
+        numel = int(np.prod(shape))
+        itemsize = _stored(dtype).itemsize
+        if end - begin != numel * itemsize or begin < 0 or base + end > len(data):
+            raise TorchWeightsError(f"{path}: tensor {name!r} data_offsets [{begin}, {end}] do "
+                                    f"not fit shape {shape} x {itemsize} bytes in the file")
+        flat = _to_array(data[base + begin:base + end], dtype, numel, False, f"{path}: {name}")
+        state[name] = flat.reshape(shape).copy()
+    return state
+
+
+def find_state_dict(obj, source):
+    """The {name: array} state dict in a checkpoint object: `obj` itself, or the first of
+    `STATE_KEYS` holding a dict, recursively. Non-tensor entries (counters, ...) are dropped."""
+    if isinstance(obj, dict):
+        for key in STATE_KEYS:
+            if isinstance(obj.get(key), dict):
+                return find_state_dict(obj[key], source)
+        arrays = {k: v for k, v in obj.items() if isinstance(k, str) and isinstance(v, np.ndarray)}
+        if arrays:
+            return arrays
+        keys = ", ".join(map(repr, list(obj)[:8]))
+        raise TorchWeightsError(f"{source}: no tensors found; top-level keys: {keys}; expected "
+                                f"a state dict or one of {', '.join(STATE_KEYS)} holding one")
+    raise TorchWeightsError(f"{source}: holds a {type(obj).__name__}, expected a state dict")
+
+
+def read_torch_weights(path):
+    """{name: np.ndarray} of the state dict in a .pth/.pt/.tar (torch.save) or .safetensors."""
+    if not os.path.isfile(path):
+        raise TorchWeightsError(f"weights file not found: {path}")
+    if str(path).lower().endswith(".safetensors"):
+        return read_safetensors(path)
+    return find_state_dict(read_torch_pickle(path), path)

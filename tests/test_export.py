@@ -1,0 +1,319 @@
+"""Export, loading across backends, tiled inference, image layouts and the two deployment CLIs."""
+import hashlib
+import os
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import paddle
+import pytest
+import skimage.data
+import yaml
+
+from conftest import ROOT, run_tool
+from paddle_srgan import convert, export
+from paddle_srgan.compat import paddle_version
+from paddle_srgan.engine.evaluator import to_image
+from paddle_srgan.models import SRResNet
+
+TINY_YML = "network_g: {type: SRResNet, num_feat: 8, num_block: 2}\ndevice: cpu\n"
+PROGRAM_SUFFIX = ".json" if paddle_version() >= (3, 0) else ".pdmodel"
+
+
+def tiny_generator(**kwargs):
+    paddle.seed(0)
+    generator = SRResNet(num_feat=8, num_block=2, **kwargs)
+    generator.eval()  # returns None on Paddle 2.6
+    return generator
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """A tiny generator, its weights and config files, exported through tools/export.py."""
+    folder = tmp_path_factory.mktemp("tiny")
+    generator = tiny_generator()
+    weights = folder / "w.pdparams"
+    paddle.save(generator.state_dict(), str(weights))
+    (folder / "tiny.yml").write_text(TINY_YML)
+    out = run_tool("export", "-c", folder / "tiny.yml", "--weights", weights,
+                   "--out", folder / "exported" / "tiny_x4").stdout
+    return {"generator": generator, "weights": weights, "config": folder / "tiny.yml",
+            "prefix": folder / "exported" / "tiny_x4", "stdout": out}
+
+
+@pytest.fixture(scope="module")
+def full(parity_npz, tmp_path_factory):
+    """The paper-size SRResNet with the PyTorch fixture's calibrated weights (random paper-size
+    weights are chaotic: 1e-6 input noise moves outputs by 0.02), exported in-process."""
+    generator = SRResNet()
+    convert.load_into(generator, convert.convert_state(convert.read_state(str(parity_npz)),
+                                                       "srresnet"))
+    generator.train()  # export must switch to eval for the trace and restore this
+    prefix = tmp_path_factory.mktemp("full") / "srresnet_x4"
+    meta = export.export_generator(generator, prefix)
+    return {"generator": generator, "prefix": prefix, "meta": meta}
+
+
+def astronaut_crop(top, left, h, w):
+    """uint8 [h, w, 3] crop of skimage's astronaut (a real photo, shipped with scikit-image)."""
+    return np.ascontiguousarray(skimage.data.astronaut()[top:top + h, left:left + w])
+
+
+def as_lr(image):
+    return image.transpose(2, 0, 1).astype(np.float32) / 255.0
+
+
+def test_receptive_field_radius_equals_the_impulse_response():
+    # Paper SRResNet x4: 9x9 head (4) + 33 3x3 convs and the first upsampling conv at LR
+    # (34), one 3x3 conv at x2 and the 9x9 tail at x4 reach 2 more LR pixels after floors.
+    assert export.receptive_field_radius(SRResNet()) == 40
+    for kwargs in ({}, {"scale": 2}):
+        paddle.set_default_dtype("float64")  # float32 rounds the far-field influence away
+        try:
+            generator = tiny_generator(**kwargs)
+        finally:
+            paddle.set_default_dtype("float32")
+        radius, scale = export.receptive_field_radius(generator), generator.scale
+        size = 2 * radius + 9
+        centre = size // 2
+        x = np.random.default_rng(0).random((1, 3, size, size)) * 0.1
+        base = generator(paddle.to_tensor(x)).numpy()
+        x[0, :, centre, centre] += 0.1
+        changed = np.abs(generator(paddle.to_tensor(x)).numpy() - base).max(axis=(0, 1)) > 0
+        rows, cols = np.nonzero(changed)
+        reach = max(np.abs(rows // scale - centre).max(), np.abs(cols // scale - centre).max())
+        assert reach == radius, kwargs
+
+
+def test_export_cli_writes_this_paddles_format_and_metadata(tiny):
+    prefix = str(tiny["prefix"])
+    other = ".pdmodel" if PROGRAM_SUFFIX == ".json" else ".json"
+    assert os.path.isfile(prefix + PROGRAM_SUFFIX) and not os.path.exists(prefix + other)
+    assert os.path.isfile(prefix + ".pdiparams")
+    meta = yaml.safe_load(open(prefix + ".yml"))
+    md5 = hashlib.md5(tiny["weights"].read_bytes()).hexdigest()
+    assert meta == {**meta, "format": "paddle-srgan-export", "scale": 4, "in_channels": 3,
+                    "out_channels": 3, "input_range": [0.0, 1.0], "output_range": [-1.0, 1.0],
+                    "receptive_field_radius": 12, "input_name": "lr",
+                    "model_file": "tiny_x4" + PROGRAM_SUFFIX, "params_file": "tiny_x4.pdiparams",
+                    "paddle_version": paddle.__version__, "weights": str(tiny["weights"]),
+                    "weights_md5": md5, "config": str(tiny["config"])}
+    assert meta["model"] == {"type": "SRResNet", "num_feat": 8, "num_block": 2, "scale": 4}
+    assert export.receptive_field_radius(tiny["generator"]) == 12
+    assert "receptive field 12 LR px" in tiny["stdout"]
+
+
+def test_export_leaves_the_generator_as_it_was(full):
+    generator = full["generator"]
+    assert generator.training  # restored after the eval-mode trace
+    assert not isinstance(generator.forward, paddle.jit.api.StaticFunction)
+    assert full["meta"]["receptive_field_radius"] == 40
+
+
+def test_dygraph_jit_load_and_predictor_agree(full):
+    """Random and real inputs of two sizes, through the three backends, max abs <= 1e-4."""
+    generator = full["generator"]
+    generator.eval()
+    info = export.ModelInfo.of(generator)
+    runners = {"dygraph": export.LayerRunner(generator, info),
+               "jit.load": export.LayerRunner(export.load_exported(full["prefix"]), info),
+               "predictor": export.create_predictor(full["prefix"], "cpu", threads=2)}
+    rng = np.random.default_rng(0)
+    inputs = [rng.random((1, 3, 24, 32), dtype=np.float32),
+              rng.random((2, 3, 19, 27), dtype=np.float32),
+              as_lr(astronaut_crop(40, 200, 30, 36))[None],
+              as_lr(astronaut_crop(150, 100, 21, 45))[None]]
+    try:
+        for x in inputs:
+            ref = runners["dygraph"].run(x)
+            assert ref.shape == (x.shape[0], 3, x.shape[2] * 4, x.shape[3] * 4)
+            for name in ("jit.load", "predictor"):
+                assert np.abs(runners[name].run(x) - ref).max() <= 1e-4, (name, x.shape)
+    finally:
+        generator.train()
+    with pytest.raises(ValueError, match=r"expects \[N, 3, h, w\], got shape \[1, 1, 8, 8\]"):
+        runners["predictor"].run(np.zeros((1, 1, 8, 8), np.float32))
+
+
+def test_tiles_cover_the_image_with_same_shaped_windows():
+    for size, tile, pad in [(45, 16, 12), (100, 32, 5), (10, 4, 20), (33, 33, 3)]:
+        spans = list(export._windows(size, tile, pad))
+        assert [s for s, *_ in spans] == list(range(0, size, tile))
+        assert spans[-1][1] == size
+        assert {w1 - w0 for *_, w0, w1 in spans} == {min(size, tile + 2 * pad)}
+        for start, end, w0, w1 in spans:  # full context, except against the image border
+            assert start - w0 >= pad or w0 == 0
+            assert w1 - end >= pad or w1 == size
+
+
+@pytest.mark.parametrize("backend", ["dygraph", "predictor"])
+def test_tiled_equals_untiled(tiny, backend):
+    generator = tiny["generator"]
+    runner = (export.LayerRunner(generator, export.ModelInfo.of(generator))
+              if backend == "dygraph" else export.create_predictor(tiny["prefix"], "cpu"))
+    lr = as_lr(astronaut_crop(60, 150, 45, 61))
+    radius = runner.info.receptive_field_radius
+    whole = export.upscale(runner.run, lr, 4)
+    for tile in (16, 30):
+        tiled = export.upscale(runner.run, lr, 4, tile, radius)
+        assert np.abs(tiled - whole).max() / 2 <= 1 / 255  # output range [-1, 1] -> [0, 1]
+        assert (to_image(tiled) != to_image(whole)).sum() == 0
+    short = export.upscale(runner.run, lr, 4, 16, radius - 1)  # the radius is tight
+    assert np.abs(short - whole).max() > 1e-3
+    with pytest.raises(ValueError, match="tile_pad"):
+        export.upscale(runner.run, lr, 4, 16)
+
+
+def test_image_layouts_come_back_in_kind(tiny):
+    generator = tiny["generator"]
+    runner = export.LayerRunner(generator, export.ModelInfo.of(generator))
+    rgb = astronaut_crop(100, 200, 20, 26)
+    sr = export.super_resolve_image(runner, rgb)
+    assert sr.shape == (80, 104, 3) and sr.dtype == np.uint8
+    assert np.array_equal(sr, to_image(runner.run(as_lr(rgb)[None])))
+
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    sr_gray = export.super_resolve_image(runner, gray)
+    via_rgb = export.super_resolve_image(runner, np.repeat(gray[:, :, None], 3, axis=2))
+    assert sr_gray.shape == (80, 104) and sr_gray.dtype == np.uint8
+    assert np.abs(sr_gray.astype(int) - cv2.cvtColor(via_rgb, cv2.COLOR_RGB2GRAY)).max() <= 1
+
+    alpha = np.random.default_rng(0).integers(0, 256, rgb.shape[:2], dtype=np.uint8)
+    sr_rgba = export.super_resolve_image(runner, np.dstack([rgb, alpha]))
+    assert sr_rgba.shape == (80, 104, 4)
+    assert np.array_equal(sr_rgba[:, :, :3], sr)
+    assert np.array_equal(sr_rgba[:, :, 3], cv2.resize(alpha, (104, 80),
+                                                       interpolation=cv2.INTER_CUBIC))
+
+    sr16 = export.super_resolve_image(runner, rgb.astype(np.uint16) * 257)
+    assert sr16.dtype == np.uint16 and np.abs(sr16 / 257.0 - sr).max() <= 1
+    assert len(np.unique(sr16 % 257)) > 1  # real 16-bit values, not 8-bit ones scaled
+
+
+def test_one_channel_model_runs_gray_directly_and_rgb_per_channel():
+    generator = tiny_generator(in_channels=1)
+    runner = export.LayerRunner(generator, export.ModelInfo.of(generator))
+    rgb = astronaut_crop(100, 200, 16, 20)
+    sr = export.super_resolve_image(runner, rgb)
+    assert sr.shape == (64, 80, 3)
+    for c in range(3):
+        assert np.array_equal(sr[:, :, c], export.super_resolve_image(runner, rgb[:, :, c]))
+    assert np.array_equal(export.super_resolve_image(runner, rgb[:, :, :1])[:, :, 0],
+                          to_image(runner.run(as_lr(rgb[:, :, :1])[None]))[:, :, 0])
+
+
+def write_inputs(folder):
+    """rgb, gray, rgba, 16-bit and jpeg inputs plus a corrupt png; returns the rgb image."""
+    rgb = astronaut_crop(200, 180, 18, 22)
+    bgr = rgb[:, :, ::-1]
+    folder.mkdir()
+    cv2.imwrite(str(folder / "rgb.png"), bgr)
+    cv2.imwrite(str(folder / "gray.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
+    alpha = np.tile(np.linspace(0, 255, 22, dtype=np.uint8), (18, 1))
+    cv2.imwrite(str(folder / "rgba.png"), np.dstack([bgr, alpha]))
+    cv2.imwrite(str(folder / "deep.png"), bgr.astype(np.uint16) * 257)
+    cv2.imwrite(str(folder / "photo.jpg"), bgr)
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    return rgb
+
+
+def test_infer_cli_writes_every_layout_and_skips_a_corrupt_file(tiny, tmp_path):
+    rgb = write_inputs(tmp_path / "in")
+    proc = run_tool("infer", "--model", tiny["prefix"], "--input", tmp_path / "in",
+                    "--output", tmp_path / "sr", "--tile", "8", "--device", "cpu", check=False)
+    assert proc.returncode == 1, proc.stderr
+    assert "skipped" in proc.stderr and "broken.png: cannot read image" in proc.stderr
+    assert "1 of 6 failed" in proc.stderr and "wrote 5 image(s)" in proc.stdout
+    out = {p.name: cv2.imread(str(p), cv2.IMREAD_UNCHANGED) for p in (tmp_path / "sr").iterdir()}
+    assert sorted(out) == ["deep_x4.png", "gray_x4.png", "photo_x4.png", "rgb_x4.png",
+                           "rgba_x4.png"]
+    assert out["rgb_x4.png"].shape == (72, 88, 3) and out["rgb_x4.png"].dtype == np.uint8
+    assert out["gray_x4.png"].shape == (72, 88)
+    assert out["rgba_x4.png"].shape == (72, 88, 4)
+    assert out["deep_x4.png"].dtype == np.uint16
+    predictor = export.create_predictor(tiny["prefix"], "cpu")
+    expected = export.super_resolve_image(predictor, rgb)  # untiled, in this process
+    assert np.array_equal(out["rgb_x4.png"][:, :, ::-1], expected)
+    assert np.array_equal(out["rgba_x4.png"][:, :, 2::-1], expected)
+
+
+def test_infer_cli_runs_training_weights_directly(tiny, tmp_path):
+    rgb = write_inputs(tmp_path / "in")
+    run_tool("infer", "-c", tiny["config"], "--weights", tiny["weights"], "--input",
+             tmp_path / "in" / "rgb.png", tmp_path / "in" / "*.jpg", "--output", tmp_path / "sr")
+    assert sorted(p.name for p in (tmp_path / "sr").iterdir()) == ["photo_x4.png", "rgb_x4.png"]
+    out = cv2.imread(str(tmp_path / "sr" / "rgb_x4.png"))[:, :, ::-1]
+    predictor = export.create_predictor(tiny["prefix"], "cpu")
+    assert np.abs(out.astype(int) - export.super_resolve_image(predictor, rgb)).max() <= 1
+
+
+def test_missing_model_is_a_one_line_error(tiny, tmp_path):
+    (tmp_path / "a.png").write_bytes(b"")
+    proc = run_tool("infer", "--model", tmp_path / "nope", "--input", tmp_path / "a.png",
+                    "--output", tmp_path / "sr", check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f"error: exported model not found: {tmp_path / 'nope'} (expected {tmp_path / 'nope'}.json "
+        f"or {tmp_path / 'nope'}.pdmodel and {tmp_path / 'nope'}.pdiparams, as tools/export.py "
+        f"writes)"]
+    with pytest.raises(export.ExportError, match="that is a folder, give the prefix, e.g. .*tiny_x4"):
+        export.read_metadata(tiny["prefix"].parent)
+
+
+def test_metadata_problems_name_the_file(tmp_path):
+    prefix = str(tmp_path / "m")
+    for suffix in (".json", ".pdiparams"):
+        open(prefix + suffix, "w").close()
+    with pytest.raises(export.ExportError, match=r"m\.yml: export metadata missing"):
+        export.read_metadata(prefix)
+    with open(prefix + ".yml", "w") as f:
+        f.write("format: paddle-srgan-export\nscale: 4\n")
+    with pytest.raises(export.ExportError, match=r"m\.yml: missing key\(s\) in_channels"):
+        export.ModelInfo.from_meta(export.read_metadata(prefix), prefix + ".yml")
+
+
+def test_pir_program_is_refused_by_paddle_26_before_it_can_crash(tmp_path, monkeypatch):
+    prefix = str(tmp_path / "m")
+    for suffix in (".json", ".pdiparams"):
+        open(prefix + suffix, "w").close()
+    monkeypatch.setattr(export, "paddle_version", lambda: (3, 3))
+    assert export.model_files(prefix) == (prefix + ".json", prefix + ".pdiparams")
+    monkeypatch.setattr(export, "paddle_version", lambda: (2, 6))
+    with pytest.raises(export.ExportError, match=r"m\.json: exported by Paddle 3\.x .* cannot read"):
+        export.model_files(prefix)
+
+
+def test_onnx_export_or_its_install_hint(tiny, tmp_path):
+    out = tmp_path / "onnx" / "tiny_x4"
+    proc = run_tool("export", "-c", tiny["config"], "--weights", tiny["weights"], "--out", out,
+                    "--onnx", check=False)
+    if export.onnx_available():
+        assert proc.returncode == 0, proc.stderr
+        assert (out.parent / "tiny_x4.onnx").stat().st_size > 0
+    else:
+        assert proc.returncode == 2
+        assert proc.stderr.strip() == f"error: {export.ONNX_MISSING}"
+        assert not out.parent.exists()  # checked before any work
+
+
+@pytest.mark.skipif(not os.environ.get("PADDLE_SRGAN_OTHER_PYTHON"),
+                    reason="set PADDLE_SRGAN_OTHER_PYTHON to a python with the other Paddle")
+def test_export_from_the_other_paddle_version(tiny, tmp_path):
+    """3.x loads a 2.6 export (jit.load and predictor); 2.6 refuses a 3.x export clearly."""
+    prefix = tmp_path / "other"
+    subprocess.run([os.environ["PADDLE_SRGAN_OTHER_PYTHON"], str(ROOT / "tools" / "export.py"),
+                    "-c", str(tiny["config"]), "--weights", str(tiny["weights"]),
+                    "--out", str(prefix)], check=True, capture_output=True, cwd=ROOT)
+    meta = export.read_metadata(prefix)
+    if meta["model_file"].endswith(".json") and paddle_version() < (3, 0):
+        with pytest.raises(export.ExportError, match="exported by Paddle 3.x"):
+            export.create_predictor(prefix, "cpu")
+        return
+    generator = tiny["generator"]
+    info = export.ModelInfo.of(generator)
+    x = np.random.default_rng(0).random((1, 3, 20, 28), dtype=np.float32)
+    ref = export.LayerRunner(generator, info).run(x)
+    assert np.abs(export.LayerRunner(export.load_exported(prefix), info).run(x) - ref).max() <= 1e-4
+    assert np.abs(export.create_predictor(prefix, "cpu").run(x) - ref).max() <= 1e-4
+    assert sys.executable != os.environ["PADDLE_SRGAN_OTHER_PYTHON"]

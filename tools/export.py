@@ -1,0 +1,56 @@
+#!/usr/bin/env python
+"""Export a trained generator for deployment (paddle.jit; optionally ONNX).
+
+Examples:
+    python tools/export.py -c configs/srgan.yml \\
+        --weights output/srgan_x4/checkpoints/best.pdparams --out exported/srgan_x4
+    python tools/export.py -c configs/srgan.yml --weights best.pdparams --out exported/srgan_x4 --onnx
+
+Writes <out>.json (Paddle 3.x) or <out>.pdmodel (Paddle 2.6), <out>.pdiparams and <out>.yml
+(scale, channels, value ranges, receptive field, Paddle version, weights path and md5); with
+--onnx also <out>.onnx (needs `pip install paddle2onnx`). Paddle 2.6 cannot read a Paddle 3.x
+export: export with the oldest Paddle that will run it (3.x reads 2.6 exports).
+Run it with tools/infer.py --model <out>.
+"""
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from paddle_srgan import cli  # noqa: E402
+
+
+def main(argv=None):
+    ap = cli.parser(__doc__)
+    ap.add_argument("--weights", required=True,
+                    help="generator weights: best.pdparams, a checkpoint, or converted weights")
+    ap.add_argument("--out", required=True, help="output prefix, e.g. exported/srgan_x4")
+    ap.add_argument("--onnx", action="store_true", help="also write <out>.onnx (paddle2onnx)")
+    ap.add_argument("--opset", type=int, default=11, help="ONNX opset for --onnx (default 11)")
+    args = ap.parse_args(argv)
+
+    from paddle_srgan import export
+    if args.onnx and not export.onnx_available():  # before any work: no half-done export
+        raise ImportError(export.ONNX_MISSING)
+    cfg = cli.config_from_args(args)
+
+    from paddle_srgan.compat import import_paddle
+    from paddle_srgan.engine.checkpoint import load_generator_weights
+    from paddle_srgan.models import build_generator
+    import_paddle().set_device("cpu")  # tracing needs no GPU; the export runs anywhere
+    generator = load_generator_weights(build_generator(cfg), args.weights)
+    meta = export.export_generator(generator, args.out, {
+        "model": {**cfg["network_g"], "scale": cfg["scale"]},
+        "config": cfg["_source"], "weights": args.weights})
+    folder = os.path.dirname(os.path.abspath(args.out))
+    written = [meta["model_file"], meta["params_file"], os.path.basename(args.out) + ".yml"]
+    if args.onnx:
+        written.append(os.path.basename(export.export_onnx(args.out, args.opset)))
+    print(f"wrote {', '.join(written)} to {folder} (Paddle {meta['paddle_version']}, x"
+          f"{meta['scale']}, receptive field {meta['receptive_field_radius']} LR px)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))

@@ -1,0 +1,120 @@
+#!/usr/bin/env python
+"""Super-resolve images with an exported model (paddle.inference) or with training weights.
+
+Examples:
+    python tools/infer.py --model exported/srgan_x4 --input photos/ --output sr/
+    python tools/infer.py --model exported/srgan_x4 --input "photos/*.jpg" --output sr/ --tile 256
+    python tools/infer.py -c configs/srgan.yml --weights best.pdparams --input a.png --output sr/
+
+--input takes files, folders (their images, not recursive) and glob patterns. Each output is
+<output>/<stem>_x<scale>.png with the input's bit depth (16-bit stays 16-bit) and layout: gray
+stays gray, RGBA keeps its alpha (upscaled bicubic). --tile bounds memory: the image is
+processed in tiles of that many LR pixels with --tile-pad pixels of context (default: the
+model's receptive field, which makes tiled output equal untiled output). An unreadable file is
+reported and skipped; the exit code is then 1.
+"""
+import glob
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from paddle_srgan import cli  # noqa: E402
+
+
+def collect_inputs(patterns):
+    """Files named by `patterns` (files, folders, globs), in the given order, no duplicates."""
+    from paddle_srgan.data.io import list_images
+
+    files = []
+    for pattern in patterns:
+        if os.path.isdir(pattern):
+            files.extend(list_images(pattern))
+        elif os.path.isfile(pattern):
+            files.append(Path(pattern))
+        else:
+            matches = sorted(p for p in glob.glob(pattern) if os.path.isfile(p))
+            if not matches:
+                raise FileNotFoundError(f"--input {pattern}: no such file or folder, and no "
+                                        f"file matches it as a pattern")
+            files.extend(Path(p) for p in matches)
+    return list(dict.fromkeys(files))
+
+
+def output_names(files, out_dir, scale):
+    """{input: <out_dir>/<stem>_x<scale>.png}; two inputs with one output name is an error."""
+    names = {}
+    for path in files:
+        target = Path(out_dir) / f"{path.stem}_x{scale}.png"
+        clash = next((p for p, t in names.items() if t == target), None)
+        if clash is not None:
+            raise ValueError(f"{clash} and {path} would both be written to {target}; "
+                             f"run them with different --output folders")
+        names[path] = target
+    return names
+
+
+def build_runner(args):
+    from paddle_srgan import export
+    if args.model:
+        return export.create_predictor(args.model, args.device, args.threads)
+    from paddle_srgan.compat import import_paddle, resolve_device
+    from paddle_srgan.engine.checkpoint import load_generator_weights
+    from paddle_srgan.models import build_generator
+    cfg = cli.config_from_args(args)
+    import_paddle().set_device(resolve_device(args.device))
+    generator = load_generator_weights(build_generator(cfg), args.weights)
+    generator.eval()
+    return export.LayerRunner(generator, export.ModelInfo.of(generator))
+
+
+def main(argv=None):
+    ap = cli.parser(__doc__, config=False)
+    ap.add_argument("--model", help="export prefix written by tools/export.py, e.g. exported/srgan_x4")
+    ap.add_argument("-c", "--config", help="model config, with --weights (instead of --model)")
+    ap.add_argument("-o", "--override", nargs="+", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--weights", help="generator weights to run directly (dygraph), with -c")
+    ap.add_argument("--input", nargs="+", required=True, help="image files, folders or globs")
+    ap.add_argument("--output", required=True, help="folder for the <stem>_x<scale>.png results")
+    ap.add_argument("--device", default="auto", choices=["auto", "cpu", "gpu"])
+    ap.add_argument("--threads", type=int, help="CPU threads of the predictor (default: all)")
+    ap.add_argument("--tile", type=int, help="tile side in LR pixels (default: whole image)")
+    ap.add_argument("--tile-pad", type=int,
+                    help="LR pixels of context around each tile (default: receptive field)")
+    args = ap.parse_args(argv)
+    if bool(args.model) == bool(args.weights) or bool(args.weights) != bool(args.config):
+        raise ValueError("give either --model PREFIX or -c CONFIG --weights FILE")
+    if args.tile is not None and args.tile < 1 or args.tile_pad is not None and args.tile_pad < 0:
+        raise ValueError("--tile must be >= 1 and --tile-pad >= 0")
+
+    files = collect_inputs(args.input)
+    runner = build_runner(args)
+    targets = output_names(files, args.output, runner.info.scale)
+
+    from tqdm import tqdm
+
+    from paddle_srgan.export import read_inference_image, super_resolve_image, write_inference_image
+
+    failed = []
+    for path in tqdm(files, desc="super-resolving", unit="img"):
+        try:
+            sr = super_resolve_image(runner, read_inference_image(path), args.tile, args.tile_pad)
+            write_inference_image(targets[path], sr)
+        except (ValueError, OSError, MemoryError) as exc:  # ImageReadError is a ValueError
+            if args.debug:
+                raise
+            hint = " (try --tile 256)" if isinstance(exc, MemoryError) else ""
+            tqdm.write(f"skipped {path}: {exc}{hint}", file=sys.stderr)
+            failed.append(path)
+    done = len(files) - len(failed)
+    print(f"wrote {done} image(s) to {args.output}")
+    if failed:
+        print(f"{len(failed)} of {len(files)} failed: {', '.join(map(str, failed))}",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))
