@@ -19,17 +19,20 @@ Paddle version behaviour handled here (measured with 2.6.2 and 3.3.1):
 * 3.x reads a 2.6 `.pdmodel` in the predictor; its jit.load only inside DygraphOldIrGuard.
 * 3.x's predictor plans memory itself (enable_memory_optim raises "Not find ...
   memory_optimize_pass"); 2.6 needs enable_memory_optim (510x339 LR: 10.4 GB -> 3.4 GB).
+* 3.3's oneDNN conv + leaky_relu fuse pass segfaults (LapSRN); the predictor drops that pass.
 """
 import hashlib
+import math
 import os
 from dataclasses import dataclass
+from fractions import Fraction
 
 import cv2
 import numpy as np
 import yaml
 
 from .compat import import_paddle, paddle_version, resolve_device
-from .data.io import ImageReadError, read_image, write_image
+from .data.io import read_image, write_image
 from .engine.evaluator import to_image
 
 paddle = import_paddle()
@@ -67,15 +70,14 @@ class ModelInfo:
 
     @classmethod
     def of(cls, generator):
-        try:
-            return cls(int(generator.scale), int(generator.in_channels),
-                       int(generator.out_channels),
-                       tuple(float(v) for v in generator.output_range),
-                       receptive_field_radius(generator))
-        except AttributeError as exc:
-            raise ValueError(f"{type(generator).__name__} cannot be exported: it lacks {exc.name!r} "
-                             f"(generators need scale, in_channels, out_channels, output_range)"
-                             ) from None
+        missing = [a for a in ("scale", "in_channels", "out_channels", "output_range")
+                   if not hasattr(generator, a)]
+        if missing:
+            raise ValueError(f"{type(generator).__name__} cannot be exported: it has no "
+                             f"{', '.join(missing)} attribute(s)")
+        return cls(int(generator.scale), int(generator.in_channels), int(generator.out_channels),
+                   tuple(float(v) for v in generator.output_range),
+                   receptive_field_radius(generator))
 
     @classmethod
     def from_meta(cls, meta, source):
@@ -88,37 +90,86 @@ class ModelInfo:
                    int(meta["receptive_field_radius"]))
 
 
+def _conv_reach(layer):
+    """Input pixels on either side of its aligned input pixel that one output pixel of a
+    convolution reads (stride-s transposed: the aligned input pixel is floor(out / s))."""
+    padding = layer._padding
+    pads = [padding] * 2 if isinstance(padding, int) else list(padding)
+    if len(pads) != 2 or not all(isinstance(p, int) for p in pads):
+        raise ValueError(f"receptive_field_radius: {type(layer).__name__} with padding "
+                         f"{padding!r} is not supported; give tile_pad")
+    reach = 0
+    for k, d, s, p in zip(layer._kernel_size, layer._dilation, layer._stride, pads):
+        span = (k - 1) * d
+        if isinstance(layer, paddle.nn.Conv2DTranspose):
+            reach = max(reach, -(-(span - p) // s), (p + s - 1) // s)
+        elif s == 1:
+            reach = max(reach, p, span - p)
+        else:
+            raise ValueError(f"receptive_field_radius: strided {type(layer).__name__} is not "
+                             f"supported; give tile_pad")
+    return reach
+
+
 def receptive_field_radius(generator):
-    """Radius, in LR pixels, of the input region one LR pixel's HR output depends on.
+    """Radius, in LR pixels, of the LR region that the HR output of one LR pixel depends on.
 
-    Walks the layers in registration order as a chain: stride-1 convolutions widen the region
-    by (k-1)/2 * dilation pixels at their own resolution, PixelShuffle(r) multiplies the
-    resolution by r. Residual additions never reach further than the chain they bypass, so
-    SRResNet-style networks are covered; layers this cannot reason about raise ValueError.
-    Computed backwards from the s x s HR pixels of one LR pixel, with integer floors, so it is
-    exact (tests/test_export.py checks it against an impulse response).
+    Runs the generator once (eval mode, 8x8 zeros; its mode is restored) with hooks on every
+    convolution, and sums how far each reaches into its input, in LR pixels: reach / (the
+    layer's input resolution / LR resolution). For a chain of layers (SRResNet) the ceiling of
+    that sum is exact, the floors of the upsamplings included (tests/test_export.py checks it
+    against an impulse response); for branches (LapSRN's image and feature paths) it is an
+    upper bound. Functional calls in forward (F.interpolate skips) are not seen: they count
+    only through the layers of the longest path, which reach further.
 
-    Returns: int >= 0 (SRResNet x4 at paper size: 40).
+    Returns: int >= 0 (paper SRResNet: 40 at x2, x4 and x8).
+    Raises: ValueError for strided convolutions, string paddings, pooling and nn.Upsample
+        layers; give tile_pad explicitly then.
     """
     nn = paddle.nn
-    steps = []  # forward order: ("conv", radius at that resolution) or ("up", factor)
-    for layer in generator.sublayers():
-        if isinstance(layer, nn.Conv2D):
-            if any(s != 1 for s in layer._stride):
-                raise ValueError(f"receptive_field_radius: strided {type(layer).__name__} "
-                                 f"(stride {layer._stride}) is not supported; give tile_pad")
-            steps.append(("conv", max((k - 1) // 2 * d
-                                      for k, d in zip(layer._kernel_size, layer._dilation))))
-        elif isinstance(layer, nn.PixelShuffle):
-            steps.append(("up", layer._upscale_factor))
-        elif isinstance(layer, (nn.Conv2DTranspose, nn.Upsample, nn.MaxPool2D, nn.AvgPool2D)):
+    unsupported = (nn.Upsample, nn.MaxPool2D, nn.AvgPool2D)
+    layers = generator.sublayers()
+    for layer in layers:
+        if isinstance(layer, unsupported):
             raise ValueError(f"receptive_field_radius: {type(layer).__name__} is not supported; "
                              f"give tile_pad")
-    scale = int(np.prod([v for kind, v in steps if kind == "up"]))
-    lo, hi = 0, scale - 1  # the HR pixels of LR pixel 0
-    for kind, value in reversed(steps):
-        lo, hi = (lo - value, hi + value) if kind == "conv" else (lo // value, hi // value)
-    return max(-lo, hi)
+    side = 8
+    reaches = []  # (reach in input pixels, input resolution / LR resolution)
+
+    def record(layer, inputs, output):
+        reaches.append((_conv_reach(layer), Fraction(inputs[0].shape[2], side)))
+
+    hooks = [layer.register_forward_post_hook(record) for layer in layers
+             if isinstance(layer, (nn.Conv2D, nn.Conv2DTranspose))]
+    was_training = generator.training
+    generator.eval()
+    try:
+        dtype = generator.parameters()[0].dtype
+        with paddle.no_grad():
+            generator(paddle.zeros([1, generator.in_channels, side, side], dtype=dtype))
+    finally:
+        for hook in hooks:
+            hook.remove()
+        if was_training:
+            generator.train()
+    return math.ceil(sum(Fraction(reach) / resolution for reach, resolution in reaches))
+
+
+def final_output(out):
+    """The full-scale output of a generator call: multi-level networks (LapSRN) return a list
+    with one output per level, the others a tensor."""
+    return out[-1] if isinstance(out, (list, tuple)) else out
+
+
+class _FinalOutput(paddle.nn.Layer):
+    """What gets exported: the generator reduced to its full-scale output."""
+
+    def __init__(self, generator):
+        super().__init__()
+        self.generator = generator
+
+    def forward(self, lr):
+        return final_output(self.generator(lr))
 
 
 def _md5(path):
@@ -148,7 +199,7 @@ def export_generator(generator, out_prefix, meta=None):
     info = ModelInfo.of(generator)
     out_prefix = os.fspath(out_prefix)
     os.makedirs(os.path.dirname(os.path.abspath(out_prefix)), exist_ok=True)
-    for suffix in MODEL_SUFFIXES + (PARAMS_SUFFIX, PARAMS_SUFFIX + ".info", META_SUFFIX):
+    for suffix in MODEL_SUFFIXES + (PARAMS_SUFFIX, PARAMS_SUFFIX + ".info", META_SUFFIX, ".onnx"):
         if os.path.isfile(out_prefix + suffix):
             os.remove(out_prefix + suffix)
     was_training = generator.training
@@ -158,7 +209,9 @@ def export_generator(generator, out_prefix, meta=None):
         # jit.save converts the undecorated layer itself with to_static(full_graph=True)
         # (AST mode) on 2.6 and 3.x; paddle.jit.to_static(generator) would replace the caller's
         # generator.forward, and 2.6's default SOT mode fails on Python 3.11 when called again.
-        paddle.jit.save(generator, out_prefix, input_spec=[spec])
+        # The wrapper makes the full-scale output the program's only output (predictors read
+        # output 0; LapSRN's levels would otherwise come first).
+        paddle.jit.save(_FinalOutput(generator), out_prefix, input_spec=[spec])
     finally:
         if was_training:
             generator.train()
@@ -298,7 +351,7 @@ class LayerRunner:
     def run(self, lr_batch):
         batch = _check_batch(lr_batch, self.info.in_channels, "LayerRunner")
         with paddle.no_grad():
-            return self.layer(paddle.to_tensor(batch)).numpy()
+            return final_output(self.layer(paddle.to_tensor(batch))).numpy()
 
 
 class Predictor:
@@ -327,6 +380,11 @@ class Predictor:
             # photos grows memory by ~30 MB per size (3.3). Tiles share one shape per image.
             getattr(config, "set_onednn_cache_capacity", config.set_mkldnn_cache_capacity)(
                 ONEDNN_SHAPE_CACHE)
+            if paddle_version() >= (3, 0):
+                # Paddle 3.x's PIR conv_activation_onednn_fuse_pass segfaults while building
+                # the predictor when a conv feeds leaky_relu (LapSRN, MSRResNet); SRResNet's
+                # PReLU is not fused by it, so dropping it costs nothing measurable.
+                config.delete_pass("conv_activation_onednn_fuse_pass")
         if paddle_version() < (3, 0):
             config.enable_memory_optim()  # see the module docstring: 3.x rejects it
         config.disable_glog_info()
@@ -483,7 +541,7 @@ def write_inference_image(path, img):
         write_image(path, img)
 
 
-__all__ = ["EXPORT_FORMAT", "ExportError", "ImageReadError", "ModelInfo", "receptive_field_radius",
+__all__ = ["EXPORT_FORMAT", "ExportError", "ModelInfo", "receptive_field_radius",
            "export_generator", "onnx_available", "export_onnx", "model_files", "read_metadata",
            "load_exported", "LayerRunner", "Predictor", "create_predictor", "upscale",
            "super_resolve_image", "read_inference_image", "write_inference_image"]

@@ -14,7 +14,6 @@ Examples:
 Writes results.json, per_image.csv and results.md to --out (default: an eval/ folder next to
 the weights' checkpoints/ folder, or results/bicubic_x<scale>).
 """
-import hashlib
 import os
 import sys
 from pathlib import Path
@@ -26,14 +25,6 @@ import numpy as np  # noqa: E402
 from paddle_srgan import cli  # noqa: E402
 
 ALL_SETS = ["Set5", "Set14", "B100", "Urban100", "DIV2K"]
-
-
-def md5(path):
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def default_out(weights, scale):
@@ -114,7 +105,7 @@ def main(argv=None):
     generator, method = None, None
     if not args.bicubic_only:
         from paddle_srgan.compat import import_paddle, resolve_device
-        from paddle_srgan.engine.checkpoint import load_generator_weights
+        from paddle_srgan.engine.checkpoint import file_md5, load_generator_weights
         from paddle_srgan.models import build_generator
         import_paddle().set_device(resolve_device(cfg["device"]))
         generator = load_generator_weights(build_generator(cfg), args.weights, args.use_ema)
@@ -160,7 +151,7 @@ def main(argv=None):
                                lr_from="matlab-bicubic" if args.lr_from == "matlab"
                                else "LR_bicubic folder"),
             "scale": scale, "channel": channel, "weights": args.weights,
-            "weights_md5": md5(args.weights) if generator else None, "use_ema": args.use_ema,
+            "weights_md5": file_md5(args.weights) if generator else None, "use_ema": args.use_ema,
             "datasets": names}
     if lpips_net is not None:
         meta.update(metrics.lpips_protocol(lpips_net, scale), lpips_weights=args.lpips)

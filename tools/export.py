@@ -4,7 +4,8 @@
 Examples:
     python tools/export.py -c configs/srgan.yml \\
         --weights output/srgan_x4/checkpoints/best.pdparams --out exported/srgan_x4
-    python tools/export.py -c configs/srgan.yml --weights best.pdparams --out exported/srgan_x4 --onnx
+    python tools/export.py -c configs/srgan.yml --weights best.pdparams --out exported/srgan_x4 \\
+        --onnx
 
 Writes <out>.json (Paddle 3.x) or <out>.pdmodel (Paddle 2.6), <out>.pdiparams and <out>.yml
 (scale, channels, value ranges, receptive field, Paddle version, weights path and md5); with
@@ -25,6 +26,8 @@ def main(argv=None):
     ap = cli.parser(__doc__)
     ap.add_argument("--weights", required=True,
                     help="generator weights: best.pdparams, a checkpoint, or converted weights")
+    ap.add_argument("--use-ema", action="store_true",
+                    help="export the EMA generator of a training checkpoint")
     ap.add_argument("--out", required=True, help="output prefix, e.g. exported/srgan_x4")
     ap.add_argument("--onnx", action="store_true", help="also write <out>.onnx (paddle2onnx)")
     ap.add_argument("--opset", type=int, default=11, help="ONNX opset for --onnx (default 11)")
@@ -39,10 +42,10 @@ def main(argv=None):
     from paddle_srgan.engine.checkpoint import load_generator_weights
     from paddle_srgan.models import build_generator
     import_paddle().set_device("cpu")  # tracing needs no GPU; the export runs anywhere
-    generator = load_generator_weights(build_generator(cfg), args.weights)
+    generator = load_generator_weights(build_generator(cfg), args.weights, args.use_ema)
     meta = export.export_generator(generator, args.out, {
         "model": {**cfg["network_g"], "scale": cfg["scale"]},
-        "config": cfg["_source"], "weights": args.weights})
+        "config": cfg["_source"], "weights": args.weights, "use_ema": args.use_ema})
     folder = os.path.dirname(os.path.abspath(args.out))
     written = [meta["model_file"], meta["params_file"], os.path.basename(args.out) + ".yml"]
     if args.onnx:

@@ -64,17 +64,20 @@ def build_runner(args):
     from paddle_srgan.models import build_generator
     cfg = cli.config_from_args(args)
     import_paddle().set_device(resolve_device(args.device))
-    generator = load_generator_weights(build_generator(cfg), args.weights)
+    generator = load_generator_weights(build_generator(cfg), args.weights, args.use_ema)
     generator.eval()
     return export.LayerRunner(generator, export.ModelInfo.of(generator))
 
 
 def main(argv=None):
     ap = cli.parser(__doc__, config=False)
-    ap.add_argument("--model", help="export prefix written by tools/export.py, e.g. exported/srgan_x4")
+    ap.add_argument("--model",
+                    help="export prefix written by tools/export.py, e.g. exported/srgan_x4")
     ap.add_argument("-c", "--config", help="model config, with --weights (instead of --model)")
     ap.add_argument("-o", "--override", nargs="+", default=[], metavar="KEY=VALUE")
     ap.add_argument("--weights", help="generator weights to run directly (dygraph), with -c")
+    ap.add_argument("--use-ema", action="store_true",
+                    help="with --weights: run the EMA generator of a training checkpoint")
     ap.add_argument("--input", nargs="+", required=True, help="image files, folders or globs")
     ap.add_argument("--output", required=True, help="folder for the <stem>_x<scale>.png results")
     ap.add_argument("--device", default="auto", choices=["auto", "cpu", "gpu"])

@@ -4,6 +4,7 @@ A crash or `kill -9` during `atomic_save` leaves either the previous file or the
 never a truncated one: the data goes to a temporary file in the same folder (same file
 system, so the rename is atomic), is flushed to disk, then renamed over the target.
 """
+import hashlib
 import os
 
 from ..compat import import_paddle
@@ -26,6 +27,15 @@ def atomic_save(obj, path):
 
 
 CHECKPOINT_FORMAT = "paddle-srgan-checkpoint"
+
+
+def file_md5(path):
+    """Hex md5 of a (weights) file, recorded next to results and exports for provenance."""
+    digest = hashlib.md5()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 class CheckpointError(ValueError):
