@@ -21,7 +21,6 @@ Paddle version behaviour handled here (measured with 2.6.2 and 3.3.1):
   memory_optimize_pass"); 2.6 needs enable_memory_optim (510x339 LR: 10.4 GB -> 3.4 GB).
 * 3.3's oneDNN conv + leaky_relu fuse pass segfaults (LapSRN); the predictor drops that pass.
 """
-import hashlib
 import math
 import os
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ import yaml
 
 from .compat import import_paddle, paddle_version, resolve_device
 from .data.io import read_image, write_image
+from .engine.checkpoint import file_md5
 from .engine.evaluator import to_image
 
 paddle = import_paddle()
@@ -172,14 +172,6 @@ class _FinalOutput(paddle.nn.Layer):
         return final_output(self.generator(lr))
 
 
-def _md5(path):
-    digest = hashlib.md5()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def export_generator(generator, out_prefix, meta=None):
     """Save `generator` for deployment with paddle.jit, plus `<out_prefix>.yml` metadata.
 
@@ -219,7 +211,7 @@ def export_generator(generator, out_prefix, meta=None):
     extra = dict(meta or {})
     if extra.get("weights"):
         extra["weights"] = os.path.abspath(extra["weights"])
-        extra["weights_md5"] = _md5(extra["weights"])
+        extra["weights_md5"] = file_md5(extra["weights"])
     record = {
         "format": EXPORT_FORMAT,
         "format_version": 1,

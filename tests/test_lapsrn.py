@@ -98,3 +98,17 @@ def test_tiny_lapsrn_train_then_eval(tmp_path):
     assert {"psnr", "psnr_x2", "psnr_x4", "ssim_x2"} <= set(lap)
     assert lap["psnr"] == lap["psnr_x4"]
     assert {"psnr_x2", "psnr_x4"} <= set(res["results"]["Set5"]["bicubic"])
+    # export: the finest level, one channel, through the paddle.inference predictor
+    from paddle_srgan import export
+    prefix = tmp_path / "exported" / "lapsrn"
+    run_tool("export", "-c", path, "--weights", run_dir / "checkpoints" / "best.pdparams",
+             "--out", prefix)
+    meta = export.read_metadata(prefix)
+    assert meta["scale"] == 4 and meta["in_channels"] == 1
+    x = np.random.default_rng(0).random((1, 1, 8, 12), dtype=np.float32)
+    sr = export.create_predictor(prefix, "cpu").run(x)
+    g = build_generator(load_config(path))
+    from paddle_srgan.engine.checkpoint import load_generator_weights
+    load_generator_weights(g, str(run_dir / "checkpoints" / "best.pdparams")).eval()
+    assert sr.shape == (1, 1, 32, 48)
+    assert np.abs(sr - g(paddle.to_tensor(x))[-1].numpy()).max() <= 1e-4

@@ -195,7 +195,6 @@ class SRResNet(nn.Layer):
         bias = None if conv_bias else False
         slope = negative_slope
 
-        # Registration order = forward order: export.receptive_field_radius walks it as a chain.
         self.head_conv = nn.Conv2D(in_channels, num_feat, head_kernel, padding=head_kernel // 2)
         self.head_act = make_activation(act, num_feat, slope)
         self.body = nn.Sequential(*[ResidualBlock(num_feat, body_kernel, norm, block_act,
