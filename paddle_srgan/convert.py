@@ -192,6 +192,8 @@ LAYOUTS = {
          (r"^subpixel_convolutional_blocks\.(\d+)\.conv\.", r"upsample.\1.conv."),
          (r"^subpixel_convolutional_blocks\.(\d+)\.prelu\.", r"upsample.\1.act."),
          (r"^conv_block3\.conv_block\.0\.", "tail_conv.")),
+        # the tutorial's scripts feed ImageNet-normalised LR (lr_img_type='imagenet-norm')
+        options={"input_norm": "imagenet"},
         reference=_ref_sgrvinod),
     "onnx_srresnet": Layout(
         "PyTorch test/onnx/model_defs/srresnet.py SRResNet (the SRGAN authors' circulating "
@@ -433,7 +435,12 @@ def parity(layout, state, model, backend="torch", size=16, seed=0):
     paddle = import_paddle()
     x = np.random.default_rng(seed).random([1, model.in_channels, size, size], dtype=np.float32)
     ops = _Ops(lib, strip_prefixes(state))
-    expected = reference(ops, ops.tensor(x)).detach().cpu().numpy()
+    seen = x  # what the published network sees: its own input normalisation happens outside
+    if getattr(model, "input_norm", "none") == "imagenet":
+        from .models.vgg import IMAGENET_MEAN, IMAGENET_STD
+        seen = ((x - np.reshape(IMAGENET_MEAN, (1, 3, 1, 1)))
+                / np.reshape(IMAGENET_STD, (1, 3, 1, 1))).astype(np.float32)
+    expected = reference(ops, ops.tensor(seen)).detach().cpu().numpy()
     model.eval()
     return float(np.abs(model(paddle.to_tensor(x)).numpy() - expected).max())
 

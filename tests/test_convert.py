@@ -450,3 +450,26 @@ def test_converted_config_evaluates_on_set5(tmp_path):
     res = json.loads((tmp_path / "eval" / "results.json").read_text())["results"]["Set5"]
     # bilinear x4 on Set5 (Y, 4-pixel border): below bicubic's 28.43 dB, far above a wrong range
     assert 26.0 < res["SRResNet"]["psnr"] < res["bicubic"]["psnr"] - 0.3
+
+
+def test_sgrvinod_yml_normalises_the_input_like_the_tutorial(parity_npz, tmp_path):
+    """The tutorial feeds ImageNet-normalised LR: the written config makes our model do that
+    inside, so [0, 1] LR x gives the tutorial's output for (x - mean) / std."""
+    from paddle_srgan.config import load_config
+    from paddle_srgan.models import build_generator
+    out = tmp_path / "sg.pdparams"
+    log = run_tool("convert_weights", "--src", parity_npz, "--layout", "srresnet", "--out", out,
+                   "--check").stdout
+    assert "check:" in log
+    cfg = load_config(str(tmp_path / "sg.yml"))
+    assert cfg["network_g"]["input_norm"] == "imagenet"
+    g = build_generator(cfg)
+    g.set_state_dict(paddle.load(str(out)))
+    g.eval()
+    z = np.load(parity_npz)
+    mean = np.array([0.485, 0.456, 0.406], np.float32).reshape(1, 3, 1, 1)
+    std = np.array([0.229, 0.224, 0.225], np.float32).reshape(1, 3, 1, 1)
+    x = z["input"] * std + mean
+    assert np.abs(g(paddle.to_tensor(x)).numpy() - z["output_f64"]).max() < 1e-4
+    with pytest.raises(ValueError, match="input_norm 'imagenet' needs 3 input channels"):
+        SRResNet(in_channels=1, input_norm="imagenet")

@@ -30,6 +30,7 @@ converter layout sets are listed in `paddle_srgan.convert.LAYOUTS`):
 import math
 
 from ..compat import import_paddle
+from .vgg import IMAGENET_MEAN, IMAGENET_STD
 
 paddle = import_paddle()
 nn = paddle.nn
@@ -42,6 +43,7 @@ ACTIVATIONS = ("prelu", "prelu_channel", "leakyrelu", "relu")
 NORMS = ("bn", "none")
 BODY_ENDS = ("conv_norm", "conv_act", "none")
 INPUT_SKIPS = ("none", "bilinear")
+INPUT_NORMS = ("none", "imagenet")
 # Output activation -> the value range it produces (None: unbounded, the weights decide).
 OUTPUT_ACTS = {"tanh": (-1.0, 1.0), "tanh01": (0.0, 1.0), "none": None}
 
@@ -162,6 +164,9 @@ class SRResNet(nn.Layer):
             or 'none'.
         output_range: (lo, hi) the output is meant to span: given by 'tanh'/'tanh01', required
             with 'none' (the range the weights were trained for, e.g. (0, 1)).
+        input_norm: 'none' (paper: the network sees LR in [0, 1]) or 'imagenet' (the network
+            sees (lr - ImageNet mean) / std, as weights trained by the sgrvinod tutorial's
+            scripts expect; RGB only). Either way the input given to forward is in [0, 1].
     Input:  lr [N, in_channels, h, w] float32 in [0, 1].
     Output: sr [N, out_channels, h*scale, w*scale] float32 in `self.output_range`
         (paper: [-1, 1]); trainer and evaluator map it to [0, 1] with that attribute.
@@ -170,7 +175,8 @@ class SRResNet(nn.Layer):
     def __init__(self, in_channels=3, out_channels=None, num_feat=64, num_block=16, scale=4,
                  head_kernel=9, body_kernel=3, norm="bn", conv_bias=True, act="prelu",
                  negative_slope=0.2, block_act=None, body_end="conv_norm", global_skip=True,
-                 hr_conv=False, input_skip="none", output_act="tanh", output_range=None):
+                 hr_conv=False, input_skip="none", output_act="tanh", output_range=None,
+                 input_norm="none"):
         super().__init__()
         if scale not in (2, 4, 8):
             raise ValueError(f"SRResNet scale must be 2, 4 or 8, got {scale}")
@@ -179,7 +185,8 @@ class SRResNet(nn.Layer):
                                      ("block_act", block_act, ACTIVATIONS),
                                      ("body_end", body_end, BODY_ENDS),
                                      ("input_skip", input_skip, INPUT_SKIPS),
-                                     ("output_act", output_act, OUTPUT_ACTS)]:
+                                     ("output_act", output_act, OUTPUT_ACTS),
+                                     ("input_norm", input_norm, INPUT_NORMS)]:
             _choice(name, value, allowed)
         self.in_channels = in_channels
         self.out_channels = out_channels or in_channels
@@ -192,6 +199,15 @@ class SRResNet(nn.Layer):
         self.input_skip = input_skip
         self.output_act = output_act
         self.body_end = body_end
+        self.input_norm = input_norm
+        if input_norm == "imagenet":
+            if in_channels != 3:
+                raise ValueError(f"SRResNet input_norm 'imagenet' needs 3 input channels, "
+                                 f"got {in_channels}")
+            self.register_buffer("norm_mean", paddle.to_tensor(IMAGENET_MEAN).reshape([1, 3, 1, 1]),
+                                 persistable=False)
+            self.register_buffer("norm_std", paddle.to_tensor(IMAGENET_STD).reshape([1, 3, 1, 1]),
+                                 persistable=False)
         bias = None if conv_bias else False
         slope = negative_slope
 
@@ -234,7 +250,8 @@ class SRResNet(nn.Layer):
 
     def forward(self, lr):
         check_input(lr, self.in_channels, "SRResNet")
-        head = self.head_act(self.head_conv(lr))
+        x = (lr - self.norm_mean) / self.norm_std if self.input_norm == "imagenet" else lr
+        head = self.head_act(self.head_conv(x))
         feat = self.body(head)
         if self.body_end == "conv_norm":
             feat = self.body_bn(self.body_conv(feat))
