@@ -17,6 +17,13 @@ PARITY_NPZ = SHARED / "data" / "parity" / "srresnet_sgrvinod.npz"
 warnings.filterwarnings("ignore", message="No ccache found")
 
 
+def read_rgb(path):
+    """uint8 [H, W, 3] RGB of an image file, read independently of paddle_srgan.data.io."""
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    assert img is not None, f"cannot read {path}"
+    return img[:, :, ::-1].copy()
+
+
 def run_tool(tool, *args, cwd=None, check=True, timeout=600):
     """Run tools/<tool>.py as a user would; returns the CompletedProcess (text output)."""
     proc = subprocess.run([sys.executable, str(ROOT / "tools" / f"{tool}.py"), *map(str, args)],

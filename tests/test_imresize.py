@@ -1,21 +1,12 @@
 """paddle_srgan.data.imresize against MATLAB-made files and analytic references."""
 
-from pathlib import Path
-
-import cv2
 import numpy as np
 import pytest
 
+from conftest import SET5, read_rgb
 from paddle_srgan.data.imresize import imresize, output_size
 
-SET5 = Path(__file__).resolve().parents[1] / "data" / "benchmarks" / "Set5"
 SET5_NAMES = ("baby", "bird", "butterfly", "head", "woman")
-
-
-def read_rgb(path):
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    assert img is not None, f"cannot read {path}"
-    return np.ascontiguousarray(img[:, :, ::-1])
 
 
 @pytest.fixture(scope="module")

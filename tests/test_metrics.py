@@ -3,16 +3,14 @@
 import json
 import math
 import warnings
-from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
+from conftest import SET5, read_rgb
 from paddle_srgan.data.imresize import imresize
 from paddle_srgan.metrics import crop_border, mod_crop, protocol, psnr, rgb_to_y, ssim
 
-SET5 = Path(__file__).resolve().parents[1] / "data" / "benchmarks" / "Set5"
 
 # data/benchmarks/Set5/README.md: MATLAB bicubic x4, 4-pixel border.
 # name: (PSNR Y, SSIM Y, PSNR RGB, SSIM RGB)
@@ -25,12 +23,6 @@ SET5_BICUBIC_X4 = {
 }
 SET5_MEAN = (28.4290, 0.81114, 26.6921, 0.77309)
 PSNR_TOL, SSIM_TOL = 0.005, 0.0003
-
-
-def read_rgb(path):
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    assert img is not None, f"cannot read {path}"
-    return np.ascontiguousarray(img[:, :, ::-1])
 
 
 @pytest.fixture(scope="module")

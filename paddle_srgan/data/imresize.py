@@ -32,8 +32,9 @@ _KERNEL_WIDTH = 4.0  # support of the bicubic kernel in input pixels at scale 1
 # in a 1-2 MiB L2 cache. Measured on DIV2K-sized input: 32K-128K all within 5 %.
 _TILE_ELEMENTS = 1 << 16
 
-# Equal to MATLAB's numeric-class saturation limits for the integer types we accept.
-_INT_RANGES = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
+# The integer pixel types of the package and their peak values (MATLAB's saturation limits);
+# data.io and data.transforms use the same table.
+INTEGER_MAX = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
 
 
 def _cubic(x):
@@ -135,7 +136,7 @@ def _store(acc, dst):
     For uint8/uint16 ``dst``: round half away from zero and saturate (only non-negative
     values survive the clip, so floor(x + 0.5) is that rounding). ``acc`` is clobbered.
     """
-    max_value = _INT_RANGES.get(dst.dtype)
+    max_value = INTEGER_MAX.get(dst.dtype)
     if max_value is not None:
         acc += 0.5
         np.floor(acc, out=acc)
@@ -189,7 +190,7 @@ def imresize(img, scale=None, output_shape=None, exact=True):
     img = np.asarray(img)
     if img.ndim not in (2, 3):
         raise ValueError(f"img must be HxW or HxWxC, got shape {img.shape}")
-    if img.dtype not in _INT_RANGES and img.dtype not in (np.float32, np.float64):
+    if img.dtype not in INTEGER_MAX and img.dtype not in (np.float32, np.float64):
         raise ValueError(f"img dtype must be uint8, uint16, float32 or float64, got {img.dtype}")
     if 0 in img.shape:
         raise ValueError(f"img must be non-empty, got shape {img.shape}")
@@ -211,7 +212,7 @@ def imresize(img, scale=None, output_shape=None, exact=True):
 
     # MATLAB keeps the intermediate image in the input class (exact mode); the float mode
     # keeps it in float64. The last pass always produces the input dtype.
-    integer = img.dtype in _INT_RANGES
+    integer = img.dtype in INTEGER_MAX
     pass_dtype = img.dtype if exact and integer else np.dtype(np.float64)
 
     # Work on [H, W, M] so both passes are row passes on a 2-D view (contiguous row

@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 from ..metrics import rgb_to_y
+from .imresize import INTEGER_MAX
 
 __all__ = ["IMAGE_EXTENSIONS", "ImageReadError", "read_image", "write_image", "image_size",
            "list_images", "check_channel", "select_channel"]
@@ -19,7 +20,6 @@ __all__ = ["IMAGE_EXTENSIONS", "ImageReadError", "read_image", "write_image", "i
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 # File formats that can hold 16-bit samples (cv2.imencode silently refuses the others).
 _16BIT_EXTENSIONS = (".png", ".tif", ".tiff")
-_INTEGER_MAX = {np.dtype(np.uint8): 255, np.dtype(np.uint16): 65535}
 
 
 class ImageReadError(ValueError):
@@ -53,7 +53,7 @@ def read_image(path):
     if img is None:
         raise ImageReadError(f"cannot read image {path}: not a decodable PNG/JPEG/BMP/TIFF "
                              f"(corrupt, truncated or another format)")
-    if img.dtype not in _INTEGER_MAX:
+    if img.dtype not in INTEGER_MAX:
         raise ImageReadError(f"cannot read image {path}: {img.dtype} samples are not supported "
                              f"(expected 8-bit or 16-bit integer images)")
     if img.ndim == 2:
@@ -76,7 +76,7 @@ def write_image(path, img):
     """
     path = Path(path)
     img = np.asarray(img)
-    if img.dtype not in _INTEGER_MAX:
+    if img.dtype not in INTEGER_MAX:
         raise ValueError(f"write_image({path}): expected uint8 or uint16 pixels, got {img.dtype}")
     if img.ndim == 3 and img.shape[2] == 1:
         img = img[:, :, 0]
@@ -216,7 +216,7 @@ def select_channel(img, channel, key="datasets.*.channel"):
         return np.ascontiguousarray(img[:, :, channel:channel + 1])
     if channel == "gray":
         return cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_RGB2GRAY)[:, :, None]
-    max_value = _INTEGER_MAX.get(img.dtype)
+    max_value = INTEGER_MAX.get(img.dtype)
     if max_value is None:
         raise ValueError(f"select_channel needs uint8 or uint16 pixels, got {img.dtype}")
     # rgb_to_y works on the 0..255 scale; 65535 / 255 = 257 maps uint16 onto it exactly.

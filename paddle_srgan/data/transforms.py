@@ -7,11 +7,10 @@ datasets.TrainPatches for why that matters).
 """
 import numpy as np
 
-from .imresize import imresize
+from .imresize import INTEGER_MAX, imresize
 
 __all__ = ["random_crop", "paired_random_crop", "augment", "downscale", "to_chw_float"]
 
-_INTEGER_MAX = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
 
 
 def _check_fits(shape, crop, what):
@@ -128,7 +127,7 @@ def to_chw_float(img):
     """
     if img.ndim != 3:
         raise ValueError(f"to_chw_float needs an [H, W, C] image, got shape {img.shape}")
-    max_value = _INTEGER_MAX.get(img.dtype)
+    max_value = INTEGER_MAX.get(img.dtype)
     if max_value is None and not np.issubdtype(img.dtype, np.floating):
         raise ValueError(f"to_chw_float needs uint8, uint16 or float pixels, got {img.dtype}")
     chw = np.array(img.transpose(2, 0, 1), dtype=np.float32, order="C")

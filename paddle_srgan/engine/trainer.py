@@ -37,7 +37,8 @@ from .. import losses
 from ..compat import import_paddle, resolve_device
 from ..config import dump_config
 from ..data.datasets import build_train_loader, build_val_set
-from ..models import build_discriminator, build_generator, build_vgg, count_parameters
+from ..models import (bn_statistics, build_discriminator, build_generator, build_vgg,
+                      count_parameters)
 from . import checkpoint as ckpt
 from .evaluator import centre_box, evaluate, side_by_side
 from .logger import RunLogger
@@ -262,12 +263,6 @@ class Trainer:
         opt.clear_grad()
         sched.step()
 
-    def _bn_stats(self, nets):
-        """Running-statistics tensors of the BatchNorm layers of `nets` (None entries skipped)."""
-        return [t for net in nets if net is not None for sub in net.sublayers()
-                for t in (getattr(sub, "_mean", None), getattr(sub, "_variance", None))
-                if t is not None]
-
     def _step(self, batch):
         """One training step. batch: {'lr': [N,C,h,w] in [0,1], 'hr': [N,C,H,W] in [0,1]}.
         Returns {name: 0-d tensor} of the step's loss terms (no host sync), or None if skipped.
@@ -278,7 +273,7 @@ class Trainer:
         targets = hr
         if len(self.level_scales) > 1:  # coarser levels have their own MATLAB-shrunk targets
             targets = [batch[f"hr_x{s}"] * (hi - lo) + lo for s in self.level_scales[:-1]] + [hr]
-        stats = self._bn_stats([self.G, self.D]) if self.tcfg["nan_guard"] else []
+        stats = bn_statistics(self.G, self.D) if self.tcfg["nan_guard"] else []
         saved = [t.clone() for t in stats]
         with self._autocast():
             out = self.G_train(lr)
@@ -306,7 +301,7 @@ class Trainer:
                 out["d_fake_prob"] = paddle.nn.functional.sigmoid(fake.astype("float32")).mean()
             else:
                 self.opt_d.clear_grad()
-                d_stats = self._bn_stats([self.D])
+                d_stats = bn_statistics(self.D)
                 for t, old in zip(stats[-len(d_stats):], saved[-len(d_stats):]):
                     paddle.assign(old, t)
         return out
@@ -329,7 +324,7 @@ class Trainer:
         at the same iterations)."""
         if self.world == 1:
             return
-        for t in self._bn_stats([self.G, self.D]):
+        for t in bn_statistics(self.G, self.D):
             paddle.distributed.all_reduce(t)
             paddle.assign(t / self.world, t)
 

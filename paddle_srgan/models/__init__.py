@@ -74,13 +74,22 @@ def build_vgg(cfg):
     return VGGFeatures(layer=cfg["vgg"]["layer"], weights=cfg["vgg"]["weights"])
 
 
+def bn_statistics(*layers):
+    """The BatchNorm running-statistics tensors (_mean, _variance) of `layers` (None skipped).
+    Paddle lists them among parameters(), PyTorch keeps them as buffers."""
+    return [t for layer in layers if layer is not None
+            for sub in layer.sublayers(include_self=True)
+            for t in (getattr(sub, "_mean", None), getattr(sub, "_variance", None))
+            if t is not None]
+
+
 def count_parameters(layer):
     """Learnable scalars of `layer`, frozen ones included, BN running statistics excluded:
     the figure PyTorch's `sum(p.numel() for p in m.parameters())` gives for the same net."""
-    stats = {id(t) for sub in layer.sublayers(include_self=True)
-             for t in (getattr(sub, "_mean", None), getattr(sub, "_variance", None)) if t is not None}
+    stats = {id(t) for t in bn_statistics(layer)}
     return sum(int(p.numel()) for p in layer.parameters() if id(p) not in stats)
 
 
 __all__ = ["SRResNet", "LapSRN", "Discriminator", "VGGFeatures", "MODELS", "build_model",
-           "build_generator", "build_discriminator", "build_vgg", "count_parameters"]
+           "build_generator", "build_discriminator", "build_vgg", "bn_statistics",
+           "count_parameters"]
