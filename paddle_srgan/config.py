@@ -47,6 +47,7 @@ DEFAULTS = {
     "data_root": "data",         # relative dataset folders are resolved under it
     "seed": 0,
     "device": "auto",            # auto (GPU if paddle was built with CUDA and sees one) | gpu | cpu
+    "cpu_threads": 0,            # math-library threads on CPU; 0 = the process's cores / procs
     "scale": 4,                  # x2 / x4 / x8; networks and datasets follow it
     "network_g": {"type": "SRResNet"},
     "network_d": {"type": "Discriminator"},

@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 import yaml
 
-from .compat import import_paddle, paddle_version, resolve_device
+from .compat import default_cpu_threads, import_paddle, paddle_version, resolve_device
 from .data.io import read_image, write_image
 from .engine.checkpoint import file_md5
 from .engine.evaluator import to_image
@@ -364,7 +364,7 @@ class Predictor:
             config.enable_use_gpu(256, 0)  # initial pool MB, device id; the pool grows
         else:
             config.disable_gpu()
-            config.set_cpu_math_library_num_threads(threads or os.cpu_count() or 1)
+            config.set_cpu_math_library_num_threads(threads or default_cpu_threads())
             # oneDNN kernels: ~1.6x faster than the default CPU kernels on SRResNet, outputs
             # within 1e-6. Paddle 3.x names it enable_onednn, 2.6 only enable_mkldnn.
             getattr(config, "enable_onednn", config.enable_mkldnn)()

@@ -3,6 +3,8 @@
 Conventions: images are [N, C, H, W] float32 in the generator's output range (`value_range`,
 [-1, 1] for SRResNet); every loss returns a 0-d tensor (mean over all elements).
 """
+import contextlib
+
 from .compat import import_paddle
 
 paddle = import_paddle()
@@ -65,6 +67,23 @@ class PerceptualLoss(paddle.nn.Layer):
             return pixel_loss(self._features(sr), target, self.criterion)
 
 
+@contextlib.contextmanager
+def frozen(layer):
+    """Within the block, `layer`'s trainable parameters get no gradients (inputs still do).
+
+    Why: the generator's adversarial term needs d loss / d sr through D, not D's own weight
+    gradients, which the D step recomputes anyway; skipping them saves their GEMMs.
+    """
+    params = [p for p in layer.parameters() if not p.stop_gradient]
+    for p in params:
+        p.stop_gradient = True
+    try:
+        yield
+    finally:
+        for p in params:
+            p.stop_gradient = False
+
+
 def adversarial_g_loss(fake_logits):
     """Generator's BCE: push D(G(lr)) towards 'real' (-log D, the paper's eq. 6)."""
     return F.binary_cross_entropy_with_logits(fake_logits, paddle.ones_like(fake_logits))
@@ -124,6 +143,7 @@ class GeneratorObjective:
         if "perceptual" in self.weights:
             terms["perceptual"] = self.perceptual(sr, hr)
         if "adversarial" in self.weights:
-            terms["adversarial"] = adversarial_g_loss(self.discriminator(sr))
+            with frozen(self.discriminator):
+                terms["adversarial"] = adversarial_g_loss(self.discriminator(sr))
         total = sum(self.weights[name] * terms[name] for name in self.weights)
         return total, terms

@@ -5,8 +5,12 @@ import sys
 import warnings
 from pathlib import Path
 
-import cv2  # noqa: F401  before paddle: see paddle_srgan.compat.import_paddle
+import cv2
 import pytest
+
+from paddle_srgan.compat import import_paddle
+
+import_paddle()  # before any test module's `import paddle`: cv2 first, MKL settings
 
 ROOT = Path(__file__).resolve().parents[1]
 SET5 = ROOT / "data" / "benchmarks" / "Set5"

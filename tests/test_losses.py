@@ -76,3 +76,21 @@ def test_weights_combine_linearly():
     assert set(terms) == {"pixel", "perceptual"}
     assert float(total) == pytest.approx(0.5 * float(terms["pixel"]) + 2 * float(terms["perceptual"]),
                                          rel=1e-5)
+
+
+def test_adversarial_term_leaves_no_gradient_on_the_discriminator():
+    """The G step needs d adv / d sr through D, not D's weight gradients (losses.frozen)."""
+    paddle.seed(3)
+    cfg = load_config()
+    d = Discriminator(num_feat=8, fc_size=16)
+    trainable = [p for p in d.parameters() if not p.stop_gradient]  # BN statistics are not
+    sr = paddle.rand([2, 3, 48, 48]) * 2 - 1
+    sr.stop_gradient = False
+    objective = GeneratorObjective({"adversarial": 1.0}, cfg["losses"]["pixel"], discriminator=d)
+    total, _ = objective(sr, sr)
+    total.backward()
+    assert sr.grad is not None and float(sr.grad.abs().sum()) > 0
+    assert len(trainable) > 10 and all(p.grad is None for p in trainable)
+    assert all(not p.stop_gradient for p in trainable)  # trainable again for the D step
+    adversarial_d_loss(d(sr.detach()), d(sr.detach())).backward()
+    assert all(p.grad is not None for p in trainable)

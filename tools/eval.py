@@ -104,10 +104,10 @@ def main(argv=None):
     from paddle_srgan.engine import evaluator, report
     generator, method = None, None
     if not args.bicubic_only:
-        from paddle_srgan.compat import import_paddle, resolve_device
+        from paddle_srgan.compat import use_device
         from paddle_srgan.engine.checkpoint import file_md5, load_generator_weights
         from paddle_srgan.models import build_generator
-        import_paddle().set_device(resolve_device(cfg["device"]))
+        use_device(cfg["device"], cfg["cpu_threads"])
         generator = load_generator_weights(build_generator(cfg), args.weights, args.use_ema)
         generator.eval()
         method = cfg["network_g"]["type"]

@@ -59,11 +59,11 @@ def build_runner(args):
     from paddle_srgan import export
     if args.model:
         return export.create_predictor(args.model, args.device, args.threads)
-    from paddle_srgan.compat import import_paddle, resolve_device
+    from paddle_srgan.compat import use_device
     from paddle_srgan.engine.checkpoint import load_generator_weights
     from paddle_srgan.models import build_generator
     cfg = cli.config_from_args(args)
-    import_paddle().set_device(resolve_device(args.device))
+    use_device(args.device, args.threads or 0)
     generator = load_generator_weights(build_generator(cfg), args.weights, args.use_ema)
     generator.eval()
     return export.LayerRunner(generator, export.ModelInfo.of(generator))
@@ -81,7 +81,7 @@ def main(argv=None):
     ap.add_argument("--input", nargs="+", required=True, help="image files, folders or globs")
     ap.add_argument("--output", required=True, help="folder for the <stem>_x<scale>.png results")
     ap.add_argument("--device", default="auto", choices=["auto", "cpu", "gpu"])
-    ap.add_argument("--threads", type=int, help="CPU threads of the predictor (default: all)")
+    ap.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
     ap.add_argument("--tile", type=int, help="tile side in LR pixels (default: whole image)")
     ap.add_argument("--tile-pad", type=int,
                     help="LR pixels of context around each tile (default: receptive field)")

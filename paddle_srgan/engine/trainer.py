@@ -34,7 +34,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .. import losses
-from ..compat import import_paddle, resolve_device
+from ..compat import import_paddle, use_device
 from ..config import dump_config
 from ..data.datasets import build_train_loader, build_val_set
 from ..models import (bn_statistics, build_discriminator, build_generator, build_vgg,
@@ -87,8 +87,7 @@ class Trainer:
         self.tcfg = cfg["train"]
         self.phases = self.tcfg["phases"]
         self.bounds = np.cumsum([0] + [p["iters"] for p in self.phases]).tolist()
-        self.device = resolve_device(cfg["device"])
-        paddle.set_device(self.device)
+        self.device = use_device(cfg["device"], cfg["cpu_threads"])
         self.world = paddle.distributed.get_world_size()
         if self.world > 1:
             paddle.distributed.init_parallel_env()
@@ -214,7 +213,9 @@ class Trainer:
                                     else (None, None))
         self.objective = losses.GeneratorObjective(
             phase["losses"], self.cfg["losses"]["pixel"], self.perceptual,
-            self.D_train if phase["losses"]["adversarial"] else None, self.level_scales)
+            # the bare D: its weights get no gradient from this term (losses.frozen), so
+            # DataParallel has nothing to all-reduce for it
+            self.D if phase["losses"]["adversarial"] else None, self.level_scales)
         if self.iteration > start:  # resuming inside this phase: its optimizer state is needed
             state = self._resume_state
             if state is None or state.get("phase") != index:
@@ -290,7 +291,6 @@ class Trainer:
         out = {f"g_{k}": v.detach() for k, v in terms.items()}
         out["g_total"] = total.detach()
         if self.opt_d is not None:
-            self.opt_d.clear_grad()  # drop what the generator's adversarial term left on D
             with self._autocast():
                 real, fake = self.D_train(hr), self.D_train(sr.detach())
                 loss_d = losses.adversarial_d_loss(real, fake)
