@@ -9,7 +9,9 @@ bench_step.py so the two print comparable numbers:
     python benchmarks/bench_train.py --batch 4 --lr-size 24 --iters 5
     <torch venv>/bin/python ../shared/bench/torchref/bench_step.py --batch 4 --lr-size 24 --threads 2 --iters 5
 
-Also reports the process's peak RSS. Data loading is excluded (see bench_data.py).
+Also reports the process's peak RSS and, with --device gpu, the peak GPU memory Paddle's allocator
+held (the GPU memory a run with that batch and patch size needs). Data loading is excluded (see
+bench_data.py).
 """
 import argparse
 import json
@@ -32,7 +34,8 @@ def main():
     ap.add_argument("--lr-size", type=int, default=24, help="LR patch side; HR = 4x")
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--iters", type=int, default=5)
-    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--device", default="cpu", choices=["cpu", "gpu"])
+    ap.add_argument("--amp", choices=["O1", "O2"], help="mixed precision (GPU; CPU runs fp32)")
     args = ap.parse_args()
 
     from paddle_srgan.compat import import_paddle
@@ -46,7 +49,7 @@ def main():
             f"data_root={ROOT / 'data'}", "datasets.train.hr_dir=demo",
             "datasets.val.max_images=1", f"train.batch_size={args.batch}",
             "train.phases.0.iters=1000", "train.phases.1.iters=1000",
-            "train.phases.1.lr_milestones=[500]"])
+            "train.phases.1.lr_milestones=[500]"] + ([f"train.amp={args.amp}"] if args.amp else []))
         trainer = Trainer(cfg)
         hr_size = args.lr_size * cfg["scale"]
         paddle.seed(0)
@@ -54,7 +57,8 @@ def main():
                  "hr": paddle.rand([args.batch, 3, hr_size, hr_size])}
         result = {"paddle": paddle.__version__, "python": platform.python_version(),
                   "device": trainer.device, "nproc": os.cpu_count(), "batch": args.batch,
-                  "lr_size": args.lr_size, "hr_size": hr_size, "iters": args.iters}
+                  "lr_size": args.lr_size, "hr_size": hr_size, "iters": args.iters,
+                  "amp": trainer.amp}
         for phase, key in ((0, "srresnet_step_s"), (1, "srgan_step_s")):
             trainer._start_phase(phase)
             for _ in range(args.warmup):
@@ -68,6 +72,9 @@ def main():
             result[key] = {"median": round(statistics.median(times), 4),
                            "min": round(min(times), 4), "max": round(max(times), 4)}
         trainer.log.close()
+        if trainer.device == "gpu":  # what the allocator held at most: the GPU memory to expect
+            result["gpu_peak_allocated_mb"] = round(
+                paddle.device.cuda.max_memory_allocated() / 2 ** 20, 1)
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     print(json.dumps(result))
 

@@ -33,3 +33,12 @@ def test_help_and_print_config_need_no_paddle():
         assert proc.returncode == 0 and "usage:" in proc.stdout, (tool, proc.stderr)
     proc = run_without_paddle("train", "-c", ROOT / "configs" / "srgan.yml", "--print-config")
     assert proc.returncode == 0 and "network_g" in proc.stdout
+
+
+def test_repeated_override_flags_accumulate():
+    """`-o a=1 -o b=2` keeps both (argparse's default 'store' would silently drop a=1)."""
+    from paddle_srgan import cli
+    args = cli.parser("t").parse_args(["-c", str(ROOT / "configs" / "demo.yml"),
+                                       "-o", "seed=7", "train.batch_size=2", "-o", "scale=2"])
+    cfg = cli.config_from_args(args)
+    assert (cfg["seed"], cfg["train"]["batch_size"], cfg["scale"]) == (7, 2, 2)
