@@ -19,7 +19,7 @@ setup(
     long_description_content_type="text/markdown",
     packages=find_packages(include=["paddle_srgan", "paddle_srgan.*"]),
     python_requires=">=3.8",
-    install_requires=["numpy", "opencv-python", "pillow", "tqdm", "visualdl", "pyyaml"],
+    install_requires=["numpy", "opencv-python", "pillow", "tqdm", "visualdl", "pyyaml", "matplotlib"],
     extras_require={
         # paddlepaddle-gpu 2.6.2 (the only one on PyPI) is built against numpy 1.x
         "cpu": ["paddlepaddle>=2.6"],

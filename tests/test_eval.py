@@ -8,7 +8,7 @@ import pytest
 
 from conftest import ROOT, SET5, run_tool
 from paddle_srgan.data.benchmarks import canonical_name, find_benchmark
-from paddle_srgan.engine.evaluator import centre_box, score, side_by_side, to_image
+from paddle_srgan.engine.evaluator import score, to_image
 
 BENCH = ROOT / "data" / "benchmarks"
 
@@ -90,12 +90,3 @@ def test_score_16_bit_on_the_8_bit_scale():
     s16 = score(sr.astype(np.uint16) * 257, hr.astype(np.uint16) * 257, 4, rgb=True)
     for k in s8:
         assert s16[k] == pytest.approx(s8[k], rel=1e-9)
-
-
-def test_side_by_side_upscales_lr_and_crops():
-    lr = np.zeros((4, 4, 3), np.uint8)
-    sr = np.full((16, 16, 3), 100, np.uint8)
-    box = centre_box(sr.shape, 8, 4)
-    strip = side_by_side([lr, sr, sr], box)
-    assert box == (4, 4, 8) and strip.shape == (8, 24, 3)
-    assert strip[:, :8].max() == 0 and strip[:, 8:].min() == 100

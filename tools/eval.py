@@ -52,7 +52,7 @@ def main(argv=None):
     ap.add_argument("--bicubic-only", action="store_true", help="only the bicubic baseline")
     ap.add_argument("--save-images", action="store_true", help="write SR outputs as PNG")
     ap.add_argument("--figures", action="store_true",
-                    help="write centre crops bicubic | SR | HR side by side as PNG")
+                    help="write labelled centre crops LR | bicubic | SR | HR (with PSNR) as PNG")
     ap.add_argument("--lpips", metavar="WEIGHTS",
                     help="also score LPIPS v0.1 (lower is better) with the .pdparams made once by "
                          "tools/convert_lpips_weights.py (RGB evaluation only)")
@@ -101,7 +101,7 @@ def main(argv=None):
         from paddle_srgan import metrics as metrics_mod
         lpips_net = metrics_mod.load_lpips(args.lpips)
 
-    from paddle_srgan.engine import evaluator, report
+    from paddle_srgan.engine import evaluator, figures, report
     generator, method = None, None
     if not args.bicubic_only:
         from paddle_srgan.compat import use_device
@@ -124,19 +124,26 @@ def main(argv=None):
         for label, net in [("bicubic", None)] + ([(method, generator)] if generator else []):
             lpips_scores = {}
 
-            def on_image(stem, sr, item, label=label, name=name, lpips_scores=lpips_scores):
+            def on_image(item, sr, row, label=label, name=name, lpips_scores=lpips_scores):
+                stem = item["name"]
                 if lpips_net is not None:  # 16-bit scored on the 8-bit scale, like psnr/ssim
                     k = 255.0 / np.iinfo(item["hr"].dtype).max
                     lpips_scores[stem] = metrics_mod.lpips(sr * k, item["hr"] * k, lpips_net,
                                                            crop_border=scale)
                 if label == "bicubic":
-                    bicubic_images[stem] = sr
+                    bicubic_images[stem] = (sr, row)
                 if args.save_images:
                     write_image(os.path.join(out_dir, "images", name, label, f"{stem}.png"), sr)
                 if args.figures and (label != "bicubic" or generator is None):
-                    parts = [bicubic_images[stem], sr, item["hr"]] if generator else [sr, item["hr"]]
-                    strip = evaluator.side_by_side(parts, evaluator.centre_box(item["hr"].shape, 160))
-                    write_image(os.path.join(out_dir, "figures", name, f"{stem}.png"), strip)
+                    bicubic, bicubic_row = bicubic_images[stem]
+                    panels = [("LR", item["lr_image"]),
+                              (f"bicubic {bicubic_row['psnr']:.2f} dB", bicubic)]
+                    if generator is not None:
+                        panels.append((f"SR {row['psnr']:.2f} dB", sr))
+                    panels.append(("HR", item["hr"]))
+                    box = figures.centre_box(item["hr"].shape, 160, scale)
+                    write_image(os.path.join(out_dir, "figures", name, f"{stem}.png"),
+                                figures.comparison(panels, box))
             items = tqdm(dataset, desc=f"{name} {label}", leave=False, total=len(dataset))
             res = evaluator.evaluate(items, scale, net, on_image, rgb=True,
                                      level_scales=getattr(generator, "target_scales", None))

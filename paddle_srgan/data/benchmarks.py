@@ -58,3 +58,15 @@ def find_benchmark(root, name):
     raise FileNotFoundError(
         f"benchmark {name}: no images in {' or '.join(str(root / r) for r in BENCHMARKS[name][1])}"
         f"; {root} holds: {', '.join(found) if found else 'nothing' if root.is_dir() else '(missing)'}")
+
+
+def locate_benchmark(hr_dir):
+    """(root, name) when `hr_dir` is a standard benchmark's HR folder (ROOT/Set5/HR -> (ROOT,
+    'Set5')), else None: what tools/eval.py needs as --data-root and --datasets."""
+    hr_dir = Path(hr_dir)
+    for name, (_, rels) in BENCHMARKS.items():
+        for rel in rels:
+            depth = len(Path(rel).parts)
+            if hr_dir.parts[-depth:] == Path(rel).parts:
+                return str(Path(*hr_dir.parts[:-depth]) if len(hr_dir.parts) > depth else "."), name
+    return None

@@ -73,7 +73,8 @@ def evaluate(dataset, scale, generator=None, on_image=None, rgb=False, level_sca
         scale: the SR factor (also the border crop).
         generator: an nn.Layer mapping [N,C,h,w] [0,1] -> [N,C,sh,sw] in its
             `output_range`, or to a list of levels (LapSRN); put it in eval mode first.
-        on_image: optional callback(name, sr_image, item) for saving images / figures.
+        on_image: optional callback(item, sr_image, row) for saving images / figures;
+            row is the image's scores ({"name", "psnr", "ssim", ...}).
         rgb: also score the three RGB channels (see `score`).
         level_scales: scales of the levels to score, e.g. (2, 4); default: the generator's
             `target_scales`, else (scale,). Level x<s> is scored against the HR shrunk to it
@@ -105,32 +106,8 @@ def evaluate(dataset, scale, generator=None, on_image=None, rgb=False, level_sca
                 row.update({f"{k}_x{s}": v for k, v in score(img, target, s).items()})
         rows.append(row)
         if on_image is not None:
-            on_image(item["name"], sr_image, item)
+            on_image(item, sr_image, row)
     if not rows:
         raise ValueError("the evaluation set has no images")
     means = {k: float(np.mean([r[k] for r in rows])) for k in rows[0] if k != "name"}
     return {"per_image": rows, **means}
-
-
-def centre_box(shape, size, multiple=1):
-    """(top, left, side) of a centred square of at most `size` pixels in an image of `shape`
-    ([H, W, ...]), with all three a multiple of `multiple` (keeps LR/HR crops aligned)."""
-    side = min(size, shape[0], shape[1]) // multiple * multiple
-    return ((shape[0] - side) // 2 // multiple * multiple,
-            (shape[1] - side) // 2 // multiple * multiple, side)
-
-
-def side_by_side(images, box=None):
-    """Same-size [H, W, C] images (LR first upscaled by nearest neighbour to match) cropped to
-    `box` = (top, left, side) and concatenated left to right: a figure / VisualDL strip."""
-    height = max(img.shape[0] for img in images)
-    parts = []
-    for img in images:
-        factor = height // img.shape[0]
-        if factor > 1:  # LR: nearest-neighbour blow-up shows its real pixels
-            img = np.repeat(np.repeat(img, factor, axis=0), factor, axis=1)
-        if box is not None:
-            top, left, side = box
-            img = img[top:top + side, left:left + side]
-        parts.append(img)
-    return np.concatenate(parts, axis=1)

@@ -1,9 +1,10 @@
-"""Where a run reports: VisualDL (or a JSON-lines fallback), `log.txt` and the console.
+"""Where a run reports: VisualDL, plain files, `log.txt` and the console.
 
 Every scalar and image goes to VisualDL under `run_dir/vdl/` with the global iteration as its
-step, so curves continue across resumes (VisualDL merges the record files of one folder). When
-visualdl cannot be imported, the same tags go to `run_dir/vdl/scalars.jsonl` (one JSON object
-per line: tag, step, value) and images to `run_dir/samples/`, with one warning.
+step, so curves continue across resumes (VisualDL merges the record files of one folder). The
+same scalars also go to `run_dir/scalars.jsonl` (one JSON object per line: tag, step, value)
+and images to `run_dir/samples/` as PNG, so the end-of-run curves and a notebook user without
+a VisualDL server see them too (and a machine without visualdl loses nothing).
 Only rank 0 writes; other ranks get a logger whose methods do nothing.
 """
 import json
@@ -27,7 +28,6 @@ class RunLogger:
         self.enabled = enabled
         self.run_dir = run_dir
         self.writer = None
-        self.jsonl = None
         if not enabled:
             return
         vdl_dir = os.path.join(run_dir, "vdl")
@@ -37,9 +37,10 @@ class RunLogger:
             from visualdl import LogWriter
             self.writer = LogWriter(logdir=vdl_dir, flush_secs=30)
         except ImportError:
-            warnings.warn("visualdl is not installed: logging scalars to vdl/scalars.jsonl "
-                          "instead (pip install visualdl to get the dashboards)")
-            self.jsonl = open(os.path.join(vdl_dir, "scalars.jsonl"), "a", encoding="utf-8")
+            warnings.warn("visualdl is not installed: scalars go to scalars.jsonl and images to "
+                          "samples/ only (pip install visualdl to get the dashboards)")
+        self.scalars_path = os.path.join(run_dir, "scalars.jsonl")
+        self.jsonl = open(self.scalars_path, "a", encoding="utf-8")
         self.text = open(os.path.join(run_dir, "log.txt"), "a", encoding="utf-8")
 
     def scalars(self, values, step, prefix=""):
@@ -49,22 +50,21 @@ class RunLogger:
         for tag, value in values.items():
             if self.writer is not None:
                 self.writer.add_scalar(prefix + tag, float(value), step)
-            else:
-                self.jsonl.write(json.dumps({"tag": prefix + tag, "step": step,
-                                             "value": float(value)}) + "\n")
-        if self.jsonl is not None:
-            self.jsonl.flush()
+            self.jsonl.write(json.dumps({"tag": prefix + tag, "step": step,
+                                         "value": float(value)}) + "\n")
+        self.jsonl.flush()
 
     def image(self, tag, img, step):
-        """img: [H, W, C] uint8 RGB (C = 3) or [H, W, 1] gray."""
+        """img: [H, W, C] uint8 RGB (C = 3) or [H, W, 1] gray; to VisualDL and to
+        samples/<tag>_<step>.png. Returns the PNG's path (None on ranks other than 0)."""
         if not self.enabled:
-            return
+            return None
         if self.writer is not None:
             self.writer.add_image(tag, img if img.shape[-1] == 3 else img.repeat(3, axis=-1), step)
-        else:
-            from ..data.io import write_image
-            name = tag.replace("/", "_")
-            write_image(os.path.join(self.run_dir, "samples", f"{name}_{step:08d}.png"), img)
+        from ..data.io import write_image
+        path = os.path.join(self.run_dir, "samples", f"{tag.replace('/', '_')}_{step:08d}.png")
+        write_image(path, img)
+        return path
 
     def info(self, line):
         """A timestamped line to log.txt and the console (above any progress bar)."""
@@ -75,6 +75,14 @@ class RunLogger:
         self.text.flush()
         tqdm.write(stamped, file=sys.stdout)
 
+    def block(self, text):
+        """Lines printed as they are (no timestamps: tables), also to log.txt."""
+        if not self.enabled:
+            return
+        self.text.write(text + "\n")
+        self.text.flush()
+        tqdm.write(text, file=sys.stdout)
+
     def flush(self):
         if self.writer is not None:
             self.writer.flush()
@@ -84,6 +92,5 @@ class RunLogger:
             return
         if self.writer is not None:
             self.writer.close()
-        if self.jsonl is not None:
-            self.jsonl.close()
+        self.jsonl.close()
         self.text.close()

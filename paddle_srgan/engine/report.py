@@ -54,3 +54,58 @@ def write_results(out_dir, results, meta):
     protocol = ", ".join(f"{k}: {v}" for k, v in meta.items() if k != "datasets")
     with open(os.path.join(out_dir, "results.md"), "w", encoding="utf-8") as f:
         f.write(markdown_table(results) + f"\n\n{protocol}\n")
+
+
+def _shell_path(path):
+    """`path` relative to the working directory when it lies below it (shorter commands)."""
+    rel = os.path.relpath(path)
+    return path if rel.startswith("..") else rel
+
+
+def training_verdict(cfg, run_dir, bicubic, phase_results, best, phase_names, figure, curves):
+    """The end-of-run message: a table of bicubic and the generator after each phase on the
+    validation set (PSNR and SSIM on Y, the gain over bicubic, RGB PSNR), where the weights,
+    figure and curves are, and the eval / infer commands for those weights.
+
+    bicubic, phase_results[name]: evaluate() means ({"psnr", "ssim", "psnr_rgb"?, ...}).
+    """
+    from ..data.benchmarks import locate_benchmark
+
+    val_dir = cfg["datasets"]["val"]["hr_dir"]
+    found = locate_benchmark(os.path.join(cfg["data_root"], val_dir))
+    title = f"{found[1] if found else val_dir} x{cfg['scale']}"
+    rgb = "psnr_rgb" in bicubic
+    header = ["", "PSNR", "gain", "SSIM"] + (["PSNR RGB"] if rgb else [])
+    rows = [["bicubic", f"{bicubic['psnr']:.2f}", "", f"{bicubic['ssim']:.4f}"]
+            + ([f"{bicubic['psnr_rgb']:.2f}"] if rgb else [])]
+    for name in phase_names:
+        if name in phase_results:
+            res = phase_results[name]
+            rows.append([f"after phase '{name}'", f"{res['psnr']:.2f}",
+                         f"{res['psnr'] - bicubic['psnr']:+.2f}", f"{res['ssim']:.4f}"]
+                        + ([f"{res['psnr_rgb']:.2f}"] if rgb else []))
+    widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
+    table = ["  " + "  ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                              for i, (c, w) in enumerate(zip(r, widths)))
+             for r in [header] + rows]
+    ckpt_dir = _shell_path(os.path.join(run_dir, "checkpoints"))
+    final = os.path.join(ckpt_dir, f"{phase_names[-1]}_G.pdparams")
+    config = _shell_path(os.path.join(run_dir, "config.yml"))
+    eval_cmd = f"python tools/eval.py -c {config} --weights {final}"
+    if found:
+        eval_cmd += f" --data-root {_shell_path(found[0])} --datasets {found[1]}"
+    lines = [f"\nResult on {title} (validation set; Y channel, {cfg['scale']}-pixel border, "
+             f"PSNR in dB):", *table, "",
+             "Weights:",
+             *[f"  {os.path.join(ckpt_dir, n + '_G.pdparams')}   after phase '{n}'"
+               for n in phase_names if n in phase_results],
+             f"  {os.path.join(ckpt_dir, 'best.pdparams')}   best {best['metric']} "
+             f"(iteration {best['iteration']})"]
+    if figure:
+        lines.append(f"Figure: {_shell_path(figure)}   (LR | bicubic | SR | HR)")
+    lines += [f"Curves: {_shell_path(curves)}",
+              "Next:",
+              f"  {eval_cmd}",
+              f"  python tools/infer.py -c {config} --weights {final} --input your_photo.png "
+              f"--output {_shell_path(os.path.join(run_dir, 'sr'))}"]
+    return "\n".join(lines)

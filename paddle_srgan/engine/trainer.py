@@ -37,10 +37,12 @@ from .. import losses
 from ..compat import import_paddle, use_device
 from ..config import dump_config
 from ..data.datasets import build_train_loader, build_val_set
+from ..data.io import write_image
 from ..models import (bn_statistics, build_discriminator, build_generator, build_vgg,
                       count_parameters)
 from . import checkpoint as ckpt
-from .evaluator import centre_box, evaluate, side_by_side
+from . import figures, report
+from .evaluator import bicubic_image, evaluate
 from .logger import RunLogger
 
 paddle = import_paddle()
@@ -126,6 +128,7 @@ class Trainer:
 
         self.iteration = 0
         self.best = {"metric": self.tcfg["best_metric"], "value": None, "iteration": None}
+        self.phase_results = {}  # phase name -> validation means at the phase's end
         self.nan_streak = 0
         self.opt_g = self.opt_d = None
         self.scaler_g = paddle.amp.GradScaler(enable=bool(self.amp))
@@ -183,6 +186,7 @@ class Trainer:
             self.D.set_state_dict(state["D"])
         self.iteration = int(state["iteration"])
         self.best = state["best"]
+        self.phase_results = state.get("phase_results", {})
         self.nan_streak = int(state.get("nan_streak", 0))
         rng = state["rng"]
         random.setstate(rng["python"])
@@ -335,26 +339,34 @@ class Trainer:
 
     # ----------------------------------------------------------------------------- events
     def _validate(self):
-        """PSNR/SSIM on the validation set, samples to VisualDL, best.pdparams. Rank 0 only."""
+        """PSNR/SSIM (Y and RGB) on the validation set, labelled LR | bicubic | SR | HR crops
+        of the first `train.num_samples` images to VisualDL and samples/, best.pdparams.
+        Rank 0 only; returns the evaluate() result with the crops under "samples"."""
         if not self.main:
             return None
         net = self.G_eval
         net.eval()
         samples = []
-        crop = self.tcfg["sample_crop"]
+        bicubic_rows = {row["name"]: row for row in self.bicubic["per_image"]}
+        scale, crop = self.cfg["scale"], self.tcfg["sample_crop"]
 
-        def keep_sample(name, sr_image, item):
+        def keep_sample(item, sr_image, row):
             if len(samples) < self.tcfg["num_samples"]:
-                box = centre_box(item["hr"].shape, crop, self.cfg["scale"])
-                samples.append((name, side_by_side([item["lr_image"], sr_image, item["hr"]], box)))
+                name = item["name"]
+                panels = [("LR", item["lr_image"]),
+                          (f"bicubic {bicubic_rows[name]['psnr']:.2f} dB",
+                           bicubic_image(item["lr_image"], scale)),
+                          (f"SR {row['psnr']:.2f} dB", sr_image), ("HR", item["hr"])]
+                box = figures.centre_box(item["hr"].shape, crop, scale)
+                samples.append((name, figures.comparison(panels, box)))
 
-        result = evaluate(self.val_set, self.cfg["scale"], net, on_image=keep_sample)
+        result = evaluate(self.val_set, scale, net, on_image=keep_sample, rgb=True)
         if net is self.G:
             self.G.train()
         step = self.iteration
-        self.log.scalars({k: v for k, v in result.items() if k != "per_image"}, step, "val/")
+        self.log.scalars(_means(result), step, "val/")
         for name, strip in samples:
-            self.log.image(f"val_samples/{name}", _to_uint8(strip), step)
+            self.log.image(f"val_samples/{name}", strip, step)
         metric = self.best["metric"]
         value = result[metric]
         improved = self.best["value"] is None or value > self.best["value"]
@@ -366,7 +378,7 @@ class Trainer:
                 json.dump({**self.best, "psnr": result["psnr"], "ssim": result["ssim"]}, f)
         self.log.info(f"validation @ {step}: {_scores(result, self.bicubic, self.level_scales)}"
                       + ("  * new best" if improved else ""))
-        return result
+        return {**result, "samples": samples}
 
     def _save(self):
         if not self.main:
@@ -379,7 +391,8 @@ class Trainer:
             "opt_g": self.opt_g.state_dict() if self.opt_g else None,
             "opt_d": self.opt_d.state_dict() if self.opt_d else None,
             "scaler_g": self.scaler_g.state_dict(), "scaler_d": self.scaler_d.state_dict(),
-            "best": self.best, "nan_streak": self.nan_streak,
+            "best": self.best, "phase_results": self.phase_results,
+            "nan_streak": self.nan_streak,
             "rng": {"python": random.getstate(), "numpy": np.random.get_state(),
                     "paddle": paddle.get_rng_state()},
             "config": {k: v for k, v in self.cfg.items() if not k.startswith("_")},
@@ -413,9 +426,9 @@ class Trainer:
             self.log.info(f"device {self.device}, world size {self.world}, G "
                           f"{count_parameters(self.G):,} parameters"
                           + (f", D {count_parameters(self.D):,}" if self.D is not None else ""))
-            self.bicubic = evaluate(self.val_set, self.cfg["scale"], level_scales=self.level_scales)
-            self.log.scalars({k: v for k, v in self.bicubic.items() if k != "per_image"},
-                             self.iteration, "val_bicubic/")
+            self.bicubic = evaluate(self.val_set, self.cfg["scale"], rgb=True,
+                                    level_scales=self.level_scales)
+            self.log.scalars(_means(self.bicubic), self.iteration, "val_bicubic/")
         handlers = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
         try:
             return self._loop()
@@ -478,6 +491,8 @@ class Trainer:
                     self._average_bn_stats()
                 if validate:
                     val = self._validate() or val
+                if phase_end and self.main:
+                    self.phase_results[self.phases[phase]["name"]] = _means(val)
                 if self.iteration % self.tcfg["save_interval"] == 0 or phase_end:
                     self._save()
                 if phase_end and self.main:
@@ -499,9 +514,25 @@ class Trainer:
                           f"{_scores(val, self.bicubic, self.level_scales)}; best "
                           f"{self.best['metric']} {self.best['value']:.4f} at iteration "
                           f"{self.best['iteration']}")
+            self._report(val)
         self.log.flush()
         return {"iteration": self.iteration, "stopped_by": stopped, "val": val,
-                "bicubic": self.bicubic, "best": self.best}
+                "bicubic": self.bicubic, "best": self.best, "phases": self.phase_results}
+
+    def _report(self, val):
+        """The end of a finished run: comparison.png (the last validation's crops), curves.png,
+        and the verdict (bicubic vs each phase, where the weights are, what to run next)."""
+        figure = os.path.join(self.run_dir, "comparison.png")
+        if val["samples"]:
+            write_image(figure, figures.stack([strip for _, strip in val["samples"]]))
+        else:
+            figure = None
+        self.log.flush()
+        curves = figures.plot_curves(self.log.scalars_path, os.path.join(self.run_dir, "curves.png"),
+                                     phase_ends=self.bounds[1:-1], title=self.cfg["experiment"])
+        self.log.block(report.training_verdict(
+            self.cfg, self.run_dir, self.bicubic, self.phase_results, self.best,
+            [p["name"] for p in self.phases], figure, curves))
 
 
 def _scores(result, bicubic, level_scales):
@@ -513,10 +544,9 @@ def _scores(result, bicubic, level_scales):
         for k in keys)
 
 
-def _to_uint8(img):
-    if img.dtype == np.uint8:
-        return img
-    return (img.astype(np.float64) / np.iinfo(img.dtype).max * 255 + 0.5).astype(np.uint8)
+def _means(result):
+    """The mean scores of an evaluate() result (per-image rows and sample crops left out)."""
+    return {k: v for k, v in result.items() if k not in ("per_image", "samples")}
 
 
 def train(cfg, resume=None):

@@ -8,10 +8,10 @@ import inspect
 from ..config import ConfigError, closest_hint
 from .discriminator import Discriminator
 from .lapsrn import LapSRN
-from .srresnet import SRResNet
+from .srresnet import MSRResNet, SRResNet
 from .vgg import VGGFeatures
 
-MODELS = {"SRResNet": SRResNet, "LapSRN": LapSRN, "Discriminator": Discriminator}
+MODELS = {"SRResNet": SRResNet, "MSRResNet": MSRResNet, "LapSRN": LapSRN, "Discriminator": Discriminator}
 # Network kwargs the rest of the config decides, and where (for error messages).
 DERIVED = {"scale": "the top-level 'scale'",
            "in_channels": "the data ('datasets.train.channel': one channel or RGB)"}
@@ -90,6 +90,6 @@ def count_parameters(layer):
     return sum(int(p.numel()) for p in layer.parameters() if id(p) not in stats)
 
 
-__all__ = ["SRResNet", "LapSRN", "Discriminator", "VGGFeatures", "MODELS", "build_model",
+__all__ = ["SRResNet", "MSRResNet", "LapSRN", "Discriminator", "VGGFeatures", "MODELS", "build_model",
            "build_generator", "build_discriminator", "build_vgg", "bn_statistics",
            "count_parameters"]

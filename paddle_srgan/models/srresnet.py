@@ -271,3 +271,40 @@ class SRResNet(nn.Layer):
         if self.output_act == "tanh01":
             return (paddle.tanh(sr) + 1) / 2
         return sr
+
+
+# BasicSR's MSRResNet (basicsr/archs/srresnet_arch.py, the "modified SRResNet" of the ESRGAN
+# paper) in SRResNet terms. The `msrresnet` weight-import layout reads the same network.
+MSRRESNET_OPTIONS = {"head_kernel": 3, "norm": "none", "act": "leakyrelu", "negative_slope": 0.1,
+                     "block_act": "relu", "body_end": "none", "global_skip": False,
+                     "hr_conv": True, "input_skip": "bilinear", "output_act": "none",
+                     "output_range": (0.0, 1.0)}
+
+
+class MSRResNet(SRResNet):
+    """SRResNet without BatchNorm, learning the residual to the bilinearly upsampled input.
+
+    The differences from the paper's generator (Wang et al. 2018, ESRGAN, section 3.1 and
+    BasicSR): no BN (whose train/test statistics gap makes small-batch training erratic),
+    3x3 head and tail convs, ReLU inside the residual blocks and LeakyReLU(0.1) elsewhere, an
+    extra 3x3 conv at HR before the last one, no activation at the output, and
+    `bilinear(lr)` added to the output. Every conv starts from Kaiming-normal weights scaled
+    by 0.1 (BasicSR's `default_init_weights(..., 0.1)`), so a fresh network outputs almost
+    exactly the bilinear upsampling and only has to learn the detail bilinear misses: that is
+    why it trains in minutes where the paper's network needs hours.
+
+    Args: as SRResNet (in_channels, out_channels, num_feat, num_block, scale).
+    Input:  lr [N, in_channels, h, w] float32 in [0, 1].
+    Output: sr [N, out_channels, h*scale, w*scale] float32, meant to be in [0, 1]
+        (unbounded: evaluation clips it).
+    """
+
+    def __init__(self, in_channels=3, out_channels=None, num_feat=64, num_block=16, scale=4):
+        super().__init__(in_channels=in_channels, out_channels=out_channels, num_feat=num_feat,
+                         num_block=num_block, scale=scale, **MSRRESNET_OPTIONS)
+        for layer in self.sublayers():
+            if isinstance(layer, nn.Conv2D):
+                fan_in = layer.weight.shape[1] * layer.weight.shape[2] * layer.weight.shape[3]
+                std = 0.1 * math.sqrt(2.0 / fan_in)
+                layer.weight.set_value(paddle.normal(0.0, std, layer.weight.shape))
+                layer.bias.set_value(paddle.zeros_like(layer.bias))

@@ -1,0 +1,93 @@
+"""Labelled comparison strips, the curves PNG and the end-of-run verdict."""
+import json
+import os
+
+import cv2
+import numpy as np
+
+from paddle_srgan.data.benchmarks import locate_benchmark
+from paddle_srgan.engine import figures, report
+
+
+def test_comparison_blows_up_lr_crops_and_labels_each_panel():
+    lr = np.zeros((24, 24, 3), np.uint8)
+    sr = np.full((96, 96, 3), 100, np.uint8)
+    hr16 = np.full((96, 96, 1), 65535, np.uint16)  # 16-bit gray: shown as 8-bit RGB
+    box = figures.centre_box(sr.shape, 64, 4)
+    strip = figures.comparison([("LR", lr), ("SR 30.00 dB", sr), ("HR", hr16)], box)
+    bar, gap, side = figures.LABEL_HEIGHT, figures.GAP, 64
+    assert box == (16, 16, side)
+    assert strip.shape == (bar + side, 3 * side + 2 * gap, 3) and strip.dtype == np.uint8
+    body = strip[bar:]
+    assert body[:, :side].max() == 0                           # LR, nearest-neighbour blow-up
+    assert (body[:, side + gap:2 * side + gap] == 100).all()   # SR
+    assert (body[:, 2 * (side + gap):] == 255).all()           # HR, 65535 -> 255
+    assert (body[:, side:side + gap] == 255).all()             # white gap between panels
+    # every label bar carries white text on its dark background
+    for left in (0, side + gap, 2 * (side + gap)):
+        label = strip[:bar, left:left + side]
+        assert label.min() == 32 and label.max() > 200
+
+
+def test_stack_pads_narrower_strips():
+    a, b = np.zeros((5, 10, 3), np.uint8), np.zeros((4, 6, 3), np.uint8)
+    out = figures.stack([a, b])
+    assert out.shape == (5 + figures.GAP + 4, 10, 3)
+    assert (out[5 + figures.GAP:, 6:] == 255).all()
+
+
+def write_jsonl(path, records):
+    with open(path, "w", encoding="utf-8") as f:
+        for tag, step, value in records:
+            f.write(json.dumps({"tag": tag, "step": step, "value": value}) + "\n")
+        f.write('{"tag": "train/g_pixel", "st')  # a line cut short by a kill
+
+
+def test_read_scalars_keeps_the_last_value_of_a_repeated_step(tmp_path):
+    path = tmp_path / "scalars.jsonl"
+    # resumed from step 10 after logging 20: steps 20 are logged twice
+    write_jsonl(path, [("train/g_pixel", 10, 0.5), ("train/g_pixel", 20, 0.4),
+                       ("train/g_pixel", 20, 0.3), ("train/g_pixel", 30, 0.2)])
+    assert figures.read_scalars(path) == {"train/g_pixel": ([10, 20, 30], [0.5, 0.3, 0.2])}
+
+
+def test_plot_curves_writes_a_png(tmp_path):
+    path = tmp_path / "scalars.jsonl"
+    write_jsonl(path, [("train/g_pixel", s, 1.0 / s) for s in range(1, 50)]
+                + [("train/d_loss", s, 0.7) for s in range(25, 50)]
+                + [("val/psnr", s, 28 + s / 50) for s in (10, 20, 49)]
+                + [("val_bicubic/psnr", 0, 28.43)])
+    out = figures.plot_curves(str(path), str(tmp_path / "curves.png"), phase_ends=[25])
+    img = cv2.imread(out)
+    assert img is not None and img.shape[0] > 200 and img.shape[1] > 600
+    assert not any(n.endswith(".tmp.png") for n in os.listdir(tmp_path))
+
+
+def test_locate_benchmark():
+    assert locate_benchmark("data/benchmarks/Set5/HR") == ("data/benchmarks", "Set5")
+    assert locate_benchmark("/x/BSD100/HR") == ("/x", "B100")
+    assert locate_benchmark("DIV2K/DIV2K_valid_HR") == (".", "DIV2K")
+    assert locate_benchmark("data/microscopy/val") is None
+
+
+def test_training_verdict_table_and_commands(tmp_path):
+    cfg = {"data_root": "data", "scale": 4,
+           "datasets": {"val": {"hr_dir": "benchmarks/Set5/HR"}}}
+    bicubic = {"psnr": 28.43, "ssim": 0.8111, "psnr_rgb": 26.69}
+    phases = {"mse": {"psnr": 29.5, "ssim": 0.85, "psnr_rgb": 27.7},
+              "gan": {"psnr": 29.25, "ssim": 0.84, "psnr_rgb": 27.5}}
+    run_dir = str(tmp_path / "run")
+    text = report.training_verdict(cfg, run_dir, bicubic, phases,
+                                   {"metric": "psnr", "iteration": 900}, ["mse", "gan"],
+                                   os.path.join(run_dir, "comparison.png"),
+                                   os.path.join(run_dir, "curves.png"))
+    lines = text.splitlines()
+    assert "Set5 x4" in text
+    row = next(line for line in lines if "after phase 'gan'" in line).split()
+    assert row[-4:] == ["29.25", "+0.82", "0.8400", "27.50"]
+    assert any(line.split()[:2] == ["bicubic", "28.43"] for line in lines)
+    weights = os.path.join(run_dir, "checkpoints", "gan_G.pdparams")
+    assert (f"python tools/eval.py -c {os.path.join(run_dir, 'config.yml')} --weights "
+            f"{weights} --data-root data/benchmarks --datasets Set5") in text
+    assert f"python tools/infer.py -c {os.path.join(run_dir, 'config.yml')} --weights {weights}" in text
+    assert "comparison.png" in text and "curves.png" in text
