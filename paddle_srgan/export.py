@@ -32,8 +32,8 @@ import yaml
 
 from .compat import default_cpu_threads, import_paddle, paddle_version, resolve_device
 from .data.io import read_image, write_image
-from .engine.checkpoint import file_md5
-from .engine.evaluator import to_image
+from .data.transforms import to_image
+from .storage import file_md5
 
 paddle = import_paddle()
 

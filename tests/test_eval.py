@@ -8,7 +8,8 @@ import pytest
 
 from conftest import ROOT, SET5, run_tool
 from paddle_srgan.data.benchmarks import canonical_name, find_benchmark
-from paddle_srgan.engine.evaluator import score, to_image
+from paddle_srgan.data.transforms import to_image
+from paddle_srgan.engine.evaluator import score
 
 BENCH = ROOT / "data" / "benchmarks"
 

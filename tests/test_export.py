@@ -14,7 +14,7 @@ import yaml
 from conftest import ROOT, run_tool
 from paddle_srgan import convert, export
 from paddle_srgan.compat import paddle_version
-from paddle_srgan.engine.evaluator import to_image
+from paddle_srgan.data.transforms import to_image
 from paddle_srgan.models import LapSRN, SRResNet
 
 TINY_YML = "network_g: {type: SRResNet, num_feat: 8, num_block: 2}\ndevice: cpu\n"

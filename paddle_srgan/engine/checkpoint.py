@@ -1,41 +1,17 @@
-"""Checkpoint files: atomic writes, so an interruption never leaves a half-written file.
+"""The training checkpoint format: the only module that writes or reads it.
 
-A crash or `kill -9` during `atomic_save` leaves either the previous file or the new one,
-never a truncated one: the data goes to a temporary file in the same folder (same file
-system, so the rename is atomic), is flushed to disk, then renamed over the target.
+A checkpoint is a dict of plain state (see Trainer's `_save` for the entries) tagged with
+`format: CHECKPOINT_FORMAT`, written atomically (`storage.atomic_save`: an interruption leaves
+the previous file or the new one, never a truncated one). `load_generator_weights` also reads
+plain generator state dicts (best.pdparams, converted weights).
 """
-import hashlib
 import os
 
-from ..compat import import_paddle
-
-
-def atomic_save(obj, path):
-    """paddle.save(obj) to `path` atomically; creates the parent folder."""
-    paddle = import_paddle()
-    path = os.path.abspath(path)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}"
-    try:
-        paddle.save(obj, tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+from ..models.state import load_state_strict
+from ..storage import atomic_save, load_file
 
 
 CHECKPOINT_FORMAT = "paddle-srgan-checkpoint"
-
-
-def file_md5(path):
-    """Hex md5 of a (weights) file, recorded next to results and exports for provenance."""
-    digest = hashlib.md5()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class CheckpointError(ValueError):
@@ -80,13 +56,7 @@ def save_checkpoint(state, run_dir, keep_last):
 
 def load_checkpoint(path):
     """Read a full-state checkpoint written by save_checkpoint."""
-    paddle = import_paddle()
-    if not os.path.isfile(path):
-        raise CheckpointError(f"checkpoint not found: {path}")
-    try:
-        state = paddle.load(path)
-    except Exception as exc:  # truncated or foreign files fail in many ways inside paddle.load
-        raise CheckpointError(f"{path}: unreadable checkpoint ({type(exc).__name__}: {exc})") from None
+    state = load_file(path, "checkpoint", CheckpointError)
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path}: not a paddle-srgan training checkpoint")
     return state
@@ -96,13 +66,7 @@ def load_generator_weights(generator, path, use_ema=False):
     """Load generator weights from a plain state dict (best.pdparams, converted weights) or a
     full training checkpoint (its 'G' entry, or 'G_ema' with `use_ema`). Every key and shape
     must fit."""
-    paddle = import_paddle()
-    if not os.path.isfile(path):
-        raise CheckpointError(f"weights file not found: {path}")
-    try:
-        state = paddle.load(path)
-    except Exception as exc:
-        raise CheckpointError(f"{path}: unreadable weights ({type(exc).__name__}: {exc})") from None
+    state = load_file(path, "weights", CheckpointError)
     full = isinstance(state, dict) and state.get("format") == CHECKPOINT_FORMAT
     if use_ema:
         if not full or state.get("G_ema") is None:
@@ -111,7 +75,4 @@ def load_generator_weights(generator, path, use_ema=False):
         state = state["G_ema"]
     elif full:
         state = state["G"]
-    from ..convert import load_into  # the key/shape report lives with the converter
-    load_into(generator, {k: v.numpy() if hasattr(v, "numpy") else v for k, v in state.items()},
-              source=path)
-    return generator
+    return load_state_strict(generator, state, source=path, error=CheckpointError)

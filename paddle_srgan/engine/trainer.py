@@ -40,6 +40,7 @@ from ..data.datasets import build_train_loader, build_val_set
 from ..data.io import write_image
 from ..models import (bn_statistics, build_discriminator, build_generator, build_vgg,
                       count_parameters)
+from ..storage import atomic_save
 from . import checkpoint as ckpt
 from . import figures, report
 from .evaluator import bicubic_image, evaluate
@@ -372,7 +373,7 @@ class Trainer:
         improved = self.best["value"] is None or value > self.best["value"]
         if improved:
             self.best.update(value=value, iteration=step)
-            ckpt.atomic_save(net.state_dict(),
+            atomic_save(net.state_dict(),
                              os.path.join(self.run_dir, "checkpoints", "best.pdparams"))
             with open(os.path.join(self.run_dir, "checkpoints", "best.json"), "w") as f:
                 json.dump({**self.best, "psnr": result["psnr"], "ssim": result["ssim"]}, f)
@@ -496,7 +497,7 @@ class Trainer:
                 if self.iteration % self.tcfg["save_interval"] == 0 or phase_end:
                     self._save()
                 if phase_end and self.main:
-                    ckpt.atomic_save(self.G_eval.state_dict(), os.path.join(
+                    atomic_save(self.G_eval.state_dict(), os.path.join(
                         self.run_dir, "checkpoints", f"{self.phases[phase]['name']}_G.pdparams"))
             phase += 1
         bar.close()

@@ -16,6 +16,8 @@ import re
 import numpy as np
 
 from ..compat import import_paddle
+from ..storage import load_file
+from .state import load_state_strict
 
 paddle = import_paddle()
 nn = paddle.nn
@@ -108,20 +110,9 @@ class LPIPS(nn.Layer):
     def set_weights(self, state, source="weights"):
         """Set {our name: array} on the network, listing every missing, unexpected and
         mis-shaped tensor (Paddle's set_state_dict only warns about the first)."""
-        own = {k: list(v.shape) for k, v in self.state_dict().items()}
-        missing = sorted(set(own) - set(state))
-        unexpected = sorted(set(state) - set(own))
-        shapes = [f"{k}: file {list(state[k].shape)} vs LPIPS-{self.backbone} {own[k]}"
-                  for k in sorted(set(own) & set(state)) if list(state[k].shape) != own[k]]
-        problems = [f"{label} {len(keys)}: {', '.join(keys[:6])}" for label, keys in
-                    (("missing", missing), ("unexpected", unexpected), ("mis-shaped", shapes))
-                    if keys]
-        if problems:
-            raise LPIPSWeightsError(f"{source} does not fit LPIPS-{self.backbone}: "
-                                    + " | ".join(problems))
-        self.set_state_dict({k: paddle.to_tensor(np.asarray(v, dtype=np.float32))
-                             for k, v in state.items()})
-        return self
+        state = {k: np.asarray(v, dtype=np.float32) for k, v in state.items()}
+        return load_state_strict(self, state, f"{source} (LPIPS-{self.backbone})",
+                                 error=LPIPSWeightsError)
 
     def forward(self, img0, img1):
         n = img0.shape[0]
@@ -195,11 +186,9 @@ def from_torch_state(backbone_state, lin_state, backbone_source="backbone",
 def load_lpips(path, backbone=None):
     """An LPIPS network with the weights of a .pdparams written by
     tools/convert_lpips_weights.py; the backbone is read off the file and, if given, checked."""
-    try:
-        state = {k: np.asarray(v) for k, v in paddle.load(str(path)).items()}
-    except Exception as exc:  # paddle.load fails with assorted types on foreign files
-        raise LPIPSWeightsError(f"{path}: not a readable .pdparams ({type(exc).__name__}: "
-                                f"{exc}); make it with tools/convert_lpips_weights.py") from None
+    state = {k: np.asarray(v) for k, v in load_file(path, "LPIPS weights (make them with "
+                                                     "tools/convert_lpips_weights.py)",
+                                                     LPIPSWeightsError).items()}
     found = backbone_of(state, str(path))
     if backbone is not None and backbone != found:
         raise LPIPSWeightsError(f"{path} holds LPIPS-{found} weights, not {backbone!r}: "

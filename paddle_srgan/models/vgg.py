@@ -11,6 +11,8 @@ import warnings
 
 from ..compat import import_paddle
 from ..config import ConfigError
+from ..storage import load_file
+from .state import load_state_strict
 
 paddle = import_paddle()
 nn = paddle.nn
@@ -84,26 +86,15 @@ class VGGFeatures(nn.Layer):
         if weights == "imagenet":
             state = _imagenet_state()
         elif os.path.isfile(str(weights)):
-            state = paddle.load(weights)
+            state = load_file(weights, "VGG weights", VGGWeightsError)
         else:
             raise VGGWeightsError(
                 f"vgg.weights: {weights!r} is neither 'imagenet', 'none' nor an existing file. "
                 f"{MAKE_WEIGHTS_FILE}")
-        own = self.state_dict()
-        picked = {}
-        for key, value in state.items():
-            key = key if key.startswith("features.") else f"features.{key}"
-            if key in own:
-                picked[key] = value
-        missing = sorted(set(own) - set(picked))
-        if missing:
-            raise VGGWeightsError(f"VGG weights ({weights}) lack {len(missing)} tensors "
-                                  f"needed up to {self.layer}, e.g. {missing[0]}")
-        for key, value in picked.items():
-            if list(value.shape) != list(own[key].shape):
-                raise VGGWeightsError(f"VGG weights ({weights}): {key} has shape "
-                                      f"{list(value.shape)}, expected {list(own[key].shape)}")
-        self.set_state_dict(picked)
+        # a full VGG19 (features + classifier) or a truncated `features` state dict
+        state = {k if k.startswith("features.") else f"features.{k}": v for k, v in state.items()}
+        load_state_strict(self, state, f"VGG weights ({weights}) for the layers up to "
+                                       f"{self.layer}", error=VGGWeightsError, subset=True)
 
     def forward(self, img):
         if len(img.shape) != 4:
