@@ -109,9 +109,19 @@ def test_corrupt_file_error_names_the_file(tmp_path, content):
         content = data[:len(data) // 2]
     bad = tmp_path / "broken.png"
     bad.write_bytes(content)
-    with pytest.raises(ImageReadError, match="broken.png") as info:
+    with pytest.raises(ImageReadError, match="broken.png"):
         read_image(bad)
-    assert isinstance(info.value, ValueError)
+
+
+def test_tools_report_a_corrupt_image_in_one_line(tmp_path):
+    folder = tmp_path / "Set5" / "HR"
+    folder.mkdir(parents=True)
+    write_image(folder / "ok.png", natural("chelsea", 80, 80))
+    (folder / "broken.png").write_bytes(b"not an image" * 20)
+    proc = run_tool("eval", "--bicubic-only", "--data-root", tmp_path, "--datasets", "Set5",
+                    "--out", tmp_path / "out", check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().startswith("error: ") and "broken.png" in proc.stderr
 
 
 def test_missing_file_error_names_the_file(tmp_path):
