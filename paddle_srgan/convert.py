@@ -11,7 +11,7 @@ needs. Each layout also has `reference`, its forward pass written from the publi
 on the PyTorch key names, run with torch or Paddle ops by `parity` (tools/convert_weights.py
 --check).
 
-Mapping rules (see ../shared/data/parity/README.md for the PyTorch side):
+Mapping rules (see tests/fixtures/srresnet_sgrvinod.md for the PyTorch side):
 * conv weights are OIHW in both frameworks: copied as is;
 * BN running_mean / running_var -> _mean / _variance; num_batches_tracked dropped;
 * PReLU weight -> _weight (same shape: [1] shared, [C] per channel);
