@@ -338,7 +338,9 @@ class BenchmarkSet:
         {"name": file stem,
          "lr": float32 [C, h, w] in [0, 1] (network input),
          "hr": [h * scale, w * scale, C] uint8/uint16, the mod-cropped HR (for metrics),
-         "lr_image": [h, w, C] uint8/uint16, the LR as integers}
+         "lr_image": [h, w, C] uint8/uint16, the LR as integers,
+         "gray": True if the HR file is single-channel (its three channels are then equal;
+                 the evaluator scores it on the gray values, as the literature does)}
     """
 
     def __init__(self, hr_dir, scale, lr_dir=None, channel=None, max_images=None,
@@ -360,17 +362,23 @@ class BenchmarkSet:
         return len(self.hr_files)
 
     def _read(self, path):
-        return select_channel(read_image(path), self.channel, f"{self._key}.channel")
+        """(image after channel selection, whether the file is gray)."""
+        img = read_image(path, keep_gray=True)
+        gray = img.shape[2] == 1
+        rgb = np.repeat(img, 3, axis=2) if gray else img  # the networks take RGB
+        return select_channel(rgb, self.channel, f"{self._key}.channel"), gray
 
     def __getitem__(self, i):
         hr_path = self.hr_files[i]  # IndexError ends iteration
-        hr = np.ascontiguousarray(mod_crop(self._read(hr_path), self.scale))
+        hr, gray = self._read(hr_path)
+        hr = np.ascontiguousarray(mod_crop(hr, self.scale))
         if self.lr_files is None:
             lr = downscale(hr, self.scale)
         else:
-            lr = self._read(self.lr_files[i])
+            lr, _ = self._read(self.lr_files[i])
             _check_lr_size(hr_path, hr.shape[:2], self.lr_files[i], lr.shape[:2], self.scale)
-        return {"name": hr_path.stem, "lr": to_chw_float(lr), "hr": hr, "lr_image": lr}
+        return {"name": hr_path.stem, "lr": to_chw_float(lr), "hr": hr, "lr_image": lr,
+                "gray": gray}
 
     def __iter__(self):
         return (self[i] for i in range(len(self)))
