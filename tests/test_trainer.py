@@ -284,3 +284,12 @@ def test_ema_update_maths_and_checkpoint(tmp_path, train_images):
     paddle.save(trainer.G.state_dict(), plain)
     with pytest.raises(ckpt.CheckpointError, match="holds no EMA generator"):
         ckpt.load_generator_weights(build_generator(cfg), plain, use_ema=True)
+
+
+def test_a_failed_start_leaves_no_run_directory(tmp_path, train_images):
+    """A bad data folder is refused before the run directory exists, so the folder does not
+    linger (with the failed start's log and VisualDL file) under the next run's name."""
+    config = tiny_config(tmp_path, train_images, **{"datasets.train.hr_dir": str(tmp_path / "no")})
+    proc = run_tool("train", "-c", config, check=False)
+    assert proc.returncode == 2 and "'datasets.train.hr_dir'" in proc.stderr
+    assert not (tmp_path / "runs" / "tiny").exists()

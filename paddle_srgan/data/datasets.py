@@ -289,7 +289,8 @@ def build_train_set(cfg, target_scales=None):
                         target_scales=target_scales, **section)
 
 
-def build_train_loader(cfg, start_iter=0, rank=0, world_size=1, target_scales=None):
+def build_train_loader(cfg, start_iter=0, rank=0, world_size=1, target_scales=None,
+                       dataset=None):
     """The endless training DataLoader of a config, positioned at iteration ``start_iter``.
 
     Args:
@@ -297,6 +298,8 @@ def build_train_loader(cfg, start_iter=0, rank=0, world_size=1, target_scales=No
         start_iter: iterations already done (0 for a new run; a resumed run's step count).
         rank, world_size: data-parallel position (batch size ``train.batch_size`` per rank).
         target_scales: the generator's output scales (see TrainPatches).
+        dataset: the TrainPatches of ``cfg`` if already built (build_train_set), else built
+            here with ``target_scales``.
 
     Returns:
         paddle.io.DataLoader yielding {"lr": float32 Tensor [B, C, h, w] in [0, 1],
@@ -305,7 +308,7 @@ def build_train_loader(cfg, start_iter=0, rank=0, world_size=1, target_scales=No
     With worker processes, OpenCV is set to one thread in this process (and so in the
     workers, which inherit it): see the comment in the code.
     """
-    dataset = build_train_set(cfg, target_scales)
+    dataset = dataset if dataset is not None else build_train_set(cfg, target_scales)
     sampler = EpochBatchSampler(len(dataset), cfg["train"]["batch_size"], rank=rank,
                                 world_size=world_size, seed=cfg["seed"], start_iter=start_iter)
     num_workers = cfg["datasets"]["train"]["num_workers"]

@@ -36,7 +36,7 @@ from tqdm import tqdm
 from .. import losses
 from ..compat import import_paddle, use_device
 from ..config import dump_config
-from ..data.datasets import build_train_loader, build_val_set
+from ..data.datasets import build_train_loader, build_train_set, build_val_set
 from ..models import (bn_statistics, build_discriminator, build_generator, build_vgg,
                       count_parameters)
 from . import checkpoint as ckpt
@@ -133,18 +133,19 @@ class Trainer:
         self._resume_state = None
         self._stop_signal = None
 
+        # What can refuse to start (data folders, the checkpoint to resume) is checked before
+        # the run directory is made, so a failed start leaves no folder behind.
+        self.val_set = build_val_set(cfg) if self.main else None
+        self.train_set = build_train_set(cfg, self.level_scales)
         self._prepare_run_dir(resume)
         self.log = RunLogger(self.run_dir, enabled=self.main)
-        self.val_set = build_val_set(cfg) if self.main else None
         self.bicubic = None
 
     # ----------------------------------------------------------------------------- setup
     def _amp_level(self):
-        level = self.tcfg["amp"]
-        if level in (None, False):
+        level = self.tcfg["amp"]  # None or O1 (config.ALLOWED)
+        if level is None:
             return None
-        if level not in ("O1", "O2"):
-            raise ValueError(f"train.amp must be null, O1 or O2, got {level!r}")
         if self.device == "cpu":
             warnings.warn("train.amp is set but training runs on the CPU: using fp32")
             return None
@@ -427,7 +428,7 @@ class Trainer:
     def _loop(self):
         total = self.bounds[-1]
         dataloader = build_train_loader(self.cfg, start_iter=self.iteration, rank=self.rank,
-                                        world_size=self.world, target_scales=self.level_scales)
+                                        world_size=self.world, dataset=self.train_set)
         iters_per_epoch = dataloader.batch_sampler.iters_per_epoch
         val_interval = self.tcfg["val_interval"]
         if self.tcfg["val_every_epochs"]:
