@@ -293,3 +293,28 @@ def test_a_failed_start_leaves_no_run_directory(tmp_path, train_images):
     proc = run_tool("train", "-c", config, check=False)
     assert proc.returncode == 2 and "'datasets.train.hr_dir'" in proc.stderr
     assert not (tmp_path / "runs" / "tiny").exists()
+
+
+def test_best_json_survives_a_failed_write(tmp_path, train_images, monkeypatch):
+    """best.json is replaced atomically: a write that fails half way (disk full) keeps the
+    previous best.json whole (it used to be truncated in place)."""
+    import json
+    cfg = load_config(tiny_config(tmp_path, train_images, **{
+        "train.phases": [{"name": "mse", "iters": 6, "lr": 1e-3}], "train.val_interval": 2}))
+    real_dump, calls = json.dump, []
+
+    def disk_full_on_second_write(obj, f, **kwargs):
+        calls.append(obj)
+        if len(calls) == 2:
+            f.write('{"metric": "ps')
+            f.flush()
+            raise OSError(28, "No space left on device")
+        return real_dump(obj, f, **kwargs)
+    monkeypatch.setattr(json, "dump", disk_full_on_second_write)
+    trainer = Trainer(cfg)
+    with pytest.raises(OSError, match="No space left"):
+        trainer.run()
+    assert len(calls) == 2  # the fault did happen (validation at 4 improved on 2)
+    folder = tmp_path / "runs" / "tiny" / "checkpoints"
+    assert json.loads((folder / "best.json").read_text())["iteration"] == 2
+    assert not [n for n in os.listdir(folder) if ".tmp" in n]

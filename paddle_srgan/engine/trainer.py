@@ -23,7 +23,6 @@ names and LR milestones (counted inside each phase) all derive from that one cou
 order depends only on (seed, iteration) (data.datasets), so a resumed run sees exactly the
 batches the uninterrupted run would have seen.
 """
-import json
 import os
 import random
 import signal
@@ -363,8 +362,8 @@ class Trainer:
             self.best.update(value=value, iteration=step)
             ckpt.atomic_save(net.state_dict(),
                              os.path.join(self.run_dir, "checkpoints", "best.pdparams"))
-            with open(os.path.join(self.run_dir, "checkpoints", "best.json"), "w") as f:
-                json.dump({**self.best, "psnr": result["psnr"], "ssim": result["ssim"]}, f)
+            ckpt.atomic_save_json({**self.best, "psnr": result["psnr"], "ssim": result["ssim"]},
+                                  os.path.join(self.run_dir, "checkpoints", "best.json"))
         self.log.info(f"validation @ {step}: {_scores(result, self.bicubic, self.level_scales)}"
                       + ("  * new best" if improved else ""))
         return result
