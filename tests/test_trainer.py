@@ -318,3 +318,118 @@ def test_best_json_survives_a_failed_write(tmp_path, train_images, monkeypatch):
     folder = tmp_path / "runs" / "tiny" / "checkpoints"
     assert json.loads((folder / "best.json").read_text())["iteration"] == 2
     assert not [n for n in os.listdir(folder) if ".tmp" in n]
+
+
+# ------------------------------------------------------------------ process-group signals
+# A long run with DataLoader workers, stopped from outside the way notebook platforms and
+# `timeout` do it. Linux only: processes are found through /proc.
+needs_proc = pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="needs Linux /proc")
+
+
+def group_processes(pgid):
+    """pids of the live (not zombie) processes of process group `pgid`."""
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # not a process, or it ended meanwhile
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            found.append(int(entry))
+    return found
+
+
+def wait_for(condition, timeout, what):
+    """Poll `condition()` until it is truthy (returned) or `timeout` seconds pass (fail)."""
+    import time
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    pytest.fail(f"timed out after {timeout} s waiting for {what}")
+
+
+def start_long_run(tmp_path, train_images):
+    """tools/train.py in its own process group (session), with 2 DataLoader workers, running
+    until stopped; returns (Popen, run_dir) once it has written a checkpoint."""
+    config = tiny_config(tmp_path, train_images, **{
+        "datasets.train.num_workers": 2, "train.save_interval": 5, "train.val_interval": 10 ** 6,
+        "train.log_interval": 10 ** 6, "train.phases": [{"name": "mse", "iters": 10 ** 6}]})
+    proc = subprocess.Popen([sys.executable, str(ROOT / "tools" / "train.py"), "-c", str(config)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    run_dir = tmp_path / "runs" / "tiny"
+    try:
+        wait_for(lambda: ckpt.list_checkpoints(run_dir) and len(group_processes(proc.pid)) >= 3,
+                 120, "the first checkpoint and the two workers")
+    except BaseException:
+        kill_leftovers(proc)
+        raise
+    return proc, run_dir
+
+
+def finish(proc, timeout=60):
+    """(stdout, stderr) of the run once it ends; whatever happened, nothing of it is left."""
+    try:
+        return proc.communicate(timeout=timeout)
+    finally:
+        kill_leftovers(proc)
+
+
+def kill_leftovers(proc):
+    if group_processes(proc.pid):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate()  # reaps it and closes the pipes
+
+
+@needs_proc
+@pytest.mark.parametrize("workers_first", [False, True])
+def test_sigterm_to_the_process_group_saves_the_last_iteration(tmp_path, train_images,
+                                                               workers_first):
+    """SIGTERM to every process of the group (what notebook platforms and `timeout` do),
+    also after the workers were already killed: a checkpoint of the last completed iteration,
+    exit code 143, no traceback, and that checkpoint resumes."""
+    proc, run_dir = start_long_run(tmp_path, train_images)
+    if workers_first:  # e.g. the platform's OOM killer or a kill of the workers' pids
+        for pid in group_processes(proc.pid):
+            if pid != proc.pid:
+                os.kill(pid, signal.SIGKILL)
+    os.killpg(proc.pid, signal.SIGTERM)
+    out, err = finish(proc)
+    assert proc.returncode == 128 + signal.SIGTERM, err[-3000:]
+    assert "Traceback" not in err, err[-3000:]
+    log = (run_dir / "log.txt").read_text()
+    stopped = int(log.split("stopped by SIGTERM at iteration ")[1].split(";")[0])
+    assert ckpt.list_checkpoints(run_dir)[-1][0] == stopped
+    state = ckpt.load_checkpoint(ckpt.list_checkpoints(run_dir)[-1][1])
+    assert state["iteration"] == stopped
+
+
+@needs_proc
+def test_no_worker_outlives_a_killed_trainer(tmp_path, train_images):
+    """kill -9 of the trainer: its DataLoader workers must not live on (they once ran for
+    25 minutes, 280 MB each, reparented to init)."""
+    proc, _ = start_long_run(tmp_path, train_images)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    try:
+        wait_for(lambda: not group_processes(proc.pid), 10, "the workers to exit")
+    finally:
+        kill_leftovers(proc)
+
+
+@needs_proc
+def test_a_worker_killed_alone_still_leaves_the_last_iteration_saved(tmp_path, train_images):
+    """A worker killed without a stop signal (the OOM killer): training cannot go on, but the
+    iterations done since the last checkpoint are saved before the loader's error ends it."""
+    proc, run_dir = start_long_run(tmp_path, train_images)
+    worker = next(pid for pid in group_processes(proc.pid) if pid != proc.pid)
+    os.kill(worker, signal.SIGKILL)
+    out, err = finish(proc)
+    assert proc.returncode == 1 and "DataLoader" in err, err[-3000:]
+    log = (run_dir / "log.txt").read_text().splitlines()
+    assert log[-1].split(" checkpoint ")[-1] == ckpt.list_checkpoints(run_dir)[-1][1]
+    assert ckpt.load_checkpoint(ckpt.list_checkpoints(run_dir)[-1][1])["iteration"] >= 5

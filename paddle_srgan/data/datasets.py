@@ -20,7 +20,13 @@ LR images. ``hr_only`` makes the LR of each (augmented) HR patch with MATLAB-exa
 (data.imresize, integer rounding after each pass), the protocol of the SR literature;
 ``paired`` reads pre-made LR files (e.g. DIV2K's X4 folders, or tools/prepare_data.py make-lr).
 """
+import ctypes
+import functools
+import os
+import signal
 import sys
+import threading
+import time
 import warnings
 from pathlib import Path
 
@@ -319,7 +325,47 @@ def build_train_loader(cfg, start_iter=0, rank=0, world_size=1, target_scales=No
         # waits forever for them once this process has run any parallel cv2 call.
         cv2.setNumThreads(1)
     # One endless iterator is made per run, so persistent_workers would change nothing.
-    return paddle.io.DataLoader(dataset, batch_sampler=sampler, num_workers=num_workers)
+    return paddle.io.DataLoader(dataset, batch_sampler=sampler, num_workers=num_workers,
+                                worker_init_fn=functools.partial(worker_init, os.getpid()))
+
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def worker_init(parent_pid, worker_id):
+    """Set up a DataLoader worker process (its worker_init_fn) so that it never outlives the
+    process that started it (`parent_pid`) and stops quietly with it.
+
+    * SIGTERM and SIGINT end the worker at once with exit code 128 + signal. Notebook
+      platforms, `timeout` and Ctrl-C signal the whole process group: Paddle's own handler
+      would print a "FatalError: Termination signal" report per worker, and the trainer, which
+      got the same signal, saves its checkpoint from the loader error that follows
+      (engine.trainer). Ignoring the signals instead would hang every exit: multiprocessing
+      stops daemonic workers at exit with SIGTERM and then waits for them.
+    * The worker dies with its parent: after `kill -9` of the trainer, Paddle's own watchdog
+      (polling getppid) leaves its loop but the worker then hangs flushing its output queue
+      into a pipe nobody reads. Linux: the kernel kills it (PR_SET_PDEATHSIG); elsewhere a
+      thread polls getppid() once a second.
+    """
+    for stop in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop, _exit_at_once)
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0:
+            if os.getppid() != parent_pid:  # the parent died before prctl took effect
+                os._exit(1)
+            return
+    threading.Thread(target=_exit_when_orphaned, args=(parent_pid,), daemon=True).start()
+
+
+def _exit_at_once(signum, frame):
+    os._exit(128 + signum)
+
+
+def _exit_when_orphaned(parent_pid):
+    while os.getppid() == parent_pid:
+        time.sleep(1.0)
+    os._exit(1)
 
 
 class BenchmarkSet:

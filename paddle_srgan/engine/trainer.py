@@ -14,7 +14,8 @@ Life of a run:
                                 every log_interval   losses, D(real)/D(fake), lr, times
                                 every val_interval   PSNR/SSIM (Y), samples, best.pdparams
                                 every save_interval  checkpoint (atomic, keep last K)
-                                SIGTERM / SIGINT     checkpoint, then stop cleanly
+                                SIGTERM / SIGINT     checkpoint, then stop cleanly (also
+                                                     when the DataLoader workers died first)
         phase end               validation, checkpoint, <phase>_G.pdparams
       summary                   validation PSNR/SSIM next to bicubic
 
@@ -131,6 +132,8 @@ class Trainer:
         self.scaler_d = paddle.amp.GradScaler(enable=bool(self.amp))
         self._resume_state = None
         self._stop_signal = None
+        self._paddle_sigchld = None  # Paddle's dead-worker check, run between iterations
+        self._child_exited = False
 
         # What can refuse to start (data folders, the checkpoint to resume) is checked before
         # the run directory is made, so a failed start leaves no folder behind.
@@ -390,6 +393,46 @@ class Trainer:
     def _on_signal(self, signum, frame):
         self._stop_signal = signum
 
+    def _hold_worker_errors(self):
+        """Paddle reports a dead DataLoader worker by raising from its SIGCHLD handler, i.e.
+        anywhere in this thread, possibly half way through a step or a checkpoint. Call after
+        the loader's iterator exists (it installs that handler); _next_batch then runs it
+        between iterations, where the state is that of the last completed one."""
+        handler = signal.getsignal(signal.SIGCHLD) if hasattr(signal, "SIGCHLD") else None
+        if callable(handler):
+            self._paddle_sigchld = handler
+            signal.signal(signal.SIGCHLD, self._on_child_exit)
+
+    def _on_child_exit(self, signum, frame):
+        self._child_exited = True
+
+    def _next_batch(self, loader):
+        """next(loader), after Paddle's check of exited workers held back by
+        _hold_worker_errors (raises its error if one died)."""
+        if self._child_exited:
+            self._child_exited = False
+            self._paddle_sigchld(signal.SIGCHLD, None)
+        return next(loader)
+
+    def _stop_after_loader_error(self, grace=3.0):
+        """The loader failed (a worker died). When a platform stops a job it signals every
+        process of the group and the workers may die first: wait up to `grace` seconds for
+        this process's own SIGTERM/SIGINT. True if it came (a clean stop); else the last
+        completed iteration is saved and False returned (the caller re-raises)."""
+        deadline = time.monotonic() + grace
+        while self._stop_signal is None and time.monotonic() < deadline:
+            time.sleep(0.05)  # the signal handler runs between these sleeps
+        if self._stop_signal is not None:
+            return True
+        self._save_unsaved()
+        return False
+
+    def _save_unsaved(self):
+        """Checkpoint the current iteration unless the loop has just saved it."""
+        if self.iteration % self.tcfg["save_interval"] and self.iteration not in self.bounds:
+            self._average_bn_stats()
+            self._save()
+
     def _stopping(self):
         """Has a stop signal arrived? With several ranks the answer is agreed on (max over
         ranks), so all of them leave the loop at the same iteration."""
@@ -416,12 +459,15 @@ class Trainer:
             self.bicubic = evaluate(self.val_set, self.cfg["scale"], level_scales=self.level_scales)
             self.log.scalars({k: v for k, v in self.bicubic.items() if k != "per_image"},
                              self.iteration, "val_bicubic/")
-        handlers = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+        stop_signals = (signal.SIGTERM, signal.SIGINT)
+        handlers = {s: signal.signal(s, self._on_signal) for s in stop_signals}
         try:
             return self._loop()
         finally:
             for s, h in handlers.items():
                 signal.signal(s, h)
+            if self._paddle_sigchld is not None:
+                signal.signal(signal.SIGCHLD, self._paddle_sigchld)
             self.log.close()
 
     def _loop(self):
@@ -433,6 +479,7 @@ class Trainer:
         if self.tcfg["val_every_epochs"]:
             val_interval = self.tcfg["val_every_epochs"] * iters_per_epoch
         loader = iter(dataloader)
+        self._hold_worker_errors()
         self.G_train.train()
         if self.D_train is not None:
             self.D_train.train()
@@ -446,7 +493,12 @@ class Trainer:
             end = self.bounds[phase + 1]
             while self.iteration < end and not self._stopping():
                 t0 = time.perf_counter()
-                batch = next(loader)
+                try:
+                    batch = self._next_batch(loader)
+                except Exception:
+                    if not self._stop_after_loader_error():
+                        raise
+                    break
                 data_time += time.perf_counter() - t0
                 terms = self._step(batch)
                 self.iteration += 1
@@ -488,9 +540,7 @@ class Trainer:
         stopped = None
         if self._stop_signal is not None:
             stopped = signal.Signals(self._stop_signal).name
-            if self.iteration % self.tcfg["save_interval"] and self.iteration not in self.bounds:
-                self._average_bn_stats()
-                self._save()
+            self._save_unsaved()
             self.log.info(f"stopped by {stopped} at iteration {self.iteration}; continue with "
                           f"--resume")
         elif self.main:
