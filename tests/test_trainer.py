@@ -60,26 +60,55 @@ def tiny_config(tmp_path, train_images, **extra):
     return path
 
 
-# Runs tools/train.py, sending `FAULT_SIGNAL` to itself just before step `FAULT_AT`.
+# Runs tools/train.py with one fault injected at iteration `FAULT_AT`, by kind `FAULT`:
+#   step       FAULT_SIGNAL sent to itself just before that iteration's step
+#   rename     kill -9 when that iteration's checkpoint, complete in its temporary file, is
+#              about to be renamed into place
+#   half       kill -9 with half of that checkpoint written
+#   disk_full  half of that checkpoint written, then ENOSPC (the run fails with an error)
 FAULT_WRAPPER = """
-import os, runpy, sys
+import os, runpy, signal, sys
 sys.path.insert(0, {root!r})
+import paddle
 from paddle_srgan.engine import trainer
-at, sig = int(os.environ["FAULT_AT"]), int(os.environ["FAULT_SIGNAL"])
-step = trainer.Trainer._step
-def faulty(self, batch):
-    if self.iteration + 1 == at:
-        os.kill(os.getpid(), sig)
-    return step(self, batch)
-trainer.Trainer._step = faulty
+kind, at, sig = os.environ["FAULT"], int(os.environ["FAULT_AT"]), int(os.environ["FAULT_SIGNAL"])
+
+def this_checkpoint(path):
+    return os.path.basename(path).startswith(f"iter_{{at:08d}}.pdparams")
+
+if kind == "step":
+    step = trainer.Trainer._step
+    def faulty_step(self, batch):
+        if self.iteration + 1 == at:
+            os.kill(os.getpid(), sig)
+        return step(self, batch)
+    trainer.Trainer._step = faulty_step
+elif kind == "rename":
+    replace = os.replace
+    def faulty_replace(src, dst):
+        if this_checkpoint(dst):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return replace(src, dst)
+    os.replace = faulty_replace
+else:
+    save = paddle.save
+    def faulty_save(obj, path, *args, **kwargs):
+        if this_checkpoint(path):
+            with open(path, "wb") as f:
+                f.write(b"\\x80\\x04half a checkpoint")
+            if kind == "half":
+                os.kill(os.getpid(), signal.SIGKILL)
+            raise OSError(28, "No space left on device")
+        return save(obj, path, *args, **kwargs)
+    paddle.save = faulty_save
 sys.argv = ["tools/train.py"] + sys.argv[1:]
 runpy.run_path({train!r}, run_name="__main__")
 """
 
 
-def run_with_fault(config, at, sig, *args):
+def run_with_fault(config, at, sig=signal.SIGKILL, *args, kind="step"):
     code = FAULT_WRAPPER.format(root=str(ROOT), train=str(ROOT / "tools" / "train.py"))
-    env = {**os.environ, "FAULT_AT": str(at), "FAULT_SIGNAL": str(int(sig)),
+    env = {**os.environ, "FAULT": kind, "FAULT_AT": str(at), "FAULT_SIGNAL": str(int(sig)),
            "PYTHONWARNINGS": "ignore"}
     return subprocess.run([sys.executable, "-c", code, "-c", str(config), *args],
                           capture_output=True, text=True, env=env, timeout=600)
@@ -433,3 +462,50 @@ def test_a_worker_killed_alone_still_leaves_the_last_iteration_saved(tmp_path, t
     log = (run_dir / "log.txt").read_text().splitlines()
     assert log[-1].split(" checkpoint ")[-1] == ckpt.list_checkpoints(run_dir)[-1][1]
     assert ckpt.load_checkpoint(ckpt.list_checkpoints(run_dir)[-1][1])["iteration"] >= 5
+
+
+# ------------------------------------------------------------------ fault injection
+# Faults at points drawn at random (seeded, so a failure reproduces; the id names the point):
+# kills anywhere in training and inside checkpoint writes. Each run is then resumed with a
+# plain --resume and must end with the uninterrupted run's weights.
+_points = np.random.default_rng(13)
+SAVES = [6, 9, 12]  # save_interval 3 over 6 + 6 iterations; after 3 there is one to resume
+FAULTS = [("step", int(_points.integers(2, sum(ITERS) + 1)))] + [
+    (kind, int(at)) for kind, at in zip(("rename", "half", "disk_full"), _points.permutation(SAVES))]
+
+
+@pytest.mark.parametrize("kind, at", FAULTS, ids=[f"{k}@{a}" for k, a in FAULTS])
+def test_fault_then_resume_ends_with_the_uninterrupted_weights(straight_run, tmp_path,
+                                                               train_images, kind, at):
+    config = tiny_config(tmp_path, train_images)
+    proc = run_with_fault(config, at, kind=kind)
+    if kind == "disk_full":
+        assert proc.returncode == 1 and "No space left on device" in proc.stderr
+    else:
+        assert proc.returncode == -signal.SIGKILL, proc.stderr[-3000:]
+    run_dir = tmp_path / "runs" / "tiny"
+    assert all(i < at for i, _ in ckpt.list_checkpoints(run_dir))  # the faulty one never landed
+    out = run_tool("train", "-c", config, "--resume").stdout
+    assert "resumed from" in out
+    assert_same_weights(generator_weights(run_dir), generator_weights(straight_run[0]))
+    assert not [n for n in os.listdir(run_dir / "checkpoints") if ".tmp" in n]
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage"])
+def test_resume_passes_over_a_damaged_newest_checkpoint(straight_run, tmp_path, train_images,
+                                                        damage):
+    """A newest checkpoint that does not load (truncated by a full disk or a sync tool) makes
+    --resume fall back to the previous one, with a warning naming the file; it used to be an
+    error."""
+    config = tiny_config(tmp_path, train_images)
+    run_with_fault(config, 11, signal.SIGKILL)
+    run_dir = tmp_path / "runs" / "tiny"
+    assert [i for i, _ in ckpt.list_checkpoints(run_dir)] == [6, 9]
+    newest = run_dir / "checkpoints" / "iter_00000009.pdparams"
+    data = newest.read_bytes()
+    newest.write_bytes(data[:len(data) // 2] if damage == "truncated" else b"\0" * 1000)
+    out = run_tool("train", "-c", config, "--resume").stdout
+    assert f"warning: skipped the unreadable checkpoint {newest}: unreadable" in out
+    assert f"resumed from {run_dir / 'checkpoints' / 'iter_00000006.pdparams'}" in out
+    assert (run_dir / "checkpoints" / "iter_00000009.pdparams.corrupt").is_file()
+    assert_same_weights(generator_weights(run_dir), generator_weights(straight_run[0]))

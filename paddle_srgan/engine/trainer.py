@@ -131,6 +131,7 @@ class Trainer:
         self.scaler_g = paddle.amp.GradScaler(enable=bool(self.amp))
         self.scaler_d = paddle.amp.GradScaler(enable=bool(self.amp))
         self._resume_state = None
+        self._skipped_checkpoints = []  # unreadable newest checkpoints passed over by --resume
         self._stop_signal = None
         self._paddle_sigchld = None  # Paddle's dead-worker check, run between iterations
         self._child_exited = False
@@ -160,9 +161,11 @@ class Trainer:
 
     def _prepare_run_dir(self, resume):
         if resume:
-            path = ckpt.latest_checkpoint(self.run_dir) if resume == "auto" else resume
-            self._resume_state = ckpt.load_checkpoint(path)
-            self._resume_path = path
+            if resume == "auto":
+                path, state, self._skipped_checkpoints = ckpt.load_latest_checkpoint(self.run_dir)
+            else:  # a file the user named: no fallback to another one
+                path, state = resume, ckpt.load_checkpoint(resume)
+            self._resume_state, self._resume_path = state, path
         elif self.main and ckpt.list_checkpoints(self.run_dir):
             raise ValueError(f"{self.run_dir} already holds checkpoints of an earlier run: "
                              f"continue it with --resume, or choose another name with "
@@ -175,6 +178,8 @@ class Trainer:
     def _restore(self, state):
         """Load model weights, counters and RNG states of a checkpoint (optimizers come with
         their phase, in _start_phase)."""
+        for skipped in self._skipped_checkpoints:
+            self.log.info(f"warning: skipped the unreadable checkpoint {skipped}")
         diffs = config_differences(state.get("config", {}), self.cfg)
         if diffs:
             self.log.info("resuming with a changed config (the new values apply): "
