@@ -69,8 +69,9 @@ def tiny_config(tmp_path, train_images, **extra):
 FAULT_WRAPPER = """
 import os, runpy, signal, sys
 sys.path.insert(0, {root!r})
-import paddle
 from paddle_srgan.engine import trainer
+from paddle_srgan.compat import import_paddle
+paddle = import_paddle()  # cv2 before paddle (Paddle 2.6's libpng clash; see the README)
 kind, at, sig = os.environ["FAULT"], int(os.environ["FAULT_AT"]), int(os.environ["FAULT_SIGNAL"])
 
 def this_checkpoint(path):
