@@ -129,6 +129,9 @@ def _integer(low, optional=False):
         v is None or isinstance(v, int))
 
 
+TRAIN_TYPES = ("hr_only", "paired")   # datasets.train.type (data.datasets.TrainPatches)
+SMALL_IMAGE_POLICIES = ("error", "skip")
+
 # The values each key may take, checked when a config is loaded, so a bad value fails before
 # training starts instead of at the first log line, validation or checkpoint. The type checks
 # of DEFAULTS come first; `*` stands for every phase. (Network kwargs are checked by
@@ -141,10 +144,10 @@ ALLOWED = {
     "losses.pixel.criterion": _one_of("mse", "l1", "charbonnier"),
     "losses.pixel.eps": _number(0, strict=True),
     "losses.perceptual.criterion": _one_of("mse", "l1"),
-    "datasets.train.type": _one_of("hr_only", "paired"),
+    "datasets.train.type": _one_of(*TRAIN_TYPES),
     "datasets.train.hr_crop": _integer(1),
     "datasets.train.patches_per_image": _integer(1),
-    "datasets.train.small_images": _one_of("error", "skip"),
+    "datasets.train.small_images": _one_of(*SMALL_IMAGE_POLICIES),
     "datasets.train.num_workers": _integer(0),
     "datasets.val.max_images": _integer(1, optional=True),
     "train.batch_size": _integer(1),

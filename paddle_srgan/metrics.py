@@ -18,8 +18,8 @@ import os
 
 import numpy as np
 
-__all__ = ["rgb_to_y", "rgb_to_gray", "psnr", "ssim", "mod_crop", "crop_border", "protocol", "load_lpips",
-           "lpips", "lpips_protocol"]
+__all__ = ["rgb_to_y", "rgb_to_gray", "psnr", "ssim", "mod_crop", "crop_border", "protocol",
+           "load_lpips", "lpips", "lpips_protocol"]
 
 # MATLAB rgb2ycbcr (ITU-R BT.601), luma row, for RGB in [0, 255].
 _Y_OFFSET = 16.0

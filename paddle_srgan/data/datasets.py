@@ -34,6 +34,7 @@ import cv2
 import numpy as np
 
 from ..compat import import_paddle
+from ..config import SMALL_IMAGE_POLICIES, TRAIN_TYPES
 from ..metrics import mod_crop
 from .io import check_channel, image_size, list_images, read_image, select_channel
 from .transforms import augment, downscale, paired_random_crop, random_crop, to_chw_float
@@ -42,9 +43,6 @@ paddle = import_paddle()
 
 __all__ = ["TrainPatches", "EpochBatchSampler", "BenchmarkSet", "build_train_set",
            "build_train_loader", "build_val_set", "match_lr_files"]
-
-TRAIN_TYPES = ("hr_only", "paired")
-SMALL_IMAGE_POLICIES = ("error", "skip")
 
 
 def resolve_dir(path, data_root):

@@ -423,13 +423,16 @@ class Trainer:
         """The loader failed (a worker died). When a platform stops a job it signals every
         process of the group and the workers may die first: wait up to `grace` seconds for
         this process's own SIGTERM/SIGINT. True if it came (a clean stop); else the last
-        completed iteration is saved and False returned (the caller re-raises)."""
+        completed iteration is saved and False returned (the caller re-raises). With several
+        ranks nothing is saved here: the others are not at this point, and the BN all-reduce
+        of a save would wait for them forever."""
         deadline = time.monotonic() + grace
         while self._stop_signal is None and time.monotonic() < deadline:
             time.sleep(0.05)  # the signal handler runs between these sleeps
         if self._stop_signal is not None:
             return True
-        self._save_unsaved()
+        if self.world == 1:
+            self._save_unsaved()
         return False
 
     def _save_unsaved(self):
@@ -464,8 +467,7 @@ class Trainer:
             self.bicubic = evaluate(self.val_set, self.cfg["scale"], level_scales=self.level_scales)
             self.log.scalars({k: v for k, v in self.bicubic.items() if k != "per_image"},
                              self.iteration, "val_bicubic/")
-        stop_signals = (signal.SIGTERM, signal.SIGINT)
-        handlers = {s: signal.signal(s, self._on_signal) for s in stop_signals}
+        handlers = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
         try:
             return self._loop()
         finally:
