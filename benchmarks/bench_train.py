@@ -35,7 +35,7 @@ def main():
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--iters", type=int, default=5)
     ap.add_argument("--device", default="cpu", choices=["cpu", "gpu"])
-    ap.add_argument("--amp", choices=["O1", "O2"], help="mixed precision (GPU; CPU runs fp32)")
+    ap.add_argument("--amp", choices=["O1"], help="mixed precision (GPU; CPU runs fp32)")
     args = ap.parse_args()
 
     from paddle_srgan.compat import import_paddle

@@ -14,12 +14,14 @@ from .config import ConfigError, load_config
 USER_ERRORS = (ConfigError, FileNotFoundError, NotADirectoryError, ImportError, ValueError)
 
 
-def parser(description, config=True):
-    """An ArgumentParser with --debug and, if `config`, -c/--config and -o/--override."""
+def parser(description, config=True, config_help="YAML config, e.g. configs/srgan.yml"):
+    """An ArgumentParser with --debug and, if `config`, -c/--config and -o/--override
+    (-o may be repeated). config="optional": -c may be left out (tools that also run without
+    a model config)."""
     ap = argparse.ArgumentParser(description=description,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     if config:
-        ap.add_argument("-c", "--config", required=True, help="YAML config, e.g. configs/srgan.yml")
+        ap.add_argument("-c", "--config", required=config != "optional", help=config_help)
         ap.add_argument("-o", "--override", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
                         help="override config keys, e.g. -o train.batch_size=8 scale=2")
     ap.add_argument("--debug", action="store_true", help="show full tracebacks on errors")

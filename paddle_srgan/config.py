@@ -90,7 +90,7 @@ DEFAULTS = {
             {"name": "gan", "iters": 200000, "lr_milestones": [100000]},
         ],
         "pretrained_g": None,    # generator weights to start from (e.g. for a gan-only run)
-        "amp": None,             # None (fp32) | O1 | O2: mixed precision on GPU (VGG stays fp32)
+        "amp": None,             # None (fp32) | O1: mixed precision on GPU (VGG stays fp32)
         "ema_decay": None,       # e.g. 0.999: keep an EMA of G, validated and saved as best
         "log_interval": 100,     # iterations between log lines / VisualDL scalars
         "val_interval": 5000,    # iterations between validations (and at each phase end)
@@ -104,6 +104,90 @@ DEFAULTS = {
         "max_nan_steps": 20,     # consecutive skipped steps before the run stops
     },
 }
+
+
+def _one_of(*values):
+    return f"one of {', '.join(map(repr, values))}", lambda v: any(
+        v == x and type(v) is type(x) for x in values)  # True is not 1, 4.0 is not 4
+
+
+def _number(low, strict=False, high=None, optional=False):
+    """(what is allowed, test) for a number > or >= `low` (and < `high`), or None if optional."""
+    what = f"a number {'>' if strict else '>='} {low}" + (f" and < {high}" if high else "")
+
+    def test(v):
+        if v is None:
+            return optional
+        return (isinstance(v, (int, float)) and not isinstance(v, bool)
+                and (v > low if strict else v >= low) and (high is None or v < high))
+    return what + (" (or null)" if optional else ""), test
+
+
+def _integer(low, optional=False):
+    what, in_range = _number(low, optional=optional)
+    return what.replace("a number", "an integer"), lambda v: in_range(v) and (
+        v is None or isinstance(v, int))
+
+
+TRAIN_TYPES = ("hr_only", "paired")   # datasets.train.type (data.datasets.TrainPatches)
+SMALL_IMAGE_POLICIES = ("error", "skip")
+
+# The values each key may take, checked when a config is loaded, so a bad value fails before
+# training starts instead of at the first log line, validation or checkpoint. The type checks
+# of DEFAULTS come first; `*` stands for every phase. (Network kwargs are checked by
+# models.build_model, datasets' channel and folders by data.datasets when the run is built.)
+ALLOWED = {
+    "seed": _integer(0),
+    "device": _one_of("auto", "gpu", "cpu"),
+    "cpu_threads": _integer(0),
+    "scale": _one_of(2, 4, 8),
+    "losses.pixel.criterion": _one_of("mse", "l1", "charbonnier"),
+    "losses.pixel.eps": _number(0, strict=True),
+    "losses.perceptual.criterion": _one_of("mse", "l1"),
+    "datasets.train.type": _one_of(*TRAIN_TYPES),
+    "datasets.train.hr_crop": _integer(1),
+    "datasets.train.patches_per_image": _integer(1),
+    "datasets.train.small_images": _one_of(*SMALL_IMAGE_POLICIES),
+    "datasets.train.num_workers": _integer(0),
+    "datasets.val.max_images": _integer(1, optional=True),
+    "train.batch_size": _integer(1),
+    "train.beta1": _number(0, high=1),
+    "train.beta2": _number(0, high=1),
+    "train.phases.*.lr": _number(0, strict=True),
+    "train.phases.*.lr_gamma": _number(0, strict=True),
+    # O2 (fp16 weights) would need paddle.amp.decorate with master weights, checked on a GPU
+    "train.amp": _one_of(None, "O1"),
+    "train.ema_decay": _number(0, strict=True, high=1, optional=True),
+    "train.log_interval": _integer(1),
+    "train.val_interval": _integer(1),
+    "train.val_every_epochs": _integer(1, optional=True),
+    "train.save_interval": _integer(1),
+    "train.keep_last": _integer(1),
+    "train.best_metric": _one_of("psnr", "ssim"),
+    "train.num_samples": _integer(0),
+    "train.sample_crop": _integer(1),
+    "train.max_nan_steps": _integer(1),
+}
+
+
+def _values_at(cfg, key):
+    """[(full key, value), ...] of a dotted key of ALLOWED; `*` expands over a list."""
+    found = [("", cfg)]
+    for part in key.split("."):
+        if part == "*":
+            found = [(f"{k}.{i}", item) for k, v in found for i, item in enumerate(v)]
+        else:
+            found = [(f"{k}.{part}" if k else part, v[part]) for k, v in found]
+    return found
+
+
+def check_values(cfg, source):
+    """ConfigError naming `source`, the key and what is allowed for the first value of a
+    resolved config that ALLOWED refuses."""
+    for key, (allowed, test) in ALLOWED.items():
+        for full, value in _values_at(cfg, key):
+            if not test(value):
+                raise ConfigError(f"{source}: '{full}' must be {allowed}, got {value!r}")
 
 
 def closest_hint(key, valid, prefix=""):
@@ -190,6 +274,12 @@ def _read_yaml(path):
     return {} if data is None else data
 
 
+def _defaults():
+    """DEFAULTS with the default phases completed by PHASE_DEFAULTS (lr, losses, ...)."""
+    return _merge(DEFAULTS, {"train": {"phases": DEFAULTS["train"]["phases"]}}, DEFAULTS, "",
+                  "defaults")
+
+
 def _load_file(path, seen=()):
     """Read `path`, following `base:` (relative to the file) before applying its own keys."""
     path = os.path.abspath(path)
@@ -199,7 +289,7 @@ def _load_file(path, seen=()):
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: top level must be a mapping of keys, got {type(data).__name__}")
     base = data.pop("base", None)
-    cfg = copy.deepcopy(DEFAULTS)
+    cfg = _defaults()
     if base is not None:
         cfg = _load_file(os.path.join(os.path.dirname(path), base), seen + (path,))
     return _merge(cfg, data, DEFAULTS, "", path)
@@ -247,7 +337,7 @@ def load_config(path=None, overrides=(), environ=None):
 
     Returns a plain nested dict (YAML-serialisable) with `_source` naming the file.
     """
-    cfg = _load_file(path) if path else copy.deepcopy(DEFAULTS)
+    cfg = _load_file(path) if path else _defaults()
     environ = os.environ if environ is None else environ
     env = [f"{key}={environ[var]}" for var, key in ENV_OVERRIDES.items() if environ.get(var)]
     cfg = apply_overrides(cfg, env, source="environment")
@@ -255,8 +345,7 @@ def load_config(path=None, overrides=(), environ=None):
     for section in NETWORK_SECTIONS:
         if not isinstance(cfg[section].get("type"), str):
             raise ConfigError(f"{path or 'defaults'}: '{section}.type' must name a network class")
-    if cfg["scale"] not in (2, 4, 8):
-        raise ConfigError(f"{path or 'defaults'}: 'scale' must be 2, 4 or 8, got {cfg['scale']}")
+    check_values(cfg, path or "defaults")
     cfg["_source"] = os.path.abspath(path) if path else None
     return cfg
 

@@ -11,7 +11,7 @@ needs. Each layout also has `reference`, its forward pass written from the publi
 on the PyTorch key names, run with torch or Paddle ops by `parity` (tools/convert_weights.py
 --check).
 
-Mapping rules (see ../shared/data/parity/README.md for the PyTorch side):
+Mapping rules (see tests/fixtures/srresnet_sgrvinod.md for the PyTorch side):
 * conv weights are OIHW in both frameworks: copied as is;
 * BN running_mean / running_var -> _mean / _variance; num_batches_tracked dropped;
 * PReLU weight -> _weight (same shape: [1] shared, [C] per channel);
@@ -27,7 +27,6 @@ import numpy as np
 
 from .compat import import_paddle
 from .layouts import LAYOUTS, ReferenceOps
-from .models.state import load_state_strict
 from .storage import atomic_save, load_file
 from .torch_weights import TorchWeightsError, read_torch_weights
 
@@ -192,6 +191,7 @@ def load_into(model, state, source="weights", origins=None):
     """Set `state` ({name: array}) on `model`, raising a ConversionError that lists every
     missing, unexpected and mis-shaped key (`origins`, {our key: file key}, adds the file's
     names to the message)."""
+    from .models.state import load_state_strict  # imports paddle: keep --help cheap
     return load_state_strict(model, state, source, origins, error=ConversionError)
 
 

@@ -23,6 +23,9 @@ Paddle version behaviour handled here (measured with 2.6.2 and 3.3.1):
 """
 import math
 import os
+import shutil
+import signal
+import tempfile
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -172,28 +175,84 @@ class _FinalOutput(paddle.nn.Layer):
         return final_output(self.generator(lr))
 
 
-def export_generator(generator, out_prefix, meta=None):
+# Every file an export may consist of (2.6 also writes `.pdiparams.info`).
+EXPORT_SUFFIXES = MODEL_SUFFIXES + (PARAMS_SUFFIX, PARAMS_SUFFIX + ".info", META_SUFFIX, ".onnx")
+
+
+def export_generator(generator, out_prefix, meta=None, onnx_opset=None):
     """Save `generator` for deployment with paddle.jit, plus `<out_prefix>.yml` metadata.
 
     The graph takes `lr` float32 [N, C, h, w] in [0, 1] with N, h, w dynamic and returns the
     generator's output; BatchNorm uses its running statistics (eval mode; the generator's
     train/eval mode is restored afterwards).
 
+    Nothing is lost if the export is interrupted: the files are written to a hidden folder
+    beside the target and only a complete export replaces an earlier one (see _swap_in).
+
     Args:
         generator: nn.Layer with scale, in_channels, out_channels, output_range.
         out_prefix: path without extension; its folder is created. Files of an earlier export
-            at this prefix are removed first, so a 2.6 `.pdmodel` never sits beside 3.x weights.
+            at this prefix that the new one lacks are removed after the swap, so a 2.6
+            `.pdmodel` never sits beside 3.x weights.
         meta: extra provenance for the metadata, e.g. {"model": cfg["network_g"],
             "weights": path, "config": path}; a "weights" file also gets "weights_md5".
+        onnx_opset: also write `<out_prefix>.onnx` with this opset (export_onnx).
     Returns:
         the metadata dict written to `<out_prefix>.yml`.
     """
+    out_prefix = os.path.abspath(os.fspath(out_prefix))
+    folder, stem = os.path.split(out_prefix)
+    _make_folder(folder)
+    staging = tempfile.mkdtemp(prefix=f".{stem}.tmp-export-", dir=folder)
+    try:
+        record = _write_export(generator, os.path.join(staging, stem), meta)
+        if onnx_opset is not None:
+            export_onnx(os.path.join(staging, stem), onnx_opset)
+        _swap_in(staging, out_prefix)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return record
+
+
+def _make_folder(folder):
+    """os.makedirs, or an ExportError naming the file that stands where a folder must be."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocker = folder
+        while blocker and not os.path.isfile(blocker):
+            blocker = os.path.dirname(blocker)
+        raise ExportError(f"cannot make the export folder {folder}: {blocker} is a file") from None
+
+
+def _swap_in(staging, out_prefix):
+    """Move the complete export in `staging` to `out_prefix`, metadata last, then remove the
+    files of an earlier export there that the new one lacks.
+
+    Each rename is atomic; SIGTERM/SIGINT are held back until all are done, because a stop
+    between two renames would leave the program of one export beside the weights of another.
+    """
+    stem = os.path.basename(out_prefix)
+    new = {name[len(stem):] for name in os.listdir(staging)}
+    stop_signals = {signal.SIGTERM, signal.SIGINT}
+    # pthread_sigmask is POSIX only; elsewhere the window is just a few renames long.
+    held = hasattr(signal, "pthread_sigmask")
+    if held:
+        signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
+    try:
+        for suffix in sorted(new, key=lambda x: x == META_SUFFIX):
+            os.replace(os.path.join(staging, stem + suffix), out_prefix + suffix)
+        for suffix in set(EXPORT_SUFFIXES) - new:
+            if os.path.isfile(out_prefix + suffix):
+                os.remove(out_prefix + suffix)
+    finally:
+        if held:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, stop_signals)
+
+
+def _write_export(generator, out_prefix, meta):
+    """The export's files at `out_prefix` (a fresh folder): program, weights, metadata."""
     info = ModelInfo.of(generator)
-    out_prefix = os.fspath(out_prefix)
-    os.makedirs(os.path.dirname(os.path.abspath(out_prefix)), exist_ok=True)
-    for suffix in MODEL_SUFFIXES + (PARAMS_SUFFIX, PARAMS_SUFFIX + ".info", META_SUFFIX, ".onnx"):
-        if os.path.isfile(out_prefix + suffix):
-            os.remove(out_prefix + suffix)
     was_training = generator.training
     generator.eval()
     try:

@@ -9,8 +9,6 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from .models.srresnet import MSRRESNET_OPTIONS
-
 
 def _renumber(template, first):
     """Replacement for a rule whose group 1 counts from `first`: our indices count from 0."""
@@ -189,7 +187,11 @@ LAYOUTS = {
          (r"^upconv(\d+)\.", _renumber("upsample.{}.conv.", 1)),
          (r"^(conv_hr|HRconv)\.", "hr_conv."),
          (r"^conv_last\.", "tail_conv.")),
-        options=MSRRESNET_OPTIONS,  # the network of our MSRResNet class
+        # models.srresnet.MSRRESNET_OPTIONS (not imported: this module must not need paddle;
+        # tests/test_demo.py checks the two agree)
+        options={"act": "leakyrelu", "negative_slope": 0.1, "block_act": "relu",
+                 "global_skip": False, "input_skip": "bilinear", "output_act": "none",
+                 "output_range": [0.0, 1.0]},
         reference=_ref_msrresnet),
     "leftthomas": Layout(
         "leftthomas/SRGAN model.py Generator (netG_epoch_<s>_<e>.pth)",

@@ -18,8 +18,8 @@ import os
 
 import numpy as np
 
-__all__ = ["rgb_to_y", "psnr", "ssim", "mod_crop", "crop_border", "protocol", "load_lpips",
-           "lpips", "lpips_protocol"]
+__all__ = ["rgb_to_y", "rgb_to_gray", "psnr", "ssim", "mod_crop", "crop_border", "protocol",
+           "load_lpips", "lpips", "lpips_protocol"]
 
 # MATLAB rgb2ycbcr (ITU-R BT.601), luma row, for RGB in [0, 255].
 _Y_OFFSET = 16.0
@@ -58,6 +58,23 @@ def rgb_to_y(img):
     if img.ndim != 3 or img.shape[2] != 3:
         raise ValueError(f"rgb_to_y needs an [H, W, 3] RGB image, got shape {img.shape}")
     return _Y_OFFSET + img.astype(np.float64) @ _Y_COEFFS
+
+
+def rgb_to_gray(img):
+    """BT.601 luma on the scale of gray pixel values: 0.299 R + 0.587 G + 0.114 B.
+
+    This is rgb_to_y without the studio-range mapping, (Y - 16) * 255 / 219, so an image with
+    R = G = B = v maps back to v. It is how an RGB network's output is scored against a gray
+    HR image: the literature's MATLAB scripts apply rgb2ycbcr only to 3-channel images and
+    score a gray image on its own values, so the SR output must be on that scale too.
+
+    Args:
+        img: [H, W, 3] RGB, uint8 or float with values in [0, 255].
+
+    Returns:
+        float64 [H, W] in [0, 255], not rounded.
+    """
+    return (rgb_to_y(img) - _Y_OFFSET) * (255.0 / 219.0)
 
 
 def mod_crop(img, scale):
@@ -197,6 +214,11 @@ def ssim(img1, img2, crop_border=0, y_channel=True):
                           for c in range(img1.shape[2])]))
 
 
+GRAY_PROTOCOL = ("gray HR images (single-channel files) are scored on their own values, "
+                 "not rgb2ycbcr; the SR output on the same scale, rgb_to_gray = "
+                 "0.299 R + 0.587 G + 0.114 B")
+
+
 def protocol(crop_border, y_channel=True, lr_from="matlab-bicubic"):
     """How psnr/ssim were computed, to store next to the numbers in results files.
 
@@ -211,6 +233,7 @@ def protocol(crop_border, y_channel=True, lr_from="matlab-bicubic"):
     return {
         "y_channel": bool(y_channel),
         "y": "matlab-rgb2ycbcr-bt601-float" if y_channel else None,
+        "gray_images": GRAY_PROTOCOL if y_channel else None,
         "crop_border": int(crop_border),
         "psnr": "10*log10(255^2/mse)",
         "ssim": "matlab-gaussian-11-1.5",

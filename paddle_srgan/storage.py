@@ -6,6 +6,7 @@ never a truncated one: the data goes to a temporary file in the same folder (sam
 system, so the rename is atomic), is flushed to disk, then renamed over the target.
 """
 import hashlib
+import json
 import os
 
 from .compat import import_paddle
@@ -15,20 +16,34 @@ class UnreadableFileError(ValueError):
     """A weights / checkpoint file is missing or `paddle.load` cannot read it; names the file."""
 
 
-def atomic_save(obj, path):
-    """paddle.save(obj) to `path` atomically; creates the parent folder."""
-    paddle = import_paddle()
+def _atomic_write(path, write):
+    """write(tmp) to a temporary file beside `path`, fsync it, rename it over `path`; creates
+    the parent folder. The temporary file is removed if anything fails."""
     path = os.path.abspath(path)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = f"{path}.tmp{os.getpid()}"
     try:
-        paddle.save(obj, tmp)
+        write(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def atomic_save(obj, path):
+    """paddle.save(obj) to `path` atomically; creates the parent folder."""
+    paddle = import_paddle()
+    _atomic_write(path, lambda tmp: paddle.save(obj, tmp))
+
+
+def atomic_save_json(obj, path):
+    """json.dump(obj) to `path` atomically (e.g. best.json); creates the parent folder."""
+    def write(tmp):
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(obj, f, indent=1)
+    _atomic_write(path, write)
 
 
 def load_file(path, what="weights", error=UnreadableFileError):

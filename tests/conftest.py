@@ -1,4 +1,4 @@
-"""Shared fixtures: repo paths, the shared test data, tiny network settings."""
+"""Shared fixtures: repo paths, the test data (all inside the repository), helpers."""
 import os
 import subprocess
 import sys
@@ -14,9 +14,9 @@ import_paddle()  # before any test module's `import paddle`: cv2 first, MKL sett
 
 ROOT = Path(__file__).resolve().parents[1]
 SET5 = ROOT / "data" / "benchmarks" / "Set5"
-# ../shared/data beside the checkout (CI lays it there); PADDLE_SRGAN_SHARED overrides.
-SHARED = Path(os.environ.get("PADDLE_SRGAN_SHARED", ROOT.parent / "shared"))
-PARITY_NPZ = SHARED / "data" / "parity" / "srresnet_sgrvinod.npz"
+FIXTURES = ROOT / "tests" / "fixtures"
+# PyTorch SRResNet weights, input and outputs (tests/fixtures/srresnet_sgrvinod.md)
+PARITY_NPZ = FIXTURES / "srresnet_sgrvinod.npz"
 
 warnings.filterwarnings("ignore", message="No ccache found")
 
@@ -41,5 +41,5 @@ def run_tool(tool, *args, cwd=None, check=True, timeout=600):
 @pytest.fixture(scope="session")
 def parity_npz():
     if not PARITY_NPZ.is_file():
-        pytest.fail(f"parity fixture missing: {PARITY_NPZ} (set PADDLE_SRGAN_SHARED to shared/)")
+        pytest.fail(f"parity fixture missing: {PARITY_NPZ} (is this a complete checkout?)")
     return PARITY_NPZ

@@ -42,3 +42,21 @@ def test_repeated_override_flags_accumulate():
                                        "-o", "seed=7", "train.batch_size=2", "-o", "scale=2"])
     cfg = cli.config_from_args(args)
     assert (cfg["seed"], cfg["train"]["batch_size"], cfg["scale"]) == (7, 2, 2)
+
+
+def test_eval_and_infer_keep_every_override(tmp_path):
+    """eval.py and infer.py once defined -o themselves and kept only the last one: here the
+    1-block weights would then meet the config's 2-block network and fail to load."""
+    import paddle
+    from conftest import SET5, run_tool
+    from paddle_srgan.models import SRResNet
+    weights = tmp_path / "g.pdparams"
+    paddle.save(SRResNet(num_feat=8, num_block=1).state_dict(), str(weights))
+    cfg = tmp_path / "tiny.yml"
+    cfg.write_text("network_g: {type: SRResNet, num_feat: 8, num_block: 2}\n")
+    override = ["-o", "network_g.num_block=1", "-o", "device=cpu"]
+    run_tool("eval", "-c", cfg, *override, "--weights", weights, "--data-root", SET5.parent,
+             "--datasets", "Set5", "--out", tmp_path / "eval")
+    run_tool("infer", "-c", cfg, *override, "--weights", weights, "--input",
+             SET5 / "LR_bicubic" / "X4" / "baby.png", "--output", tmp_path / "sr")
+    assert (tmp_path / "sr" / "baby_x4.png").is_file()

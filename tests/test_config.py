@@ -52,7 +52,7 @@ def test_unknown_override_and_wrong_type():
         load_config(SRGAN, ["train.phases.5.iters=1"])
     with pytest.raises(ConfigError, match="must look like"):
         load_config(SRGAN, ["scale"])
-    with pytest.raises(ConfigError, match="'scale' must be 2, 4 or 8"):
+    with pytest.raises(ConfigError, match="'scale' must be one of 2, 4, 8, got 3"):
         load_config(SRGAN, ["scale=3"])
 
 
@@ -111,3 +111,30 @@ def test_yaml11_float_strings_and_bad_loss_weights(tmp_path):
     path.write_text("train:\n  phases:\n    - {name: mse, iters: 3, losses: {pixel: lots}}\n")
     with pytest.raises(ConfigError, match="train.phases.0.losses.pixel' must be float"):
         load_config(path)
+
+
+@pytest.mark.parametrize("override, message", [
+    ("train.log_interval=0", "'train.log_interval' must be an integer >= 1, got 0"),
+    ("train.val_interval=0", "'train.val_interval' must be an integer >= 1, got 0"),
+    ("train.save_interval=0", "'train.save_interval' must be an integer >= 1, got 0"),
+    ("train.best_metric=lpips", "'train.best_metric' must be one of 'psnr', 'ssim', got 'lpips'"),
+    ("train.amp=O2", "'train.amp' must be one of None, 'O1', got 'O2'"),
+    ("train.val_every_epochs=0", "'train.val_every_epochs' must be an integer >= 1 (or null)"),
+    ("train.ema_decay=1.5", "'train.ema_decay' must be a number > 0 and < 1 (or null), got 1.5"),
+    ("train.phases.1.lr=0", "'train.phases.1.lr' must be a number > 0, got 0"),
+    ("datasets.train.num_workers=-1", "'datasets.train.num_workers' must be an integer >= 0"),
+    ("device=tpu", "'device' must be one of 'auto', 'gpu', 'cpu', got 'tpu'"),
+])
+def test_values_are_checked_when_the_config_is_loaded(override, message):
+    """Each of these used to pass loading and fail later (ZeroDivisionError at the first log
+    line, KeyError at the first validation, O2 silently run without paddle.amp.decorate)."""
+    with pytest.raises(ConfigError) as err:
+        load_config(SRGAN, [override])
+    assert str(err.value).startswith(f"{SRGAN}: {message}")
+
+
+def test_a_bad_value_stops_train_py_with_one_line_before_any_work():
+    proc = run_tool("train", "-c", SRGAN, "-o", "train.save_interval=0", check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f"error: {SRGAN}: 'train.save_interval' must be an integer >= 1, got 0"]

@@ -10,6 +10,7 @@ from paddle_srgan.config import load_config
 from paddle_srgan.data.imresize import imresize
 from paddle_srgan.engine.checkpoint import load_generator_weights
 from paddle_srgan.engine.trainer import Trainer
+from paddle_srgan.layouts import LAYOUTS
 from paddle_srgan.models import MSRResNet, build_generator
 from paddle_srgan.models.srresnet import MSRRESNET_OPTIONS
 
@@ -32,6 +33,8 @@ def test_demo_config_is_the_msrresnet_preset_shrunk():
 
 def test_msrresnet_matches_basicsr_options_and_starts_at_bilinear():
     assert MSRRESNET_OPTIONS["norm"] == "none" and MSRRESNET_OPTIONS["head_kernel"] == 3
+    for key, value in LAYOUTS["msrresnet"].options.items():  # the weight import's network
+        assert MSRRESNET_OPTIONS[key] == (tuple(value) if isinstance(value, list) else value)
     paddle.seed(0)
     net = MSRResNet(num_feat=16, num_block=2)
     net.eval()

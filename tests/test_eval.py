@@ -91,3 +91,43 @@ def test_score_16_bit_on_the_8_bit_scale():
     s16 = score(sr.astype(np.uint16) * 257, hr.astype(np.uint16) * 257, 4, rgb=True)
     for k in s8:
         assert s16[k] == pytest.approx(s8[k], rel=1e-9)
+
+
+def psnr_by_hand(a, b, border):
+    """10 log10(255^2 / MSE) of two float [H, W] arrays after removing `border` pixels."""
+    a, b = (np.asarray(x, np.float64)[border:-border, border:-border] for x in (a, b))
+    return 10 * np.log10(255.0 ** 2 / np.mean((a - b) ** 2))
+
+
+def test_gray_image_is_scored_on_its_gray_values_like_matlab(tmp_path):
+    """MATLAB's scripts apply rgb2ycbcr only to 3-channel images: a gray HR is scored on its
+    own values. Scoring Y of the gray replicated to RGB adds 20 log10(255/219) = 1.32 dB."""
+    import cv2
+    import skimage.data
+    from paddle_srgan.data.imresize import imresize
+    hr = skimage.data.camera()  # uint8 [512, 512], a multiple of 4
+    (tmp_path / "Set14" / "HR").mkdir(parents=True)
+    cv2.imwrite(str(tmp_path / "Set14" / "HR" / "camera.png"), hr)
+    run_tool("eval", "--bicubic-only", "--scale", "4", "--data-root", tmp_path, "--datasets",
+             "Set14", "--out", tmp_path / "out")
+    res = json.loads((tmp_path / "out" / "results.json").read_text())
+    bic = res["results"]["Set14"]["bicubic"]
+    sr = imresize(imresize(hr[..., None], scale=1 / 4), scale=4)[..., 0]  # MATLAB bicubic
+    expected = psnr_by_hand(sr, hr, 4)
+    assert bic["psnr"] == pytest.approx(expected, abs=1e-6)
+    assert bic["psnr_rgb"] == pytest.approx(expected, abs=1e-6)  # three equal channels
+    assert "gray" in res["meta"]["gray_images"]
+
+
+def test_gray_hr_is_compared_with_the_luma_of_an_rgb_output():
+    """The model's RGB output goes through BT.601 luma on the gray scale (0.299 R + 0.587 G +
+    0.114 B), not through rgb2ycbcr's 16..235 Y, when the HR file is gray."""
+    rng = np.random.default_rng(1)
+    gray = rng.integers(0, 256, (40, 40), dtype=np.uint8)
+    hr = np.repeat(gray[..., None], 3, axis=2)
+    sr = np.clip(hr.astype(int) + rng.integers(-20, 21, hr.shape), 0, 255).astype(np.uint8)
+    luma = sr.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+    out = score(sr, hr, 4, rgb=True, gray=True)
+    assert out["psnr"] == pytest.approx(psnr_by_hand(luma, gray, 4), abs=1e-9)
+    assert out["psnr_rgb"] == score(sr, hr, 4, rgb=True)["psnr_rgb"]
+    assert score(sr, hr, 4)["psnr"] != pytest.approx(out["psnr"], abs=0.1)  # RGB file: Y

@@ -355,3 +355,38 @@ def test_export_from_the_other_paddle_version(tiny, tmp_path):
     assert np.abs(export.LayerRunner(export.load_exported(prefix), info).run(x) - ref).max() <= 1e-4
     assert np.abs(export.create_predictor(prefix, "cpu").run(x) - ref).max() <= 1e-4
     assert sys.executable != os.environ["PADDLE_SRGAN_OTHER_PYTHON"]
+
+
+def test_an_interrupted_export_leaves_the_earlier_one_intact(tiny, tmp_path, monkeypatch):
+    """The new export is written beside the old one and swapped in only when complete: a
+    failure (or SIGTERM) inside jit.save used to leave neither."""
+    prefix = tmp_path / "tiny_x4"
+    export.export_generator(tiny["generator"], prefix)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    (tmp_path / "tiny_x4.onnx").write_bytes(b"stale")  # an earlier export's extra file
+    before["tiny_x4.onnx"] = b"stale"
+
+    def crash(layer, path, input_spec=None, **kwargs):
+        with open(path + PROGRAM_SUFFIX, "wb") as f:
+            f.write(b"half a progr")
+        raise OSError("No space left on device")
+    monkeypatch.setattr(paddle.jit, "save", crash)
+    with pytest.raises(OSError, match="No space left"):
+        export.export_generator(tiny_generator(scale=2), prefix)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # no temp folder
+    assert export.read_metadata(prefix)["scale"] == 4
+    monkeypatch.undo()
+    export.export_generator(tiny_generator(scale=2), prefix)  # a complete export replaces it
+    assert export.read_metadata(prefix)["scale"] == 2
+    names = {p.name for p in tmp_path.iterdir()}
+    assert {"tiny_x4" + PROGRAM_SUFFIX, "tiny_x4.pdiparams", "tiny_x4.yml"} <= names
+    assert "tiny_x4.onnx" not in names and not any(n.startswith(".") for n in names)
+
+
+def test_export_into_a_path_under_a_file_is_a_one_line_error(tiny, tmp_path):
+    (tmp_path / "a.yml").write_text("x")
+    proc = run_tool("export", "-c", tiny["config"], "--weights", tiny["weights"],
+                    "--out", tmp_path / "a.yml" / "x", check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f"error: cannot make the export folder {tmp_path / 'a.yml'}: {tmp_path / 'a.yml'} is a file"]

@@ -9,7 +9,8 @@ import pytest
 
 from conftest import SET5, read_rgb
 from paddle_srgan.data.imresize import imresize
-from paddle_srgan.metrics import crop_border, mod_crop, protocol, psnr, rgb_to_y, ssim
+from paddle_srgan.metrics import (GRAY_PROTOCOL, crop_border, mod_crop, protocol, psnr, rgb_to_y,
+                                  ssim)
 
 
 # data/benchmarks/Set5/README.md: MATLAB bicubic x4, 4-pixel border.
@@ -177,6 +178,7 @@ def test_mod_crop_and_crop_border_shapes():
 def test_protocol_describes_the_literature_setting():
     described = protocol(4)
     assert described == {"y_channel": True, "y": "matlab-rgb2ycbcr-bt601-float",
+                         "gray_images": GRAY_PROTOCOL,
                          "crop_border": 4, "psnr": "10*log10(255^2/mse)",
                          "ssim": "matlab-gaussian-11-1.5", "lr_from": "matlab-bicubic"}
     assert json.loads(json.dumps(protocol(2, y_channel=False)))["y"] is None

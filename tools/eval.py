@@ -38,9 +38,8 @@ def default_out(weights, scale):
 
 
 def main(argv=None):
-    ap = cli.parser(__doc__, config=False)
-    ap.add_argument("-c", "--config", help="model config (needed unless --bicubic-only)")
-    ap.add_argument("-o", "--override", nargs="+", default=[], metavar="KEY=VALUE")
+    ap = cli.parser(__doc__, config="optional",
+                    config_help="model config (needed unless --bicubic-only)")
     ap.add_argument("--weights", help="generator weights: best.pdparams, a checkpoint, or "
                                       "converted weights")
     ap.add_argument("--data-root", default="data/benchmarks", help="folder holding Set5/, Set14/, ...")
@@ -61,17 +60,16 @@ def main(argv=None):
     ap.add_argument("--out", help="output folder for results files and images")
     args = ap.parse_args(argv)
 
-    from paddle_srgan.config import load_config
     from paddle_srgan.data import benchmarks
     from paddle_srgan.data.datasets import BenchmarkSet
 
     if args.bicubic_only:
-        cfg = load_config(args.config, args.override) if args.config else None
+        cfg = cli.config_from_args(args) if args.config else None
         scale = args.scale or (cfg["scale"] if cfg else 4)
     else:
         if not args.config or not args.weights:
             raise ValueError("give -c CONFIG and --weights FILE (or --bicubic-only)")
-        cfg = load_config(args.config, args.override)
+        cfg = cli.config_from_args(args)
         scale = cfg["scale"]
         if args.scale and args.scale != scale:
             raise ValueError(f"--scale {args.scale} differs from the config's scale {scale}")

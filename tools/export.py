@@ -11,7 +11,8 @@ Writes <out>.json (Paddle 3.x) or <out>.pdmodel (Paddle 2.6), <out>.pdiparams an
 (scale, channels, value ranges, receptive field, Paddle version, weights path and md5); with
 --onnx also <out>.onnx (needs `pip install paddle2onnx`). Paddle 2.6 cannot read a Paddle 3.x
 export: export with the oldest Paddle that will run it (3.x reads 2.6 exports).
-Run it with tools/infer.py --model <out>.
+An earlier export at <out> is replaced only once the new one is complete (an interrupted export
+leaves the earlier one as it was). Run it with tools/infer.py --model <out>.
 """
 import os
 import sys
@@ -45,11 +46,12 @@ def main(argv=None):
     generator = load_generator_weights(build_generator(cfg), args.weights, args.use_ema)
     meta = export.export_generator(generator, args.out, {
         "model": {**cfg["network_g"], "scale": cfg["scale"]},
-        "config": cfg["_source"], "weights": args.weights, "use_ema": args.use_ema})
+        "config": cfg["_source"], "weights": args.weights, "use_ema": args.use_ema},
+        onnx_opset=args.opset if args.onnx else None)
     folder = os.path.dirname(os.path.abspath(args.out))
     written = [meta["model_file"], meta["params_file"], os.path.basename(args.out) + ".yml"]
     if args.onnx:
-        written.append(os.path.basename(export.export_onnx(args.out, args.opset)))
+        written.append(os.path.basename(args.out) + ".onnx")
     print(f"wrote {', '.join(written)} to {folder} (Paddle {meta['paddle_version']}, x"
           f"{meta['scale']}, receptive field {meta['receptive_field_radius']} LR px)")
     return 0

@@ -70,11 +70,10 @@ def build_runner(args):
 
 
 def main(argv=None):
-    ap = cli.parser(__doc__, config=False)
+    ap = cli.parser(__doc__, config="optional",
+                    config_help="model config, with --weights (instead of --model)")
     ap.add_argument("--model",
                     help="export prefix written by tools/export.py, e.g. exported/srgan_x4")
-    ap.add_argument("-c", "--config", help="model config, with --weights (instead of --model)")
-    ap.add_argument("-o", "--override", nargs="+", default=[], metavar="KEY=VALUE")
     ap.add_argument("--weights", help="generator weights to run directly (dygraph), with -c")
     ap.add_argument("--use-ema", action="store_true",
                     help="with --weights: run the EMA generator of a training checkpoint")

@@ -20,7 +20,13 @@ LR images. ``hr_only`` makes the LR of each (augmented) HR patch with MATLAB-exa
 (data.imresize, integer rounding after each pass), the protocol of the SR literature;
 ``paired`` reads pre-made LR files (e.g. DIV2K's X4 folders, or tools/prepare_data.py make-lr).
 """
+import ctypes
+import functools
+import os
+import signal
 import sys
+import threading
+import time
 import warnings
 from pathlib import Path
 
@@ -28,6 +34,7 @@ import cv2
 import numpy as np
 
 from ..compat import import_paddle
+from ..config import SMALL_IMAGE_POLICIES, TRAIN_TYPES
 from ..metrics import mod_crop
 from .io import check_channel, image_size, list_images, read_image, select_channel
 from .transforms import augment, downscale, paired_random_crop, random_crop, to_chw_float
@@ -36,9 +43,6 @@ paddle = import_paddle()
 
 __all__ = ["TrainPatches", "EpochBatchSampler", "BenchmarkSet", "build_train_set",
            "build_train_loader", "build_val_set", "match_lr_files"]
-
-TRAIN_TYPES = ("hr_only", "paired")
-SMALL_IMAGE_POLICIES = ("error", "skip")
 
 
 def resolve_dir(path, data_root):
@@ -289,7 +293,8 @@ def build_train_set(cfg, target_scales=None):
                         target_scales=target_scales, **section)
 
 
-def build_train_loader(cfg, start_iter=0, rank=0, world_size=1, target_scales=None):
+def build_train_loader(cfg, start_iter=0, rank=0, world_size=1, target_scales=None,
+                       dataset=None):
     """The endless training DataLoader of a config, positioned at iteration ``start_iter``.
 
     Args:
@@ -297,6 +302,8 @@ def build_train_loader(cfg, start_iter=0, rank=0, world_size=1, target_scales=No
         start_iter: iterations already done (0 for a new run; a resumed run's step count).
         rank, world_size: data-parallel position (batch size ``train.batch_size`` per rank).
         target_scales: the generator's output scales (see TrainPatches).
+        dataset: the TrainPatches of ``cfg`` if already built (build_train_set), else built
+            here with ``target_scales``.
 
     Returns:
         paddle.io.DataLoader yielding {"lr": float32 Tensor [B, C, h, w] in [0, 1],
@@ -305,7 +312,7 @@ def build_train_loader(cfg, start_iter=0, rank=0, world_size=1, target_scales=No
     With worker processes, OpenCV is set to one thread in this process (and so in the
     workers, which inherit it): see the comment in the code.
     """
-    dataset = build_train_set(cfg, target_scales)
+    dataset = dataset if dataset is not None else build_train_set(cfg, target_scales)
     sampler = EpochBatchSampler(len(dataset), cfg["train"]["batch_size"], rank=rank,
                                 world_size=world_size, seed=cfg["seed"], start_iter=start_iter)
     num_workers = cfg["datasets"]["train"]["num_workers"]
@@ -316,7 +323,47 @@ def build_train_loader(cfg, start_iter=0, rank=0, world_size=1, target_scales=No
         # waits forever for them once this process has run any parallel cv2 call.
         cv2.setNumThreads(1)
     # One endless iterator is made per run, so persistent_workers would change nothing.
-    return paddle.io.DataLoader(dataset, batch_sampler=sampler, num_workers=num_workers)
+    return paddle.io.DataLoader(dataset, batch_sampler=sampler, num_workers=num_workers,
+                                worker_init_fn=functools.partial(worker_init, os.getpid()))
+
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def worker_init(parent_pid, worker_id):
+    """Set up a DataLoader worker process (its worker_init_fn) so that it never outlives the
+    process that started it (`parent_pid`) and stops quietly with it.
+
+    * SIGTERM and SIGINT end the worker at once with exit code 128 + signal. Notebook
+      platforms, `timeout` and Ctrl-C signal the whole process group: Paddle's own handler
+      would print a "FatalError: Termination signal" report per worker, and the trainer, which
+      got the same signal, saves its checkpoint from the loader error that follows
+      (engine.trainer). Ignoring the signals instead would hang every exit: multiprocessing
+      stops daemonic workers at exit with SIGTERM and then waits for them.
+    * The worker dies with its parent: after `kill -9` of the trainer, Paddle's own watchdog
+      (polling getppid) leaves its loop but the worker then hangs flushing its output queue
+      into a pipe nobody reads. Linux: the kernel kills it (PR_SET_PDEATHSIG); elsewhere a
+      thread polls getppid() once a second.
+    """
+    for stop in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop, _exit_at_once)
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0:
+            if os.getppid() != parent_pid:  # the parent died before prctl took effect
+                os._exit(1)
+            return
+    threading.Thread(target=_exit_when_orphaned, args=(parent_pid,), daemon=True).start()
+
+
+def _exit_at_once(signum, frame):
+    os._exit(128 + signum)
+
+
+def _exit_when_orphaned(parent_pid):
+    while os.getppid() == parent_pid:
+        time.sleep(1.0)
+    os._exit(1)
 
 
 class BenchmarkSet:
@@ -338,7 +385,9 @@ class BenchmarkSet:
         {"name": file stem,
          "lr": float32 [C, h, w] in [0, 1] (network input),
          "hr": [h * scale, w * scale, C] uint8/uint16, the mod-cropped HR (for metrics),
-         "lr_image": [h, w, C] uint8/uint16, the LR as integers}
+         "lr_image": [h, w, C] uint8/uint16, the LR as integers,
+         "gray": True if the HR file is single-channel (its three channels are then equal;
+                 the evaluator scores it on the gray values, as the literature does)}
     """
 
     def __init__(self, hr_dir, scale, lr_dir=None, channel=None, max_images=None,
@@ -360,17 +409,23 @@ class BenchmarkSet:
         return len(self.hr_files)
 
     def _read(self, path):
-        return select_channel(read_image(path), self.channel, f"{self._key}.channel")
+        """(image after channel selection, whether the file is gray)."""
+        img = read_image(path, keep_gray=True)
+        gray = img.shape[2] == 1
+        rgb = np.repeat(img, 3, axis=2) if gray else img  # the networks take RGB
+        return select_channel(rgb, self.channel, f"{self._key}.channel"), gray
 
     def __getitem__(self, i):
         hr_path = self.hr_files[i]  # IndexError ends iteration
-        hr = np.ascontiguousarray(mod_crop(self._read(hr_path), self.scale))
+        hr, gray = self._read(hr_path)
+        hr = np.ascontiguousarray(mod_crop(hr, self.scale))
         if self.lr_files is None:
             lr = downscale(hr, self.scale)
         else:
-            lr = self._read(self.lr_files[i])
+            lr, _ = self._read(self.lr_files[i])
             _check_lr_size(hr_path, hr.shape[:2], self.lr_files[i], lr.shape[:2], self.scale)
-        return {"name": hr_path.stem, "lr": to_chw_float(lr), "hr": hr, "lr_image": lr}
+        return {"name": hr_path.stem, "lr": to_chw_float(lr), "hr": hr, "lr_image": lr,
+                "gray": gray}
 
     def __iter__(self):
         return (self[i] for i in range(len(self)))

@@ -27,16 +27,19 @@ class ImageReadError(ValueError):
     names the file and the reason."""
 
 
-def read_image(path):
+def read_image(path, keep_gray=False):
     """Decode an image file to RGB.
 
     Args:
         path: str or Path of a PNG, JPEG, BMP or TIFF file (any characters in the name).
+        keep_gray: return gray files as [H, W, 1] instead of three identical channels
+            (benchmarks need to know: the literature scores a gray image on its own values).
 
     Returns:
         [H, W, 3] uint8 or uint16 array, RGB order, C-contiguous. Gray files come back with
-        three identical channels; an alpha channel is dropped (not composited). EXIF
-        orientation is ignored: the pixels are returned as stored, as benchmark files expect.
+        three identical channels ([H, W, 1] with ``keep_gray``); an alpha channel is dropped
+        (not composited). EXIF orientation is ignored: the pixels are returned as stored, as
+        benchmark files expect.
 
     Raises:
         ImageReadError: the file is missing, empty, not decodable, or not 8/16-bit.
@@ -60,7 +63,7 @@ def read_image(path):
         img = img[:, :, None]
     channels = img.shape[2]
     if channels == 1:
-        return np.ascontiguousarray(np.repeat(img, 3, axis=2))
+        return np.ascontiguousarray(img if keep_gray else np.repeat(img, 3, axis=2))
     if channels in (3, 4):
         return np.ascontiguousarray(img[:, :, 2::-1])  # BGR(A) -> RGB, alpha dropped
     raise ImageReadError(f"cannot read image {path}: {channels} channels "

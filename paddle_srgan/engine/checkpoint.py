@@ -35,22 +35,49 @@ def list_checkpoints(run_dir):
     return sorted(found)
 
 
-def latest_checkpoint(run_dir):
-    """Path of the newest checkpoint of `run_dir`, or a CheckpointError saying where it looked."""
+CORRUPT_SUFFIX = ".corrupt"
+
+
+def load_latest_checkpoint(run_dir):
+    """The newest readable checkpoint of `run_dir`, for `--resume` without a path.
+
+    A newest file that does not load (truncated by a full disk, damaged on a synced drive) is
+    renamed to `<name>.corrupt`, so it is kept for inspection but no longer counted as a
+    checkpoint, and the previous one is tried.
+
+    Returns:
+        (path, state, skipped): skipped is ["<bad path>: <reason>; renamed to ...", ...],
+        newest first, for the caller to report.
+    Raises:
+        CheckpointError: no checkpoint, or none readable (the message lists them).
+    """
     found = list_checkpoints(run_dir)
     if not found:
         raise CheckpointError(f"--resume: no checkpoint (iter_*.pdparams) in "
                               f"{os.path.join(run_dir, 'checkpoints')}")
-    return found[-1][1]
+    skipped = []
+    for _, path in reversed(found):
+        try:
+            return path, load_checkpoint(path), skipped
+        except CheckpointError as exc:
+            os.replace(path, path + CORRUPT_SUFFIX)
+            skipped.append(f"{exc}; renamed to {os.path.basename(path)}{CORRUPT_SUFFIX}")
+    raise CheckpointError("--resume: no readable checkpoint: " + "; ".join(skipped))
 
 
 def save_checkpoint(state, run_dir, keep_last):
     """Write `state` (a dict with 'iteration') atomically, then drop all but the newest
-    `keep_last` iteration checkpoints. Returns the path written."""
+    `keep_last` iteration checkpoints and the temporary files of saves that a killed process
+    never finished. Returns the path written."""
     path = checkpoint_path(run_dir, state["iteration"])
     atomic_save(dict(state, format=CHECKPOINT_FORMAT), path)
     for _, old in list_checkpoints(run_dir)[:-max(1, keep_last)]:
         os.remove(old)
+    folder = os.path.dirname(path)
+    for name in os.listdir(folder):
+        stem, _, pid = name.rpartition(".tmp")
+        if stem.endswith(".pdparams") and pid.isdigit() and int(pid) != os.getpid():
+            os.remove(os.path.join(folder, name))
     return path
 
 

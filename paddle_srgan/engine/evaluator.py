@@ -2,7 +2,9 @@
 
 Protocol (as in the SR papers): SR output quantised to the HR's integer type, then PSNR and
 SSIM on the BT.601 Y channel (RGB images) or the single channel, with `scale` pixels cropped
-from each border; LR inputs made by MATLAB-exact bicubic (or read from paired folders). The
+from each border; a gray HR file is scored on its own values against the SR output's luma on
+the same scale (metrics.rgb_to_gray), as the MATLAB scripts apply rgb2ycbcr only to
+3-channel images; LR inputs made by MATLAB-exact bicubic (or read from paired folders). The
 bicubic baseline upsamples the same LR with the same MATLAB-exact resize, so the two rows
 differ only by the network.
 """
@@ -28,18 +30,23 @@ def super_resolve(generator, lr):
     return generator(paddle.to_tensor(lr[None]))
 
 
-def score(sr_image, hr_image, scale, rgb=False):
+def score(sr_image, hr_image, scale, rgb=False, gray=False):
     """PSNR/SSIM of two integer [H, W, C] images of the same depth, literature protocol.
 
     Returns {"psnr", "ssim"} on Y (RGB images) or the single channel, plus "psnr_rgb" and
     "ssim_rgb" over the three channels when `rgb` and the images are RGB. 16-bit images are
     scored on the 8-bit scale (values / 257) so numbers compare with 8-bit results.
+    `gray`: the HR file was gray (its three channels equal): "psnr"/"ssim" then compare its
+    values with metrics.rgb_to_gray of the SR output instead of Y with Y.
     """
     peak = float(np.iinfo(hr_image.dtype).max)
     sr8, hr8 = (img.astype(np.float64) * (255.0 / peak) for img in (sr_image, hr_image))
     y = hr_image.shape[-1] == 3
-    out = {"psnr": metrics.psnr(sr8, hr8, crop_border=scale, y_channel=y),
-           "ssim": metrics.ssim(sr8, hr8, crop_border=scale, y_channel=y)}
+    sr_l, hr_l = sr8, hr8
+    if y and gray:  # 2-D images: psnr/ssim take them as luma already
+        sr_l, hr_l = metrics.rgb_to_gray(sr8), hr8[..., 0]
+    out = {"psnr": metrics.psnr(sr_l, hr_l, crop_border=scale, y_channel=y),
+           "ssim": metrics.ssim(sr_l, hr_l, crop_border=scale, y_channel=y)}
     if rgb and y:
         out["psnr_rgb"] = metrics.psnr(sr8, hr8, crop_border=scale, y_channel=False)
         out["ssim_rgb"] = metrics.ssim(sr8, hr8, crop_border=scale, y_channel=False)
@@ -56,7 +63,7 @@ def evaluate(dataset, scale, generator=None, on_image=None, rgb=False, level_sca
 
     Args:
         dataset: iterable of {"name", "lr": float32 [C,h,w] in [0,1], "hr": int [H,W,C],
-            "lr_image": int [h,w,C]} (data.datasets.BenchmarkSet).
+            "lr_image": int [h,w,C], optional "gray": bool} (data.datasets.BenchmarkSet).
         scale: the SR factor (also the border crop).
         generator: an nn.Layer mapping [N,C,h,w] [0,1] -> [N,C,sh,sw] in its
             `output_range`, or to a list of levels (LapSRN); put it in eval mode first.
@@ -86,11 +93,12 @@ def evaluate(dataset, scale, generator=None, on_image=None, rgb=False, level_sca
         if sr_image.shape != hr.shape:
             raise ValueError(f"{item['name']}: SR image is {sr_image.shape}, HR is {hr.shape}; "
                              f"is the LR folder made for x{scale}?")
-        row = {"name": item["name"], **score(sr_image, hr, scale, rgb)}
+        gray = bool(item.get("gray", False))
+        row = {"name": item["name"], **score(sr_image, hr, scale, rgb, gray)}
         if len(level_scales) > 1:
             for s, img in zip(level_scales, images):
                 target = hr if s == scale else downscale(hr, scale // s)
-                row.update({f"{k}_x{s}": v for k, v in score(img, target, s).items()})
+                row.update({f"{k}_x{s}": v for k, v in score(img, target, s, gray=gray).items()})
         rows.append(row)
         if on_image is not None:
             on_image(item, sr_image, row)

@@ -14,7 +14,8 @@ Life of a run:
                                 every log_interval   losses, D(real)/D(fake), lr, times
                                 every val_interval   PSNR/SSIM (Y), samples, best.pdparams
                                 every save_interval  checkpoint (atomic, keep last K)
-                                SIGTERM / SIGINT     checkpoint, then stop cleanly
+                                SIGTERM / SIGINT     checkpoint, then stop cleanly (also
+                                                     when the DataLoader workers died first)
         phase end               validation, checkpoint, <phase>_G.pdparams
       summary                   validation PSNR/SSIM next to bicubic
 
@@ -23,7 +24,6 @@ names and LR milestones (counted inside each phase) all derive from that one cou
 order depends only on (seed, iteration) (data.datasets), so a resumed run sees exactly the
 batches the uninterrupted run would have seen.
 """
-import json
 import os
 import random
 import signal
@@ -36,11 +36,11 @@ from tqdm import tqdm
 from .. import losses
 from ..compat import import_paddle, use_device
 from ..config import dump_config
-from ..data.datasets import build_train_loader, build_val_set
+from ..data.datasets import build_train_loader, build_train_set, build_val_set
 from ..data.io import write_image
 from ..models import (bn_statistics, build_discriminator, build_generator, build_vgg,
                       count_parameters)
-from ..storage import atomic_save
+from ..storage import atomic_save, atomic_save_json
 from . import checkpoint as ckpt
 from . import figures, report
 from .evaluator import bicubic_image, evaluate
@@ -135,20 +135,24 @@ class Trainer:
         self.scaler_g = paddle.amp.GradScaler(enable=bool(self.amp))
         self.scaler_d = paddle.amp.GradScaler(enable=bool(self.amp))
         self._resume_state = None
+        self._skipped_checkpoints = []  # unreadable newest checkpoints passed over by --resume
         self._stop_signal = None
+        self._paddle_sigchld = None  # Paddle's dead-worker check, run between iterations
+        self._child_exited = False
 
+        # What can refuse to start (data folders, the checkpoint to resume) is checked before
+        # the run directory is made, so a failed start leaves no folder behind.
+        self.val_set = build_val_set(cfg) if self.main else None
+        self.train_set = build_train_set(cfg, self.level_scales)
         self._prepare_run_dir(resume)
         self.log = RunLogger(self.run_dir, enabled=self.main)
-        self.val_set = build_val_set(cfg) if self.main else None
         self.bicubic = None
 
     # ----------------------------------------------------------------------------- setup
     def _amp_level(self):
-        level = self.tcfg["amp"]
-        if level in (None, False):
+        level = self.tcfg["amp"]  # None or O1 (config.ALLOWED)
+        if level is None:
             return None
-        if level not in ("O1", "O2"):
-            raise ValueError(f"train.amp must be null, O1 or O2, got {level!r}")
         if self.device == "cpu":
             warnings.warn("train.amp is set but training runs on the CPU: using fp32")
             return None
@@ -161,9 +165,11 @@ class Trainer:
 
     def _prepare_run_dir(self, resume):
         if resume:
-            path = ckpt.latest_checkpoint(self.run_dir) if resume == "auto" else resume
-            self._resume_state = ckpt.load_checkpoint(path)
-            self._resume_path = path
+            if resume == "auto":
+                path, state, self._skipped_checkpoints = ckpt.load_latest_checkpoint(self.run_dir)
+            else:  # a file the user named: no fallback to another one
+                path, state = resume, ckpt.load_checkpoint(resume)
+            self._resume_state, self._resume_path = state, path
         elif self.main and ckpt.list_checkpoints(self.run_dir):
             raise ValueError(f"{self.run_dir} already holds checkpoints of an earlier run: "
                              f"continue it with --resume, or choose another name with "
@@ -176,6 +182,8 @@ class Trainer:
     def _restore(self, state):
         """Load model weights, counters and RNG states of a checkpoint (optimizers come with
         their phase, in _start_phase)."""
+        for skipped in self._skipped_checkpoints:
+            self.log.info(f"warning: skipped the unreadable checkpoint {skipped}")
         diffs = config_differences(state.get("config", {}), self.cfg)
         if diffs:
             self.log.info("resuming with a changed config (the new values apply): "
@@ -375,8 +383,8 @@ class Trainer:
             self.best.update(value=value, iteration=step)
             atomic_save(net.state_dict(),
                              os.path.join(self.run_dir, "checkpoints", "best.pdparams"))
-            with open(os.path.join(self.run_dir, "checkpoints", "best.json"), "w") as f:
-                json.dump({**self.best, "psnr": result["psnr"], "ssim": result["ssim"]}, f)
+            atomic_save_json({**self.best, "psnr": result["psnr"], "ssim": result["ssim"]},
+                                  os.path.join(self.run_dir, "checkpoints", "best.json"))
         self.log.info(f"validation @ {step}: {_scores(result, self.bicubic, self.level_scales)}"
                       + ("  * new best" if improved else ""))
         return {**result, "samples": samples}
@@ -403,6 +411,49 @@ class Trainer:
 
     def _on_signal(self, signum, frame):
         self._stop_signal = signum
+
+    def _hold_worker_errors(self):
+        """Paddle reports a dead DataLoader worker by raising from its SIGCHLD handler, i.e.
+        anywhere in this thread, possibly half way through a step or a checkpoint. Call after
+        the loader's iterator exists (it installs that handler); _next_batch then runs it
+        between iterations, where the state is that of the last completed one."""
+        handler = signal.getsignal(signal.SIGCHLD) if hasattr(signal, "SIGCHLD") else None
+        if callable(handler):
+            self._paddle_sigchld = handler
+            signal.signal(signal.SIGCHLD, self._on_child_exit)
+
+    def _on_child_exit(self, signum, frame):
+        self._child_exited = True
+
+    def _next_batch(self, loader):
+        """next(loader), after Paddle's check of exited workers held back by
+        _hold_worker_errors (raises its error if one died)."""
+        if self._child_exited:
+            self._child_exited = False
+            self._paddle_sigchld(signal.SIGCHLD, None)
+        return next(loader)
+
+    def _stop_after_loader_error(self, grace=3.0):
+        """The loader failed (a worker died). When a platform stops a job it signals every
+        process of the group and the workers may die first: wait up to `grace` seconds for
+        this process's own SIGTERM/SIGINT. True if it came (a clean stop); else the last
+        completed iteration is saved and False returned (the caller re-raises). With several
+        ranks nothing is saved here: the others are not at this point, and the BN all-reduce
+        of a save would wait for them forever."""
+        deadline = time.monotonic() + grace
+        while self._stop_signal is None and time.monotonic() < deadline:
+            time.sleep(0.05)  # the signal handler runs between these sleeps
+        if self._stop_signal is not None:
+            return True
+        if self.world == 1:
+            self._save_unsaved()
+        return False
+
+    def _save_unsaved(self):
+        """Checkpoint the current iteration unless the loop has just saved it."""
+        if self.iteration % self.tcfg["save_interval"] and self.iteration not in self.bounds:
+            self._average_bn_stats()
+            self._save()
 
     def _stopping(self):
         """Has a stop signal arrived? With several ranks the answer is agreed on (max over
@@ -436,17 +487,20 @@ class Trainer:
         finally:
             for s, h in handlers.items():
                 signal.signal(s, h)
+            if self._paddle_sigchld is not None:
+                signal.signal(signal.SIGCHLD, self._paddle_sigchld)
             self.log.close()
 
     def _loop(self):
         total = self.bounds[-1]
         dataloader = build_train_loader(self.cfg, start_iter=self.iteration, rank=self.rank,
-                                        world_size=self.world, target_scales=self.level_scales)
+                                        world_size=self.world, dataset=self.train_set)
         iters_per_epoch = dataloader.batch_sampler.iters_per_epoch
         val_interval = self.tcfg["val_interval"]
         if self.tcfg["val_every_epochs"]:
             val_interval = self.tcfg["val_every_epochs"] * iters_per_epoch
         loader = iter(dataloader)
+        self._hold_worker_errors()
         self.G_train.train()
         if self.D_train is not None:
             self.D_train.train()
@@ -460,7 +514,12 @@ class Trainer:
             end = self.bounds[phase + 1]
             while self.iteration < end and not self._stopping():
                 t0 = time.perf_counter()
-                batch = next(loader)
+                try:
+                    batch = self._next_batch(loader)
+                except Exception:
+                    if not self._stop_after_loader_error():
+                        raise
+                    break
                 data_time += time.perf_counter() - t0
                 terms = self._step(batch)
                 self.iteration += 1
@@ -504,9 +563,7 @@ class Trainer:
         stopped = None
         if self._stop_signal is not None:
             stopped = signal.Signals(self._stop_signal).name
-            if self.iteration % self.tcfg["save_interval"] and self.iteration not in self.bounds:
-                self._average_bn_stats()
-                self._save()
+            self._save_unsaved()
             self.log.info(f"stopped by {stopped} at iteration {self.iteration}; continue with "
                           f"--resume")
         elif self.main:
