@@ -25,6 +25,10 @@ setup(
         "cpu": ["paddlepaddle>=2.6"],
         "gpu": ["paddlepaddle-gpu>=2.6"],
         "test": ["pytest", "scikit-image"],
+        # tools/app.py (the web page); gradio brings gradio_client, which the tests drive it with
+        "app": ["gradio>=4"],
+        # tools/export.py --onnx and tools/infer.py --model X.onnx (the latter needs no Paddle)
+        "onnx": ["paddle2onnx", "onnxruntime"],
     },
     license="Apache-2.0",
 )

@@ -1,5 +1,6 @@
-"""Training-patch transforms on numpy [H, W, C] arrays: aligned crops, flips/rotations, and
-the conversion to the networks' float32 [C, H, W] in [0, 1].
+"""Training-patch transforms on numpy [H, W, C] arrays: aligned crops, flips/rotations, the
+conversion to the networks' float32 [C, H, W] in [0, 1], and back from their outputs to
+integer images (`to_image`).
 
 Randomness always comes from a ``numpy.random.Generator`` passed in by the caller, never from
 global state, so a patch is a function of the generator's seed alone (see
@@ -9,7 +10,8 @@ import numpy as np
 
 from .imresize import INTEGER_MAX, imresize
 
-__all__ = ["random_crop", "paired_random_crop", "augment", "downscale", "to_chw_float"]
+__all__ = ["random_crop", "paired_random_crop", "augment", "downscale", "to_chw_float",
+           "to_image"]
 
 
 
@@ -134,3 +136,16 @@ def to_chw_float(img):
     if max_value is not None:
         chw /= np.float32(max_value)
     return chw
+
+
+def to_image(sr, value_range=(-1.0, 1.0), dtype=np.uint8):
+    """[C, H, W] or [1, C, H, W] float tensor/array in `value_range` -> [H, W, C] integer image.
+
+    Rounds half away from zero after clipping, like MATLAB's im2uint8.
+    """
+    arr = sr.numpy() if hasattr(sr, "numpy") else np.asarray(sr)
+    arr = arr.reshape(arr.shape[-3:]).transpose(1, 2, 0)
+    lo, hi = value_range
+    peak = np.iinfo(dtype).max
+    unit = np.clip((arr.astype(np.float64) - lo) / (hi - lo), 0.0, 1.0)
+    return np.floor(unit * peak + 0.5).astype(dtype)

@@ -11,22 +11,9 @@ import numpy as np
 from .. import metrics
 from ..compat import import_paddle
 from ..data.imresize import imresize
-from ..data.transforms import downscale
+from ..data.transforms import downscale, to_image
 
 paddle = import_paddle()
-
-
-def to_image(sr, value_range=(-1.0, 1.0), dtype=np.uint8):
-    """[C, H, W] or [1, C, H, W] float tensor/array in `value_range` -> [H, W, C] integer image.
-
-    Rounds half away from zero after clipping, like MATLAB's im2uint8.
-    """
-    arr = sr.numpy() if hasattr(sr, "numpy") else np.asarray(sr)
-    arr = arr.reshape(arr.shape[-3:]).transpose(1, 2, 0)
-    lo, hi = value_range
-    peak = np.iinfo(dtype).max
-    unit = np.clip((arr.astype(np.float64) - lo) / (hi - lo), 0.0, 1.0)
-    return np.floor(unit * peak + 0.5).astype(dtype)
 
 
 @paddle.no_grad()
