@@ -25,6 +25,7 @@ TINY = ["-c", ROOT / "configs" / "srgan.yml", "-o", "network_g.num_block=2",
 LR_IMAGE = ROOT / "data" / "benchmarks" / "Set5" / "LR_bicubic" / "X4" / "woman.png"  # 57x86
 TILE = 32  # smaller than the image: the uploads take the tiled path (3 x 2 tiles)
 MAX_PIXELS = 100 * 100
+MAX_FILE_MB = 0.1
 STARTUP_S = 180  # importing Paddle and Gradio on a busy 2-core machine
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 # Headless Chromium on a machine without internet: no background connections, no sandbox
@@ -72,7 +73,8 @@ def server(weights, tmp_path_factory):
         proc = subprocess.Popen(
             [sys.executable, str(ROOT / "tools" / "app.py"), *map(str, TINY), "--weights",
              str(weights), "--port", str(port), "--tile", str(TILE),
-             "--max-pixels", str(MAX_PIXELS), "--threads", "2"],
+             "--max-pixels", str(MAX_PIXELS), "--max-file-mb", str(MAX_FILE_MB),
+             "--threads", "2"],
             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}/"
     try:
@@ -147,6 +149,10 @@ def test_bad_uploads_get_a_readable_message(client, tmp_path):
     with pytest.raises(Exception, match=r"large\.png is 100x101 = 10,100 pixels; this page "
                                         r"accepts at most 10,000 \(--max-pixels\)"):
         client.predict(handle_file(str(large)), api_name="/super_resolve")
+    heavy = tmp_path / "heavy.png"  # incompressible noise: about 0.12 MB
+    cv2.imwrite(str(heavy), np.random.default_rng(0).integers(0, 256, (200, 200, 3), np.uint8))
+    with pytest.raises(Exception, match=r"(?i)file.*(size|large)"):
+        client.predict(handle_file(str(heavy)), api_name="/super_resolve")
 
 
 def test_page_works_in_headless_chromium(server, inputs, tmp_path):
