@@ -25,8 +25,8 @@ GRAY_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
 class ExportError(ValueError):
-    """An export is missing, incomplete or unreadable by this Paddle; the message names the
-    file and what to do."""
+    """An export (Paddle or ONNX) is missing, incomplete or unreadable here; the message names
+    the file and what to do."""
 
 
 @dataclass(frozen=True)
