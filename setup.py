@@ -27,7 +27,7 @@ setup(
         # selenium drives Debian's chromium + chromedriver in tests/test_app.py
         "test": ["pytest", "scikit-image", "selenium"],
         # tools/app.py (the web page); gradio brings gradio_client, which the tests drive it with
-        "app": ["gradio>=4"],
+        "app": ["gradio>=6"],  # tested with 6.31
         # tools/export.py --onnx and tools/infer.py --model X.onnx (the latter needs no Paddle)
         "onnx": ["paddle2onnx", "onnxruntime"],
     },

@@ -15,6 +15,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,10 @@ GRADIO_MISSING = ("tools/app.py needs Gradio, which is not installed: "
 DEFAULT_MAX_PIXELS = 4_000_000  # LR pixels: a 2000x2000 upload becomes 8000x8000 at x4
 DEFAULT_MAX_FILE_MB = 50
 DEFAULT_TILE = 256  # LR pixels: bounds memory on free GPUs and CPUs; smaller images run whole
+# Result folders kept on disk: Gradio copies each result into its own cache once the request
+# ends, so only the latest few are still needed, and a page left running must not fill /tmp.
+KEEP_RESULTS = 4
+CACHE_MAX_AGE_S = 3600  # Gradio's copies of uploads and results are deleted after an hour
 
 
 class UploadError(ValueError):
@@ -79,6 +84,7 @@ class Upscaler:
         self.runner, self.tile, self.tile_pad = runner, tile, tile_pad
         self.max_pixels, self.label = max_pixels, label
         self.out_dir = Path(out_dir or tempfile.mkdtemp(prefix="paddle_srgan_app_"))
+        self._results = deque()
         # Runners are not thread-safe (paddle.inference predictors); Gradio may call from
         # several worker threads.
         self._lock = threading.Lock()
@@ -114,6 +120,10 @@ class Upscaler:
         folder = self.out_dir / uuid.uuid4().hex
         png = folder / f"{Path(name).stem}_x{scale}.png"  # tools/infer.py's output name
         write_inference_image(png, sr)
+        with self._lock:
+            self._results.append(folder)
+            while len(self._results) > KEEP_RESULTS:
+                shutil.rmtree(self._results.popleft(), ignore_errors=True)
         bicubic = imresize(image, scale)  # MATLAB bicubic, the literature's baseline
         return Result(str(png), to_preview(bicubic), to_preview(sr), seconds,
                       self._summary(image, sr, seconds))
@@ -162,7 +172,7 @@ def build_page(upscaler, title="paddle-srgan: super-resolution"):
             raise gr.Error(str(exc)) from None  # shown on the page, no stack trace
         return result.png, (result.bicubic, result.sr), result.summary
 
-    with gr.Blocks(title=title) as page:
+    with gr.Blocks(title=title, delete_cache=(CACHE_MAX_AGE_S, CACHE_MAX_AGE_S)) as page:
         gr.Markdown(f"## {title}\nUpload an image (PNG, JPEG, BMP, TIFF; gray, RGB, RGBA, "
                     f"8 or 16 bit) to get it x{scale}. Drag the slider to compare with bicubic.")
         with gr.Row():

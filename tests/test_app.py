@@ -17,6 +17,7 @@ import paddle
 import pytest
 
 from conftest import ROOT, blocked_modules_path, require, run_tool
+from paddle_srgan import app, export
 from paddle_srgan.models import SRResNet
 
 # A tiny SRResNet from the paper's class (the tool's -o overrides), weights saved by the test.
@@ -206,6 +207,19 @@ def test_page_works_in_headless_chromium(server, inputs, tmp_path):
         browser.quit()
     image = cv2.imread(str(shot))
     assert image is not None and image.shape[0] > 100 and image.std() > 10  # not a blank page
+
+
+def test_a_long_running_page_keeps_only_the_latest_results(tmp_path):
+    paddle.seed(0)
+    generator = SRResNet(num_feat=8, num_block=2)
+    generator.eval()
+    upscaler = app.Upscaler(export.LayerRunner(generator, export.ModelInfo.of(generator)),
+                            out_dir=tmp_path / "results")
+    pngs = [upscaler.process(str(LR_IMAGE)).png for _ in range(app.KEEP_RESULTS + 2)]
+    assert [os.path.isfile(p) for p in pngs] == [False] * 2 + [True] * app.KEEP_RESULTS
+    assert len(os.listdir(tmp_path / "results")) == app.KEEP_RESULTS
+    upscaler.cleanup()
+    assert not (tmp_path / "results").exists()
 
 
 def test_without_gradio_the_tool_says_how_to_install_it(tmp_path):
