@@ -24,7 +24,12 @@ setup(
         # paddlepaddle-gpu 2.6.2 (the only one on PyPI) is built against numpy 1.x
         "cpu": ["paddlepaddle>=2.6"],
         "gpu": ["paddlepaddle-gpu>=2.6"],
-        "test": ["pytest", "scikit-image"],
+        # selenium drives Debian's chromium + chromedriver in tests/test_app.py
+        "test": ["pytest", "scikit-image", "selenium"],
+        # tools/app.py (the web page); gradio brings gradio_client, which the tests drive it with
+        "app": ["gradio>=6"],  # tested with 6.31
+        # tools/export.py --onnx and tools/infer.py --model X.onnx (the latter needs no Paddle)
+        "onnx": ["paddle2onnx", "onnxruntime"],
     },
     license="Apache-2.0",
 )

@@ -2,9 +2,13 @@
 """CPU inference latency and peak memory of the paper-size SRResNet x4; one JSON object.
 
 * latency_s: median seconds per image (warm-up run excluded) for 128x128 and 510x339 (WxH)
-  LR inputs, through dygraph, paddle.jit.load and the paddle.inference predictor (oneDNN).
-  The three backends run round-robin in one process per size, so background load on a
-  shared machine hits them alike.
+  LR inputs, through dygraph, paddle.jit.load, the paddle.inference predictor (oneDNN) and,
+  when paddle2onnx and onnxruntime are installed, onnxruntime on the ONNX export. The
+  backends run round-robin on the same input in one process per size, so background load on
+  a shared machine hits them alike. onnx_max_abs_diff_vs_predictor: largest difference of
+  the two outputs (output range [-1, 1]); random paper-size weights amplify float rounding
+  (1e-6 at the input moves outputs by ~0.02), so parity itself is measured with calibrated
+  weights in tests and the README.
 * peak_rss_mb: peak resident memory (VmHWM) of a fresh process that loads the model and
   super-resolves one 510x339 LR image to 2040x1356, whole and with --tile (pad = the
   model's receptive field, 40 LR pixels), for dygraph and the predictor; `loaded_rss_mb` is
@@ -15,6 +19,7 @@ Random weights (seed 0): speed and memory do not depend on them.
     python benchmarks/bench_infer.py [--repeats 3] [--threads 2] [--tile 128]
 """
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -29,7 +34,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 SIZES = {"128x128": (128, 128), "510x339": (339, 510)}  # name (WxH) -> (h, w)
-BACKENDS = ("dygraph", "jit_load", "predictor")
+PADDLE_BACKENDS = ("dygraph", "jit_load", "predictor")
+ONNX_BACKEND = "onnxruntime"
+
+
+def onnx_backend_available():
+    import importlib.util
+    return all(importlib.util.find_spec(m) for m in ("paddle2onnx", "onnxruntime"))
 
 
 def rss_mb(field):
@@ -48,6 +59,9 @@ def make_runner(backend, folder, threads):
     from paddle_srgan.models import SRResNet
 
     prefix = os.path.join(folder, "srresnet_x4")
+    if backend == ONNX_BACKEND:
+        from paddle_srgan.onnx_runner import OnnxRunner
+        return OnnxRunner(prefix + ".onnx", threads)
     if backend == "predictor":
         return export.create_predictor(prefix, "cpu", threads)
     info = export.ModelInfo.from_meta(export.read_metadata(prefix), prefix)
@@ -59,20 +73,25 @@ def make_runner(backend, folder, threads):
     return export.LayerRunner(generator, info)
 
 
-def child_latency(folder, size, repeats, threads):
-    """{backend: [seconds, ...]} for one LR size, backends interleaved run by run."""
+def child_latency(folder, size, repeats, threads, backends):
+    """{"times": {backend: [seconds, ...]}, "onnx_max_abs_diff": float or None} for one LR
+    size, backends interleaved run by run on the same input."""
     import numpy as np
     h, w = SIZES[size]
     lr = np.random.default_rng(0).random((1, 3, h, w), dtype=np.float32)
-    runners = {b: make_runner(b, folder, threads) for b in BACKENDS}
-    times = {b: [] for b in BACKENDS}
+    runners = {b: make_runner(b, folder, threads) for b in backends}
+    times = {b: [] for b in backends}
+    outputs = {}
     for i in range(repeats + 1):
         for backend, runner in runners.items():
             start = time.perf_counter()
-            runner.run(lr)
+            outputs[backend] = runner.run(lr)
             if i:  # run 0 is the warm-up (graph build, oneDNN plans, allocator growth)
                 times[backend].append(time.perf_counter() - start)
-    return times
+    diff = None
+    if ONNX_BACKEND in outputs:
+        diff = float(np.abs(outputs[ONNX_BACKEND] - outputs["predictor"]).max())
+    return {"times": times, "onnx_max_abs_diff": diff}
 
 
 def child_memory(folder, backend, tile, threads):
@@ -89,6 +108,25 @@ def child_memory(folder, backend, tile, threads):
     seconds = time.perf_counter() - start
     assert sr.shape == (3, 4 * h, 4 * w)
     return {"peak_rss_mb": rss_mb("VmHWM"), "loaded_rss_mb": loaded, "seconds": round(seconds, 1)}
+
+
+@contextlib.contextmanager
+def stdout_to_stderr():
+    """Send file descriptor 1 (C++ libraries' logs too) to stderr inside the block."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def versions_of(*packages):
+    from importlib.metadata import version
+    return {p: version(p) for p in packages}
 
 
 def run_child(args, *child_args):
@@ -112,7 +150,8 @@ def main():
 
     if args.child:
         kind, folder, what = args.child[:3]
-        result = (child_latency(folder, what, args.repeats, args.threads) if kind == "latency"
+        result = (child_latency(folder, what, args.repeats, args.threads, args.child[3:])
+                  if kind == "latency"
                   else child_memory(folder, what, int(args.child[3]), args.threads))
         print(json.dumps(result))
         return
@@ -128,11 +167,18 @@ def main():
         generator = SRResNet()
         paddle.save(generator.state_dict(), os.path.join(folder, "weights.pdparams"))
         meta = export.export_generator(generator, os.path.join(folder, "srresnet_x4"))
-        latency, speedup = {}, {}
+        backends = PADDLE_BACKENDS
+        if onnx_backend_available():
+            with stdout_to_stderr():  # paddle2onnx logs to stdout; ours is the JSON alone
+                export.export_onnx(os.path.join(folder, "srresnet_x4"))
+            backends += (ONNX_BACKEND,)
+        latency, speedup, onnx_diff = {}, {}, {}
         for size in SIZES:
-            times = run_child(args, "latency", folder, size)
-            latency[size] = {b: round(statistics.median(t), 3) for b, t in times.items()}
+            result = run_child(args, "latency", folder, size, *backends)
+            latency[size] = {b: round(statistics.median(t), 3)
+                             for b, t in result["times"].items()}
             speedup[size] = round(latency[size]["dygraph"] / latency[size]["predictor"], 2)
+            onnx_diff[size] = result["onnx_max_abs_diff"]
         memory = {backend: {"untiled": run_child(args, "memory", folder, backend, "0"),
                             f"tile{args.tile}": run_child(args, "memory", folder, backend,
                                                            str(args.tile))}
@@ -149,6 +195,9 @@ def main():
         "program_file": meta["model_file"],
         "latency_s": latency,
         "predictor_speedup_vs_dygraph": speedup,
+        "onnx": versions_of("paddle2onnx", "onnxruntime") if ONNX_BACKEND in backends else
+        "not measured: pip install -e \".[onnx]\"",
+        "onnx_max_abs_diff_vs_predictor": onnx_diff,
         "memory_510x339_to_2040x1356": {"tile": args.tile,
                                         "tile_pad": meta["receptive_field_radius"], **memory},
     }, indent=2))

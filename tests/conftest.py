@@ -43,3 +43,27 @@ def parity_npz():
     if not PARITY_NPZ.is_file():
         pytest.fail(f"parity fixture missing: {PARITY_NPZ} (is this a complete checkout?)")
     return PARITY_NPZ
+
+
+def require(module, install):
+    """Import an optional dependency; skip the test when it is missing, except in CI
+    (CI=true, set by the CI runner), where .ci/run installs it and its absence is a failure."""
+    import importlib
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        message = f"{module} is not installed ({install})"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{message}; .ci/run must install it")
+        pytest.skip(message)
+
+
+def blocked_modules_path(folder, *names):
+    """A folder to put first on PYTHONPATH so that importing any of `names` fails, as if that
+    package were not installed; returns it as a string."""
+    for name in names:
+        package = Path(folder) / name
+        package.mkdir(parents=True, exist_ok=True)
+        (package / "__init__.py").write_text(
+            f"raise ImportError('{name} is blocked by the test (as if not installed)')\n")
+    return str(folder)

@@ -28,7 +28,7 @@ def test_missing_paddle_is_one_line_naming_the_extras():
 
 
 def test_help_and_print_config_need_no_paddle():
-    for tool in ("train", "eval", "export", "infer", "prepare_data", "convert_weights"):
+    for tool in ("train", "eval", "export", "infer", "prepare_data", "convert_weights", "app"):
         proc = run_without_paddle(tool, "--help")
         assert proc.returncode == 0 and "usage:" in proc.stdout, (tool, proc.stderr)
     proc = run_without_paddle("train", "-c", ROOT / "configs" / "srgan.yml", "--print-config")

@@ -99,8 +99,8 @@ def test_cli_reports_one_clear_line_for_a_typo():
     proc = run_tool("train", "-c", SRGAN, "-o", "train.bach_size=6", "--print-config", check=False)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
-        f"error: -o train.bach_size=6: unknown key 'train.bach_size' "
-        f"(did you mean 'train.batch_size'?)"]
+        "error: -o train.bach_size=6: unknown key 'train.bach_size' "
+        "(did you mean 'train.batch_size'?)"]
 
 
 def test_yaml11_float_strings_and_bad_loss_weights(tmp_path):

@@ -2,7 +2,6 @@
 end-of-run verdict, figure and curves."""
 import os
 
-import numpy as np
 import paddle
 
 from conftest import ROOT, read_rgb

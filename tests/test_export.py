@@ -12,7 +12,7 @@ import skimage.data
 import yaml
 
 from conftest import ROOT, run_tool
-from paddle_srgan import convert, export
+from paddle_srgan import convert, export, inference
 from paddle_srgan.compat import paddle_version
 from paddle_srgan.data.transforms import to_image
 from paddle_srgan.models import LapSRN, SRResNet
@@ -176,7 +176,7 @@ def test_dygraph_jit_load_and_predictor_agree(full):
 
 def test_tiles_cover_the_image_with_same_shaped_windows():
     for size, tile, pad in [(45, 16, 12), (100, 32, 5), (10, 4, 20), (33, 33, 3)]:
-        spans = list(export._windows(size, tile, pad))
+        spans = list(inference._windows(size, tile, pad))
         assert [s for s, *_ in spans] == list(range(0, size, tile))
         assert spans[-1][1] == size
         assert {w1 - w0 for *_, w0, w1 in spans} == {min(size, tile + 2 * pad)}

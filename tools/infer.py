@@ -1,8 +1,9 @@
 #!/usr/bin/env python
-"""Super-resolve images with an exported model (paddle.inference) or with training weights.
+"""Super-resolve images with an exported model (paddle.inference or ONNX) or training weights.
 
 Examples:
     python tools/infer.py --model exported/srgan_x4 --input photos/ --output sr/
+    python tools/infer.py --model exported/srgan_x4.onnx --input photos/ --output sr/
     python tools/infer.py --model exported/srgan_x4 --input "photos/*.jpg" --output sr/ --tile 256
     python tools/infer.py -c configs/srgan.yml --weights best.pdparams --input a.png --output sr/
 
@@ -11,7 +12,8 @@ Examples:
 stays gray, RGBA keeps its alpha (upscaled bicubic). --tile bounds memory: the image is
 processed in tiles of that many LR pixels with --tile-pad pixels of context (default: the
 model's receptive field, which makes tiled output equal untiled output). An unreadable file is
-reported and skipped; the exit code is then 1.
+reported and skipped; the exit code is then 1. An .onnx model runs through onnxruntime on the
+CPU (pip install onnxruntime) and needs its <prefix>.yml beside it, not Paddle.
 """
 import glob
 import os
@@ -21,6 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from paddle_srgan import cli  # noqa: E402
+from paddle_srgan.runners import MODEL_CHOICE, load_runner  # noqa: E402
 
 
 def collect_inputs(patterns):
@@ -55,25 +58,12 @@ def output_names(files, out_dir, scale):
     return names
 
 
-def build_runner(args):
-    from paddle_srgan import export
-    if args.model:
-        return export.create_predictor(args.model, args.device, args.threads)
-    from paddle_srgan.compat import use_device
-    from paddle_srgan.engine.checkpoint import load_generator_weights
-    from paddle_srgan.models import build_generator
-    cfg = cli.config_from_args(args)
-    use_device(args.device, args.threads or 0)
-    generator = load_generator_weights(build_generator(cfg), args.weights, args.use_ema)
-    generator.eval()
-    return export.LayerRunner(generator, export.ModelInfo.of(generator))
-
-
 def main(argv=None):
     ap = cli.parser(__doc__, config="optional",
                     config_help="model config, with --weights (instead of --model)")
     ap.add_argument("--model",
-                    help="export prefix written by tools/export.py, e.g. exported/srgan_x4")
+                    help="export prefix written by tools/export.py, e.g. exported/srgan_x4, "
+                         "or its .onnx file (tools/export.py --onnx)")
     ap.add_argument("--weights", help="generator weights to run directly (dygraph), with -c")
     ap.add_argument("--use-ema", action="store_true",
                     help="with --weights: run the EMA generator of a training checkpoint")
@@ -86,17 +76,19 @@ def main(argv=None):
                     help="LR pixels of context around each tile (default: receptive field)")
     args = ap.parse_args(argv)
     if bool(args.model) == bool(args.weights) or bool(args.weights) != bool(args.config):
-        raise ValueError("give either --model PREFIX or -c CONFIG --weights FILE")
+        raise ValueError(MODEL_CHOICE)
     if args.tile is not None and args.tile < 1 or args.tile_pad is not None and args.tile_pad < 0:
         raise ValueError("--tile must be >= 1 and --tile-pad >= 0")
 
     files = collect_inputs(args.input)
-    runner = build_runner(args)
+    runner = load_runner(args.model, args.config, args.override, args.weights, args.use_ema,
+                         args.device, args.threads)
     targets = output_names(files, args.output, runner.info.scale)
 
     from tqdm import tqdm
 
-    from paddle_srgan.export import read_inference_image, super_resolve_image, write_inference_image
+    from paddle_srgan.inference import (read_inference_image, super_resolve_image,
+                                        write_inference_image)
 
     failed = []
     for path in tqdm(files, desc="super-resolving", unit="img"):

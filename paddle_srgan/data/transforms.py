@@ -1,5 +1,6 @@
-"""Training-patch transforms on numpy [H, W, C] arrays: aligned crops, flips/rotations, and
-the conversion to the networks' float32 [C, H, W] in [0, 1].
+"""Training-patch transforms on numpy [H, W, C] arrays: aligned crops, flips/rotations, the
+conversion to the networks' float32 [C, H, W] in [0, 1], and back from their outputs to
+integer images (`to_image`).
 
 Randomness always comes from a ``numpy.random.Generator`` passed in by the caller, never from
 global state, so a patch is a function of the generator's seed alone (see
@@ -9,7 +10,8 @@ import numpy as np
 
 from .imresize import INTEGER_MAX, imresize
 
-__all__ = ["random_crop", "paired_random_crop", "augment", "downscale", "to_chw_float"]
+__all__ = ["random_crop", "paired_random_crop", "augment", "downscale", "to_chw_float",
+           "to_image"]
 
 
 

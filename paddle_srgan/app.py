@@ -1,0 +1,205 @@
+"""A web page to try a model (Gradio): upload an image, get its super-resolution, a slider
+comparison with bicubic, the time it took and a PNG download. `tools/app.py` only parses its
+arguments and calls `serve`.
+
+    upload (file path) --Upscaler.process--> Result: SR PNG file (as tools/infer.py writes it),
+                                             8-bit previews (bicubic, SR), seconds, summary
+    build_page(upscaler) -> gradio.Blocks; serve(...) launches it on a port
+
+`Upscaler` holds everything but the page and needs no Gradio, so its behaviour is testable
+alone; Gradio is imported only by `build_page` / `serve` (an optional extra: paddle-srgan[app]).
+"""
+import os
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .data.imresize import imresize
+from .inference import read_inference_image, super_resolve_image, write_inference_image
+
+GRADIO_MISSING = ("tools/app.py needs Gradio, which is not installed: "
+                  "pip install -e \".[app]\" (or pip install gradio)")
+DEFAULT_MAX_PIXELS = 4_000_000  # LR pixels: a 2000x2000 upload becomes 8000x8000 at x4
+DEFAULT_MAX_FILE_MB = 50
+DEFAULT_TILE = 256  # LR pixels: bounds memory on free GPUs and CPUs; smaller images run whole
+# Result folders kept on disk: Gradio copies each result into its own cache once the request
+# ends, so only the latest few are still needed, and a page left running must not fill /tmp.
+KEEP_RESULTS = 4
+CACHE_MAX_AGE_S = 3600  # Gradio's copies of uploads and results are deleted after an hour
+
+
+class UploadError(ValueError):
+    """The upload cannot be processed; the message is shown on the page as it is."""
+
+
+@dataclass
+class Result:
+    """One processed upload.
+
+    png: path of the super-resolved PNG (input dtype and layout kept, as tools/infer.py);
+    bicubic, sr: uint8 previews [H*s, W*s(, C)] for the comparison slider (16-bit shown as
+    8-bit); seconds: network time incl. tiling; summary: one Markdown line for the page.
+    """
+
+    png: str
+    bicubic: np.ndarray
+    sr: np.ndarray
+    seconds: float
+    summary: str
+
+
+def to_preview(image):
+    """uint8 copy of an integer image for display: 16-bit scaled to 8-bit, [H, W, 1] -> [H, W]."""
+    image = np.asarray(image)
+    if image.dtype == np.uint16:
+        image = np.floor(image / 257.0 + 0.5).astype(np.uint8)
+    return image[:, :, 0] if image.ndim == 3 and image.shape[2] == 1 else image
+
+
+class Upscaler:
+    """What the page does with an upload, without the page.
+
+    Args:
+        runner: a runner (see paddle_srgan.inference), e.g. from runners.load_runner.
+        tile, tile_pad: as tools/infer.py's --tile / --tile-pad (tile None: whole image;
+            tile_pad None: the model's receptive field, tiled output = untiled output).
+        max_pixels: largest accepted upload in LR pixels (width * height).
+        out_dir: where result PNGs go (one sub-folder per request); None: a temporary folder.
+        label: how the summary names the model.
+    """
+
+    def __init__(self, runner, tile=DEFAULT_TILE, tile_pad=None, max_pixels=DEFAULT_MAX_PIXELS,
+                 out_dir=None, label="model"):
+        if tile is not None and tile < 1 or tile_pad is not None and tile_pad < 0:
+            raise ValueError("tile must be >= 1 and tile_pad >= 0")
+        if max_pixels < 1:
+            raise ValueError(f"max_pixels must be >= 1, got {max_pixels}")
+        self.runner, self.tile, self.tile_pad = runner, tile, tile_pad
+        self.max_pixels, self.label = max_pixels, label
+        self.out_dir = Path(out_dir or tempfile.mkdtemp(prefix="paddle_srgan_app_"))
+        self._results = deque()
+        # Runners are not thread-safe (paddle.inference predictors); Gradio may call from
+        # several worker threads.
+        self._lock = threading.Lock()
+
+    def process(self, path):
+        """Super-resolve the image file at `path`; returns a Result.
+
+        Raises UploadError (readable, one line) for no file, a file that is not a supported
+        image, or one larger than max_pixels; MemoryError is reported the same way.
+        """
+        if not path:
+            raise UploadError("no image uploaded: choose or drop an image file first")
+        name = Path(path).name
+        try:
+            image = read_inference_image(path)
+        except (ValueError, OSError) as exc:  # ImageReadError is a ValueError
+            raise UploadError(f"{name} is not an image this page can read ({exc}); "
+                              f"use PNG, JPEG, BMP, TIFF or WebP") from None
+        h, w = image.shape[:2]
+        if h * w > self.max_pixels:
+            raise UploadError(f"{name} is {w}x{h} = {h * w:,} pixels; this page accepts at most "
+                              f"{self.max_pixels:,} (--max-pixels): crop or shrink it, or use "
+                              f"tools/infer.py")
+        start = time.perf_counter()
+        try:
+            with self._lock:
+                sr = super_resolve_image(self.runner, image, self.tile, self.tile_pad)
+        except MemoryError:
+            raise UploadError(f"{name} ({w}x{h}) ran out of memory; restart the page with a "
+                              f"smaller --tile") from None
+        seconds = time.perf_counter() - start
+        scale = self.runner.info.scale
+        folder = self.out_dir / uuid.uuid4().hex
+        png = folder / f"{Path(name).stem}_x{scale}.png"  # tools/infer.py's output name
+        write_inference_image(png, sr)
+        with self._lock:
+            self._results.append(folder)
+            while len(self._results) > KEEP_RESULTS:
+                shutil.rmtree(self._results.popleft(), ignore_errors=True)
+        bicubic = imresize(image, scale)  # MATLAB bicubic, the literature's baseline
+        return Result(str(png), to_preview(bicubic), to_preview(sr), seconds,
+                      self._summary(image, sr, seconds))
+
+    def _summary(self, image, sr, seconds):
+        h, w = image.shape[:2]
+        layout = {1: "gray", 3: "RGB", 4: "RGBA"}[1 if image.ndim == 2 else image.shape[2]]
+        bits = 16 if image.dtype == np.uint16 else 8
+        tiling = "whole image"
+        if self.tile is not None and (h > self.tile or w > self.tile):
+            pad = self.runner.info.receptive_field_radius if self.tile_pad is None else self.tile_pad
+            tiles = -(-h // self.tile) * -(-w // self.tile)
+            tiling = f"{tiles} tiles of {self.tile} px + {pad} px context"
+        return (f"**x{self.runner.info.scale}**: {w}x{h} -> {sr.shape[1]}x{sr.shape[0]} "
+                f"({layout}, {bits}-bit) in **{seconds:.2f} s** ({tiling}; {self.label})")
+
+    def cleanup(self):
+        """Remove the result files written so far."""
+        shutil.rmtree(self.out_dir, ignore_errors=True)
+
+
+def import_gradio():
+    """The gradio module, or ImportError with the install hint (GRADIO_MISSING)."""
+    # Gradio sends usage statistics to its developers unless told not to; a page serving
+    # someone's images should not phone home (and closed networks make it time out).
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    try:
+        import gradio
+    except ImportError as exc:
+        raise ImportError(GRADIO_MISSING) from exc
+    return gradio
+
+
+def build_page(upscaler, title="paddle-srgan: super-resolution"):
+    """The Gradio Blocks page around `upscaler` (an Upscaler); API name /super_resolve.
+
+    The endpoint takes an image file and returns (PNG file, (bicubic, SR) previews, summary).
+    """
+    gr = import_gradio()
+    scale = upscaler.runner.info.scale
+
+    def super_resolve(path):
+        try:
+            result = upscaler.process(path)
+        except UploadError as exc:
+            raise gr.Error(str(exc)) from None  # shown on the page, no stack trace
+        return result.png, (result.bicubic, result.sr), result.summary
+
+    with gr.Blocks(title=title, delete_cache=(CACHE_MAX_AGE_S, CACHE_MAX_AGE_S)) as page:
+        gr.Markdown(f"## {title}\nUpload an image (PNG, JPEG, BMP, TIFF; gray, RGB, RGBA, "
+                    f"8 or 16 bit) to get it x{scale}. Drag the slider to compare with bicubic.")
+        with gr.Row():
+            with gr.Column(scale=1):
+                upload = gr.File(label="image", file_types=["image"], type="filepath")
+                run = gr.Button("Super-resolve", variant="primary")
+                summary = gr.Markdown()
+                download = gr.File(label=f"x{scale} result (PNG)", interactive=False)
+            with gr.Column(scale=2):
+                compare = gr.ImageSlider(label=f"bicubic | x{scale} super-resolution",
+                                         format="png", image_mode=None, interactive=False)
+        # One request at a time: the runner is not thread-safe and a CPU has no room for two.
+        run.click(super_resolve, inputs=upload, outputs=[download, compare, summary],
+                  api_name="super_resolve", concurrency_limit=1)
+    return page
+
+
+def serve(upscaler, host="127.0.0.1", port=7860, share=False,
+          max_file_mb=DEFAULT_MAX_FILE_MB):
+    """Build the page and serve it until interrupted (Ctrl-C).
+
+    host 0.0.0.0 serves other machines too (AI Studio apps, containers); share=True asks
+    Gradio for a temporary public link (needs internet). Uploads over max_file_mb are refused
+    by Gradio before they reach the model.
+    """
+    page = build_page(upscaler)
+    page.queue(max_size=8)  # waiting requests beyond this are told the page is busy
+    page.launch(server_name=host, server_port=port, share=share,
+                max_file_size=int(max_file_mb * 1e6), allowed_paths=[str(upscaler.out_dir)],
+                show_error=True)

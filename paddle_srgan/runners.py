@@ -1,0 +1,46 @@
+"""Open the model that a command line names, as a runner (see `inference`):
+
+    X.onnx                   -> onnx_runner.OnnxRunner (onnxruntime; Paddle is not imported)
+    export prefix            -> export.Predictor (paddle.inference)
+    config + weights file    -> export.LayerRunner over the dygraph generator
+
+Shared by tools/infer.py and tools/app.py so both run a given model the same way.
+"""
+from .onnx_runner import OnnxRunner, is_onnx_model
+
+MODEL_CHOICE = "give either --model PREFIX (or X.onnx) or -c CONFIG --weights FILE"
+
+
+def load_runner(model=None, config=None, overrides=(), weights=None, use_ema=False,
+                device="auto", threads=None):
+    """A runner for `model` (an export prefix or an .onnx file) or for `config` + `weights`.
+
+    Args:
+        model: export prefix written by tools/export.py, or its `.onnx` file.
+        config, overrides: model config file and `-o key=value` overrides (with weights).
+        weights: generator weights (best.pdparams, a checkpoint, converted weights).
+        use_ema: with weights, the EMA generator of a training checkpoint.
+        device: auto | cpu | gpu (ONNX runs on the CPU only).
+        threads: CPU threads; None = the cores this process may use.
+    Raises:
+        ValueError when both or neither of model and config + weights are given.
+    """
+    if bool(model) == bool(weights) or bool(weights) != bool(config):
+        raise ValueError(MODEL_CHOICE)
+    if model and is_onnx_model(model):
+        if device == "gpu":
+            raise ValueError(f"--model {model}: ONNX models run on the CPU here (onnxruntime); "
+                             f"use --device cpu or auto, or the Paddle export for the GPU")
+        return OnnxRunner(model, threads)
+    from . import export  # imports Paddle
+    if model:
+        return export.create_predictor(model, device, threads)
+    from .compat import use_device
+    from .config import load_config
+    from .engine.checkpoint import load_generator_weights
+    from .models import build_generator
+    cfg = load_config(config, list(overrides))
+    use_device(device, threads or 0)
+    generator = load_generator_weights(build_generator(cfg), weights, use_ema)
+    generator.eval()
+    return export.LayerRunner(generator, export.ModelInfo.of(generator))

@@ -1,0 +1,240 @@
+"""tools/app.py as a person uses it: served on a loopback port, driven by gradio_client (the
+results must be tools/infer.py's for the same model and tiling) and loaded in headless
+Chromium, which uploads an image, clicks and saves a screenshot."""
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import cv2
+import numpy as np
+import paddle
+import pytest
+
+from conftest import ROOT, blocked_modules_path, require, run_tool
+from paddle_srgan import app, export
+from paddle_srgan.models import SRResNet
+
+# A tiny SRResNet from the paper's class (the tool's -o overrides), weights saved by the test.
+TINY = ["-c", ROOT / "configs" / "srgan.yml", "-o", "network_g.num_block=2",
+        "network_g.num_feat=8", "device=cpu"]
+LR_IMAGE = ROOT / "data" / "benchmarks" / "Set5" / "LR_bicubic" / "X4" / "woman.png"  # 57x86
+TILE = 32  # smaller than the image: the uploads take the tiled path (3 x 2 tiles)
+MAX_PIXELS = 100 * 100
+MAX_FILE_MB = 0.1
+STARTUP_S = 180  # importing Paddle and Gradio on a busy 2-core machine
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+# Headless Chromium on a machine without internet: no background connections, no sandbox
+# (CI runs as root), a fresh profile.
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                  "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--window-size=1280,900"]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    """The bundled LR image as RGB, plus 16-bit gray and RGBA versions of it."""
+    folder = tmp_path_factory.mktemp("uploads")
+    rgb = cv2.imread(str(LR_IMAGE), cv2.IMREAD_UNCHANGED)
+    shutil.copy(LR_IMAGE, folder / "woman.png")
+    gray16 = cv2.cvtColor(rgb, cv2.COLOR_BGR2GRAY).astype(np.uint16) * 257
+    cv2.imwrite(str(folder / "woman_gray16.png"), gray16)
+    alpha = np.tile(np.linspace(0, 255, rgb.shape[1], dtype=np.uint8), (rgb.shape[0], 1))
+    cv2.imwrite(str(folder / "woman_rgba.png"), np.dstack([rgb, alpha]))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    paddle.seed(0)
+    path = tmp_path_factory.mktemp("weights") / "tiny.pdparams"
+    paddle.save(SRResNet(num_feat=8, num_block=2).state_dict(), str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def server(weights, tmp_path_factory):
+    """tools/app.py on a free loopback port; yields its URL once it answers."""
+    require("gradio", 'pip install -e ".[app]"')
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("app") / "app.log"
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "GRADIO_ANALYTICS_ENABLED": "False"}
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "tools" / "app.py"), *map(str, TINY), "--weights",
+             str(weights), "--port", str(port), "--tile", str(TILE),
+             "--max-pixels", str(MAX_PIXELS), "--max-file-mb", str(MAX_FILE_MB),
+             "--threads", "2"],
+            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + STARTUP_S
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"tools/app.py exited with {proc.returncode}:\n{log_path.read_text()}")
+            try:
+                with urllib.request.urlopen(url, timeout=5) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"tools/app.py did not answer at {url} within {STARTUP_S} s:\n"
+                            f"{log_path.read_text()}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    gradio_client = require("gradio_client", 'pip install -e ".[app]"')
+    return gradio_client.Client(server, verbose=False)
+
+
+@pytest.fixture(scope="module")
+def infer_outputs(inputs, weights, tmp_path_factory):
+    """tools/infer.py's results for the same model, tile and inputs."""
+    out = tmp_path_factory.mktemp("infer")
+    run_tool("infer", *TINY, "--weights", weights, "--input", inputs, "--output", out,
+             "--tile", TILE, "--threads", 2)
+    return out
+
+
+@pytest.mark.parametrize("name", ["woman.png", "woman_gray16.png", "woman_rgba.png"])
+def test_page_returns_what_infer_writes(client, inputs, infer_outputs, name):
+    from gradio_client import handle_file
+
+    png, (bicubic, sr_preview), summary = client.predict(handle_file(str(inputs / name)),
+                                                         api_name="/super_resolve")
+    stem = Path(name).stem
+    assert Path(png).name == f"{stem}_x4.png"
+    got = cv2.imread(png, cv2.IMREAD_UNCHANGED)
+    expected = cv2.imread(str(infer_outputs / f"{stem}_x4.png"), cv2.IMREAD_UNCHANGED)
+    assert got.shape == expected.shape == (86 * 4, 57 * 4) + expected.shape[2:]
+    assert got.dtype == expected.dtype
+    assert np.array_equal(got, expected)
+    for preview in (bicubic, sr_preview):  # the slider's two sides, 8-bit for the browser
+        shown = cv2.imread(preview, cv2.IMREAD_UNCHANGED)
+        assert shown.shape[:2] == (86 * 4, 57 * 4) and shown.dtype == np.uint8
+    assert summary.startswith("**x4**: 57x86 -> 228x344") and "6 tiles of 32 px" in summary
+    assert re.search(r" in \*\*\d+\.\d\d s\*\* ", summary), summary  # the time it took
+
+
+def test_bad_uploads_get_a_readable_message(client, tmp_path):
+    from gradio_client import handle_file
+
+    fake = tmp_path / "holiday.png"
+    fake.write_text("not a picture")
+    with pytest.raises(Exception, match=r"holiday\.png is not an image this page can read"):
+        client.predict(handle_file(str(fake)), api_name="/super_resolve")
+    large = tmp_path / "large.png"
+    cv2.imwrite(str(large), np.zeros((101, 100, 3), np.uint8))
+    with pytest.raises(Exception, match=r"large\.png is 100x101 = 10,100 pixels; this page "
+                                        r"accepts at most 10,000 \(--max-pixels\)"):
+        client.predict(handle_file(str(large)), api_name="/super_resolve")
+    heavy = tmp_path / "heavy.png"  # incompressible noise: about 0.12 MB
+    cv2.imwrite(str(heavy), np.random.default_rng(0).integers(0, 256, (200, 200, 3), np.uint8))
+    with pytest.raises(Exception, match=r"(?i)file.*(size|large)"):
+        client.predict(handle_file(str(heavy)), api_name="/super_resolve")
+
+
+def test_page_works_in_headless_chromium(server, inputs, tmp_path):
+    """A person's visit: the page loads, an upload and a click show the result; screenshot
+    saved to $PADDLE_SRGAN_APP_SCREENSHOT (default: the test's temporary folder)."""
+    if not (os.path.isfile(CHROMIUM) and os.path.isfile(CHROMEDRIVER)):
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{CHROMIUM} / {CHROMEDRIVER} missing: .ci/run installs Debian's "
+                        f"chromium and chromium-driver")
+        pytest.skip(f"no {CHROMIUM} / {CHROMEDRIVER} (apt-get install chromium chromium-driver)")
+    webdriver = require("selenium.webdriver", "pip install selenium")
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in CHROMIUM_FLAGS + [f"--user-data-dir={tmp_path / 'profile'}"]:
+        options.add_argument(flag)
+    shot = Path(os.environ.get("PADDLE_SRGAN_APP_SCREENSHOT", tmp_path / "app.png"))
+    browser = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    try:
+        browser.get(server)
+
+        def wait_for(condition, what, seconds=60):
+            deadline = time.monotonic() + seconds
+            while not condition():
+                if time.monotonic() > deadline:
+                    browser.save_screenshot(str(tmp_path / "timeout.png"))
+                    pytest.fail(f"page: no {what} within {seconds} s; page text:\n"
+                                f"{browser.find_element(By.TAG_NAME, 'body').text}")
+                time.sleep(0.25)
+
+        wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "input[type=file]"),
+                 "upload field")
+        assert "paddle-srgan: super-resolution" in browser.title
+        browser.find_elements(By.CSS_SELECTOR, "input[type=file]")[0].send_keys(
+            str(inputs / "woman.png"))
+        wait_for(lambda: "woman" in browser.find_element(By.TAG_NAME, "body").text,
+                 "uploaded file")
+        button = [b for b in browser.find_elements(By.TAG_NAME, "button")
+                  if b.text.strip() == "Super-resolve"]
+        assert button, "no Super-resolve button"
+        button[0].click()
+        wait_for(lambda: "57x86 -> 228x344" in browser.find_element(By.TAG_NAME, "body").text,
+                 "result summary")
+        wait_for(lambda: len(browser.find_elements(By.CSS_SELECTOR, "img")) >= 2,
+                 "comparison images")
+        shot.parent.mkdir(parents=True, exist_ok=True)
+        assert browser.save_screenshot(str(shot))
+    finally:
+        browser.quit()
+    image = cv2.imread(str(shot))
+    assert image is not None and image.shape[0] > 100 and image.std() > 10  # not a blank page
+
+
+def test_a_long_running_page_keeps_only_the_latest_results(tmp_path):
+    paddle.seed(0)
+    generator = SRResNet(num_feat=8, num_block=2)
+    generator.eval()
+    upscaler = app.Upscaler(export.LayerRunner(generator, export.ModelInfo.of(generator)),
+                            out_dir=tmp_path / "results")
+    pngs = [upscaler.process(str(LR_IMAGE)).png for _ in range(app.KEEP_RESULTS + 2)]
+    assert [os.path.isfile(p) for p in pngs] == [False] * 2 + [True] * app.KEEP_RESULTS
+    assert len(os.listdir(tmp_path / "results")) == app.KEEP_RESULTS
+    upscaler.cleanup()
+    assert not (tmp_path / "results").exists()
+
+
+def test_without_gradio_the_tool_says_how_to_install_it(tmp_path):
+    blocked = blocked_modules_path(tmp_path / "blocked", "gradio")
+    proc = subprocess.run([sys.executable, str(ROOT / "tools" / "app.py"), "--model", "x"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120,
+                          env={**os.environ, "PYTHONPATH": blocked, "PYTHONWARNINGS": "ignore"})
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == ('error: tools/app.py needs Gradio, which is not installed: '
+                                   'pip install -e ".[app]" (or pip install gradio)')
+
+
+def test_core_package_does_not_import_gradio():
+    code = ("import sys; import paddle_srgan.export, paddle_srgan.runners, paddle_srgan.cli, "
+            "paddle_srgan.engine.trainer, paddle_srgan.app; "
+            "assert 'gradio' not in sys.modules, 'gradio imported'")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=120,
+                   env={**os.environ, "PYTHONWARNINGS": "ignore"})

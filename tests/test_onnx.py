@@ -1,0 +1,123 @@
+"""ONNX deployment: paddle2onnx export of SRResNet and LapSRN, onnxruntime against the Paddle
+predictor (dynamic sizes), and tools/infer.py --model X.onnx with Paddle unavailable."""
+import os
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import paddle
+import pytest
+
+from conftest import ROOT, blocked_modules_path, require, run_tool
+from paddle_srgan import export
+from paddle_srgan.compat import paddle_version
+from paddle_srgan.models import LapSRN, SRResNet
+from paddle_srgan.onnx_runner import ORT_MISSING, OnnxRunner
+
+P2O_INSTALL = ('pip install -e ".[onnx]"' if paddle_version() >= (3, 0)
+               else 'pip install "paddle2onnx<2" onnxruntime')
+MAX_DIFF = 1e-4  # onnxruntime vs paddle.inference, outputs of [0, 1] inputs
+# Two sizes and batch sizes per model: the graph's N, h and w must be dynamic.
+SHAPES = [(1, 17, 23), (2, 32, 24)]
+MODELS = {  # the papers' classes with tiny widths
+    "srresnet": lambda: SRResNet(num_feat=8, num_block=2),
+    "lapsrn": lambda: LapSRN(in_channels=3, num_feat=8, depth=2),
+}
+TINY_YML = "network_g: {type: SRResNet, num_feat: 8, num_block: 2}\ndevice: cpu\n"
+
+
+@pytest.fixture(scope="module")
+def onnx_exports(tmp_path_factory):
+    """{name: export prefix} with <prefix>.onnx, written by export_onnx."""
+    require("paddle2onnx", P2O_INSTALL)
+    require("onnxruntime", P2O_INSTALL)
+    folder = tmp_path_factory.mktemp("onnx")
+    prefixes = {}
+    for name, make in MODELS.items():
+        paddle.seed(0)
+        generator = make()
+        prefix = folder / name
+        export.export_generator(generator, prefix)
+        assert export.export_onnx(prefix) == str(prefix) + ".onnx"
+        prefixes[name] = prefix
+    return prefixes
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_onnxruntime_matches_the_paddle_predictor(onnx_exports, name):
+    prefix = onnx_exports[name]
+    ort_runner = OnnxRunner(str(prefix) + ".onnx", threads=2)
+    predictor = export.create_predictor(prefix, "cpu", 2)
+    assert ort_runner.info == predictor.info
+    rng = np.random.default_rng(0)
+    for n, h, w in SHAPES:
+        lr = rng.random((n, predictor.info.in_channels, h, w), dtype=np.float32)
+        got, expected = ort_runner.run(lr), predictor.run(lr)
+        assert got.shape == expected.shape == (n, predictor.info.out_channels, 4 * h, 4 * w)
+        diff = float(np.abs(got - expected).max())
+        print(f"{name} paddle {paddle.__version__} {list(lr.shape)}: max |ort - paddle| = "
+              f"{diff:.2e}")
+        assert diff <= MAX_DIFF
+
+
+@pytest.fixture(scope="module")
+def cli_export(tmp_path_factory):
+    """A tiny SRResNet exported with tools/export.py --onnx, and LR images in three layouts."""
+    require("paddle2onnx", P2O_INSTALL)
+    require("onnxruntime", P2O_INSTALL)
+    folder = tmp_path_factory.mktemp("cli")
+    paddle.seed(0)
+    weights = folder / "w.pdparams"
+    paddle.save(SRResNet(num_feat=8, num_block=2).state_dict(), str(weights))
+    (folder / "tiny.yml").write_text(TINY_YML)
+    prefix = folder / "exported" / "tiny_x4"
+    run_tool("export", "-c", folder / "tiny.yml", "--weights", weights, "--out", prefix, "--onnx")
+    images = folder / "images"
+    images.mkdir()
+    rgb = cv2.imread(str(ROOT / "data" / "benchmarks" / "Set5" / "LR_bicubic" / "X4" /
+                         "woman.png"))
+    cv2.imwrite(str(images / "rgb.png"), rgb)
+    cv2.imwrite(str(images / "gray16.png"),
+                cv2.cvtColor(rgb, cv2.COLOR_BGR2GRAY).astype(np.uint16) * 257)
+    cv2.imwrite(str(images / "rgba.png"), np.dstack([rgb, np.full(rgb.shape[:2], 200, np.uint8)]))
+    return {"prefix": prefix, "images": images, "folder": folder}
+
+
+def run_infer_without(blocked, *args, tmp_path):
+    """tools/infer.py with the `blocked` packages made unimportable."""
+    path = blocked_modules_path(tmp_path / "blocked", *blocked)
+    return subprocess.run([sys.executable, str(ROOT / "tools" / "infer.py"), *map(str, args)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=300,
+                          env={**os.environ, "PYTHONPATH": path, "PYTHONWARNINGS": "ignore"})
+
+
+def test_infer_runs_onnx_without_paddle_like_the_predictor(cli_export, tmp_path):
+    prefix, images = cli_export["prefix"], cli_export["images"]
+    common = ["--input", images, "--tile", 32, "--threads", 2]
+    proc = run_infer_without(["paddle"], "--model", f"{prefix}.onnx", "--output",
+                             tmp_path / "onnx", *common, tmp_path=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    run_tool("infer", "--model", prefix, "--output", tmp_path / "paddle", *common)
+    for name in ("rgb", "gray16", "rgba"):
+        got = cv2.imread(str(tmp_path / "onnx" / f"{name}_x4.png"), cv2.IMREAD_UNCHANGED)
+        expected = cv2.imread(str(tmp_path / "paddle" / f"{name}_x4.png"), cv2.IMREAD_UNCHANGED)
+        assert got.shape == expected.shape and got.dtype == expected.dtype
+        assert got.shape[:2] == (86 * 4, 57 * 4)
+        # float rounding of two backends may flip a pixel across a quantisation step
+        assert np.abs(got.astype(np.int64) - expected).max() <= (257 if name == "gray16" else 1)
+
+
+def test_onnx_problems_are_one_line_errors(cli_export, tmp_path):
+    prefix = cli_export["prefix"]
+    lone = tmp_path / "lone.onnx"  # copied without its .yml
+    lone.write_bytes(open(f"{prefix}.onnx", "rb").read())
+    args = ["--input", cli_export["images"] / "rgb.png", "--output", tmp_path / "out"]
+    proc = run_tool("infer", "--model", lone, *args, check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (f"error: {tmp_path / 'lone.yml'}: export metadata missing "
+                                   f"(tools/export.py writes it beside the model; re-export)")
+    proc = run_infer_without(["onnxruntime"], "--model", f"{prefix}.onnx", *args,
+                             tmp_path=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == f"error: {ORT_MISSING}"

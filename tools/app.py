@@ -1,0 +1,69 @@
+#!/usr/bin/env python
+"""Serve a web page (Gradio) to try a model: upload an image, get it super-resolved, compare
+it with bicubic on a slider, see the time it took, download the PNG.
+
+Examples:
+    python tools/app.py --model exported/srgan_x4                 # http://127.0.0.1:7860
+    python tools/app.py --model exported/srgan_x4.onnx            # onnxruntime, no Paddle
+    python tools/app.py -c configs/srgan.yml --weights best.pdparams --port 8080
+    python tools/app.py --model exported/srgan_x4 --share         # public link (notebooks)
+    python tools/app.py --model exported/srgan_x4 --host 0.0.0.0  # other machines (AI Studio)
+
+Needs Gradio: pip install -e ".[app]". Images are handled as by tools/infer.py (gray, RGBA and
+16-bit come back in kind; the PNG download is what tools/infer.py writes); uploads larger than
+--tile are processed in tiles. Stop it with Ctrl-C.
+"""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from paddle_srgan import cli  # noqa: E402
+
+
+def main(argv=None):
+    from paddle_srgan import app
+    ap = cli.parser(__doc__, config=False)
+    ap.add_argument("--model", help="export prefix written by tools/export.py, e.g. "
+                                    "exported/srgan_x4, or its .onnx file")
+    ap.add_argument("-c", "--config", help="model config, with --weights (instead of --model)")
+    ap.add_argument("-o", "--override", nargs="+", action="extend", default=[],
+                    metavar="KEY=VALUE")
+    ap.add_argument("--weights", help="generator weights to run directly (dygraph), with -c")
+    ap.add_argument("--use-ema", action="store_true",
+                    help="with --weights: run the EMA generator of a training checkpoint")
+    ap.add_argument("--host", default="127.0.0.1",
+                    help="address to serve on (0.0.0.0: reachable from other machines)")
+    ap.add_argument("--port", type=int, default=7860, help="port to serve on (default 7860)")
+    ap.add_argument("--share", action="store_true", help="ask Gradio for a public link")
+    ap.add_argument("--device", default="auto", choices=["auto", "cpu", "gpu"])
+    ap.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
+    ap.add_argument("--tile", type=int, default=app.DEFAULT_TILE,
+                    help=f"tile side in LR pixels (default {app.DEFAULT_TILE}; 0: whole image)")
+    ap.add_argument("--tile-pad", type=int,
+                    help="LR pixels of context around each tile (default: receptive field)")
+    ap.add_argument("--max-pixels", type=float, default=app.DEFAULT_MAX_PIXELS,
+                    help=f"largest upload in LR pixels, width x height (default "
+                         f"{app.DEFAULT_MAX_PIXELS:.0f})")
+    ap.add_argument("--max-file-mb", type=float, default=app.DEFAULT_MAX_FILE_MB,
+                    help=f"largest upload in MB (default {app.DEFAULT_MAX_FILE_MB})")
+    args = ap.parse_args(argv)
+    if args.tile < 0 or args.tile_pad is not None and args.tile_pad < 0:
+        raise ValueError("--tile must be >= 0 and --tile-pad >= 0")
+    app.import_gradio()  # before loading a model: a missing extra is a one-line error at once
+
+    from paddle_srgan.runners import load_runner
+    runner = load_runner(args.model, args.config, args.override, args.weights, args.use_ema,
+                         args.device, args.threads)
+    label = Path(args.model).name if args.model else Path(args.weights).name
+    upscaler = app.Upscaler(runner, args.tile or None, args.tile_pad, int(args.max_pixels),
+                            label=f"{label}, {type(runner).__name__}")
+    try:
+        app.serve(upscaler, args.host, args.port, args.share, args.max_file_mb)
+    finally:
+        upscaler.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))
