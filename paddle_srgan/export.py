@@ -24,11 +24,13 @@ Paddle version behaviour handled here (measured with 2.6.2 and 3.3.1):
   reads 2.6 exports; with 3.3's float64 leaky_relu slope, paddle2onnx 2.1 writes alpha 0
   (export_onnx restores the slopes).
 """
+import contextlib
 import math
 import os
 import shutil
 import signal
 import tempfile
+import threading
 from fractions import Fraction
 
 import yaml
@@ -190,20 +192,35 @@ def _swap_in(staging, out_prefix):
     """
     stem = os.path.basename(out_prefix)
     new = {name[len(stem):] for name in os.listdir(staging)}
-    stop_signals = {signal.SIGTERM, signal.SIGINT}
-    # pthread_sigmask is POSIX only; elsewhere the window is just a few renames long.
-    held = hasattr(signal, "pthread_sigmask")
-    if held:
-        signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
-    try:
+    with _stop_signals_held():
         for suffix in sorted(new, key=lambda x: x == META_SUFFIX):
             os.replace(os.path.join(staging, stem + suffix), out_prefix + suffix)
         for suffix in set(EXPORT_SUFFIXES) - new:
             if os.path.isfile(out_prefix + suffix):
                 os.remove(out_prefix + suffix)
+
+
+@contextlib.contextmanager
+def _stop_signals_held():
+    """SIGTERM/SIGINT arriving inside the block are recorded and raised again after it.
+
+    A Python handler, not a signal mask: a mask covers one thread, and Paddle's threads
+    would take the signal with its default (fatal) action. Handlers can only be set from the
+    main thread; elsewhere the block runs unprotected.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending = []
+    previous = {s: signal.signal(s, lambda signum, frame: pending.append(signum))
+                for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
     finally:
-        if held:
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, stop_signals)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        if pending:
+            signal.raise_signal(pending[0])
 
 
 def _write_export(generator, out_prefix, meta):

@@ -1,6 +1,7 @@
 """Export, loading across backends, tiled inference, image layouts and the two deployment CLIs."""
 import hashlib
 import os
+import signal
 import subprocess
 import sys
 
@@ -390,3 +391,32 @@ def test_export_into_a_path_under_a_file_is_a_one_line_error(tiny, tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
         f"error: cannot make the export folder {tmp_path / 'a.yml'}: {tmp_path / 'a.yml'} is a file"]
+
+
+SIGTERM_IN_SWAP = """
+import os, signal, sys
+sys.path.insert(0, {root!r})
+from paddle_srgan import export
+from paddle_srgan.models import SRResNet
+replace = os.replace
+def replace_then_sigterm(src, dst):  # SIGTERM right after the first file of the swap
+    replace(src, dst)
+    os.kill(os.getpid(), signal.SIGTERM)
+os.replace = replace_then_sigterm
+export.export_generator(SRResNet(num_feat=8, num_block=2, scale=2), {prefix!r})
+print("not reached: SIGTERM is raised again once the swap is done")
+"""
+
+
+def test_sigterm_during_the_swap_waits_for_the_whole_export(tiny, tmp_path):
+    """A stop between two renames would leave the program of one export beside the weights
+    of another; the signal is held until every file of the new export is in place."""
+    prefix = tmp_path / "tiny_x4"
+    export.export_generator(tiny["generator"], prefix)  # x4
+    code = SIGTERM_IN_SWAP.format(root=str(ROOT), prefix=str(prefix))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == -signal.SIGTERM and "not reached" not in proc.stdout, proc.stderr
+    assert export.read_metadata(prefix)["scale"] == 2
+    x = np.random.default_rng(0).random((1, 3, 6, 6), dtype=np.float32)
+    assert export.create_predictor(prefix, "cpu").run(x).shape == (1, 3, 12, 12)  # new weights

@@ -3,7 +3,8 @@
 
 Protocol: LR = MATLAB-exact bicubic of the mod-cropped HR (or the LR_bicubic/X<s> folders with
 --lr-from folder), SR quantised to 8 bit, PSNR/SSIM on BT.601 Y with `scale` border pixels
-removed (SSIM: 11x11 Gaussian, sigma 1.5); RGB columns too. A bicubic row is computed by the
+removed (SSIM: 11x11 Gaussian, sigma 1.5; a gray image is scored on its own values, as the
+literature's MATLAB scripts do); RGB columns too. A bicubic row is computed by the
 same code.
 
 Examples:

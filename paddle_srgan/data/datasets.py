@@ -332,21 +332,20 @@ _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 def worker_init(parent_pid, worker_id):
     """Set up a DataLoader worker process (its worker_init_fn) so that it never outlives the
-    process that started it (`parent_pid`) and stops quietly with it.
+    process that started it (`parent_pid`).
 
-    * SIGTERM and SIGINT end the worker at once with exit code 128 + signal. Notebook
-      platforms, `timeout` and Ctrl-C signal the whole process group: Paddle's own handler
-      would print a "FatalError: Termination signal" report per worker, and the trainer, which
-      got the same signal, saves its checkpoint from the loader error that follows
-      (engine.trainer). Ignoring the signals instead would hang every exit: multiprocessing
-      stops daemonic workers at exit with SIGTERM and then waits for them.
+    * SIGINT is ignored: Ctrl-C reaches the whole foreground process group, and the trainer
+      stops on it by itself (checkpoint, then it shuts its workers down). SIGTERM keeps
+      Paddle's worker handler, which exits quietly when the parent sends it (multiprocessing
+      does at exit, then waits: ignoring it would hang every exit) and dies of it otherwise;
+      the trainer, which got the same SIGTERM from the platform, then stops on the loader's
+      error (engine.trainer).
     * The worker dies with its parent: after `kill -9` of the trainer, Paddle's own watchdog
       (polling getppid) leaves its loop but the worker then hangs flushing its output queue
       into a pipe nobody reads. Linux: the kernel kills it (PR_SET_PDEATHSIG); elsewhere a
       thread polls getppid() once a second.
     """
-    for stop in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(stop, _exit_at_once)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(None, use_errno=True)
         if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0:
@@ -354,10 +353,6 @@ def worker_init(parent_pid, worker_id):
                 os._exit(1)
             return
     threading.Thread(target=_exit_when_orphaned, args=(parent_pid,), daemon=True).start()
-
-
-def _exit_at_once(signum, frame):
-    os._exit(128 + signum)
 
 
 def _exit_when_orphaned(parent_pid):
