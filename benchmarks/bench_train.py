@@ -7,7 +7,8 @@ random weights (VGG19 up to relu5_4 included), the same shapes as ../shared/benc
 bench_step.py so the two print comparable numbers:
 
     python benchmarks/bench_train.py --batch 4 --lr-size 24 --iters 5
-    <torch venv>/bin/python ../shared/bench/torchref/bench_step.py --batch 4 --lr-size 24 --threads 2 --iters 5
+    <torch venv>/bin/python ../shared/bench/torchref/bench_step.py \\
+        --batch 4 --lr-size 24 --threads 2 --iters 5
 
 Also reports the process's peak RSS and, with --device gpu, the peak GPU memory Paddle's allocator
 held (the GPU memory a run with that batch and patch size needs). Data loading is excluded (see
@@ -29,7 +30,8 @@ sys.path.insert(0, str(ROOT))
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--lr-size", type=int, default=24, help="LR patch side; HR = 4x")
     ap.add_argument("--warmup", type=int, default=2)

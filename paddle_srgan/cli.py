@@ -22,7 +22,8 @@ def parser(description, config=True, config_help="YAML config, e.g. configs/srga
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     if config:
         ap.add_argument("-c", "--config", required=config != "optional", help=config_help)
-        ap.add_argument("-o", "--override", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
+        ap.add_argument("-o", "--override", nargs="+", action="extend", default=[],
+                        metavar="KEY=VALUE",
                         help="override config keys, e.g. -o train.batch_size=8 scale=2")
     ap.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     return ap

@@ -315,7 +315,9 @@ def _nested(keys, value):
 
 
 def apply_overrides(cfg, overrides, source="-o"):
-    """Apply `-o key=value` strings (validated like file keys). List items: `train.phases.0.iters=5`."""
+    """Apply `-o key=value` strings (validated like file keys).
+
+    List items: `train.phases.0.iters=5`."""
     for text in overrides:
         keys, value = parse_override(text)
         if len(keys) > 2 and keys[:2] == ["train", "phases"]:
@@ -354,3 +356,20 @@ def dump_config(cfg):
     """YAML text of a resolved config (what `--print-config` shows and runs save)."""
     return yaml.safe_dump({k: v for k, v in cfg.items() if not k.startswith("_")},
                           sort_keys=False, default_flow_style=None)
+
+
+def _flatten(tree, prefix=""):
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{prefix}{key}."))
+        elif not str(key).startswith("_"):
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def config_differences(old, new):
+    """Keys whose values differ between two resolved configs: ['a.b: 1 -> 2', ...]."""
+    a, b = _flatten(old), _flatten(new)
+    return [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b))
+            if a.get(k) != b.get(k)]

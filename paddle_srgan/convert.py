@@ -122,7 +122,8 @@ def infer_srresnet_kwargs(state):
         tail = state["tail_conv.weight"]
         up = state["upsample.0.conv.weight"]
     except KeyError as exc:
-        raise ConversionError(f"no {exc.args[0]} after conversion: not an SRResNet layout") from None
+        raise ConversionError(f"no {exc.args[0]} after conversion: "
+                              "not an SRResNet layout") from None
     num_feat = int(head.shape[0])
     if up.shape[0] != 4 * num_feat:
         raise ConversionError(f"upsample.0.conv.weight has {up.shape[0]} output channels for "

@@ -98,7 +98,8 @@ def _ref_msrresnet(ops, x):
     trunk = "recon_trunk" if ops.has("recon_trunk.0.conv1.weight") else "body"
     feat = ops.F.leaky_relu(ops.conv(x, "conv_first"), 0.1)
     for i in range(ops.count(rf"{trunk}\.(\d+)\.")):
-        feat = feat + ops.conv(ops.F.relu(ops.conv(feat, f"{trunk}.{i}.conv1")), f"{trunk}.{i}.conv2")
+        feat = feat + ops.conv(ops.F.relu(ops.conv(feat, f"{trunk}.{i}.conv1")),
+                               f"{trunk}.{i}.conv2")
     ups = ops.count(r"upconv(\d+)\.")
     for j in range(1, ups + 1):
         feat = ops.F.leaky_relu(ops.shuffle(ops.conv(feat, f"upconv{j}")), 0.1)

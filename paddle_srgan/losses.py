@@ -6,6 +6,7 @@ Conventions: images are [N, C, H, W] float32 in the generator's output range (`v
 import contextlib
 
 from .compat import import_paddle
+from .models import output_levels
 
 paddle = import_paddle()
 F = paddle.nn.functional
@@ -48,7 +49,8 @@ class PerceptualLoss(paddle.nn.Layer):
     def __init__(self, vgg, feature_scale=1.0 / 12.75, criterion="mse", value_range=(-1.0, 1.0)):
         super().__init__()
         if criterion not in ("mse", "l1"):
-            raise ValueError(f"losses.perceptual.criterion must be 'mse' or 'l1', got {criterion!r}")
+            raise ValueError("losses.perceptual.criterion must be 'mse' or 'l1', "
+                             f"got {criterion!r}")
         self.vgg = vgg
         self.feature_scale = feature_scale
         self.criterion = criterion
@@ -130,7 +132,7 @@ class GeneratorObjective:
     def __call__(self, sr, hr):
         """sr, hr: [N, C, H, W] in the generator's range, or equally long lists of them
         (coarse to fine) -> (total, {term: unweighted 0-d loss})."""
-        levels = list(zip(sr, hr)) if isinstance(sr, (list, tuple)) else [(sr, hr)]
+        levels = list(zip(output_levels(sr), output_levels(hr)))
         terms = {}
         if "pixel" in self.weights:
             per_level = [pixel_loss(s, h, self.pixel_cfg["criterion"], self.pixel_cfg["eps"])

@@ -105,7 +105,8 @@ def test_cli_reports_one_clear_line_for_a_typo():
 
 def test_yaml11_float_strings_and_bad_loss_weights(tmp_path):
     path = tmp_path / "c.yml"
-    path.write_text("train:\n  phases:\n    - {name: mse, iters: 3, lr: 1e-4, losses: {pixel: 2e-1}}\n")
+    path.write_text("train:\n  phases:\n"
+                    "    - {name: mse, iters: 3, lr: 1e-4, losses: {pixel: 2e-1}}\n")
     (phase,) = load_config(path)["train"]["phases"]
     assert phase["lr"] == 1e-4 and phase["losses"]["pixel"] == 0.2
     path.write_text("train:\n  phases:\n    - {name: mse, iters: 3, losses: {pixel: lots}}\n")

@@ -21,7 +21,8 @@ BENCH = ROOT / "data" / "benchmarks"
 
 def test_cli_converts_the_pytorch_fixture_and_output_reproduces_it(parity_npz, tmp_path):
     out = tmp_path / "srresnet.pdparams"
-    log = run_tool("convert_weights", "--src", parity_npz, "--arch", "srresnet", "--out", out).stdout
+    log = run_tool("convert_weights", "--src", parity_npz, "--arch", "srresnet",
+                   "--out", out).stdout
     assert "num_block=16" in log and "1,549,462 parameters" in log
     g = SRResNet()
     g.set_state_dict(paddle.load(str(out)))
@@ -52,7 +53,9 @@ def test_discriminator_layout_transposes_linear_weights(tmp_path):
 
 def test_shape_mismatch_and_missing_keys_are_listed(parity_npz):
     state = convert.convert_state(convert.read_state(str(parity_npz)), "srresnet")
-    with pytest.raises(convert.ConversionError, match=r"mis-shaped 1: head_conv.weight: file \[64, 3, 9, 9\] vs model \[64, 3, 3, 3\]"):
+    with pytest.raises(convert.ConversionError,
+                       match=r"mis-shaped 1: head_conv.weight: "
+                             r"file \[64, 3, 9, 9\] vs model \[64, 3, 3, 3\]"):
         convert.load_into(SRResNet(head_kernel=3, num_block=16), dict(state, **{
             "tail_conv.weight": np.zeros([3, 64, 3, 3], "float32")}))
     del state["body.3.bn1._mean"]

@@ -89,5 +89,6 @@ def test_training_verdict_table_and_commands(tmp_path):
     weights = os.path.join(run_dir, "checkpoints", "gan_G.pdparams")
     assert (f"python tools/eval.py -c {os.path.join(run_dir, 'config.yml')} --weights "
             f"{weights} --data-root data/benchmarks --datasets Set5") in text
-    assert f"python tools/infer.py -c {os.path.join(run_dir, 'config.yml')} --weights {weights}" in text
+    assert (f"python tools/infer.py -c {os.path.join(run_dir, 'config.yml')} "
+            f"--weights {weights}") in text
     assert "comparison.png" in text and "curves.png" in text

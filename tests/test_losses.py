@@ -74,8 +74,8 @@ def test_weights_combine_linearly():
     total, terms = GeneratorObjective({"pixel": 0.5, "perceptual": 2.0, "adversarial": 0.0},
                                       cfg["losses"]["pixel"], perceptual)(sr, hr)
     assert set(terms) == {"pixel", "perceptual"}
-    assert float(total) == pytest.approx(0.5 * float(terms["pixel"]) + 2 * float(terms["perceptual"]),
-                                         rel=1e-5)
+    assert float(total) == pytest.approx(
+        0.5 * float(terms["pixel"]) + 2 * float(terms["perceptual"]), rel=1e-5)
 
 
 def test_adversarial_term_leaves_no_gradient_on_the_discriminator():

@@ -140,7 +140,8 @@ def test_missing_weights_say_how_to_make_them(tmp_path):
                  "https://download.pytorch.org/models/vgg16-397923af.pth"):
         assert part in msg
     (tmp_path / "junk.pdparams").write_bytes(b"not a paddle file")
-    with pytest.raises(ValueError, match=r"junk.pdparams: unreadable LPIPS weights \(make them with tools/convert_lpips_weights.py\)"):
+    with pytest.raises(ValueError, match=r"junk.pdparams: unreadable LPIPS weights "
+                                         r"\(make them with tools/convert_lpips_weights.py\)"):
         metrics.load_lpips(tmp_path / "junk.pdparams")
 
 

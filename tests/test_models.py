@@ -42,7 +42,8 @@ def test_discriminator_full_width_on_a_384_crop():
 
 def test_wrong_rank_and_channels_are_clear_errors():
     g = SRResNet(**TINY)
-    with pytest.raises(ValueError, match=r"SRResNet expects a 4-D tensor \[N, C, H, W\], got shape \[3, 8, 8\]"):
+    with pytest.raises(ValueError, match=r"SRResNet expects a 4-D tensor \[N, C, H, W\], "
+                                         r"got shape \[3, 8, 8\]"):
         g(paddle.rand([3, 8, 8]))
     with pytest.raises(ValueError, match="SRResNet expects 3 channel"):
         g(paddle.rand([1, 1, 8, 8]))
@@ -82,7 +83,8 @@ def test_train_mode_parity_and_bn_momentum(parity_npz):
         np.testing.assert_allclose(bn._mean.numpy(), z[f"after_train/{name}.running_mean"],
                                    rtol=1e-4, atol=1e-6)
         np.testing.assert_allclose(bn._variance.numpy(),
-                                   z[f"after_train_biasedvar/{name}.running_var"], rtol=1e-4, atol=1e-6)
+                                   z[f"after_train_biasedvar/{name}.running_var"],
+                                   rtol=1e-4, atol=1e-6)
 
 
 def test_build_from_config_and_kwarg_errors():
@@ -90,12 +92,15 @@ def test_build_from_config_and_kwarg_errors():
                              "datasets.train.channel=G", "network_d.num_feat=8"])
     g, d = build_generator(cfg), build_discriminator(cfg)  # channels follow the data
     assert g.scale == 2 and g.in_channels == 1 and g.out_channels == 1 and d.in_channels == 1
-    with pytest.raises(ConfigError, match=r"'network_g.in_channels' is 3 but the data .* makes it 1"):
+    with pytest.raises(ConfigError,
+                       match=r"'network_g.in_channels' is 3 but the data .* makes it 1"):
         build_generator(load_config(None, ["network_g.in_channels=3", "datasets.train.channel=R"]))
     bad = load_config(None, ["network_g.num_blok=3"])
-    with pytest.raises(ConfigError, match=r"unknown key 'network_g.num_blok'.*'network_g.num_block'"):
+    with pytest.raises(ConfigError,
+                       match=r"unknown key 'network_g.num_blok'.*'network_g.num_block'"):
         build_generator(bad)
-    with pytest.raises(ConfigError, match=r"'network_g.scale' is 2 but the top-level 'scale' makes it 4"):
+    with pytest.raises(ConfigError,
+                       match=r"'network_g.scale' is 2 but the top-level 'scale' makes it 4"):
         build_generator(load_config(None, ["network_g.scale=2"]))
     with pytest.raises(ConfigError, match="'network_d.type' must be one of"):
         build_discriminator(load_config(None, ["network_d.type=PatchGAN"]))
@@ -128,8 +133,11 @@ def test_vgg_loads_full_and_truncated_state_dicts(tmp_path):
     np.testing.assert_array_equal(vgg.features[5].weight.numpy(), full["features.5.weight"].numpy())
     paddle.save(vgg.state_dict(), str(tmp_path / "trunc.pdparams"))
     again = VGGFeatures("relu2_2", weights=str(tmp_path / "trunc.pdparams"))
-    np.testing.assert_array_equal(again.features[5].weight.numpy(), full["features.5.weight"].numpy())
-    with pytest.raises(VGGWeightsError, match=r"for the layers up to relu5_4 does not fit VGGFeatures: missing 24: features.10.bias"):
+    np.testing.assert_array_equal(again.features[5].weight.numpy(),
+                                  full["features.5.weight"].numpy())
+    with pytest.raises(VGGWeightsError,
+                       match=r"for the layers up to relu5_4 does not fit VGGFeatures: "
+                             r"missing 24: features.10.bias"):
         VGGFeatures("relu5_4", weights=str(tmp_path / "trunc.pdparams"))
 
 
@@ -169,9 +177,13 @@ def test_srresnet_variant_options():
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"output_act": "none"}, "output_act 'none' needs output_range"),
-    ({"output_range": [0, 1]}, r"output_act 'tanh' produces \[-1.0, 1.0\], but output_range is \[0.0, 1.0\]"),
-    ({"act": "gelu"}, r"SRResNet act must be one of \['prelu', 'prelu_channel', 'leakyrelu', 'relu'\], got 'gelu'"),
-    ({"input_skip": "bilinear", "out_channels": 1}, "input_skip 'bilinear' needs out_channels == in_channels"),
+    ({"output_range": [0, 1]},
+     r"output_act 'tanh' produces \[-1.0, 1.0\], but output_range is \[0.0, 1.0\]"),
+    ({"act": "gelu"},
+     r"SRResNet act must be one of \['prelu', 'prelu_channel', 'leakyrelu', 'relu'\], "
+     r"got 'gelu'"),
+    ({"input_skip": "bilinear", "out_channels": 1},
+     "input_skip 'bilinear' needs out_channels == in_channels"),
 ])
 def test_srresnet_option_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):

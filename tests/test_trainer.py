@@ -14,7 +14,8 @@ import yaml
 from conftest import ROOT, SET5, run_tool
 from paddle_srgan.config import load_config
 from paddle_srgan.engine import checkpoint as ckpt
-from paddle_srgan.engine.trainer import Trainer, TrainingError
+from paddle_srgan.engine.step import NanGuard, PhaseStep, TrainingError, build_networks
+from paddle_srgan.engine.trainer import Trainer
 
 ITERS = (6, 6)  # mse, gan
 
@@ -69,7 +70,7 @@ def tiny_config(tmp_path, train_images, **extra):
 FAULT_WRAPPER = """
 import os, runpy, signal, sys
 sys.path.insert(0, {root!r})
-from paddle_srgan.engine import trainer
+from paddle_srgan.engine import step as step_module
 from paddle_srgan.compat import import_paddle
 paddle = import_paddle()  # cv2 before paddle (Paddle 2.6's libpng clash; see the README)
 kind, at, sig = os.environ["FAULT"], int(os.environ["FAULT_AT"]), int(os.environ["FAULT_SIGNAL"])
@@ -78,12 +79,12 @@ def this_checkpoint(path):
     return os.path.basename(path).startswith(f"iter_{{at:08d}}.pdparams")
 
 if kind == "step":
-    step = trainer.Trainer._step
+    step = step_module.PhaseStep.__call__
     def faulty_step(self, batch):
         if self.iteration + 1 == at:
             os.kill(os.getpid(), sig)
         return step(self, batch)
-    trainer.Trainer._step = faulty_step
+    step_module.PhaseStep.__call__ = faulty_step
 elif kind == "rename":
     replace = os.replace
     def faulty_replace(src, dst):
@@ -116,7 +117,8 @@ def run_with_fault(config, at, sig=signal.SIGKILL, *args, kind="step"):
 
 
 def generator_weights(run_dir):
-    return {k: v.numpy() for k, v in paddle.load(str(run_dir / "checkpoints" / "gan_G.pdparams")).items()}
+    return {k: v.numpy()
+            for k, v in paddle.load(str(run_dir / "checkpoints" / "gan_G.pdparams")).items()}
 
 
 def assert_same_weights(a, b):
@@ -151,7 +153,8 @@ def test_straight_run_writes_the_run_directory(straight_run):
     assert {"best.pdparams", "best.json", "mse_G.pdparams", "gan_G.pdparams"} <= set(names)
     state = ckpt.load_checkpoint(str(run_dir / "checkpoints" / "iter_00000012.pdparams"))
     assert state["iteration"] == 12 and state["phase"] == 1
-    assert set(state) >= {"G", "D", "opt_g", "opt_d", "scaler_g", "scaler_d", "best", "rng", "config"}
+    assert set(state) >= {"G", "D", "opt_g", "opt_d", "scaler_g", "scaler_d", "best", "rng",
+                          "config"}
     log = (run_dir / "log.txt").read_text()
     assert "finished 12 iterations. validation PSNR" in log and "bicubic" in log
     assert "ms/it, data" in log
@@ -238,20 +241,27 @@ def test_corrupt_checkpoint_is_named(tmp_path):
 
 def test_nan_guard_skips_steps_then_stops(tmp_path, train_images):
     cfg = load_config(tiny_config(tmp_path, train_images, **{"train.max_nan_steps": 3}))
-    trainer = Trainer(cfg)
-    trainer._start_phase(0)
-    before = {k: v.numpy().copy() for k, v in trainer.G.state_dict().items()}
+    nets = build_networks(cfg)
+    warnings = []
+    guard = NanGuard(True, cfg["train"]["max_nan_steps"], warn=warnings.append)
+    gan = dict(cfg["train"]["phases"][1],
+               losses={"pixel": 1.0, "perceptual": 0.0, "adversarial": 1e-3})
+    step = PhaseStep(nets, gan, cfg["train"], cfg["losses"]["pixel"], (4,), guard)
+    before = {k: v.numpy().copy() for k, v in {**nets.G.state_dict(),
+                                              **nets.D.state_dict()}.items()}
     batch = {"lr": paddle.rand([2, 3, 8, 8]), "hr": paddle.full([2, 3, 32, 32], float("nan"))}
-    assert trainer._step(batch) is None and trainer._step(batch) is None
-    for k, v in trainer.G.state_dict().items():
-        np.testing.assert_array_equal(v.numpy(), before[k])
+    assert step(batch) is None and step(batch) is None
+    for k, v in {**nets.G.state_dict(), **nets.D.state_dict()}.items():
+        np.testing.assert_array_equal(v.numpy(), before[k])  # BN statistics included
+    assert warnings == [f"warning: non-finite generator loss at iteration {i}; step skipped "
+                        f"({i} in a row)" for i in (1, 2)]
     good = {"lr": paddle.rand([2, 3, 8, 8]), "hr": paddle.rand([2, 3, 32, 32])}
-    assert trainer._step(good) is not None and trainer.nan_streak == 0
+    terms = step(good)
+    assert {"g_pixel", "g_adversarial", "d_loss"} <= set(terms) and guard.streak == 0
     for _ in range(2):
-        trainer._step(batch)
-    with pytest.raises(TrainingError, match="3 consecutive non-finite losses"):
-        trainer._step(batch)
-    trainer.log.close()
+        step(batch)
+    with pytest.raises(TrainingError, match="3 consecutive non-finite losses at iteration 6"):
+        step(batch)
 
 
 def test_two_process_data_parallel(tmp_path, train_images):
@@ -265,7 +275,8 @@ def test_two_process_data_parallel(tmp_path, train_images):
             "run = trainer.Trainer.run\n"
             "def run_and_dump(self):\n"
             "    out = run(self)\n"
-            "    paddle.save(self.G.state_dict(), {out!r} + f'/G_rank{{self.rank}}.pdparams')\n"
+            "    paddle.save(self.nets.G.state_dict(),"
+            " {out!r} + f'/G_rank{{self.rank}}.pdparams')\n"
             "    return out\n"
             "trainer.Trainer.run = run_and_dump\n"
             "sys.argv = ['train.py', '-c', {cfg!r}]\n"
@@ -273,7 +284,8 @@ def test_two_process_data_parallel(tmp_path, train_images):
         root=str(ROOT), out=str(tmp_path), cfg=str(config), train=str(ROOT / "tools" / "train.py"))
     script = tmp_path / "ddp_train.py"
     script.write_text(dump)
-    proc = subprocess.run([sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2",
+    proc = subprocess.run([sys.executable, "-m", "paddle.distributed.launch",
+                           "--nproc_per_node", "2",
                            "--log_dir", str(tmp_path / "ddp_logs"), str(script)],
                           capture_output=True, text=True, timeout=600,
                           env={**os.environ, "PYTHONWARNINGS": "ignore"})
@@ -292,28 +304,57 @@ def test_two_process_data_parallel(tmp_path, train_images):
 
 def test_ema_update_maths_and_checkpoint(tmp_path, train_images):
     cfg = load_config(tiny_config(tmp_path, train_images, **{"train.ema_decay": 0.9}))
-    trainer = Trainer(cfg)
-    trainer._start_phase(0)
-    ema0 = {k: v.numpy().copy() for k, v in trainer.G_ema.state_dict().items()}
+    nets = build_networks(cfg)
+    step = PhaseStep(nets, cfg["train"]["phases"][0], cfg["train"], cfg["losses"]["pixel"],
+                     (4,), NanGuard(True, 3))
+    ema0 = {k: v.numpy().copy() for k, v in nets.G_ema.state_dict().items()}
     batch = {"lr": paddle.rand([2, 3, 8, 8]), "hr": paddle.rand([2, 3, 32, 32])}
-    trainer._step(batch)
-    raw = {k: v.numpy() for k, v in trainer.G.state_dict().items()}
-    ema = {k: v.numpy() for k, v in trainer.G_ema.state_dict().items()}
+    step(batch)
+    raw = {k: v.numpy() for k, v in nets.G.state_dict().items()}
+    ema = {k: v.numpy() for k, v in nets.G_ema.state_dict().items()}
     w = "head_conv.weight"
     assert not np.allclose(raw[w], ema0[w])  # the step moved G
     np.testing.assert_allclose(ema[w], 0.9 * ema0[w] + 0.1 * raw[w], rtol=1e-5, atol=1e-7)
     np.testing.assert_array_equal(ema["body.0.bn1._mean"], raw["body.0.bn1._mean"])  # copied
-    trainer.iteration = 1
-    trainer._save()
-    trainer.log.close()
-    path = str(tmp_path / "runs" / "tiny" / "checkpoints" / "iter_00000001.pdparams")
+    assert nets.G_eval is nets.G_ema
+    run_dir = str(tmp_path / "run")
+    path = ckpt.save_checkpoint(ckpt.training_state(1, 0, nets, step, {}, {}, 0, cfg), run_dir, 1)
     from paddle_srgan.models import build_generator
     g = ckpt.load_generator_weights(build_generator(cfg), path, use_ema=True)
     np.testing.assert_allclose(g.head_conv.weight.numpy(), ema[w], atol=1e-7)
     plain = str(tmp_path / "plain.pdparams")
-    paddle.save(trainer.G.state_dict(), plain)
+    paddle.save(nets.G.state_dict(), plain)
     with pytest.raises(ckpt.CheckpointError, match="holds no EMA generator"):
         ckpt.load_generator_weights(build_generator(cfg), plain, use_ema=True)
+
+
+def test_phase_step_state_round_trips_through_a_checkpoint(tmp_path, train_images):
+    """A PhaseStep's optimizers, schedules and scalers come back from a checkpoint: the next
+    step then moves the weights exactly as the uninterrupted step does."""
+    cfg = load_config(tiny_config(tmp_path, train_images))
+    phase = dict(cfg["train"]["phases"][1], lr_milestones=[1])  # gan phase, lr drop after 1
+    batches = [{"lr": paddle.rand([2, 3, 8, 8]), "hr": paddle.rand([2, 3, 32, 32])}
+               for _ in range(2)]
+
+    def make():
+        paddle.seed(3)
+        nets = build_networks(cfg)
+        return nets, PhaseStep(nets, phase, cfg["train"], cfg["losses"]["pixel"], (4,),
+                               NanGuard(True, 3))
+    nets, step = make()
+    step(batches[0])
+    path = ckpt.save_checkpoint(ckpt.training_state(1, 1, nets, step, {}, {}, 0, cfg),
+                                str(tmp_path / "run"), 1)
+    step(batches[1])
+    state = ckpt.load_checkpoint(path)
+    assert step.learning_rates() == {"lr_g": pytest.approx(1e-4), "lr_d": pytest.approx(1e-4)}
+    nets2, step2 = make()
+    ckpt.restore_training_state(state, nets2)
+    step2.set_state_dict(state)
+    step2(batches[1])
+    for a, b in [(nets.G, nets2.G), (nets.D, nets2.D)]:
+        assert_same_weights({k: v.numpy() for k, v in a.state_dict().items()},
+                            {k: v.numpy() for k, v in b.state_dict().items()})
 
 
 def test_a_failed_start_leaves_no_run_directory(tmp_path, train_images):
@@ -472,7 +513,8 @@ def test_a_worker_killed_alone_still_leaves_the_last_iteration_saved(tmp_path, t
 _points = np.random.default_rng(13)
 SAVES = [6, 9, 12]  # save_interval 3 over 6 + 6 iterations; after 3 there is one to resume
 FAULTS = [("step", int(_points.integers(2, sum(ITERS) + 1)))] + [
-    (kind, int(at)) for kind, at in zip(("rename", "half", "disk_full"), _points.permutation(SAVES))]
+    (kind, int(at))
+    for kind, at in zip(("rename", "half", "disk_full"), _points.permutation(SAVES))]
 
 
 @pytest.mark.parametrize("kind, at", FAULTS, ids=[f"{k}@{a}" for k, a in FAULTS])

@@ -181,7 +181,8 @@ def main(argv=None):
 
     ck = sub.add_parser("check", help="report which benchmark sets are in place",
                         description="Report found/missing benchmark sets with image counts.")
-    ck.add_argument("--root", default="data/benchmarks", help="benchmark root (default: %(default)s)")
+    ck.add_argument("--root", default="data/benchmarks",
+                    help="benchmark root (default: %(default)s)")
     ck.add_argument("--datasets", nargs="+", type=benchmark_name, metavar="NAME",
                     help="sets to check (default: Set5 Set14 B100 Urban100 DIV2K)")
     for p in (mk, ck):

@@ -27,7 +27,8 @@ def canonical_name(text):
     try:
         return ALIASES[text.lower()]
     except KeyError:
-        raise ValueError(f"unknown benchmark {text!r} (choose from {', '.join(BENCHMARKS)})") from None
+        raise ValueError(f"unknown benchmark {text!r} "
+                         f"(choose from {', '.join(BENCHMARKS)})") from None
 
 
 def count_images(folder):
@@ -57,7 +58,8 @@ def find_benchmark(root, name):
     found = sorted(p.name for p in root.iterdir()) if root.is_dir() else []
     raise FileNotFoundError(
         f"benchmark {name}: no images in {' or '.join(str(root / r) for r in BENCHMARKS[name][1])}"
-        f"; {root} holds: {', '.join(found) if found else 'nothing' if root.is_dir() else '(missing)'}")
+        f"; {root} holds: "
+        f"{', '.join(found) if found else 'nothing' if root.is_dir() else '(missing)'}")
 
 
 def locate_benchmark(hr_dir):

@@ -1,12 +1,16 @@
 """The training checkpoint format: the only module that writes or reads it.
 
-A checkpoint is a dict of plain state (see Trainer's `_save` for the entries) tagged with
+A checkpoint is a dict of plain state (`training_state` lists the entries) tagged with
 `format: CHECKPOINT_FORMAT`, written atomically (`storage.atomic_save`: an interruption leaves
 the previous file or the new one, never a truncated one). `load_generator_weights` also reads
 plain generator state dicts (best.pdparams, converted weights).
 """
 import os
+import random
 
+import numpy as np
+
+from ..compat import import_paddle
 from ..models.state import load_state_strict
 from ..storage import atomic_save, load_file
 
@@ -79,6 +83,52 @@ def save_checkpoint(state, run_dir, keep_last):
         if stem.endswith(".pdparams") and pid.isdigit() and int(pid) != os.getpid():
             os.remove(os.path.join(folder, name))
     return path
+
+
+def training_state(iteration, phase, nets, step, best, phase_results, nan_streak, config):
+    """The checkpoint of a run after `iteration` completed iterations: plain state only.
+
+    Args:
+        phase: index of the phase that iteration belongs to.
+        nets: engine.step.Networks (G, D, G_ema).
+        step: the phase's engine.step.PhaseStep (its optimizers, schedules and scalers), or
+            None before the first phase started.
+        best, phase_results: the trainer's best-metric record and per-phase results.
+        nan_streak: consecutive skipped steps so far.
+        config: the resolved config.
+    """
+    paddle = import_paddle()
+    optimizers = (step.state_dict() if step is not None else
+                  {"opt_g": None, "opt_d": None, "scaler_g": None, "scaler_d": None})
+    return {
+        "iteration": iteration, "phase": phase,
+        "G": nets.G.state_dict(), "D": nets.D.state_dict() if nets.D is not None else None,
+        "G_ema": nets.G_ema.state_dict() if nets.G_ema is not None else None,
+        **optimizers,
+        "best": best, "phase_results": phase_results, "nan_streak": nan_streak,
+        "rng": {"python": random.getstate(), "numpy": np.random.get_state(),
+                "paddle": paddle.get_rng_state()},
+        "config": {k: v for k, v in config.items() if not k.startswith("_")},
+    }
+
+
+def restore_training_state(state, nets):
+    """Put a checkpoint's network weights and RNG states back (the phase's optimizers are set
+    on its PhaseStep with `state` itself). Returns the counters: {'iteration', 'phase',
+    'best', 'phase_results', 'nan_streak'}."""
+    paddle = import_paddle()
+    nets.G.set_state_dict(state["G"])
+    if nets.G_ema is not None:
+        nets.G_ema.set_state_dict(state.get("G_ema") or state["G"])
+    if nets.D is not None and state.get("D") is not None:
+        nets.D.set_state_dict(state["D"])
+    rng = state["rng"]
+    random.setstate(rng["python"])
+    np.random.set_state(rng["numpy"])
+    paddle.set_rng_state(rng["paddle"])
+    return {"iteration": int(state["iteration"]), "phase": state.get("phase"),
+            "best": state["best"], "phase_results": state.get("phase_results", {}),
+            "nan_streak": int(state.get("nan_streak", 0))}
 
 
 def load_checkpoint(path):

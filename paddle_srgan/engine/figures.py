@@ -14,6 +14,8 @@ from collections import defaultdict
 import cv2
 import numpy as np
 
+from ..data.imresize import imresize
+
 LABEL_HEIGHT = 18
 GAP = 2  # white pixels between panels
 
@@ -69,6 +71,21 @@ def comparison(panels, box=None):
         columns.append(np.concatenate([_label_bar(label, img.shape[1]), img], axis=0))
         columns.append(np.full((columns[-1].shape[0], GAP, 3), 255, np.uint8))
     return np.concatenate(columns[:-1], axis=1)
+
+
+def validation_figure(item, sr_image, row, bicubic_row, scale, crop):
+    """LR | bicubic | SR | HR of one validation image, centre crops of `crop` HR pixels,
+    bicubic and SR labelled with their PSNR.
+
+    Args:
+        item: a BenchmarkSet item ({"name", "lr_image", "hr", ...}).
+        sr_image: the generator's output, integer [H, W, C] like item["hr"].
+        row, bicubic_row: evaluate()'s per-image scores of the SR and of bicubic.
+    """
+    panels = [("LR", item["lr_image"]),
+              (f"bicubic {bicubic_row['psnr']:.2f} dB", imresize(item["lr_image"], scale=scale)),
+              (f"SR {row['psnr']:.2f} dB", sr_image), ("HR", item["hr"])]
+    return comparison(panels, centre_box(item["hr"].shape, crop, scale))
 
 
 def stack(rows):

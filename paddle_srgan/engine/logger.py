@@ -16,6 +16,35 @@ import warnings
 from tqdm import tqdm
 
 
+class LossMeter:
+    """Loss terms summed on the device between log lines (no host sync per step), and the
+    wall time of the steps and of waiting for data."""
+
+    def __init__(self):
+        self.sums, self.count, self.steps, self.data_seconds = {}, 0, 0, 0.0
+        self.started = time.perf_counter()
+
+    def add(self, terms, data_seconds):
+        """One step: terms {name: 0-d tensor}, or None for a skipped step (timed, not
+        averaged), and the seconds it waited for its batch."""
+        self.steps += 1
+        self.data_seconds += data_seconds
+        if terms is None:
+            return
+        for k, v in terms.items():
+            self.sums[k] = self.sums[k] + v if k in self.sums else v
+        self.count += 1
+
+    def pop(self):
+        """({term: mean float over the steps not skipped}, seconds per step, data seconds
+        per step) since the last pop; then starts afresh."""
+        elapsed = time.perf_counter() - self.started
+        means = {k: float(v) / self.count for k, v in self.sums.items()}  # the host sync
+        result = (means, elapsed / self.steps, self.data_seconds / self.steps)
+        self.__init__()
+        return result
+
+
 class RunLogger:
     """Scalars, images and text lines of one run.
 

@@ -109,3 +109,12 @@ def training_verdict(cfg, run_dir, bicubic, phase_results, best, phase_names, fi
               f"  python tools/infer.py -c {config} --weights {final} --input your_photo.png "
               f"--output {_shell_path(os.path.join(run_dir, 'sr'))}"]
     return "\n".join(lines)
+
+
+def score_line(result, bicubic, level_scales):
+    """'PSNR 27.12 dB, SSIM 0.8001 (bicubic 26.0 / 0.78)' per level for multi-level nets."""
+    keys = [""] if len(level_scales) == 1 else [f"_x{s}" for s in level_scales]
+    return "; ".join(
+        f"{k[1:] + ' ' if k else ''}PSNR {result['psnr' + k]:.3f} dB, SSIM "
+        f"{result['ssim' + k]:.4f} (bicubic {bicubic['psnr' + k]:.3f} / {bicubic['ssim' + k]:.4f})"
+        for k in keys)

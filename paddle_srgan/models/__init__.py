@@ -11,7 +11,8 @@ from .lapsrn import LapSRN
 from .srresnet import MSRResNet, SRResNet
 from .vgg import VGGFeatures
 
-MODELS = {"SRResNet": SRResNet, "MSRResNet": MSRResNet, "LapSRN": LapSRN, "Discriminator": Discriminator}
+MODELS = {"SRResNet": SRResNet, "MSRResNet": MSRResNet, "LapSRN": LapSRN,
+          "Discriminator": Discriminator}
 # Network kwargs the rest of the config decides, and where (for error messages).
 DERIVED = {"scale": "the top-level 'scale'",
            "in_channels": "the data ('datasets.train.channel': one channel or RGB)"}
@@ -83,6 +84,17 @@ def bn_statistics(*layers):
             if t is not None]
 
 
+def output_levels(out):
+    """A generator's output as a list of levels, coarse to fine: LapSRN returns one tensor
+    per x2 level, single-level networks one tensor."""
+    return list(out) if isinstance(out, (list, tuple)) else [out]
+
+
+def finest_level(out):
+    """The finest (full-scale) output of a generator: what is scored, shown and exported."""
+    return output_levels(out)[-1]
+
+
 def count_parameters(layer):
     """Learnable scalars of `layer`, frozen ones included, BN running statistics excluded:
     the figure PyTorch's `sum(p.numel() for p in m.parameters())` gives for the same net."""
@@ -90,6 +102,6 @@ def count_parameters(layer):
     return sum(int(p.numel()) for p in layer.parameters() if id(p) not in stats)
 
 
-__all__ = ["SRResNet", "MSRResNet", "LapSRN", "Discriminator", "VGGFeatures", "MODELS", "build_model",
-           "build_generator", "build_discriminator", "build_vgg", "bn_statistics",
-           "count_parameters"]
+__all__ = ["SRResNet", "MSRResNet", "LapSRN", "Discriminator", "VGGFeatures", "MODELS",
+           "build_model", "build_generator", "build_discriminator", "build_vgg", "bn_statistics",
+           "count_parameters", "output_levels", "finest_level"]

@@ -1,0 +1,88 @@
+"""Stop requests of a training run: SIGTERM / SIGINT (what notebook platforms, `timeout` and
+Ctrl-C send) and dead DataLoader workers, turned into "stop after this iteration".
+
+    with StopRequests(world) as stop:       installs the handlers, puts the old ones back
+        stop.hold_worker_errors()          after the loader's iterator exists
+        while not stop.requested(): ...    agreed on by every rank
+            batch = stop.next_batch(loader)
+"""
+import signal
+import time
+
+from ..compat import import_paddle
+
+paddle = import_paddle()
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+class StopRequests:
+    """Records the first SIGTERM/SIGINT instead of dying, so the loop can checkpoint the last
+    completed iteration and leave. `signum` is that signal (None until one arrives).
+
+    Args:
+        world: processes training together; with several, `requested()` is agreed on.
+    """
+
+    def __init__(self, world=1):
+        self.world = world
+        self.signum = None
+        self._old_handlers = {}
+        self._paddle_sigchld = None  # Paddle's dead-worker check, run between iterations
+        self._child_exited = False
+
+    def __enter__(self):
+        self._old_handlers = {s: signal.signal(s, self._on_signal) for s in STOP_SIGNALS}
+        return self
+
+    def __exit__(self, *exc):
+        for s, handler in self._old_handlers.items():
+            signal.signal(s, handler)
+        if self._paddle_sigchld is not None:
+            signal.signal(signal.SIGCHLD, self._paddle_sigchld)
+        return False
+
+    def _on_signal(self, signum, frame):
+        self.signum = signum
+
+    def hold_worker_errors(self):
+        """Paddle reports a dead DataLoader worker by raising from its SIGCHLD handler, i.e.
+        anywhere in this thread, possibly half way through a step or a checkpoint. Call after
+        the loader's iterator exists (it installs that handler); `next_batch` then runs it
+        between iterations, where the state is that of the last completed one."""
+        handler = signal.getsignal(signal.SIGCHLD) if hasattr(signal, "SIGCHLD") else None
+        if callable(handler):
+            self._paddle_sigchld = handler
+            signal.signal(signal.SIGCHLD, self._on_child_exit)
+
+    def _on_child_exit(self, signum, frame):
+        self._child_exited = True
+
+    def next_batch(self, loader):
+        """next(loader), after Paddle's check of exited workers held back by
+        hold_worker_errors (raises its error if one died)."""
+        if self._child_exited:
+            self._child_exited = False
+            self._paddle_sigchld(signal.SIGCHLD, None)
+        return next(loader)
+
+    def wait_for_signal(self, grace=3.0):
+        """After a loader failure: when a platform stops a job it signals every process of
+        the group and the workers may die first, so wait up to `grace` seconds for this
+        process's own signal. True if it came (a clean stop)."""
+        deadline = time.monotonic() + grace
+        while self.signum is None and time.monotonic() < deadline:
+            time.sleep(0.05)  # the signal handler runs between these sleeps
+        return self.signum is not None
+
+    def requested(self):
+        """Has a stop signal arrived? With several ranks the answer is agreed on (max over
+        ranks), so all of them leave the loop at the same iteration."""
+        if self.world > 1:
+            flag = paddle.to_tensor([self.signum or 0], dtype="int32")
+            paddle.distributed.all_reduce(flag, op=paddle.distributed.ReduceOp.MAX)
+            self.signum = int(flag.numpy()[0]) or None
+        return self.signum is not None
+
+    def name(self):
+        """'SIGTERM' / 'SIGINT', or None."""
+        return signal.Signals(self.signum).name if self.signum is not None else None
