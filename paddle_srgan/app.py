@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .data.imresize import imresize
+from .errors import InputError, MissingPackageError
 from .inference import read_inference_image, super_resolve_image, write_inference_image
 
 GRADIO_MISSING = ("tools/app.py needs Gradio, which is not installed: "
@@ -35,7 +36,7 @@ KEEP_RESULTS = 4
 CACHE_MAX_AGE_S = 3600  # Gradio's copies of uploads and results are deleted after an hour
 
 
-class UploadError(ValueError):
+class UploadError(InputError):
     """The upload cannot be processed; the message is shown on the page as it is."""
 
 
@@ -78,9 +79,9 @@ class Upscaler:
     def __init__(self, runner, tile=DEFAULT_TILE, tile_pad=None, max_pixels=DEFAULT_MAX_PIXELS,
                  out_dir=None, label="model"):
         if tile is not None and tile < 1 or tile_pad is not None and tile_pad < 0:
-            raise ValueError("tile must be >= 1 and tile_pad >= 0")
+            raise InputError("tile must be >= 1 and tile_pad >= 0")
         if max_pixels < 1:
-            raise ValueError(f"max_pixels must be >= 1, got {max_pixels}")
+            raise InputError(f"max_pixels must be >= 1, got {max_pixels}")
         self.runner, self.tile, self.tile_pad = runner, tile, tile_pad
         self.max_pixels, self.label = max_pixels, label
         self.out_dir = Path(out_dir or tempfile.mkdtemp(prefix="paddle_srgan_app_"))
@@ -153,7 +154,7 @@ def import_gradio():
     try:
         import gradio
     except ImportError as exc:
-        raise ImportError(GRADIO_MISSING) from exc
+        raise MissingPackageError(GRADIO_MISSING) from exc
     return gradio
 
 

@@ -6,12 +6,13 @@ traceback for bug reports.
 import argparse
 import sys
 
-from .config import ConfigError, load_config
+from .config import load_config
+from .errors import UserError
 
-# Errors that mean "your input is wrong", reported as one line; so is any exception class
-# with `user_error = True` (e.g. the trainer's TrainingError). Anything else is a bug and keeps
-# its traceback.
-USER_ERRORS = (ConfigError, FileNotFoundError, NotADirectoryError, ImportError, ValueError)
+# Errors that mean "your input is wrong", reported as one line: the package's own (errors.py)
+# and the file-system errors a user causes. Anything else is a bug and keeps its traceback.
+USER_ERRORS = (UserError, FileNotFoundError, NotADirectoryError, IsADirectoryError,
+               FileExistsError, PermissionError)
 
 
 def parser(description, config=True, config_help="YAML config, e.g. configs/srgan.yml"):
@@ -43,7 +44,7 @@ def run(main, argv=None):
         print("interrupted", file=sys.stderr)
         return 130
     except Exception as exc:
-        if debug or not (isinstance(exc, USER_ERRORS) or getattr(exc, "user_error", False)):
+        if debug or not isinstance(exc, USER_ERRORS):
             raise
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -6,6 +6,8 @@ handles, so a newcomer porting to a new Paddle release reads one file.
 
 import os
 
+from .errors import InputError, MissingPackageError
+
 PADDLE_MISSING = (
     "PaddlePaddle is not installed. Install paddle-srgan[cpu] (pip install paddlepaddle) or "
     "paddle-srgan[gpu] (pip install paddlepaddle-gpu); on AI Studio, paddle is already there.")
@@ -20,7 +22,7 @@ def import_paddle():
     try:
         import paddle
     except ImportError as exc:  # the bare "No module named 'paddle'" tells users nothing
-        raise ImportError(PADDLE_MISSING) from exc
+        raise MissingPackageError(PADDLE_MISSING) from exc
     return paddle
 
 
@@ -67,10 +69,10 @@ def resolve_device(name):
     if name == "auto":
         return "gpu" if has_gpu else "cpu"
     if name == "gpu" and not has_gpu:
-        raise ValueError("device: gpu was asked for, but Paddle sees no GPU (CPU-only "
+        raise InputError("device: gpu was asked for, but Paddle sees no GPU (CPU-only "
                          "paddlepaddle installed, or no CUDA device): use device=auto or cpu")
     if name not in ("gpu", "cpu"):
-        raise ValueError(f"device must be auto, gpu or cpu, got {name!r}")
+        raise InputError(f"device must be auto, gpu or cpu, got {name!r}")
     return name
 
 
@@ -86,7 +88,7 @@ def use_device(name, cpu_threads=0):
     paddle.set_device(device)
     if device == "cpu":
         if not isinstance(cpu_threads, int) or cpu_threads < 0:
-            raise ValueError(f"cpu_threads must be an integer >= 0 (0 = all cores), "
+            raise InputError(f"cpu_threads must be an integer >= 0 (0 = all cores), "
                              f"got {cpu_threads!r}")
         paddle.base.core.set_num_threads(cpu_threads or default_cpu_threads())
     return device

@@ -18,8 +18,10 @@ import os
 
 import yaml
 
+from .errors import InputError
 
-class ConfigError(ValueError):
+
+class ConfigError(InputError):
     """A config file, key or value is wrong; the message names the file and the key."""
 
 

@@ -26,12 +26,13 @@ import re
 import numpy as np
 
 from .compat import import_paddle
+from .errors import InputError
 from .layouts import LAYOUTS, ReferenceOps
 from .storage import atomic_save, load_file
 from .torch_weights import TorchWeightsError, read_torch_weights
 
 
-class ConversionError(ValueError):
+class ConversionError(InputError):
     """The source file or its keys do not fit the target network; the message lists them."""
 
 

@@ -17,6 +17,7 @@ import yaml
 
 from .data.io import read_image, write_image
 from .data.transforms import to_image
+from .errors import InputError
 
 EXPORT_FORMAT = "paddle-srgan-export"
 META_SUFFIX = ".yml"  # not .json: Paddle 3.x writes its program there
@@ -24,7 +25,7 @@ META_SUFFIX = ".yml"  # not .json: Paddle 3.x writes its program there
 GRAY_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
-class ExportError(ValueError):
+class ExportError(InputError):
     """An export (Paddle or ONNX) is missing, incomplete or unreadable here; the message names
     the file and what to do."""
 

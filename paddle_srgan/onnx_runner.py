@@ -8,6 +8,7 @@ image handling are those of the Paddle runners.
 import os
 
 from .compat import default_cpu_threads
+from .errors import MissingPackageError
 from .inference import META_SUFFIX, ExportError, ModelInfo, check_batch, read_metadata_file
 
 ORT_MISSING = ("running an ONNX model needs onnxruntime, which is not installed: "
@@ -37,7 +38,7 @@ class OnnxRunner:
         try:
             import onnxruntime as ort
         except ImportError as exc:
-            raise ImportError(ORT_MISSING) from exc
+            raise MissingPackageError(ORT_MISSING) from exc
         options = ort.SessionOptions()
         # onnxruntime's default is one thread per core; a thread count shared with other
         # processes (default_cpu_threads) matches what the Paddle predictor gets.

@@ -6,6 +6,7 @@
 
 Shared by tools/infer.py and tools/app.py so both run a given model the same way.
 """
+from .errors import InputError
 from .onnx_runner import OnnxRunner, is_onnx_model
 
 MODEL_CHOICE = "give either --model PREFIX (or X.onnx) or -c CONFIG --weights FILE"
@@ -26,10 +27,10 @@ def load_runner(model=None, config=None, overrides=(), weights=None, use_ema=Fal
         ValueError when both or neither of model and config + weights are given.
     """
     if bool(model) == bool(weights) or bool(weights) != bool(config):
-        raise ValueError(MODEL_CHOICE)
+        raise InputError(MODEL_CHOICE)
     if model and is_onnx_model(model):
         if device == "gpu":
-            raise ValueError(f"--model {model}: ONNX models run on the CPU here (onnxruntime); "
+            raise InputError(f"--model {model}: ONNX models run on the CPU here (onnxruntime); "
                              f"use --device cpu or auto, or the Paddle export for the GPU")
         return OnnxRunner(model, threads)
     from . import export  # imports Paddle

@@ -10,9 +10,10 @@ import json
 import os
 
 from .compat import import_paddle
+from .errors import InputError
 
 
-class UnreadableFileError(ValueError):
+class UnreadableFileError(InputError):
     """A weights / checkpoint file is missing or `paddle.load` cannot read it; names the file."""
 
 

@@ -31,6 +31,8 @@ import zipfile
 
 import numpy as np
 
+from .errors import InputError
+
 MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 LEGACY_PROTOCOL = 1001
 BFLOAT16 = "bfloat16"  # stored as uint16 (the high half of a float32), widened on reading
@@ -51,7 +53,7 @@ SAFETENSORS_DTYPES = {
 STATE_KEYS = ("params_ema", "params", "state_dict", "model_state_dict", "model", "generator")
 
 
-class TorchWeightsError(ValueError):
+class TorchWeightsError(InputError):
     """A weights file cannot be read, or holds something other than tensors and containers."""
 
 

@@ -1,8 +1,12 @@
-"""Tool behaviour shared by every CLI: the missing-Paddle message, --help without Paddle."""
+"""Tool behaviour shared by every CLI: the missing-Paddle message, --help without Paddle,
+one-line user errors and tracebacks for bugs."""
 import subprocess
 import sys
 
+import pytest
+
 from conftest import ROOT
+from paddle_srgan import cli
 
 # Runs tools/<tool>.py as __main__ in a Python where `import paddle` fails.
 NO_PADDLE = """
@@ -37,7 +41,6 @@ def test_help_and_print_config_need_no_paddle():
 
 def test_repeated_override_flags_accumulate():
     """`-o a=1 -o b=2` keeps both (argparse's default 'store' would silently drop a=1)."""
-    from paddle_srgan import cli
     args = cli.parser("t").parse_args(["-c", str(ROOT / "configs" / "demo.yml"),
                                        "-o", "seed=7", "train.batch_size=2", "-o", "scale=2"])
     cfg = cli.config_from_args(args)
@@ -60,3 +63,21 @@ def test_eval_and_infer_keep_every_override(tmp_path):
     run_tool("infer", "-c", cfg, *override, "--weights", weights, "--input",
              SET5 / "LR_bicubic" / "X4" / "baby.png", "--output", tmp_path / "sr")
     assert (tmp_path / "sr" / "baby_x4.png").is_file()
+
+
+def test_only_user_errors_are_one_line_messages(capsys):
+    from paddle_srgan.config import ConfigError
+    from paddle_srgan.errors import InputError, MissingPackageError
+
+    def failing(exc):
+        def main(argv):
+            raise exc
+        return main
+    for exc in (InputError("bad value"), ConfigError("x.yml: bad key"),
+                MissingPackageError("pip install it"), FileNotFoundError("no such file: a.png")):
+        assert cli.run(failing(exc), []) == 2
+        assert capsys.readouterr().err == f"error: {exc}\n"
+    # anything else is a bug: it keeps its traceback
+    for exc in (ValueError("a bug"), KeyError("best"), ImportError("a broken install")):
+        with pytest.raises(type(exc)):
+            cli.run(failing(exc), [])

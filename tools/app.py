@@ -19,6 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from paddle_srgan import cli  # noqa: E402
+from paddle_srgan.errors import InputError  # noqa: E402
 
 
 def main(argv=None):
@@ -49,7 +50,7 @@ def main(argv=None):
                     help=f"largest upload in MB (default {app.DEFAULT_MAX_FILE_MB})")
     args = ap.parse_args(argv)
     if args.tile < 0 or args.tile_pad is not None and args.tile_pad < 0:
-        raise ValueError("--tile must be >= 0 and --tile-pad >= 0")
+        raise InputError("--tile must be >= 0 and --tile-pad >= 0")
     app.import_gradio()  # before loading a model: a missing extra is a one-line error at once
 
     from paddle_srgan.runners import load_runner

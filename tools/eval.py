@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 from paddle_srgan import cli  # noqa: E402
+from paddle_srgan.errors import InputError  # noqa: E402
 
 ALL_SETS = ["Set5", "Set14", "B100", "Urban100", "DIV2K"]
 
@@ -69,11 +70,11 @@ def main(argv=None):
         scale = args.scale or (cfg["scale"] if cfg else 4)
     else:
         if not args.config or not args.weights:
-            raise ValueError("give -c CONFIG and --weights FILE (or --bicubic-only)")
+            raise InputError("give -c CONFIG and --weights FILE (or --bicubic-only)")
         cfg = cli.config_from_args(args)
         scale = cfg["scale"]
         if args.scale and args.scale != scale:
-            raise ValueError(f"--scale {args.scale} differs from the config's scale {scale}")
+            raise InputError(f"--scale {args.scale} differs from the config's scale {scale}")
     channel = cfg["datasets"]["val"]["channel"] if cfg else None
     if args.datasets:
         names = [benchmarks.canonical_name(n) for n in args.datasets]
@@ -96,7 +97,7 @@ def main(argv=None):
     lpips_net = None
     if args.lpips:
         if channel is not None:
-            raise ValueError("--lpips needs RGB evaluation; this config evaluates one channel")
+            raise InputError("--lpips needs RGB evaluation; this config evaluates one channel")
         from paddle_srgan import metrics as metrics_mod
         lpips_net = metrics_mod.load_lpips(args.lpips)
 

@@ -21,6 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from paddle_srgan import cli  # noqa: E402
+from paddle_srgan.errors import MissingPackageError  # noqa: E402
 
 
 def main(argv=None):
@@ -36,7 +37,7 @@ def main(argv=None):
 
     from paddle_srgan import export
     if args.onnx and not export.onnx_available():  # before any work: no half-done export
-        raise ImportError(export.ONNX_MISSING)
+        raise MissingPackageError(export.ONNX_MISSING)
     cfg = cli.config_from_args(args)
 
     from paddle_srgan.compat import import_paddle

@@ -23,6 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from paddle_srgan import cli  # noqa: E402
+from paddle_srgan.errors import InputError  # noqa: E402
 from paddle_srgan.runners import MODEL_CHOICE, load_runner  # noqa: E402
 
 
@@ -52,7 +53,7 @@ def output_names(files, out_dir, scale):
         target = Path(out_dir) / f"{path.stem}_x{scale}.png"
         clash = next((p for p, t in names.items() if t == target), None)
         if clash is not None:
-            raise ValueError(f"{clash} and {path} would both be written to {target}; "
+            raise InputError(f"{clash} and {path} would both be written to {target}; "
                              f"run them with different --output folders")
         names[path] = target
     return names
@@ -76,9 +77,9 @@ def main(argv=None):
                     help="LR pixels of context around each tile (default: receptive field)")
     args = ap.parse_args(argv)
     if bool(args.model) == bool(args.weights) or bool(args.weights) != bool(args.config):
-        raise ValueError(MODEL_CHOICE)
+        raise InputError(MODEL_CHOICE)
     if args.tile is not None and args.tile < 1 or args.tile_pad is not None and args.tile_pad < 0:
-        raise ValueError("--tile must be >= 1 and --tile-pad >= 0")
+        raise InputError("--tile must be >= 1 and --tile-pad >= 0")
 
     files = collect_inputs(args.input)
     runner = load_runner(args.model, args.config, args.override, args.weights, args.use_ema,

@@ -31,6 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from paddle_srgan import cli  # noqa: E402
+from paddle_srgan.errors import InputError  # noqa: E402
 
 def benchmark_name(text):
     """argparse type: a benchmark name in any case, aliases accepted."""
@@ -100,14 +101,14 @@ def cmd_make_lr(args):
     from paddle_srgan.data.io import list_images
 
     if any(s < 1 for s in args.scales):
-        raise ValueError(f"--scales must be integers >= 1, got {args.scales}")
+        raise InputError(f"--scales must be integers >= 1, got {args.scales}")
     hr_dir = Path(args.hr)
     hr_files = list_images(hr_dir)
     if args.sub_images is not None:
         if args.sub_out is None:
-            raise ValueError("--sub-images needs --sub-out DIR (where the sub-images go)")
+            raise InputError("--sub-images needs --sub-out DIR (where the sub-images go)")
         if args.sub_images < 1 or (args.step or 1) < 1 or args.thresh < 0:
-            raise ValueError("--sub-images and --step must be >= 1, --thresh >= 0")
+            raise InputError("--sub-images and --step must be >= 1, --thresh >= 0")
         step = args.step or args.sub_images // 2
         sub_dir = Path(args.sub_out)
         jobs = [(p, sub_dir, args.sub_images, step, args.thresh) for p in hr_files]

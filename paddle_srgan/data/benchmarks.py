@@ -8,6 +8,7 @@ Layout (the EDSR / BasicSR convention; `data/benchmarks/Set5` in this repo is an
 """
 from pathlib import Path
 
+from ..errors import InputError
 from .io import list_images
 
 # name: (images in the published set, HR folders accepted, relative to the root)
@@ -27,7 +28,7 @@ def canonical_name(text):
     try:
         return ALIASES[text.lower()]
     except KeyError:
-        raise ValueError(f"unknown benchmark {text!r} "
+        raise InputError(f"unknown benchmark {text!r} "
                          f"(choose from {', '.join(BENCHMARKS)})") from None
 
 

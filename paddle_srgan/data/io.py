@@ -11,6 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..errors import InputError
 from ..metrics import rgb_to_y
 from .imresize import INTEGER_MAX
 
@@ -22,7 +23,7 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 _16BIT_EXTENSIONS = (".png", ".tif", ".tiff")
 
 
-class ImageReadError(ValueError):
+class ImageReadError(InputError):
     """An image file is missing, unreadable, corrupt or of an unsupported kind; the message
     names the file and the reason."""
 
@@ -162,7 +163,7 @@ def list_images(folder):
                     if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
                     and not p.name.startswith(".")), key=lambda p: p.name)
     if not files:
-        raise ValueError(f"no images in {folder} (looked for {', '.join(IMAGE_EXTENSIONS)}); "
+        raise InputError(f"no images in {folder} (looked for {', '.join(IMAGE_EXTENSIONS)}); "
                          f"it holds: {_describe_folder(folder)}")
     return files
 
@@ -193,7 +194,7 @@ def check_channel(channel, key="datasets.*.channel"):
             return "Y"
         if name.lower() == "gray":
             return "gray"
-    raise ValueError(f"'{key}' must be one of {CHANNEL_CHOICES}; got {channel!r}")
+    raise InputError(f"'{key}' must be one of {CHANNEL_CHOICES}; got {channel!r}")
 
 
 def select_channel(img, channel, key="datasets.*.channel"):

@@ -8,6 +8,7 @@ datasets.TrainPatches for why that matters).
 """
 import numpy as np
 
+from ..errors import InputError
 from .imresize import INTEGER_MAX, imresize
 
 __all__ = ["random_crop", "paired_random_crop", "augment", "downscale", "to_chw_float",
@@ -17,7 +18,7 @@ __all__ = ["random_crop", "paired_random_crop", "augment", "downscale", "to_chw_
 
 def _check_fits(shape, crop, what):
     if shape[0] < crop or shape[1] < crop:
-        raise ValueError(f"{what} of {shape[0]}x{shape[1]} pixels is smaller than the "
+        raise InputError(f"{what} of {shape[0]}x{shape[1]} pixels is smaller than the "
                          f"{crop}x{crop} crop")
 
 
@@ -55,9 +56,9 @@ def paired_random_crop(hr, lr, hr_crop, scale, rng):
         (hr patch [hr_crop, hr_crop, C], lr patch [hr_crop/scale, hr_crop/scale, C]), views.
     """
     if hr_crop % scale:
-        raise ValueError(f"HR crop {hr_crop} is not a multiple of the scale {scale}")
+        raise InputError(f"HR crop {hr_crop} is not a multiple of the scale {scale}")
     if hr.shape[:2] != (lr.shape[0] * scale, lr.shape[1] * scale):
-        raise ValueError(f"LR {lr.shape[:2]} x {scale} does not match HR {hr.shape[:2]} "
+        raise InputError(f"LR {lr.shape[:2]} x {scale} does not match HR {hr.shape[:2]} "
                          f"(HR shape {hr.shape}, LR shape {lr.shape})")
     lr_crop = hr_crop // scale
     _check_fits(lr.shape, lr_crop, "LR image")

@@ -11,6 +11,7 @@ import random
 import numpy as np
 
 from ..compat import import_paddle
+from ..errors import InputError
 from ..models.state import load_state_strict
 from ..storage import atomic_save, load_file
 
@@ -18,7 +19,7 @@ from ..storage import atomic_save, load_file
 CHECKPOINT_FORMAT = "paddle-srgan-checkpoint"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(InputError):
     """A checkpoint is missing, unreadable or not ours; the message names the file."""
 
 

@@ -18,6 +18,7 @@ import warnings
 
 from .. import losses
 from ..compat import import_paddle
+from ..errors import UserError
 from ..models import (bn_statistics, build_discriminator, build_generator, build_vgg,
                       finest_level)
 
@@ -25,22 +26,20 @@ paddle = import_paddle()
 unique_name = paddle.utils.unique_name
 
 
-class TrainingError(RuntimeError):
+class TrainingError(UserError):
     """Training cannot go on (e.g. too many consecutive non-finite losses)."""
-
-    user_error = True  # tools print the message, not a traceback
 
 
 @dataclass
 class Networks:
-    """The networks of a run. `G_train` / `D_train` are what the step calls: the same layers,
-    wrapped in paddle.DataParallel when several processes train."""
+    """The networks of a run. `G_parallel` / `D_parallel` are what the step calls: the same
+    layers, wrapped in paddle.DataParallel when several processes train."""
 
     G: object
-    G_train: object
+    G_parallel: object
     G_ema: Optional[object] = None   # EMA of G's weights (train.ema_decay), else None
     D: Optional[object] = None       # None when no phase has an adversarial term
-    D_train: Optional[object] = None
+    D_parallel: Optional[object] = None
     perceptual: Optional[object] = None  # losses.PerceptualLoss when a phase needs VGG
 
     @property
@@ -90,8 +89,8 @@ def build_networks(cfg, world=1):
         for p in G_ema.parameters():
             p.stop_gradient = True
     parallel = paddle.DataParallel if world > 1 else (lambda layer: layer)
-    return Networks(G=G, G_train=parallel(G), G_ema=G_ema, D=D,
-                    D_train=parallel(D) if D is not None else None, perceptual=perceptual)
+    return Networks(G=G, G_parallel=parallel(G), G_ema=G_ema, D=D,
+                    D_parallel=parallel(D) if D is not None else None, perceptual=perceptual)
 
 
 class NanGuard:
@@ -158,8 +157,8 @@ class PhaseStep:
             return paddle.optimizer.Adam(learning_rate=schedule, beta1=train_cfg["beta1"],
                                          beta2=train_cfg["beta2"], parameters=params), schedule
 
-        self.opt_g, self.schedule_g = adam(nets.G_train.parameters())
-        self.opt_d, self.schedule_d = (adam(nets.D_train.parameters()) if phase["name"] == "gan"
+        self.opt_g, self.schedule_g = adam(nets.G_parallel.parameters())
+        self.opt_d, self.schedule_d = (adam(nets.D_parallel.parameters()) if phase["name"] == "gan"
                                        else (None, None))
         self.scaler_g = paddle.amp.GradScaler(enable=bool(amp))
         self.scaler_d = paddle.amp.GradScaler(enable=bool(amp))
@@ -234,7 +233,7 @@ class PhaseStep:
         """Generator update. Returns ({'g_<term>': 0-d tensor, 'g_total'}, finest SR) or
         (None, None) when the loss was not finite."""
         with self._autocast():
-            out = self.nets.G_train(lr_image)
+            out = self.nets.G_parallel(lr_image)
             total, terms = self.objective(out, targets)
         if not self.guard.passes(total, "generator", self.iteration):
             self.opt_g.clear_grad()
@@ -250,7 +249,7 @@ class PhaseStep:
         """Discriminator update on real HR and detached SR (both in G's output range).
         Returns {'d_loss', 'd_real_prob', 'd_fake_prob'} or None when not finite."""
         with self._autocast():
-            real_logits, fake_logits = self.nets.D_train(real), self.nets.D_train(fake)
+            real_logits, fake_logits = self.nets.D_parallel(real), self.nets.D_parallel(fake)
             loss = losses.adversarial_d_loss(real_logits, fake_logits)
         if not self.guard.passes(loss, "discriminator", self.iteration):
             self.opt_d.clear_grad()

@@ -38,6 +38,7 @@ from ..compat import import_paddle, use_device
 from ..config import config_differences, dump_config
 from ..data.datasets import build_train_loader, build_train_set, build_val_set
 from ..data.io import write_image
+from ..errors import InputError
 from ..models import count_parameters
 from ..storage import atomic_save, atomic_save_json
 from . import checkpoint as ckpt
@@ -131,7 +132,7 @@ class Trainer:
             self._resume_path = self.resume
             self._resume_state = ckpt.load_checkpoint(self.resume)
         elif self.is_main and ckpt.list_checkpoints(self.run_dir):
-            raise ValueError(f"{self.run_dir} already holds checkpoints of an earlier run: "
+            raise InputError(f"{self.run_dir} already holds checkpoints of an earlier run: "
                              f"continue it with --resume, or choose another name with "
                              f"-o experiment=<name>")
         return skipped
@@ -285,7 +286,7 @@ class Trainer:
         self.iters_per_epoch = dataloader.batch_sampler.iters_per_epoch
         loader = iter(dataloader)
         self.stop.hold_worker_errors()
-        for net in (self.nets.G_train, self.nets.D_train):
+        for net in (self.nets.G_parallel, self.nets.D_parallel):
             if net is not None:
                 net.train()
         bar = tqdm(total=total, initial=self.iteration, disable=not self.is_main,

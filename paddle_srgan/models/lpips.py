@@ -16,6 +16,7 @@ import re
 import numpy as np
 
 from ..compat import import_paddle
+from ..errors import InputError
 from ..storage import load_file
 from .state import load_state_strict
 
@@ -59,7 +60,7 @@ _SCALE = (0.458, 0.448, 0.450)
 _NORM_EPS = 1e-10
 
 
-class LPIPSWeightsError(ValueError):
+class LPIPSWeightsError(InputError):
     """LPIPS weights do not fit the network; the message names the file and the tensors."""
 
 

@@ -2,9 +2,10 @@
 reported in full (missing, unexpected and mis-shaped keys at once) instead of Paddle's warning
 about the first one. Used by the checkpoint loader, the weight converter, VGG and LPIPS."""
 from ..compat import import_paddle
+from ..errors import InputError
 
 
-class StateDictError(ValueError):
+class StateDictError(InputError):
     """A state dict does not fit a network; the message lists what is wrong."""
 
 
