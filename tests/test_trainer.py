@@ -195,6 +195,7 @@ def test_sigterm_saves_and_exits_cleanly_then_resumes(straight_run, tmp_path, tr
     run_dir = tmp_path / "runs" / "tiny"
     assert ckpt.list_checkpoints(run_dir)[-1][0] == 5
     assert "stopped by SIGTERM at iteration 5" in (run_dir / "log.txt").read_text()
+    assert (run_dir / "curves.png").stat().st_size > 0  # how it went so far, for a notebook
     run_tool("train", "-c", config, "--resume", run_dir / "checkpoints" / "iter_00000005.pdparams")
     assert_same_weights(generator_weights(run_dir), generator_weights(straight_run[0]))
 

@@ -317,6 +317,8 @@ class Trainer:
         stopped = self.stop.name()
         if stopped is not None:
             self._save_unsaved()
+            if self.is_main:
+                self._plot_curves()
             self.log.info(f"stopped by {stopped} at iteration {self.iteration}; continue with "
                           f"--resume")
         elif self.is_main:
@@ -375,14 +377,16 @@ class Trainer:
             write_image(figure, figures.stack([strip for _, strip in val["samples"]]))
         else:
             figure = None
-        self.log.flush()
-        curves = figures.plot_curves(self.log.scalars_path,
-                                     os.path.join(self.run_dir, "curves.png"),
-                                     phase_ends=self.phase_starts[1:-1],
-                                     title=self.cfg["experiment"])
         self.log.block(report.training_verdict(
             self.cfg, self.run_dir, self.bicubic, self.phase_results, self.best,
-            [p["name"] for p in self.phases], figure, curves))
+            [p["name"] for p in self.phases], figure, self._plot_curves()))
+
+    def _plot_curves(self):
+        """curves.png of the run so far (also when stopped early); returns its path."""
+        self.log.flush()
+        return figures.plot_curves(self.log.scalars_path, os.path.join(self.run_dir, "curves.png"),
+                                   phase_ends=self.phase_starts[1:-1],
+                                   title=self.cfg["experiment"])
 
 
 def _seed(seed):
