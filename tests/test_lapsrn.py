@@ -111,14 +111,14 @@ def test_tiny_lapsrn_train_then_eval(tmp_path):
     assert res["results"]["Set5"]["bicubic"]["psnr_x2"] == pytest.approx(np.mean(expected),
                                                                           abs=1e-6)
     # export: the finest level, one channel, through the paddle.inference predictor
-    from paddle_srgan import export
+    from paddle_srgan.deploy import predictor
     prefix = tmp_path / "exported" / "lapsrn"
     run_tool("export", "-c", path, "--weights", run_dir / "checkpoints" / "best.pdparams",
              "--out", prefix)
-    meta = export.read_metadata(prefix)
+    meta = predictor.read_metadata(prefix)
     assert meta["scale"] == 4 and meta["in_channels"] == 1
     x = np.random.default_rng(0).random((1, 1, 8, 12), dtype=np.float32)
-    sr = export.create_predictor(prefix, "cpu").run(x)
+    sr = predictor.create_predictor(prefix, "cpu").run(x)
     g = build_generator(load_config(path))
     from paddle_srgan.engine.checkpoint import load_generator_weights
     load_generator_weights(g, str(run_dir / "checkpoints" / "best.pdparams")).eval()

@@ -14,6 +14,7 @@ from .. import metrics
 from ..compat import import_paddle
 from ..data.imresize import imresize
 from ..data.transforms import downscale, to_image
+from ..models import output_levels
 
 paddle = import_paddle()
 
@@ -87,8 +88,7 @@ def evaluate(dataset, scale, generator=None, on_image=None, rgb=False, level_sca
         else:
             out = super_resolve(generator, item["lr"])
             out_range = getattr(generator, "output_range", (-1.0, 1.0))
-            images = [to_image(o, out_range, hr.dtype.type)
-                      for o in (out if isinstance(out, (list, tuple)) else [out])]
+            images = [to_image(o, out_range, hr.dtype.type) for o in output_levels(out)]
         sr_image = images[-1]
         if sr_image.shape != hr.shape:
             raise ValueError(f"{item['name']}: SR image is {sr_image.shape}, HR is {hr.shape}; "

@@ -51,6 +51,17 @@ def build_model(section, key="network_g", source=None, **defaults):
         raise ConfigError(f"{where}'{key}': {exc}") from None
 
 
+def output_levels(out):
+    """The outputs of a generator call as a list, coarsest first: multi-level networks
+    (LapSRN) return one output per level, the others one tensor (a list of one here)."""
+    return list(out) if isinstance(out, (list, tuple)) else [out]
+
+
+def final_level(out):
+    """The full-scale output of a generator call (the last of `output_levels`)."""
+    return out[-1] if isinstance(out, (list, tuple)) else out
+
+
 def data_channels(cfg):
     """Image channels the data delivers: 1 when `datasets.train.channel` picks one, else 3."""
     return 1 if cfg["datasets"]["train"]["channel"] is not None else 3
@@ -90,6 +101,6 @@ def count_parameters(layer):
     return sum(int(p.numel()) for p in layer.parameters() if id(p) not in stats)
 
 
-__all__ = ["SRResNet", "MSRResNet", "LapSRN", "Discriminator", "VGGFeatures", "MODELS", "build_model",
-           "build_generator", "build_discriminator", "build_vgg", "bn_statistics",
-           "count_parameters"]
+__all__ = ["SRResNet", "MSRResNet", "LapSRN", "Discriminator", "VGGFeatures", "MODELS",
+           "build_model", "build_generator", "build_discriminator", "build_vgg", "bn_statistics",
+           "count_parameters", "output_levels", "final_level"]
