@@ -13,8 +13,9 @@ from skimage import data as skdata
 
 from conftest import ROOT, SET5, run_tool
 from paddle_srgan.config import load_config
-from paddle_srgan.data.datasets import (BenchmarkSet, EpochBatchSampler, TrainPatches,
-                                        build_train_loader, build_val_set)
+from paddle_srgan.data.benchmarks import BenchmarkSet
+from paddle_srgan.data.datasets import (EpochBatchSampler, TrainPatches, build_train_loader,
+                                        build_val_set)
 from paddle_srgan.data.imresize import imresize
 from paddle_srgan.data.io import (ImageReadError, list_images, read_image, select_channel,
                                   write_image)

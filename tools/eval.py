@@ -62,7 +62,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
 
     from paddle_srgan.data import benchmarks
-    from paddle_srgan.data.datasets import BenchmarkSet
+    from paddle_srgan.data.benchmarks import BenchmarkSet
 
     if args.bicubic_only:
         cfg = cli.config_from_args(args) if args.config else None

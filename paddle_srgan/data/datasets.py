@@ -1,5 +1,6 @@
-"""Datasets: random training patches (TrainPatches + EpochBatchSampler -> build_train_loader)
-and whole benchmark images for validation (BenchmarkSet -> build_val_set).
+"""The datasets of a run's config: random training patches (TrainPatches + EpochBatchSampler
+-> build_train_loader, worker_init) and the validation set (build_val_set: a
+benchmarks.BenchmarkSet).
 
 Training determinism. A training run is iteration-based and must resume bit-exactly, so a
 patch is a pure function of (seed, global index k):
@@ -28,7 +29,6 @@ import sys
 import threading
 import time
 import warnings
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -36,65 +36,15 @@ import numpy as np
 from ..compat import import_paddle
 from ..config import SMALL_IMAGE_POLICIES, TRAIN_TYPES
 from ..metrics import mod_crop
-from .io import check_channel, image_size, list_images, read_image, select_channel
+from .benchmarks import BenchmarkSet
+from .folders import check_lr_size, list_config_images, match_lr_files, resolve_dir
+from .io import check_channel, image_size, read_image, select_channel
 from .transforms import augment, downscale, paired_random_crop, random_crop, to_chw_float
 
 paddle = import_paddle()
 
-__all__ = ["TrainPatches", "EpochBatchSampler", "BenchmarkSet", "build_train_set",
-           "build_train_loader", "build_val_set", "match_lr_files"]
-
-
-def resolve_dir(path, data_root):
-    """``path`` as a Path, joined to ``data_root`` when it is relative (and a root is given)."""
-    path = Path(path).expanduser()
-    if data_root is None or path.is_absolute():
-        return path
-    return Path(data_root).expanduser() / path
-
-
-def _list_images(folder, key):
-    """io.list_images with the config key in front of the message, so users know what to fix."""
-    try:
-        return list_images(folder)
-    except (FileNotFoundError, NotADirectoryError, ValueError) as exc:
-        raise type(exc)(f"'{key}': {exc}") from None
-
-
-def match_lr_files(hr_files, lr_dir, scale, key="lr_dir"):
-    """The LR partner of each HR file, by file stem.
-
-    A partner of ``0001.png`` is any image in ``lr_dir`` named ``0001.*`` or, DIV2K style,
-    ``0001x{scale}.*``.
-
-    Args:
-        hr_files: list of Path.
-        lr_dir: folder of LR images.
-        scale: int, for the DIV2K-style name.
-        key: config key named in errors.
-
-    Returns:
-        list of Path, parallel to ``hr_files``.
-    """
-    by_stem = {p.stem: p for p in _list_images(lr_dir, key)}
-    partners = []
-    for hr in hr_files:
-        names = (hr.stem, f"{hr.stem}x{scale}")
-        match = next((by_stem[n] for n in names if n in by_stem), None)
-        if match is None:
-            raise FileNotFoundError(f"'{key}': no LR image for {hr} in {lr_dir} (looked for "
-                                    f"{names[0]}.* and {names[1]}.*)")
-        partners.append(match)
-    return partners
-
-
-def _check_lr_size(hr_path, hr_size, lr_path, lr_size, scale):
-    """LR sides must be the HR sides // scale (the LR of the mod-cropped HR)."""
-    expected = (hr_size[0] // scale, hr_size[1] // scale)
-    if tuple(lr_size) != expected:
-        raise ValueError(f"LR {lr_path} is {lr_size[0]}x{lr_size[1]}, but HR {hr_path} "
-                         f"({hr_size[0]}x{hr_size[1]}) at scale {scale} needs "
-                         f"{expected[0]}x{expected[1]}")
+__all__ = ["TrainPatches", "EpochBatchSampler", "build_train_set", "build_train_loader",
+           "build_val_set", "worker_init"]
 
 
 class TrainPatches(paddle.io.Dataset):
@@ -107,7 +57,7 @@ class TrainPatches(paddle.io.Dataset):
         hr_dir: folder of HR images (relative: under ``data_root``).
         scale: int, HR side / LR side.
         type: 'hr_only' (LR made from each HR patch) or 'paired' (LR files in ``lr_dir``).
-        lr_dir: folder of LR images for 'paired', matched by name (see match_lr_files).
+        lr_dir: folder of LR images for 'paired', matched by name (folders.match_lr_files).
         hr_crop: HR patch side, a multiple of ``scale``.
         patches_per_image: patches of each image in one epoch.
         flip, rot90: random flips / 90-degree rotations (transforms.augment).
@@ -159,7 +109,7 @@ class TrainPatches(paddle.io.Dataset):
                              f"({scale}) and end with it")
         self._cache = {} if cache else None
 
-        hr_files = _list_images(resolve_dir(hr_dir, data_root), f"{key}.hr_dir")
+        hr_files = list_config_images(resolve_dir(hr_dir, data_root), f"{key}.hr_dir")
         lr_files = None
         if type == "paired":
             lr_files = match_lr_files(hr_files, resolve_dir(lr_dir, data_root), scale,
@@ -175,7 +125,7 @@ class TrainPatches(paddle.io.Dataset):
         for j, hr in enumerate(hr_files):
             size = image_size(hr)
             if lr_files is not None:
-                _check_lr_size(hr, size, lr_files[j], image_size(lr_files[j]), self.scale)
+                check_lr_size(hr, size, lr_files[j], image_size(lr_files[j]), self.scale)
             if min(size) < self.hr_crop:
                 small.append(f"{hr.name} ({size[0]}x{size[1]})")
             else:
@@ -359,71 +309,6 @@ def _exit_when_orphaned(parent_pid):
     while os.getppid() == parent_pid:
         time.sleep(1.0)
     os._exit(1)
-
-
-class BenchmarkSet:
-    """Whole images of a benchmark (Set5, Set14, B100, Urban100, DIV2K valid) for validation.
-
-    HR images are mod-cropped to multiples of ``scale``; the LR is MATLAB bicubic
-    ``imresize(HR, 1/scale)`` (uint8/uint16-exact), or read from ``lr_dir``, matched by name.
-
-    Args:
-        hr_dir: folder of HR images (relative: under ``data_root``).
-        scale: int.
-        lr_dir: None, or a folder of LR images (e.g. Set5/LR_bicubic/X4).
-        channel: see io.select_channel (HR and LR both).
-        max_images: use the first N images (sorted by name); None: all.
-        data_root: folder that relative dirs are under.
-        key: config section named in errors.
-
-    Items (``ds[i]`` or iteration, in file-name order):
-        {"name": file stem,
-         "lr": float32 [C, h, w] in [0, 1] (network input),
-         "hr": [h * scale, w * scale, C] uint8/uint16, the mod-cropped HR (for metrics),
-         "lr_image": [h, w, C] uint8/uint16, the LR as integers,
-         "gray": True if the HR file is single-channel (its three channels are then equal;
-                 the evaluator scores it on the gray values, as the literature does)}
-    """
-
-    def __init__(self, hr_dir, scale, lr_dir=None, channel=None, max_images=None,
-                 data_root=None, key="datasets.val"):
-        if max_images is not None and (not isinstance(max_images, int) or max_images < 1):
-            raise ValueError(f"'{key}.max_images' must be None or an integer >= 1, "
-                             f"got {max_images!r}")
-        self.scale = scale
-        self.channel = check_channel(channel, f"{key}.channel")
-        self._key = key
-        self.hr_files = _list_images(resolve_dir(hr_dir, data_root), f"{key}.hr_dir")
-        self.hr_files = self.hr_files[:max_images]
-        self.lr_files = None
-        if lr_dir is not None:
-            self.lr_files = match_lr_files(self.hr_files, resolve_dir(lr_dir, data_root), scale,
-                                           f"{key}.lr_dir")
-
-    def __len__(self):
-        return len(self.hr_files)
-
-    def _read(self, path):
-        """(image after channel selection, whether the file is gray)."""
-        img = read_image(path, keep_gray=True)
-        gray = img.shape[2] == 1
-        rgb = np.repeat(img, 3, axis=2) if gray else img  # the networks take RGB
-        return select_channel(rgb, self.channel, f"{self._key}.channel"), gray
-
-    def __getitem__(self, i):
-        hr_path = self.hr_files[i]  # IndexError ends iteration
-        hr, gray = self._read(hr_path)
-        hr = np.ascontiguousarray(mod_crop(hr, self.scale))
-        if self.lr_files is None:
-            lr = downscale(hr, self.scale)
-        else:
-            lr, _ = self._read(self.lr_files[i])
-            _check_lr_size(hr_path, hr.shape[:2], self.lr_files[i], lr.shape[:2], self.scale)
-        return {"name": hr_path.stem, "lr": to_chw_float(lr), "hr": hr, "lr_image": lr,
-                "gray": gray}
-
-    def __iter__(self):
-        return (self[i] for i in range(len(self)))
 
 
 def build_val_set(cfg):

@@ -64,7 +64,7 @@ def evaluate(dataset, scale, generator=None, on_image=None, rgb=False, level_sca
 
     Args:
         dataset: iterable of {"name", "lr": float32 [C,h,w] in [0,1], "hr": int [H,W,C],
-            "lr_image": int [h,w,C], optional "gray": bool} (data.datasets.BenchmarkSet).
+            "lr_image": int [h,w,C], optional "gray": bool} (data.benchmarks.BenchmarkSet).
         scale: the SR factor (also the border crop).
         generator: an nn.Layer mapping [N,C,h,w] [0,1] -> [N,C,sh,sw] in its
             `output_range`, or to a list of levels (LapSRN); put it in eval mode first.
