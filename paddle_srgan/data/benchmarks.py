@@ -67,6 +67,39 @@ def find_benchmark(root, name):
     raise FileNotFoundError(f"benchmark {name}: no images in {looked}; {root} holds: {holds}")
 
 
+def open_benchmark_sets(root, names=None, scale=4, lr_from="matlab", channel=None):
+    """{name: BenchmarkSet} of the benchmarks `names` under `root` (tools/eval.py).
+
+    Args:
+        root: folder holding Set5/, Set14/, ... (the layout of the module docstring).
+        names: set names or aliases ('bsd100'); None: every set of BENCHMARKS present.
+        scale: SR factor.
+        lr_from: "matlab" (LR made by MATLAB-exact bicubic) or "folder" (the set's
+            LR_bicubic/X<scale> files).
+        channel: see io.select_channel.
+    Raises:
+        ValueError for an unknown name; FileNotFoundError for a missing set or LR folder,
+        before any set is read (all are found first).
+    """
+    if names:
+        names = [canonical_name(n) for n in names]
+    else:
+        names = [n for n in BENCHMARKS if count_images(Path(root) / BENCHMARKS[n][1][0])]
+        if not names:
+            raise FileNotFoundError(f"no benchmark sets under {root} (expected "
+                                    f"{', '.join(BENCHMARKS)}; see tools/prepare_data.py check)")
+    sets = {}
+    for name in names:
+        hr_dir = find_benchmark(root, name)
+        lr_dir = None
+        if lr_from == "folder":
+            lr_dir = lr_folder(hr_dir) / f"X{scale}"
+            if not lr_dir.is_dir():
+                raise FileNotFoundError(f"--lr-from folder: {lr_dir} does not exist")
+        sets[name] = BenchmarkSet(hr_dir, scale, lr_dir=lr_dir, channel=channel, key=name)
+    return sets
+
+
 def locate_benchmark(hr_dir):
     """(root, name) when `hr_dir` is a standard benchmark's HR folder (ROOT/Set5/HR -> (ROOT,
     'Set5')), else None: what tools/eval.py needs as --data-root and --datasets."""
