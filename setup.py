@@ -9,7 +9,8 @@ from pathlib import Path
 from setuptools import find_packages, setup
 
 HERE = Path(__file__).resolve().parent
-VERSION = re.search(r'__version__ = "([^"]+)"', (HERE / "paddle_srgan" / "__init__.py").read_text()).group(1)
+VERSION = re.search(r'__version__ = "([^"]+)"',
+                    (HERE / "paddle_srgan" / "__init__.py").read_text()).group(1)
 
 setup(
     name="paddle-srgan",
@@ -19,13 +20,15 @@ setup(
     long_description_content_type="text/markdown",
     packages=find_packages(include=["paddle_srgan", "paddle_srgan.*"]),
     python_requires=">=3.8",
-    install_requires=["numpy", "opencv-python", "pillow", "tqdm", "visualdl", "pyyaml", "matplotlib"],
+    # matplotlib draws the end-of-run curves.png
+    install_requires=["numpy", "opencv-python", "pillow", "tqdm", "visualdl", "pyyaml",
+                      "matplotlib"],
     extras_require={
         # paddlepaddle-gpu 2.6.2 (the only one on PyPI) is built against numpy 1.x
         "cpu": ["paddlepaddle>=2.6"],
         "gpu": ["paddlepaddle-gpu>=2.6"],
         # selenium drives Debian's chromium + chromedriver in tests/test_app.py
-        "test": ["pytest", "scikit-image", "selenium"],
+        "test": ["pytest", "scikit-image", "selenium", "ruff"],
         # tools/app.py (the web page); gradio brings gradio_client, which the tests drive it with
         "app": ["gradio>=6"],  # tested with 6.31
         # tools/export.py --onnx and tools/infer.py --model X.onnx (the latter needs no Paddle)

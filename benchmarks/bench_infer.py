@@ -54,23 +54,24 @@ def rss_mb(field):
 
 def make_runner(backend, folder, threads):
     """The runner of `backend` for the model saved in `folder` by the parent."""
-    from paddle_srgan import export
     from paddle_srgan.compat import import_paddle
+    from paddle_srgan.deploy import predictor
+    from paddle_srgan.deploy.metadata import ModelInfo
     from paddle_srgan.models import SRResNet
 
     prefix = os.path.join(folder, "srresnet_x4")
     if backend == ONNX_BACKEND:
-        from paddle_srgan.onnx_runner import OnnxRunner
+        from paddle_srgan.deploy.onnx_runner import OnnxRunner
         return OnnxRunner(prefix + ".onnx", threads)
     if backend == "predictor":
-        return export.create_predictor(prefix, "cpu", threads)
-    info = export.ModelInfo.from_meta(export.read_metadata(prefix), prefix)
+        return predictor.create_predictor(prefix, "cpu", threads)
+    info = ModelInfo.from_meta(predictor.read_metadata(prefix), prefix)
     if backend == "jit_load":
-        return export.LayerRunner(export.load_exported(prefix), info)
+        return predictor.LayerRunner(predictor.load_exported(prefix), info)
     generator = SRResNet()
     generator.set_state_dict(import_paddle().load(os.path.join(folder, "weights.pdparams")))
     generator.eval()
-    return export.LayerRunner(generator, info)
+    return predictor.LayerRunner(generator, info)
 
 
 def child_latency(folder, size, repeats, threads, backends):
@@ -98,13 +99,13 @@ def child_memory(folder, backend, tile, threads):
     """Peak RSS of one 510x339 -> 2040x1356 super-resolution, whole (tile 0) or tiled."""
     import numpy as np
 
-    from paddle_srgan import export
+    from paddle_srgan.deploy.tiling import upscale
     runner = make_runner(backend, folder, threads)
     h, w = SIZES["510x339"]
     lr = np.random.default_rng(0).random((3, h, w), dtype=np.float32)
     loaded = rss_mb("VmRSS")
     start = time.perf_counter()
-    sr = export.upscale(runner.run, lr, 4, tile or None, runner.info.receptive_field_radius)
+    sr = upscale(runner.run, lr, 4, tile or None, runner.info.receptive_field_radius)
     seconds = time.perf_counter() - start
     assert sr.shape == (3, 4 * h, 4 * w)
     return {"peak_rss_mb": rss_mb("VmHWM"), "loaded_rss_mb": loaded, "seconds": round(seconds, 1)}
@@ -156,8 +157,8 @@ def main():
         print(json.dumps(result))
         return
 
-    from paddle_srgan import export
     from paddle_srgan.compat import import_paddle
+    from paddle_srgan.deploy import export
     from paddle_srgan.models import SRResNet
     paddle = import_paddle()
 

@@ -48,7 +48,8 @@ def param_bytes(layer, trainable_only=False):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--lr-size", type=int, default=24, help="LR patch side (paper: 24, HR 96)")
     ap.add_argument("--batches", type=int, nargs="+", default=[4, 8, 16, 32])
     args = ap.parse_args()

@@ -137,7 +137,8 @@ SMALL_IMAGE_POLICIES = ("error", "skip")
 # The values each key may take, checked when a config is loaded, so a bad value fails before
 # training starts instead of at the first log line, validation or checkpoint. The type checks
 # of DEFAULTS come first; `*` stands for every phase. (Network kwargs are checked by
-# models.build_model, datasets' channel and folders by data.datasets when the run is built.)
+# models.build_model, datasets' channel and folders by data.datasets and data.benchmarks when
+# the run is built.)
 ALLOWED = {
     "seed": _integer(0),
     "device": _one_of("auto", "gpu", "cpu"),

@@ -16,9 +16,11 @@ import numpy as np
 import paddle
 import pytest
 
-from conftest import ROOT, blocked_modules_path, require, run_tool
-from paddle_srgan import app, export
+from paddle_srgan.deploy import app, predictor
+from paddle_srgan.deploy.metadata import ModelInfo
 from paddle_srgan.models import SRResNet
+
+from conftest import ROOT, blocked_modules_path, require, run_tool
 
 # A tiny SRResNet from the paper's class (the tool's -o overrides), weights saved by the test.
 TINY = ["-c", ROOT / "configs" / "srgan.yml", "-o", "network_g.num_block=2",
@@ -213,7 +215,7 @@ def test_a_long_running_page_keeps_only_the_latest_results(tmp_path):
     paddle.seed(0)
     generator = SRResNet(num_feat=8, num_block=2)
     generator.eval()
-    upscaler = app.Upscaler(export.LayerRunner(generator, export.ModelInfo.of(generator)),
+    upscaler = app.Upscaler(predictor.LayerRunner(generator, ModelInfo.of(generator)),
                             out_dir=tmp_path / "results")
     pngs = [upscaler.process(str(LR_IMAGE)).png for _ in range(app.KEEP_RESULTS + 2)]
     assert [os.path.isfile(p) for p in pngs] == [False] * 2 + [True] * app.KEEP_RESULTS
@@ -233,8 +235,9 @@ def test_without_gradio_the_tool_says_how_to_install_it(tmp_path):
 
 
 def test_core_package_does_not_import_gradio():
-    code = ("import sys; import paddle_srgan.export, paddle_srgan.runners, paddle_srgan.cli, "
-            "paddle_srgan.engine.trainer, paddle_srgan.app; "
+    code = ("import sys; import paddle_srgan.deploy.export, paddle_srgan.deploy.predictor, "
+            "paddle_srgan.deploy.runners, paddle_srgan.cli, paddle_srgan.engine.trainer, "
+            "paddle_srgan.deploy.app; "
             "assert 'gradio' not in sys.modules, 'gradio imported'")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=120,
                    env={**os.environ, "PYTHONWARNINGS": "ignore"})

@@ -5,8 +5,9 @@ import sys
 
 import pytest
 
-from conftest import ROOT
 from paddle_srgan import cli
+
+from conftest import ROOT
 
 # Runs tools/<tool>.py as __main__ in a Python where `import paddle` fails.
 NO_PADDLE = """
@@ -51,8 +52,10 @@ def test_eval_and_infer_keep_every_override(tmp_path):
     """eval.py and infer.py once defined -o themselves and kept only the last one: here the
     1-block weights would then meet the config's 2-block network and fail to load."""
     import paddle
-    from conftest import SET5, run_tool
+
     from paddle_srgan.models import SRResNet
+
+    from conftest import SET5, run_tool
     weights = tmp_path / "g.pdparams"
     paddle.save(SRResNet(num_feat=8, num_block=1).state_dict(), str(weights))
     cfg = tmp_path / "tiny.yml"

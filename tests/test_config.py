@@ -1,8 +1,9 @@
 import pytest
 import yaml
 
-from conftest import ROOT, run_tool
 from paddle_srgan.config import DEFAULTS, ConfigError, dump_config, load_config
+
+from conftest import ROOT, run_tool
 
 SRGAN = ROOT / "configs" / "srgan.yml"
 

@@ -11,10 +11,11 @@ import numpy as np
 import paddle
 import pytest
 
-from conftest import ROOT, run_tool
 from paddle_srgan import convert, torch_weights
 from paddle_srgan.config import load_config
 from paddle_srgan.models import Discriminator, SRResNet, build_generator
+
+from conftest import ROOT, run_tool
 
 BENCH = ROOT / "data" / "benchmarks"
 

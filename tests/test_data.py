@@ -11,16 +11,32 @@ import numpy as np
 import pytest
 from skimage import data as skdata
 
-from conftest import ROOT, SET5, run_tool
 from paddle_srgan.config import load_config
-from paddle_srgan.data.datasets import (BenchmarkSet, EpochBatchSampler, TrainPatches,
-                                        build_train_loader, build_val_set)
+from paddle_srgan.data.benchmarks import BenchmarkSet
+from paddle_srgan.data.datasets import (
+    EpochBatchSampler,
+    TrainPatches,
+    build_train_loader,
+    build_val_set,
+)
 from paddle_srgan.data.imresize import imresize
-from paddle_srgan.data.io import (ImageReadError, list_images, read_image, select_channel,
-                                  write_image)
-from paddle_srgan.data.transforms import (augment, downscale, paired_random_crop, random_crop,
-                                          to_chw_float)
+from paddle_srgan.data.io import (
+    ImageReadError,
+    list_images,
+    read_image,
+    select_channel,
+    write_image,
+)
+from paddle_srgan.data.transforms import (
+    augment,
+    downscale,
+    paired_random_crop,
+    random_crop,
+    to_chw_float,
+)
 from paddle_srgan.metrics import mod_crop, rgb_to_y
+
+from conftest import ROOT, SET5, run_tool
 
 SET5_NAMES = ["baby", "bird", "butterfly", "head", "woman"]
 
@@ -91,6 +107,27 @@ def test_rgba_file_drops_alpha(tmp_path):
     out = read_image(tmp_path / "a.png")
     assert out.shape == (30, 40, 3)
     np.testing.assert_array_equal(out, rgb)
+
+
+def test_rgba_and_gray_kept_on_request_and_written_back(tmp_path):
+    """What inference reads and gives back: gray stays one channel, RGBA keeps its alpha."""
+    rgb = natural("astronaut", 30, 40)
+    alpha = np.tile(np.arange(40, dtype=np.uint8) * 6, (30, 1))[:, :, None]
+    rgba = np.concatenate([rgb, alpha], axis=2)
+    write_image(tmp_path / "a.png", rgba)
+    bgra = cv2.imdecode(np.fromfile(str(tmp_path / "a.png"), np.uint8), cv2.IMREAD_UNCHANGED)
+    np.testing.assert_array_equal(bgra, rgba[:, :, [2, 1, 0, 3]])  # stored as OpenCV's BGRA
+    np.testing.assert_array_equal(read_image(tmp_path / "a.png", keep_alpha=True), rgba)
+    np.testing.assert_array_equal(read_image(tmp_path / "a.png"), rgb)
+    deep = rgba.astype(np.uint16) * 257
+    write_image(tmp_path / "deep.png", deep)
+    np.testing.assert_array_equal(read_image(tmp_path / "deep.png", keep_alpha=True), deep)
+    gray = rgb[:, :, :1].copy()
+    write_image(tmp_path / "g.png", gray)
+    np.testing.assert_array_equal(
+        read_image(tmp_path / "g.png", keep_gray=True, keep_alpha=True), gray)
+    with pytest.raises(ValueError, match=r"a\.jpg\): RGBA needs a \.png name"):
+        write_image(tmp_path / "a.jpg", rgba)
 
 
 def test_unicode_path_round_trip_and_listing(tmp_path):

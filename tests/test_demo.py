@@ -4,7 +4,6 @@ import os
 
 import paddle
 
-from conftest import ROOT, read_rgb
 from paddle_srgan.config import load_config
 from paddle_srgan.data.imresize import imresize
 from paddle_srgan.engine.checkpoint import load_generator_weights
@@ -12,6 +11,8 @@ from paddle_srgan.engine.trainer import Trainer
 from paddle_srgan.layouts import LAYOUTS
 from paddle_srgan.models import MSRResNet, build_generator
 from paddle_srgan.models.srresnet import MSRRESNET_OPTIONS
+
+from conftest import ROOT, read_rgb
 
 
 def test_demo_config_is_the_msrresnet_preset_shrunk():

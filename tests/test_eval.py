@@ -6,10 +6,11 @@ import numpy as np
 import paddle
 import pytest
 
-from conftest import ROOT, SET5, run_tool
 from paddle_srgan.data.benchmarks import canonical_name, find_benchmark
 from paddle_srgan.data.transforms import to_image
 from paddle_srgan.engine.evaluator import score
+
+from conftest import ROOT, SET5, run_tool
 
 BENCH = ROOT / "data" / "benchmarks"
 
@@ -24,7 +25,8 @@ def test_bicubic_table_reproduces_the_published_protocol(tmp_path):
     assert bic["ssim"] == pytest.approx(0.81114, abs=0.0003)
     assert bic["psnr_rgb"] == pytest.approx(26.6921, abs=0.005)
     assert res["meta"]["y_channel"] and res["meta"]["crop_border"] == 4
-    assert res["meta"]["ssim"] == "matlab-gaussian-11-1.5" and res["meta"]["lr_from"] == "matlab-bicubic"
+    assert res["meta"]["ssim"] == "matlab-gaussian-11-1.5"
+    assert res["meta"]["lr_from"] == "matlab-bicubic"
     rows = list(csv.DictReader(open(tmp_path / "per_image.csv")))
     baby = next(r for r in rows if r["image"] == "baby")
     assert float(baby["psnr"]) == pytest.approx(31.7842, abs=0.005)
@@ -104,6 +106,7 @@ def test_gray_image_is_scored_on_its_gray_values_like_matlab(tmp_path):
     own values. Scoring Y of the gray replicated to RGB adds 20 log10(255/219) = 1.32 dB."""
     import cv2
     import skimage.data
+
     from paddle_srgan.data.imresize import imresize
     hr = skimage.data.camera()  # uint8 [512, 512], a multiple of 4
     (tmp_path / "Set14" / "HR").mkdir(parents=True)

@@ -12,11 +12,14 @@ import pytest
 import skimage.data
 import yaml
 
-from conftest import ROOT, run_tool
-from paddle_srgan import convert, export, inference
+from paddle_srgan import convert
 from paddle_srgan.compat import paddle_version
 from paddle_srgan.data.transforms import to_image
-from paddle_srgan.models import LapSRN, SRResNet
+from paddle_srgan.deploy import export, introspect, predictor, tiling
+from paddle_srgan.deploy.metadata import ExportError, ModelInfo
+from paddle_srgan.models import LapSRN, SRResNet, final_level
+
+from conftest import ROOT, blocked_modules_path, run_tool
 
 TINY_YML = "network_g: {type: SRResNet, num_feat: 8, num_block: 2}\ndevice: cpu\n"
 PROGRAM_SUFFIX = ".json" if paddle_version() >= (3, 0) else ".pdmodel"
@@ -67,13 +70,13 @@ def as_lr(image):
 
 def impulse_reach(generator):
     """LR pixels from a perturbed LR pixel to the farthest HR output pixel that changes."""
-    radius, scale = export.receptive_field_radius(generator), generator.scale
+    radius, scale = introspect.receptive_field_radius(generator), generator.scale
     size = 2 * radius + 9
     centre = size // 2
     x = np.random.default_rng(0).random((1, generator.in_channels, size, size)) * 0.1
-    base = export.final_output(generator(paddle.to_tensor(x))).numpy()
+    base = final_level(generator(paddle.to_tensor(x))).numpy()
     x[0, :, centre, centre] += 0.1
-    out = export.final_output(generator(paddle.to_tensor(x))).numpy()
+    out = final_level(generator(paddle.to_tensor(x))).numpy()
     rows, cols = np.nonzero(np.abs(out - base).max(axis=(0, 1)) > 0)
     return max(np.abs(rows // scale - centre).max(), np.abs(cols // scale - centre).max())
 
@@ -98,14 +101,14 @@ def test_receptive_field_radius_against_the_impulse_response(name, make):
     finally:
         paddle.set_default_dtype("float32")
     generator.eval()
-    reach, radius = impulse_reach(generator), export.receptive_field_radius(generator)
+    reach, radius = impulse_reach(generator), introspect.receptive_field_radius(generator)
     if name.startswith("lapsrn"):  # two branches: the sum over both is an upper bound
         assert reach <= radius == 8 and reach == 5
     else:  # a chain: exact
         assert reach == radius, name
     # Paper SRResNet x4: 9x9 head (4) + 33 3x3 convs and the first upsampling conv at LR
     # (34), one 3x3 conv at x2 (1/2) and the 9x9 tail at x4 (4/4): ceil(39.5) = 40.
-    assert export.receptive_field_radius(SRResNet()) == 40
+    assert introspect.receptive_field_radius(SRResNet()) == 40
 
 
 def test_export_cli_writes_this_paddles_format_and_metadata(tiny):
@@ -122,7 +125,7 @@ def test_export_cli_writes_this_paddles_format_and_metadata(tiny):
                     "paddle_version": paddle.__version__, "weights": str(tiny["weights"]),
                     "weights_md5": md5, "config": str(tiny["config"]), "use_ema": False}
     assert meta["model"] == {"type": "SRResNet", "num_feat": 8, "num_block": 2, "scale": 4}
-    assert export.receptive_field_radius(tiny["generator"]) == 12
+    assert introspect.receptive_field_radius(tiny["generator"]) == 12
     assert "receptive field 12 LR px" in tiny["stdout"]
 
 
@@ -143,10 +146,10 @@ def test_multi_level_generator_exports_its_final_level(tmp_path):
     assert meta["output_range"] == [0.0, 1.0] and meta["in_channels"] == 1
     x = np.random.default_rng(0).random((1, 1, 20, 24), dtype=np.float32)
     ref = generator(paddle.to_tensor(x))[-1].numpy()
-    info = export.ModelInfo.from_meta(meta, "meta")
-    for runner in (export.LayerRunner(generator, info),
-                   export.LayerRunner(export.load_exported(tmp_path / "lapsrn"), info),
-                   export.create_predictor(tmp_path / "lapsrn", "cpu")):
+    info = ModelInfo.from_meta(meta, "meta")
+    for runner in (predictor.LayerRunner(generator, info),
+                   predictor.LayerRunner(predictor.load_exported(tmp_path / "lapsrn"), info),
+                   predictor.create_predictor(tmp_path / "lapsrn", "cpu")):
         assert np.abs(runner.run(x) - ref).max() <= 1e-4
 
 
@@ -154,10 +157,10 @@ def test_dygraph_jit_load_and_predictor_agree(full):
     """Random and real inputs of two sizes, through the three backends, max abs <= 1e-4."""
     generator = full["generator"]
     generator.eval()
-    info = export.ModelInfo.of(generator)
-    runners = {"dygraph": export.LayerRunner(generator, info),
-               "jit.load": export.LayerRunner(export.load_exported(full["prefix"]), info),
-               "predictor": export.create_predictor(full["prefix"], "cpu", threads=2)}
+    info = ModelInfo.of(generator)
+    runners = {"dygraph": predictor.LayerRunner(generator, info),
+               "jit.load": predictor.LayerRunner(predictor.load_exported(full["prefix"]), info),
+               "predictor": predictor.create_predictor(full["prefix"], "cpu", threads=2)}
     rng = np.random.default_rng(0)
     inputs = [rng.random((1, 3, 24, 32), dtype=np.float32),
               rng.random((2, 3, 19, 27), dtype=np.float32),
@@ -175,9 +178,21 @@ def test_dygraph_jit_load_and_predictor_agree(full):
         runners["predictor"].run(np.zeros((1, 1, 8, 8), np.float32))
 
 
+def test_paddle_free_deployment_modules_import_without_paddle(tmp_path):
+    """An ONNX deployment has no Paddle: metadata, tiling, the ONNX runner and the runner
+    choice must import (and read/write images) with Paddle unimportable."""
+    code = ("import sys; from paddle_srgan.deploy import metadata, onnx_runner, runners, tiling; "
+            "from paddle_srgan.data import io; "
+            "assert 'paddle' not in sys.modules, 'paddle imported'")
+    blocked = blocked_modules_path(tmp_path / "blocked", "paddle")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=ROOT, timeout=120, env={**os.environ, "PYTHONPATH": blocked})
+    assert proc.returncode == 0, proc.stderr
+
+
 def test_tiles_cover_the_image_with_same_shaped_windows():
     for size, tile, pad in [(45, 16, 12), (100, 32, 5), (10, 4, 20), (33, 33, 3)]:
-        spans = list(inference._windows(size, tile, pad))
+        spans = list(tiling.tile_windows(size, tile, pad))
         assert [s for s, *_ in spans] == list(range(0, size, tile))
         assert spans[-1][1] == size
         assert {w1 - w0 for *_, w0, w1 in spans} == {min(size, tile + 2 * pad)}
@@ -189,56 +204,56 @@ def test_tiles_cover_the_image_with_same_shaped_windows():
 @pytest.mark.parametrize("backend", ["dygraph", "predictor"])
 def test_tiled_equals_untiled(tiny, backend):
     generator = tiny["generator"]
-    runner = (export.LayerRunner(generator, export.ModelInfo.of(generator))
-              if backend == "dygraph" else export.create_predictor(tiny["prefix"], "cpu"))
+    runner = (predictor.LayerRunner(generator, ModelInfo.of(generator))
+              if backend == "dygraph" else predictor.create_predictor(tiny["prefix"], "cpu"))
     lr = as_lr(astronaut_crop(60, 150, 45, 61))
     radius = runner.info.receptive_field_radius
-    whole = export.upscale(runner.run, lr, 4)
+    whole = tiling.upscale(runner.run, lr, 4)
     for tile in (16, 30):
-        tiled = export.upscale(runner.run, lr, 4, tile, radius)
+        tiled = tiling.upscale(runner.run, lr, 4, tile, radius)
         assert np.abs(tiled - whole).max() / 2 <= 1 / 255  # output range [-1, 1] -> [0, 1]
         assert (to_image(tiled) != to_image(whole)).sum() == 0
-    short = export.upscale(runner.run, lr, 4, 16, radius - 1)  # the radius is tight
+    short = tiling.upscale(runner.run, lr, 4, 16, radius - 1)  # the radius is tight
     assert np.abs(short - whole).max() > 1e-3
     with pytest.raises(ValueError, match="tile_pad"):
-        export.upscale(runner.run, lr, 4, 16)
+        tiling.upscale(runner.run, lr, 4, 16)
 
 
 def test_image_layouts_come_back_in_kind(tiny):
     generator = tiny["generator"]
-    runner = export.LayerRunner(generator, export.ModelInfo.of(generator))
+    runner = predictor.LayerRunner(generator, ModelInfo.of(generator))
     rgb = astronaut_crop(100, 200, 20, 26)
-    sr = export.super_resolve_image(runner, rgb)
+    sr = tiling.super_resolve_image(runner, rgb)
     assert sr.shape == (80, 104, 3) and sr.dtype == np.uint8
     assert np.array_equal(sr, to_image(runner.run(as_lr(rgb)[None])))
 
     gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-    sr_gray = export.super_resolve_image(runner, gray)
-    via_rgb = export.super_resolve_image(runner, np.repeat(gray[:, :, None], 3, axis=2))
+    sr_gray = tiling.super_resolve_image(runner, gray)
+    via_rgb = tiling.super_resolve_image(runner, np.repeat(gray[:, :, None], 3, axis=2))
     assert sr_gray.shape == (80, 104) and sr_gray.dtype == np.uint8
     assert np.abs(sr_gray.astype(int) - cv2.cvtColor(via_rgb, cv2.COLOR_RGB2GRAY)).max() <= 1
 
     alpha = np.random.default_rng(0).integers(0, 256, rgb.shape[:2], dtype=np.uint8)
-    sr_rgba = export.super_resolve_image(runner, np.dstack([rgb, alpha]))
+    sr_rgba = tiling.super_resolve_image(runner, np.dstack([rgb, alpha]))
     assert sr_rgba.shape == (80, 104, 4)
     assert np.array_equal(sr_rgba[:, :, :3], sr)
     assert np.array_equal(sr_rgba[:, :, 3], cv2.resize(alpha, (104, 80),
                                                        interpolation=cv2.INTER_CUBIC))
 
-    sr16 = export.super_resolve_image(runner, rgb.astype(np.uint16) * 257)
+    sr16 = tiling.super_resolve_image(runner, rgb.astype(np.uint16) * 257)
     assert sr16.dtype == np.uint16 and np.abs(sr16 / 257.0 - sr).max() <= 1
     assert len(np.unique(sr16 % 257)) > 1  # real 16-bit values, not 8-bit ones scaled
 
 
 def test_one_channel_model_runs_gray_directly_and_rgb_per_channel():
     generator = tiny_generator(in_channels=1)
-    runner = export.LayerRunner(generator, export.ModelInfo.of(generator))
+    runner = predictor.LayerRunner(generator, ModelInfo.of(generator))
     rgb = astronaut_crop(100, 200, 16, 20)
-    sr = export.super_resolve_image(runner, rgb)
+    sr = tiling.super_resolve_image(runner, rgb)
     assert sr.shape == (64, 80, 3)
     for c in range(3):
-        assert np.array_equal(sr[:, :, c], export.super_resolve_image(runner, rgb[:, :, c]))
-    assert np.array_equal(export.super_resolve_image(runner, rgb[:, :, :1])[:, :, 0],
+        assert np.array_equal(sr[:, :, c], tiling.super_resolve_image(runner, rgb[:, :, c]))
+    assert np.array_equal(tiling.super_resolve_image(runner, rgb[:, :, :1])[:, :, 0],
                           to_image(runner.run(as_lr(rgb[:, :, :1])[None]))[:, :, 0])
 
 
@@ -271,8 +286,8 @@ def test_infer_cli_writes_every_layout_and_skips_a_corrupt_file(tiny, tmp_path):
     assert out["gray_x4.png"].shape == (72, 88)
     assert out["rgba_x4.png"].shape == (72, 88, 4)
     assert out["deep_x4.png"].dtype == np.uint16
-    predictor = export.create_predictor(tiny["prefix"], "cpu")
-    expected = export.super_resolve_image(predictor, rgb)  # untiled, in this process
+    paddle_runner = predictor.create_predictor(tiny["prefix"], "cpu")
+    expected = tiling.super_resolve_image(paddle_runner, rgb)  # untiled, in this process
     assert np.array_equal(out["rgb_x4.png"][:, :, ::-1], expected)
     assert np.array_equal(out["rgba_x4.png"][:, :, 2::-1], expected)
 
@@ -283,8 +298,8 @@ def test_infer_cli_runs_training_weights_directly(tiny, tmp_path):
              tmp_path / "in" / "rgb.png", tmp_path / "in" / "*.jpg", "--output", tmp_path / "sr")
     assert sorted(p.name for p in (tmp_path / "sr").iterdir()) == ["photo_x4.png", "rgb_x4.png"]
     out = cv2.imread(str(tmp_path / "sr" / "rgb_x4.png"))[:, :, ::-1]
-    predictor = export.create_predictor(tiny["prefix"], "cpu")
-    assert np.abs(out.astype(int) - export.super_resolve_image(predictor, rgb)).max() <= 1
+    paddle_runner = predictor.create_predictor(tiny["prefix"], "cpu")
+    assert np.abs(out.astype(int) - tiling.super_resolve_image(paddle_runner, rgb)).max() <= 1
 
 
 def test_missing_model_is_a_one_line_error(tiny, tmp_path):
@@ -296,31 +311,31 @@ def test_missing_model_is_a_one_line_error(tiny, tmp_path):
         f"error: exported model not found: {tmp_path / 'nope'} (expected {tmp_path / 'nope'}.json "
         f"or {tmp_path / 'nope'}.pdmodel and {tmp_path / 'nope'}.pdiparams, as tools/export.py "
         f"writes)"]
-    with pytest.raises(export.ExportError, match="a folder, give the prefix, e.g. .*tiny_x4"):
-        export.read_metadata(tiny["prefix"].parent)
+    with pytest.raises(ExportError, match="a folder, give the prefix, e.g. .*tiny_x4"):
+        predictor.read_metadata(tiny["prefix"].parent)
 
 
 def test_metadata_problems_name_the_file(tmp_path):
     prefix = str(tmp_path / "m")
     for suffix in (".json", ".pdiparams"):
         open(prefix + suffix, "w").close()
-    with pytest.raises(export.ExportError, match=r"m\.yml: export metadata missing"):
-        export.read_metadata(prefix)
+    with pytest.raises(ExportError, match=r"m\.yml: export metadata missing"):
+        predictor.read_metadata(prefix)
     with open(prefix + ".yml", "w") as f:
         f.write("format: paddle-srgan-export\nscale: 4\n")
-    with pytest.raises(export.ExportError, match=r"m\.yml: missing key\(s\) in_channels"):
-        export.ModelInfo.from_meta(export.read_metadata(prefix), prefix + ".yml")
+    with pytest.raises(ExportError, match=r"m\.yml: missing key\(s\) in_channels"):
+        ModelInfo.from_meta(predictor.read_metadata(prefix), prefix + ".yml")
 
 
 def test_pir_program_is_refused_by_paddle_26_before_it_can_crash(tmp_path, monkeypatch):
     prefix = str(tmp_path / "m")
     for suffix in (".json", ".pdiparams"):
         open(prefix + suffix, "w").close()
-    monkeypatch.setattr(export, "paddle_version", lambda: (3, 3))
-    assert export.model_files(prefix) == (prefix + ".json", prefix + ".pdiparams")
-    monkeypatch.setattr(export, "paddle_version", lambda: (2, 6))
-    with pytest.raises(export.ExportError, match=r"m\.json: exported by Paddle 3\.x .* cannot"):
-        export.model_files(prefix)
+    monkeypatch.setattr(predictor, "paddle_version", lambda: (3, 3))
+    assert predictor.model_files(prefix) == (prefix + ".json", prefix + ".pdiparams")
+    monkeypatch.setattr(predictor, "paddle_version", lambda: (2, 6))
+    with pytest.raises(ExportError, match=r"m\.json: exported by Paddle 3\.x .* cannot"):
+        predictor.model_files(prefix)
 
 
 def test_onnx_export_or_its_install_hint(tiny, tmp_path):
@@ -344,17 +359,18 @@ def test_export_from_the_other_paddle_version(tiny, tmp_path):
     subprocess.run([os.environ["PADDLE_SRGAN_OTHER_PYTHON"], str(ROOT / "tools" / "export.py"),
                     "-c", str(tiny["config"]), "--weights", str(tiny["weights"]),
                     "--out", str(prefix)], check=True, capture_output=True, cwd=ROOT)
-    meta = export.read_metadata(prefix)
+    meta = predictor.read_metadata(prefix)
     if meta["model_file"].endswith(".json") and paddle_version() < (3, 0):
-        with pytest.raises(export.ExportError, match="exported by Paddle 3.x"):
-            export.create_predictor(prefix, "cpu")
+        with pytest.raises(ExportError, match="exported by Paddle 3.x"):
+            predictor.create_predictor(prefix, "cpu")
         return
     generator = tiny["generator"]
-    info = export.ModelInfo.of(generator)
+    info = ModelInfo.of(generator)
     x = np.random.default_rng(0).random((1, 3, 20, 28), dtype=np.float32)
-    ref = export.LayerRunner(generator, info).run(x)
-    assert np.abs(export.LayerRunner(export.load_exported(prefix), info).run(x) - ref).max() <= 1e-4
-    assert np.abs(export.create_predictor(prefix, "cpu").run(x) - ref).max() <= 1e-4
+    ref = predictor.LayerRunner(generator, info).run(x)
+    loaded = predictor.LayerRunner(predictor.load_exported(prefix), info)
+    assert np.abs(loaded.run(x) - ref).max() <= 1e-4
+    assert np.abs(predictor.create_predictor(prefix, "cpu").run(x) - ref).max() <= 1e-4
     assert sys.executable != os.environ["PADDLE_SRGAN_OTHER_PYTHON"]
 
 
@@ -375,10 +391,10 @@ def test_an_interrupted_export_leaves_the_earlier_one_intact(tiny, tmp_path, mon
     with pytest.raises(OSError, match="No space left"):
         export.export_generator(tiny_generator(scale=2), prefix)
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # no temp folder
-    assert export.read_metadata(prefix)["scale"] == 4
+    assert predictor.read_metadata(prefix)["scale"] == 4
     monkeypatch.undo()
     export.export_generator(tiny_generator(scale=2), prefix)  # a complete export replaces it
-    assert export.read_metadata(prefix)["scale"] == 2
+    assert predictor.read_metadata(prefix)["scale"] == 2
     names = {p.name for p in tmp_path.iterdir()}
     assert {"tiny_x4" + PROGRAM_SUFFIX, "tiny_x4.pdiparams", "tiny_x4.yml"} <= names
     assert "tiny_x4.onnx" not in names and not any(n.startswith(".") for n in names)
@@ -390,13 +406,14 @@ def test_export_into_a_path_under_a_file_is_a_one_line_error(tiny, tmp_path):
                     "--out", tmp_path / "a.yml" / "x", check=False)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
-        f"error: cannot make the export folder {tmp_path / 'a.yml'}: {tmp_path / 'a.yml'} is a file"]
+        f"error: cannot make the export folder {tmp_path / 'a.yml'}: {tmp_path / 'a.yml'} "
+        f"is a file"]
 
 
 SIGTERM_IN_SWAP = """
 import os, signal, sys
 sys.path.insert(0, {root!r})
-from paddle_srgan import export
+from paddle_srgan.deploy import export
 from paddle_srgan.models import SRResNet
 replace = os.replace
 def replace_then_sigterm(src, dst):  # SIGTERM right after the first file of the swap
@@ -417,6 +434,6 @@ def test_sigterm_during_the_swap_waits_for_the_whole_export(tiny, tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == -signal.SIGTERM and "not reached" not in proc.stdout, proc.stderr
-    assert export.read_metadata(prefix)["scale"] == 2
+    assert predictor.read_metadata(prefix)["scale"] == 2
     x = np.random.default_rng(0).random((1, 3, 6, 6), dtype=np.float32)
-    assert export.create_predictor(prefix, "cpu").run(x).shape == (1, 3, 12, 12)  # new weights
+    assert predictor.create_predictor(prefix, "cpu").run(x).shape == (1, 3, 12, 12)  # new weights

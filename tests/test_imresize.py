@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
-from conftest import SET5, read_rgb
 from paddle_srgan.data.imresize import imresize, output_size
+
+from conftest import SET5, read_rgb
 
 SET5_NAMES = ("baby", "bird", "butterfly", "head", "woman")
 

@@ -6,7 +6,6 @@ import paddle
 import pytest
 import yaml
 
-from conftest import ROOT, read_rgb, run_tool
 from paddle_srgan.config import ConfigError, load_config
 from paddle_srgan.data.datasets import TrainPatches
 from paddle_srgan.data.imresize import imresize
@@ -15,14 +14,16 @@ from paddle_srgan.data.transforms import downscale
 from paddle_srgan.losses import GeneratorObjective
 from paddle_srgan.models import LapSRN, build_generator, count_parameters
 
+from conftest import ROOT, read_rgb, run_tool
+
 
 @pytest.mark.parametrize("scale", [2, 4, 8])
 @pytest.mark.parametrize("channels", [1, 3])
 def test_output_levels_and_shapes(scale, channels):
     net = LapSRN(in_channels=channels, scale=scale, num_feat=8, depth=2)
     outs = net(paddle.rand([2, channels, 6, 5]))
-    assert net.target_scales == tuple(2 ** k for k in range(1, len(outs) + 1))
-    assert [o.shape for o in outs] == [[2, channels, 6 * s, 5 * s] for s in net.target_scales]
+    assert net.level_scales == tuple(2 ** k for k in range(1, len(outs) + 1))
+    assert [o.shape for o in outs] == [[2, channels, 6 * s, 5 * s] for s in net.level_scales]
 
 
 def test_parameter_count_and_bilinear_image_branch():
@@ -51,7 +52,7 @@ def test_multiscale_charbonnier_sums_levels():
 def test_single_channel_patches_with_level_targets():
     folder = ROOT / "data" / "microscopy" / "train"
     ds = TrainPatches(folder, 4, hr_crop=32, patches_per_image=2, channel="R", seed=3,
-                      flip=False, rot90=False, target_scales=(2, 4))
+                      flip=False, rot90=False, level_scales=(2, 4))
     item = ds[0]
     assert item["lr"].shape == (1, 8, 8) and item["hr"].shape == (1, 32, 32)
     assert item["hr_x2"].shape == (1, 16, 16)
@@ -68,7 +69,7 @@ def test_single_channel_patches_with_level_targets():
 def test_channels_follow_the_data():
     cfg = load_config(ROOT / "configs" / "lapsrn_single_channel.yml")
     g = build_generator(cfg)
-    assert g.in_channels == 1 and g.target_scales == (2, 4)
+    assert g.in_channels == 1 and g.level_scales == (2, 4)
     rgb = load_config(ROOT / "configs" / "lapsrn_single_channel.yml",
                       ["datasets.train.channel=null"])
     assert build_generator(rgb).in_channels == 3
@@ -111,14 +112,14 @@ def test_tiny_lapsrn_train_then_eval(tmp_path):
     assert res["results"]["Set5"]["bicubic"]["psnr_x2"] == pytest.approx(np.mean(expected),
                                                                           abs=1e-6)
     # export: the finest level, one channel, through the paddle.inference predictor
-    from paddle_srgan import export
+    from paddle_srgan.deploy import predictor
     prefix = tmp_path / "exported" / "lapsrn"
     run_tool("export", "-c", path, "--weights", run_dir / "checkpoints" / "best.pdparams",
              "--out", prefix)
-    meta = export.read_metadata(prefix)
+    meta = predictor.read_metadata(prefix)
     assert meta["scale"] == 4 and meta["in_channels"] == 1
     x = np.random.default_rng(0).random((1, 1, 8, 12), dtype=np.float32)
-    sr = export.create_predictor(prefix, "cpu").run(x)
+    sr = predictor.create_predictor(prefix, "cpu").run(x)
     g = build_generator(load_config(path))
     from paddle_srgan.engine.checkpoint import load_generator_weights
     load_generator_weights(g, str(run_dir / "checkpoints" / "best.pdparams")).eval()

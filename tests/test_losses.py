@@ -5,8 +5,14 @@ import paddle
 import pytest
 
 from paddle_srgan.config import load_config
-from paddle_srgan.losses import (GeneratorObjective, PerceptualLoss, adversarial_d_loss,
-                                 adversarial_g_loss, charbonnier, pixel_loss)
+from paddle_srgan.losses import (
+    GeneratorObjective,
+    PerceptualLoss,
+    adversarial_d_loss,
+    adversarial_g_loss,
+    charbonnier,
+    pixel_loss,
+)
 from paddle_srgan.models import Discriminator, SRResNet, VGGFeatures
 
 

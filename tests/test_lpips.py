@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 from skimage import data
 
-from conftest import ROOT, run_tool
 from paddle_srgan import metrics, torch_weights
 from paddle_srgan.models import lpips as lpips_net
+
+from conftest import ROOT, run_tool
 
 FIXTURES = ROOT / "tests" / "fixtures"
 _spec = importlib.util.spec_from_file_location("lpips_random_weights",
@@ -158,3 +159,28 @@ def test_metrics_import_stays_numpy_only():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_lpips_is_one_more_column_of_the_evaluation(nets, tmp_path):
+    """evaluate_sets with lpips_scorer: each image's LPIPS of its SR output (here the bicubic
+    baseline) against the mod-cropped HR, border cropped like PSNR, averaged over the set;
+    16-bit images are scored on the 8-bit scale."""
+    from paddle_srgan.data.benchmarks import BenchmarkSet
+    from paddle_srgan.data.io import write_image
+    from paddle_srgan.engine.evaluator import bicubic_image, evaluate_sets, lpips_scorer
+
+    net = nets["alex"]
+    for name in ("astronaut", "chelsea"):
+        write_image(tmp_path / "HR" / f"{name}.png", getattr(data, name)()[:98, :99])
+    sets = {"Tiny": BenchmarkSet(tmp_path / "HR", 4)}
+    results = evaluate_sets(sets, 4, scorers=[lpips_scorer(net)])
+    res = results["Tiny"]["bicubic"]
+    expected = [metrics.lpips(bicubic_image(item["lr_image"], 4), item["hr"], net, crop_border=4)
+                for item in sets["Tiny"]]
+    assert [row["lpips"] for row in res["per_image"]] == pytest.approx(expected, abs=1e-6)
+    assert res["lpips"] == pytest.approx(np.mean(expected), abs=1e-6)
+    assert list(results["Tiny"]) == ["bicubic"]  # no generator: the baseline alone
+    item = sets["Tiny"][0]
+    sr = bicubic_image(item["lr_image"], 4)
+    deep = lpips_scorer(net)(sr.astype(np.uint16) * 257, item["hr"].astype(np.uint16) * 257, 4)
+    assert deep["lpips"] == pytest.approx(expected[0], abs=1e-5)

@@ -7,11 +7,18 @@ import warnings
 import numpy as np
 import pytest
 
-from conftest import SET5, read_rgb
 from paddle_srgan.data.imresize import imresize
-from paddle_srgan.metrics import (GRAY_PROTOCOL, crop_border, mod_crop, protocol, psnr, rgb_to_y,
-                                  ssim)
+from paddle_srgan.metrics import (
+    GRAY_PROTOCOL,
+    crop_border,
+    mod_crop,
+    protocol,
+    psnr,
+    rgb_to_y,
+    ssim,
+)
 
+from conftest import SET5, read_rgb
 
 # data/benchmarks/Set5/README.md: MATLAB bicubic x4, 4-pixel border.
 # name: (PSNR Y, SSIM Y, PSNR RGB, SSIM RGB)

@@ -3,8 +3,14 @@ import paddle
 import pytest
 
 from paddle_srgan.config import ConfigError, load_config
-from paddle_srgan.models import (Discriminator, SRResNet, VGGFeatures, build_discriminator,
-                                 build_generator, count_parameters)
+from paddle_srgan.models import (
+    Discriminator,
+    SRResNet,
+    VGGFeatures,
+    build_discriminator,
+    build_generator,
+    count_parameters,
+)
 from paddle_srgan.models.vgg import VGGWeightsError, vgg19_layer_names
 
 TINY = {"num_feat": 8, "num_block": 2}

@@ -9,11 +9,12 @@ import numpy as np
 import paddle
 import pytest
 
-from conftest import ROOT, blocked_modules_path, require, run_tool
-from paddle_srgan import export
 from paddle_srgan.compat import paddle_version
+from paddle_srgan.deploy import export, predictor
+from paddle_srgan.deploy.onnx_runner import ORT_MISSING, OnnxRunner
 from paddle_srgan.models import LapSRN, SRResNet
-from paddle_srgan.onnx_runner import ORT_MISSING, OnnxRunner
+
+from conftest import ROOT, blocked_modules_path, require, run_tool
 
 P2O_INSTALL = ('pip install -e ".[onnx]"' if paddle_version() >= (3, 0)
                else 'pip install "paddle2onnx<2" onnxruntime')
@@ -48,13 +49,13 @@ def onnx_exports(tmp_path_factory):
 def test_onnxruntime_matches_the_paddle_predictor(onnx_exports, name):
     prefix = onnx_exports[name]
     ort_runner = OnnxRunner(str(prefix) + ".onnx", threads=2)
-    predictor = export.create_predictor(prefix, "cpu", 2)
-    assert ort_runner.info == predictor.info
+    paddle_runner = predictor.create_predictor(prefix, "cpu", 2)
+    assert ort_runner.info == paddle_runner.info
     rng = np.random.default_rng(0)
     for n, h, w in SHAPES:
-        lr = rng.random((n, predictor.info.in_channels, h, w), dtype=np.float32)
-        got, expected = ort_runner.run(lr), predictor.run(lr)
-        assert got.shape == expected.shape == (n, predictor.info.out_channels, 4 * h, 4 * w)
+        lr = rng.random((n, paddle_runner.info.in_channels, h, w), dtype=np.float32)
+        got, expected = ort_runner.run(lr), paddle_runner.run(lr)
+        assert got.shape == expected.shape == (n, paddle_runner.info.out_channels, 4 * h, 4 * w)
         diff = float(np.abs(got - expected).max())
         print(f"{name} paddle {paddle.__version__} {list(lr.shape)}: max |ort - paddle| = "
               f"{diff:.2e}")

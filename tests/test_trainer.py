@@ -11,11 +11,12 @@ import paddle
 import pytest
 import yaml
 
-from conftest import ROOT, SET5, run_tool
 from paddle_srgan.config import load_config
 from paddle_srgan.engine import checkpoint as ckpt
 from paddle_srgan.engine.step import NanGuard, PhaseStep, TrainingError, build_networks
 from paddle_srgan.engine.trainer import Trainer
+
+from conftest import ROOT, SET5, run_tool
 
 ITERS = (6, 6)  # mse, gan
 

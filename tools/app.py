@@ -23,7 +23,7 @@ from paddle_srgan.errors import InputError  # noqa: E402
 
 
 def main(argv=None):
-    from paddle_srgan import app
+    from paddle_srgan.deploy import app
     ap = cli.parser(__doc__, config=False)
     ap.add_argument("--model", help="export prefix written by tools/export.py, e.g. "
                                     "exported/srgan_x4, or its .onnx file")
@@ -53,7 +53,7 @@ def main(argv=None):
         raise InputError("--tile must be >= 0 and --tile-pad >= 0")
     app.import_gradio()  # before loading a model: a missing extra is a one-line error at once
 
-    from paddle_srgan.runners import load_runner
+    from paddle_srgan.deploy.runners import load_runner
     runner = load_runner(args.model, args.config, args.override, args.weights, args.use_ema,
                          args.device, args.threads)
     label = Path(args.model).name if args.model else Path(args.weights).name

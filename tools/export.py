@@ -35,7 +35,7 @@ def main(argv=None):
     ap.add_argument("--opset", type=int, default=11, help="ONNX opset for --onnx (default 11)")
     args = ap.parse_args(argv)
 
-    from paddle_srgan import export
+    from paddle_srgan.deploy import export
     if args.onnx and not export.onnx_available():  # before any work: no half-done export
         raise MissingPackageError(export.ONNX_MISSING)
     cfg = cli.config_from_args(args)

@@ -23,8 +23,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from paddle_srgan import cli  # noqa: E402
+from paddle_srgan.deploy.runners import MODEL_CHOICE, load_runner  # noqa: E402
 from paddle_srgan.errors import InputError  # noqa: E402
-from paddle_srgan.runners import MODEL_CHOICE, load_runner  # noqa: E402
 
 
 def collect_inputs(patterns):
@@ -88,14 +88,15 @@ def main(argv=None):
 
     from tqdm import tqdm
 
-    from paddle_srgan.inference import (read_inference_image, super_resolve_image,
-                                        write_inference_image)
+    from paddle_srgan.data.io import read_image, write_image
+    from paddle_srgan.deploy.tiling import super_resolve_image
 
     failed = []
     for path in tqdm(files, desc="super-resolving", unit="img"):
         try:
-            sr = super_resolve_image(runner, read_inference_image(path), args.tile, args.tile_pad)
-            write_inference_image(targets[path], sr)
+            sr = super_resolve_image(runner, read_image(path, keep_gray=True, keep_alpha=True),
+                                     args.tile, args.tile_pad)
+            write_image(targets[path], sr)
         except (ValueError, OSError, MemoryError) as exc:  # ImageReadError is a ValueError
             if args.debug:
                 raise

@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from paddle_srgan import cli  # noqa: E402
 from paddle_srgan.errors import InputError  # noqa: E402
 
+
 def benchmark_name(text):
     """argparse type: a benchmark name in any case, aliases accepted."""
     from paddle_srgan.data.benchmarks import canonical_name

@@ -1,4 +1,5 @@
-"""Where the standard SR benchmark sets live under a root folder (eval, prepare_data check).
+"""The standard SR benchmark sets: where they live under a root folder (eval, prepare_data
+check) and `BenchmarkSet`, their whole images for validation and evaluation.
 
 Layout (the EDSR / BasicSR convention; `data/benchmarks/Set5` in this repo is an example):
 
@@ -8,8 +9,13 @@ Layout (the EDSR / BasicSR convention; `data/benchmarks/Set5` in this repo is an
 """
 from pathlib import Path
 
+import numpy as np
+
 from ..errors import InputError
-from .io import list_images
+from ..metrics import mod_crop
+from .folders import check_lr_size, list_config_images, match_lr_files, resolve_dir
+from .io import check_channel, list_images, read_image, select_channel
+from .transforms import downscale, to_chw_float
 
 # name: (images in the published set, HR folders accepted, relative to the root)
 BENCHMARKS = {
@@ -57,10 +63,42 @@ def find_benchmark(root, name):
         if count_images(root / rel):
             return root / rel
     found = sorted(p.name for p in root.iterdir()) if root.is_dir() else []
-    raise FileNotFoundError(
-        f"benchmark {name}: no images in {' or '.join(str(root / r) for r in BENCHMARKS[name][1])}"
-        f"; {root} holds: "
-        f"{', '.join(found) if found else 'nothing' if root.is_dir() else '(missing)'}")
+    looked = " or ".join(str(root / r) for r in BENCHMARKS[name][1])
+    holds = ", ".join(found) if found else "nothing" if root.is_dir() else "(missing)"
+    raise FileNotFoundError(f"benchmark {name}: no images in {looked}; {root} holds: {holds}")
+
+
+def open_benchmark_sets(root, names=None, scale=4, lr_from="matlab", channel=None):
+    """{name: BenchmarkSet} of the benchmarks `names` under `root` (tools/eval.py).
+
+    Args:
+        root: folder holding Set5/, Set14/, ... (the layout of the module docstring).
+        names: set names or aliases ('bsd100'); None: every set of BENCHMARKS present.
+        scale: SR factor.
+        lr_from: "matlab" (LR made by MATLAB-exact bicubic) or "folder" (the set's
+            LR_bicubic/X<scale> files).
+        channel: see io.select_channel.
+    Raises:
+        ValueError for an unknown name; FileNotFoundError for a missing set or LR folder,
+        before any set is read (all are found first).
+    """
+    if names:
+        names = [canonical_name(n) for n in names]
+    else:
+        names = [n for n in BENCHMARKS if count_images(Path(root) / BENCHMARKS[n][1][0])]
+        if not names:
+            raise FileNotFoundError(f"no benchmark sets under {root} (expected "
+                                    f"{', '.join(BENCHMARKS)}; see tools/prepare_data.py check)")
+    sets = {}
+    for name in names:
+        hr_dir = find_benchmark(root, name)
+        lr_dir = None
+        if lr_from == "folder":
+            lr_dir = lr_folder(hr_dir) / f"X{scale}"
+            if not lr_dir.is_dir():
+                raise FileNotFoundError(f"--lr-from folder: {lr_dir} does not exist")
+        sets[name] = BenchmarkSet(hr_dir, scale, lr_dir=lr_dir, channel=channel, key=name)
+    return sets
 
 
 def locate_benchmark(hr_dir):
@@ -73,3 +111,68 @@ def locate_benchmark(hr_dir):
             if hr_dir.parts[-depth:] == Path(rel).parts:
                 return str(Path(*hr_dir.parts[:-depth]) if len(hr_dir.parts) > depth else "."), name
     return None
+
+
+class BenchmarkSet:
+    """Whole images of a benchmark (Set5, Set14, B100, Urban100, DIV2K valid) for validation.
+
+    HR images are mod-cropped to multiples of ``scale``; the LR is MATLAB bicubic
+    ``imresize(HR, 1/scale)`` (uint8/uint16-exact), or read from ``lr_dir``, matched by name.
+
+    Args:
+        hr_dir: folder of HR images (relative: under ``data_root``).
+        scale: int.
+        lr_dir: None, or a folder of LR images (e.g. Set5/LR_bicubic/X4).
+        channel: see io.select_channel (HR and LR both).
+        max_images: use the first N images (sorted by name); None: all.
+        data_root: folder that relative dirs are under.
+        key: config section named in errors.
+
+    Items (``ds[i]`` or iteration, in file-name order):
+        {"name": file stem,
+         "lr": float32 [C, h, w] in [0, 1] (network input),
+         "hr": [h * scale, w * scale, C] uint8/uint16, the mod-cropped HR (for metrics),
+         "lr_image": [h, w, C] uint8/uint16, the LR as integers,
+         "gray": True if the HR file is single-channel (its three channels are then equal;
+                 the evaluator scores it on the gray values, as the literature does)}
+    """
+
+    def __init__(self, hr_dir, scale, lr_dir=None, channel=None, max_images=None,
+                 data_root=None, key="datasets.val"):
+        if max_images is not None and (not isinstance(max_images, int) or max_images < 1):
+            raise InputError(f"'{key}.max_images' must be None or an integer >= 1, "
+                             f"got {max_images!r}")
+        self.scale = scale
+        self.channel = check_channel(channel, f"{key}.channel")
+        self._key = key
+        self.hr_files = list_config_images(resolve_dir(hr_dir, data_root), f"{key}.hr_dir")
+        self.hr_files = self.hr_files[:max_images]
+        self.lr_files = None
+        if lr_dir is not None:
+            self.lr_files = match_lr_files(self.hr_files, resolve_dir(lr_dir, data_root), scale,
+                                           f"{key}.lr_dir")
+
+    def __len__(self):
+        return len(self.hr_files)
+
+    def _read(self, path):
+        """(image after channel selection, whether the file is gray)."""
+        img = read_image(path, keep_gray=True)
+        gray = img.shape[2] == 1
+        rgb = np.repeat(img, 3, axis=2) if gray else img  # the networks take RGB
+        return select_channel(rgb, self.channel, f"{self._key}.channel"), gray
+
+    def __getitem__(self, i):
+        hr_path = self.hr_files[i]  # IndexError ends iteration
+        hr, gray = self._read(hr_path)
+        hr = np.ascontiguousarray(mod_crop(hr, self.scale))
+        if self.lr_files is None:
+            lr = downscale(hr, self.scale)
+        else:
+            lr, _ = self._read(self.lr_files[i])
+            check_lr_size(hr_path, hr.shape[:2], self.lr_files[i], lr.shape[:2], self.scale)
+        return {"name": hr_path.stem, "lr": to_chw_float(lr), "hr": hr, "lr_image": lr,
+                "gray": gray}
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))

@@ -1,5 +1,6 @@
-"""Datasets: random training patches (TrainPatches + EpochBatchSampler -> build_train_loader)
-and whole benchmark images for validation (BenchmarkSet -> build_val_set).
+"""The datasets of a run's config: random training patches (TrainPatches + EpochBatchSampler
+-> build_train_loader, worker_init) and the validation set (build_val_set: a
+benchmarks.BenchmarkSet).
 
 Training determinism. A training run is iteration-based and must resume bit-exactly, so a
 patch is a pure function of (seed, global index k):
@@ -28,73 +29,23 @@ import sys
 import threading
 import time
 import warnings
-from pathlib import Path
 
 import cv2
 import numpy as np
 
 from ..compat import import_paddle
 from ..config import SMALL_IMAGE_POLICIES, TRAIN_TYPES
+from ..errors import InputError
 from ..metrics import mod_crop
-from .io import check_channel, image_size, list_images, read_image, select_channel
+from .benchmarks import BenchmarkSet
+from .folders import check_lr_size, list_config_images, match_lr_files, resolve_dir
+from .io import check_channel, image_size, read_image, select_channel
 from .transforms import augment, downscale, paired_random_crop, random_crop, to_chw_float
 
 paddle = import_paddle()
 
-__all__ = ["TrainPatches", "EpochBatchSampler", "BenchmarkSet", "build_train_set",
-           "build_train_loader", "build_val_set", "match_lr_files"]
-
-
-def resolve_dir(path, data_root):
-    """``path`` as a Path, joined to ``data_root`` when it is relative (and a root is given)."""
-    path = Path(path).expanduser()
-    if data_root is None or path.is_absolute():
-        return path
-    return Path(data_root).expanduser() / path
-
-
-def _list_images(folder, key):
-    """io.list_images with the config key in front of the message, so users know what to fix."""
-    try:
-        return list_images(folder)
-    except (FileNotFoundError, NotADirectoryError, ValueError) as exc:
-        raise type(exc)(f"'{key}': {exc}") from None
-
-
-def match_lr_files(hr_files, lr_dir, scale, key="lr_dir"):
-    """The LR partner of each HR file, by file stem.
-
-    A partner of ``0001.png`` is any image in ``lr_dir`` named ``0001.*`` or, DIV2K style,
-    ``0001x{scale}.*``.
-
-    Args:
-        hr_files: list of Path.
-        lr_dir: folder of LR images.
-        scale: int, for the DIV2K-style name.
-        key: config key named in errors.
-
-    Returns:
-        list of Path, parallel to ``hr_files``.
-    """
-    by_stem = {p.stem: p for p in _list_images(lr_dir, key)}
-    partners = []
-    for hr in hr_files:
-        names = (hr.stem, f"{hr.stem}x{scale}")
-        match = next((by_stem[n] for n in names if n in by_stem), None)
-        if match is None:
-            raise FileNotFoundError(f"'{key}': no LR image for {hr} in {lr_dir} (looked for "
-                                    f"{names[0]}.* and {names[1]}.*)")
-        partners.append(match)
-    return partners
-
-
-def _check_lr_size(hr_path, hr_size, lr_path, lr_size, scale):
-    """LR sides must be the HR sides // scale (the LR of the mod-cropped HR)."""
-    expected = (hr_size[0] // scale, hr_size[1] // scale)
-    if tuple(lr_size) != expected:
-        raise ValueError(f"LR {lr_path} is {lr_size[0]}x{lr_size[1]}, but HR {hr_path} "
-                         f"({hr_size[0]}x{hr_size[1]}) at scale {scale} needs "
-                         f"{expected[0]}x{expected[1]}")
+__all__ = ["TrainPatches", "EpochBatchSampler", "build_train_set", "build_train_loader",
+           "build_val_set", "worker_init"]
 
 
 class TrainPatches(paddle.io.Dataset):
@@ -107,7 +58,7 @@ class TrainPatches(paddle.io.Dataset):
         hr_dir: folder of HR images (relative: under ``data_root``).
         scale: int, HR side / LR side.
         type: 'hr_only' (LR made from each HR patch) or 'paired' (LR files in ``lr_dir``).
-        lr_dir: folder of LR images for 'paired', matched by name (see match_lr_files).
+        lr_dir: folder of LR images for 'paired', matched by name (folders.match_lr_files).
         hr_crop: HR patch side, a multiple of ``scale``.
         patches_per_image: patches of each image in one epoch.
         flip, rot90: random flips / 90-degree rotations (transforms.augment).
@@ -117,7 +68,7 @@ class TrainPatches(paddle.io.Dataset):
         channel: see io.select_channel; applied right after reading.
         seed: int >= 0.
         data_root: folder that relative ``hr_dir``/``lr_dir`` are under (None: current dir).
-        target_scales: scales the generator outputs, finest last (LapSRN x4: (2, 4));
+        level_scales: scales the generator outputs, finest last (LapSRN x4: (2, 4));
             each coarser one gets its own target, the HR patch shrunk by MATLAB bicubic.
 
     Items: ``ds[k]`` for any int k >= 0 (k >= len(ds) is a later epoch) ->
@@ -129,37 +80,37 @@ class TrainPatches(paddle.io.Dataset):
 
     def __init__(self, hr_dir, scale, type="hr_only", lr_dir=None, hr_crop=384,
                  patches_per_image=100, flip=True, rot90=True, cache=False,
-                 small_images="error", channel=None, seed=0, data_root=None, target_scales=None):
+                 small_images="error", channel=None, seed=0, data_root=None, level_scales=None):
         super().__init__()
         key = "datasets.train"
         if type not in TRAIN_TYPES:
-            raise ValueError(f"'{key}.type' must be one of {TRAIN_TYPES}, got {type!r}")
+            raise InputError(f"'{key}.type' must be one of {TRAIN_TYPES}, got {type!r}")
         if type == "paired" and lr_dir is None:
-            raise ValueError(f"'{key}.type' is 'paired' but '{key}.lr_dir' is not set")
+            raise InputError(f"'{key}.type' is 'paired' but '{key}.lr_dir' is not set")
         if small_images not in SMALL_IMAGE_POLICIES:
-            raise ValueError(f"'{key}.small_images' must be one of {SMALL_IMAGE_POLICIES}, "
+            raise InputError(f"'{key}.small_images' must be one of {SMALL_IMAGE_POLICIES}, "
                              f"got {small_images!r}")
         if not isinstance(scale, int) or scale < 1:
-            raise ValueError(f"'scale' must be an integer >= 1, got {scale!r}")
+            raise InputError(f"'scale' must be an integer >= 1, got {scale!r}")
         if not isinstance(hr_crop, int) or hr_crop < scale or hr_crop % scale:
-            raise ValueError(f"'{key}.hr_crop' ({hr_crop}) must be a positive multiple of the "
+            raise InputError(f"'{key}.hr_crop' ({hr_crop}) must be a positive multiple of the "
                              f"scale ({scale}), e.g. {scale * 96}")
         if not isinstance(patches_per_image, int) or patches_per_image < 1:
-            raise ValueError(f"'{key}.patches_per_image' must be an integer >= 1, "
+            raise InputError(f"'{key}.patches_per_image' must be an integer >= 1, "
                              f"got {patches_per_image!r}")
         if not isinstance(seed, int) or seed < 0:
-            raise ValueError(f"'seed' must be an integer >= 0, got {seed!r}")
+            raise InputError(f"'seed' must be an integer >= 0, got {seed!r}")
         self.type, self.scale, self.hr_crop = type, scale, hr_crop
         self.patches_per_image, self.flip, self.rot90 = patches_per_image, flip, rot90
         self.channel = check_channel(channel, f"{key}.channel")
         self.seed = seed
-        self.target_scales = tuple(target_scales or (scale,))
-        if self.target_scales[-1] != scale or any(scale % s for s in self.target_scales):
-            raise ValueError(f"target_scales {self.target_scales} must divide the scale "
+        self.level_scales = tuple(level_scales or (scale,))
+        if self.level_scales[-1] != scale or any(scale % s for s in self.level_scales):
+            raise ValueError(f"level_scales {self.level_scales} must divide the scale "
                              f"({scale}) and end with it")
         self._cache = {} if cache else None
 
-        hr_files = _list_images(resolve_dir(hr_dir, data_root), f"{key}.hr_dir")
+        hr_files = list_config_images(resolve_dir(hr_dir, data_root), f"{key}.hr_dir")
         lr_files = None
         if type == "paired":
             lr_files = match_lr_files(hr_files, resolve_dir(lr_dir, data_root), scale,
@@ -175,7 +126,7 @@ class TrainPatches(paddle.io.Dataset):
         for j, hr in enumerate(hr_files):
             size = image_size(hr)
             if lr_files is not None:
-                _check_lr_size(hr, size, lr_files[j], image_size(lr_files[j]), self.scale)
+                check_lr_size(hr, size, lr_files[j], image_size(lr_files[j]), self.scale)
             if min(size) < self.hr_crop:
                 small.append(f"{hr.name} ({size[0]}x{size[1]})")
             else:
@@ -185,11 +136,11 @@ class TrainPatches(paddle.io.Dataset):
                     f"smaller than datasets.train.hr_crop={self.hr_crop}: "
                     + ", ".join(small[:10]) + (", ..." if len(small) > 10 else ""))
             if not skip:
-                raise ValueError(f"{what}. Set datasets.train.small_images: skip to leave them "
+                raise InputError(f"{what}. Set datasets.train.small_images: skip to leave them "
                                  f"out, or lower hr_crop.")
             warnings.warn(f"skipping {what}", stacklevel=3)
         if not keep:
-            raise ValueError(f"no image in {hr_files[0].parent} is large enough for "
+            raise InputError(f"no image in {hr_files[0].parent} is large enough for "
                              f"datasets.train.hr_crop={self.hr_crop}")
         return keep
 
@@ -223,7 +174,7 @@ class TrainPatches(paddle.io.Dataset):
             # Augmenting before resizing makes lr == imresize(hr) exactly for every patch.
             lr = downscale(hr, self.scale)
         item = {"lr": to_chw_float(lr), "hr": to_chw_float(hr)}
-        for s in self.target_scales[:-1]:  # coarser supervision levels (LapSRN)
+        for s in self.level_scales[:-1]:  # coarser supervision levels (LapSRN)
             item[f"hr_x{s}"] = to_chw_float(downscale(hr, self.scale // s))
         return item
 
@@ -260,7 +211,7 @@ class EpochBatchSampler:
         self.global_batch = batch_size * world_size
         self.iters_per_epoch = num_samples // self.global_batch
         if self.iters_per_epoch == 0:
-            raise ValueError(f"one epoch has {num_samples} patches, fewer than one global batch "
+            raise InputError(f"one epoch has {num_samples} patches, fewer than one global batch "
                              f"({batch_size} per rank x {world_size} ranks); raise "
                              f"datasets.train.patches_per_image or lower train.batch_size")
 
@@ -285,15 +236,15 @@ class EpochBatchSampler:
         return sys.maxsize
 
 
-def build_train_set(cfg, target_scales=None):
+def build_train_set(cfg, level_scales=None):
     """TrainPatches from a resolved config (``datasets.train``, ``scale``, ``seed``,
-    ``data_root``) and the generator's ``target_scales``."""
+    ``data_root``) and the generator's ``level_scales``."""
     section = {k: v for k, v in cfg["datasets"]["train"].items() if k != "num_workers"}
     return TrainPatches(scale=cfg["scale"], seed=cfg["seed"], data_root=cfg["data_root"],
-                        target_scales=target_scales, **section)
+                        level_scales=level_scales, **section)
 
 
-def build_train_loader(cfg, start_iter=0, rank=0, world_size=1, target_scales=None,
+def build_train_loader(cfg, start_iter=0, rank=0, world_size=1, level_scales=None,
                        dataset=None):
     """The endless training DataLoader of a config, positioned at iteration ``start_iter``.
 
@@ -301,9 +252,9 @@ def build_train_loader(cfg, start_iter=0, rank=0, world_size=1, target_scales=No
         cfg: resolved config (config.load_config).
         start_iter: iterations already done (0 for a new run; a resumed run's step count).
         rank, world_size: data-parallel position (batch size ``train.batch_size`` per rank).
-        target_scales: the generator's output scales (see TrainPatches).
+        level_scales: the generator's output scales (see TrainPatches).
         dataset: the TrainPatches of ``cfg`` if already built (build_train_set), else built
-            here with ``target_scales``.
+            here with ``level_scales``.
 
     Returns:
         paddle.io.DataLoader yielding {"lr": float32 Tensor [B, C, h, w] in [0, 1],
@@ -312,7 +263,7 @@ def build_train_loader(cfg, start_iter=0, rank=0, world_size=1, target_scales=No
     With worker processes, OpenCV is set to one thread in this process (and so in the
     workers, which inherit it): see the comment in the code.
     """
-    dataset = dataset if dataset is not None else build_train_set(cfg, target_scales)
+    dataset = dataset if dataset is not None else build_train_set(cfg, level_scales)
     sampler = EpochBatchSampler(len(dataset), cfg["train"]["batch_size"], rank=rank,
                                 world_size=world_size, seed=cfg["seed"], start_iter=start_iter)
     num_workers = cfg["datasets"]["train"]["num_workers"]
@@ -359,71 +310,6 @@ def _exit_when_orphaned(parent_pid):
     while os.getppid() == parent_pid:
         time.sleep(1.0)
     os._exit(1)
-
-
-class BenchmarkSet:
-    """Whole images of a benchmark (Set5, Set14, B100, Urban100, DIV2K valid) for validation.
-
-    HR images are mod-cropped to multiples of ``scale``; the LR is MATLAB bicubic
-    ``imresize(HR, 1/scale)`` (uint8/uint16-exact), or read from ``lr_dir``, matched by name.
-
-    Args:
-        hr_dir: folder of HR images (relative: under ``data_root``).
-        scale: int.
-        lr_dir: None, or a folder of LR images (e.g. Set5/LR_bicubic/X4).
-        channel: see io.select_channel (HR and LR both).
-        max_images: use the first N images (sorted by name); None: all.
-        data_root: folder that relative dirs are under.
-        key: config section named in errors.
-
-    Items (``ds[i]`` or iteration, in file-name order):
-        {"name": file stem,
-         "lr": float32 [C, h, w] in [0, 1] (network input),
-         "hr": [h * scale, w * scale, C] uint8/uint16, the mod-cropped HR (for metrics),
-         "lr_image": [h, w, C] uint8/uint16, the LR as integers,
-         "gray": True if the HR file is single-channel (its three channels are then equal;
-                 the evaluator scores it on the gray values, as the literature does)}
-    """
-
-    def __init__(self, hr_dir, scale, lr_dir=None, channel=None, max_images=None,
-                 data_root=None, key="datasets.val"):
-        if max_images is not None and (not isinstance(max_images, int) or max_images < 1):
-            raise ValueError(f"'{key}.max_images' must be None or an integer >= 1, "
-                             f"got {max_images!r}")
-        self.scale = scale
-        self.channel = check_channel(channel, f"{key}.channel")
-        self._key = key
-        self.hr_files = _list_images(resolve_dir(hr_dir, data_root), f"{key}.hr_dir")
-        self.hr_files = self.hr_files[:max_images]
-        self.lr_files = None
-        if lr_dir is not None:
-            self.lr_files = match_lr_files(self.hr_files, resolve_dir(lr_dir, data_root), scale,
-                                           f"{key}.lr_dir")
-
-    def __len__(self):
-        return len(self.hr_files)
-
-    def _read(self, path):
-        """(image after channel selection, whether the file is gray)."""
-        img = read_image(path, keep_gray=True)
-        gray = img.shape[2] == 1
-        rgb = np.repeat(img, 3, axis=2) if gray else img  # the networks take RGB
-        return select_channel(rgb, self.channel, f"{self._key}.channel"), gray
-
-    def __getitem__(self, i):
-        hr_path = self.hr_files[i]  # IndexError ends iteration
-        hr, gray = self._read(hr_path)
-        hr = np.ascontiguousarray(mod_crop(hr, self.scale))
-        if self.lr_files is None:
-            lr = downscale(hr, self.scale)
-        else:
-            lr, _ = self._read(self.lr_files[i])
-            _check_lr_size(hr_path, hr.shape[:2], self.lr_files[i], lr.shape[:2], self.scale)
-        return {"name": hr_path.stem, "lr": to_chw_float(lr), "hr": hr, "lr_image": lr,
-                "gray": gray}
-
-    def __iter__(self):
-        return (self[i] for i in range(len(self)))
 
 
 def build_val_set(cfg):

@@ -28,19 +28,21 @@ class ImageReadError(InputError):
     names the file and the reason."""
 
 
-def read_image(path, keep_gray=False):
+def read_image(path, keep_gray=False, keep_alpha=False):
     """Decode an image file to RGB.
 
     Args:
         path: str or Path of a PNG, JPEG, BMP or TIFF file (any characters in the name).
         keep_gray: return gray files as [H, W, 1] instead of three identical channels
             (benchmarks need to know: the literature scores a gray image on its own values).
+        keep_alpha: return RGBA files as [H, W, 4] (RGBA order) instead of dropping the
+            alpha channel (inference gives the alpha back, upscaled).
 
     Returns:
         [H, W, 3] uint8 or uint16 array, RGB order, C-contiguous. Gray files come back with
         three identical channels ([H, W, 1] with ``keep_gray``); an alpha channel is dropped
-        (not composited). EXIF orientation is ignored: the pixels are returned as stored, as
-        benchmark files expect.
+        (not composited; kept with ``keep_alpha``). EXIF orientation is ignored: the pixels
+        are returned as stored, as benchmark files expect.
 
     Raises:
         ImageReadError: the file is missing, empty, not decodable, or not 8/16-bit.
@@ -65,6 +67,8 @@ def read_image(path, keep_gray=False):
     channels = img.shape[2]
     if channels == 1:
         return np.ascontiguousarray(img if keep_gray else np.repeat(img, 3, axis=2))
+    if channels == 4 and keep_alpha:
+        return np.ascontiguousarray(img[:, :, [2, 1, 0, 3]])  # BGRA -> RGBA
     if channels in (3, 4):
         return np.ascontiguousarray(img[:, :, 2::-1])  # BGR(A) -> RGB, alpha dropped
     raise ImageReadError(f"cannot read image {path}: {channels} channels "
@@ -75,8 +79,9 @@ def write_image(path, img):
     """Encode an image to a file, creating missing parent folders.
 
     Args:
-        path: str or Path; the extension picks the format (16-bit needs .png or .tif).
-        img: [H, W, 3] RGB or [H, W] / [H, W, 1] gray, uint8 or uint16.
+        path: str or Path; the extension picks the format (16-bit needs .png or .tif,
+            RGBA needs .png).
+        img: [H, W, 3] RGB, [H, W, 4] RGBA or [H, W] / [H, W, 1] gray, uint8 or uint16.
     """
     path = Path(path)
     img = np.asarray(img)
@@ -84,10 +89,12 @@ def write_image(path, img):
         raise ValueError(f"write_image({path}): expected uint8 or uint16 pixels, got {img.dtype}")
     if img.ndim == 3 and img.shape[2] == 1:
         img = img[:, :, 0]
-    if not (img.ndim == 2 or (img.ndim == 3 and img.shape[2] == 3)):
-        raise ValueError(f"write_image({path}): expected [H, W, 3] RGB or [H, W] gray, "
-                         f"got shape {img.shape}")
+    if not (img.ndim == 2 or (img.ndim == 3 and img.shape[2] in (3, 4))):
+        raise ValueError(f"write_image({path}): expected [H, W, 3] RGB, [H, W, 4] RGBA or "
+                         f"[H, W] gray, got shape {img.shape}")
     ext = path.suffix.lower()
+    if img.ndim == 3 and img.shape[2] == 4 and ext != ".png":
+        raise ValueError(f"write_image({path}): RGBA needs a .png name")
     if ext not in IMAGE_EXTENSIONS:
         raise ValueError(f"write_image({path}): unknown extension {path.suffix!r} "
                          f"(use one of {', '.join(IMAGE_EXTENSIONS)})")
@@ -95,7 +102,7 @@ def write_image(path, img):
         raise ValueError(f"write_image({path}): {ext} cannot store 16-bit pixels "
                          f"(use .png or .tif)")
     if img.ndim == 3:
-        img = img[:, :, ::-1]  # RGB -> BGR
+        img = img[:, :, [2, 1, 0, 3][:img.shape[2]]]  # RGB(A) -> BGR(A)
     ok, encoded = cv2.imencode(ext, np.ascontiguousarray(img))
     if not ok:
         raise ValueError(f"write_image({path}): OpenCV could not encode a {img.dtype} "

@@ -15,7 +15,6 @@ from ..errors import InputError
 from ..models.state import load_state_strict
 from ..storage import atomic_save, load_file
 
-
 CHECKPOINT_FORMAT = "paddle-srgan-checkpoint"
 
 

@@ -7,13 +7,22 @@ the same scale (metrics.rgb_to_gray), as the MATLAB scripts apply rgb2ycbcr only
 3-channel images; LR inputs made by MATLAB-exact bicubic (or read from paired folders). The
 bicubic baseline upsamples the same LR with the same MATLAB-exact resize, so the two rows
 differ only by the network.
+
+`evaluate` scores one set; `evaluate_sets` runs bicubic and a generator over several sets
+(tools/eval.py), `lpips_scorer` adds an LPIPS column, `evaluation_meta` tags the results with
+the protocol and provenance (engine.report writes both to files).
 """
+import functools
+
 import numpy as np
 
 from .. import metrics
 from ..compat import import_paddle
 from ..data.imresize import imresize
 from ..data.transforms import downscale, to_image
+from ..errors import InputError
+from ..models import output_levels
+from ..storage import file_md5
 
 paddle = import_paddle()
 
@@ -58,12 +67,13 @@ def bicubic_image(lr_image, scale):
     return imresize(lr_image, scale=scale)
 
 
-def evaluate(dataset, scale, generator=None, on_image=None, rgb=False, level_scales=None):
+def evaluate(dataset, scale, generator=None, on_image=None, rgb=False, level_scales=None,
+             scorers=()):
     """Score `generator` (or, if None, bicubic upsampling) on every item of `dataset`.
 
     Args:
         dataset: iterable of {"name", "lr": float32 [C,h,w] in [0,1], "hr": int [H,W,C],
-            "lr_image": int [h,w,C], optional "gray": bool} (data.datasets.BenchmarkSet).
+            "lr_image": int [h,w,C], optional "gray": bool} (data.benchmarks.BenchmarkSet).
         scale: the SR factor (also the border crop).
         generator: an nn.Layer mapping [N,C,h,w] [0,1] -> [N,C,sh,sw] in its
             `output_range`, or to a list of levels (LapSRN); put it in eval mode first.
@@ -71,14 +81,17 @@ def evaluate(dataset, scale, generator=None, on_image=None, rgb=False, level_sca
             row is the image's scores ({"name", "psnr", "ssim", ...}).
         rgb: also score the three RGB channels (see `score`).
         level_scales: scales of the levels to score, e.g. (2, 4); default: the generator's
-            `target_scales`, else (scale,). Level x<s> is scored against the HR shrunk to it
+            `level_scales`, else (scale,). Level x<s> is scored against the HR shrunk to it
             by MATLAB bicubic (border crop s), as keys psnr_x<s>, ssim_x<s>; the bicubic
             baseline upsamples the LR to each level.
+        scorers: more columns for the final level: callables (sr_image, hr_image, scale) ->
+            {column: value}, e.g. lpips_scorer(net).
     Returns:
         {"per_image": [{"name", "psnr", "ssim", ...}, ...], "psnr": mean, "ssim": mean, ...}
-        (every metric of `score` for the final level, plus per-level keys, averaged).
+        (every metric of `score` for the final level, plus per-level keys and the scorers'
+        columns, averaged).
     """
-    level_scales = tuple(level_scales or getattr(generator, "target_scales", None) or (scale,))
+    level_scales = tuple(level_scales or getattr(generator, "level_scales", None) or (scale,))
     rows = []
     for item in dataset:
         hr = item["hr"]
@@ -87,11 +100,10 @@ def evaluate(dataset, scale, generator=None, on_image=None, rgb=False, level_sca
         else:
             out = super_resolve(generator, item["lr"])
             out_range = getattr(generator, "output_range", (-1.0, 1.0))
-            images = [to_image(o, out_range, hr.dtype.type)
-                      for o in (out if isinstance(out, (list, tuple)) else [out])]
+            images = [to_image(o, out_range, hr.dtype.type) for o in output_levels(out)]
         sr_image = images[-1]
         if sr_image.shape != hr.shape:
-            raise ValueError(f"{item['name']}: SR image is {sr_image.shape}, HR is {hr.shape}; "
+            raise InputError(f"{item['name']}: SR image is {sr_image.shape}, HR is {hr.shape}; "
                              f"is the LR folder made for x{scale}?")
         gray = bool(item.get("gray", False))
         row = {"name": item["name"], **score(sr_image, hr, scale, rgb, gray)}
@@ -99,10 +111,81 @@ def evaluate(dataset, scale, generator=None, on_image=None, rgb=False, level_sca
             for s, img in zip(level_scales, images):
                 target = hr if s == scale else downscale(hr, scale // s)
                 row.update({f"{k}_x{s}": v for k, v in score(img, target, s, gray=gray).items()})
+        for scorer in scorers:
+            row.update(scorer(sr_image, hr, scale))
         rows.append(row)
         if on_image is not None:
             on_image(item, sr_image, row)
     if not rows:
-        raise ValueError("the evaluation set has no images")
+        raise InputError("the evaluation set has no images")
     means = {k: float(np.mean([r[k] for r in rows])) for k in rows[0] if k != "name"}
     return {"per_image": rows, **means}
+
+
+def lpips_scorer(net):
+    """An `evaluate` scorer adding the column "lpips" (LPIPS with `net`, from
+    metrics.load_lpips; lower is better), border-cropped like PSNR/SSIM; 16-bit images are
+    scored on the 8-bit scale, as `score` does."""
+    def lpips_column(sr_image, hr_image, scale):
+        k = 255.0 / np.iinfo(hr_image.dtype).max
+        return {"lpips": metrics.lpips(sr_image * k, hr_image * k, net, crop_border=scale)}
+    return lpips_column
+
+
+def evaluate_sets(sets, scale, generator=None, method=None, scorers=(), on_image=None,
+                  progress=None):
+    """The bicubic baseline and (if given) `generator` on each benchmark set, RGB columns too.
+
+    Args:
+        sets: {set name: BenchmarkSet} (data.benchmarks.open_benchmark_sets).
+        scale: the SR factor.
+        generator: nn.Layer in eval mode, or None for the bicubic baseline alone; a
+            multi-level generator (LapSRN) is scored at each of its `level_scales`, and so
+            is the baseline.
+        method: the generator's name in the results (default: its class name).
+        scorers: extra columns (see `evaluate`), e.g. [lpips_scorer(net)].
+        on_image: optional callback(set name, method, item, sr_image, row), the baseline's
+            images of a set before the generator's (e.g. figures.EvalImageWriter).
+        progress: optional wrapper of each set's items, called as progress(items, desc=...,
+            total=...) (e.g. functools.partial(tqdm, leave=False)).
+    Returns:
+        {set name: {"bicubic": evaluate(...), method: evaluate(...)}}: engine.report's results.
+    """
+    methods = [("bicubic", None)]
+    if generator is not None:
+        methods.append((method or type(generator).__name__, generator))
+    level_scales = getattr(generator, "level_scales", None)
+    results = {}
+    for name, dataset in sets.items():
+        results[name] = {}
+        for label, net in methods:
+            items = dataset
+            if progress is not None:
+                items = progress(dataset, desc=f"{name} {label}", total=len(dataset))
+            callback = None if on_image is None else functools.partial(on_image, name, label)
+            results[name][label] = evaluate(items, scale, net, callback, rgb=True,
+                                            level_scales=level_scales, scorers=scorers)
+    return results
+
+
+def evaluation_meta(scale, channel, lr_from, datasets, weights=None, use_ema=False,
+                    lpips_net=None, lpips_weights=None):
+    """The protocol and provenance tags stored with evaluation results.
+
+    Args:
+        scale: SR factor (also the border crop); channel: the evaluated channel (None: RGB,
+            scored on Y); lr_from: "matlab" (LR made by MATLAB-exact bicubic) or "folder".
+        datasets: the set names evaluated.
+        weights: the evaluated generator weights (their md5 is recorded), None for bicubic.
+        use_ema: whether the EMA generator of a checkpoint was evaluated.
+        lpips_net, lpips_weights: the LPIPS network and its file, if LPIPS was scored.
+    """
+    meta = {**metrics.protocol(scale, y_channel=channel is None,
+                               lr_from="matlab-bicubic" if lr_from == "matlab"
+                               else "LR_bicubic folder"),
+            "scale": scale, "channel": channel, "weights": weights,
+            "weights_md5": file_md5(weights) if weights else None, "use_ema": use_ema,
+            "datasets": list(datasets)}
+    if lpips_net is not None:
+        meta.update(metrics.lpips_protocol(lpips_net, scale), lpips_weights=lpips_weights)
+    return meta

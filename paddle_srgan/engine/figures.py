@@ -1,10 +1,10 @@
 """Pictures of a run for people: labelled comparison strips and the training curves.
 
 Comparison strips (`comparison`) serve VisualDL samples, `samples/` on disk, the end-of-run
-figure and `tools/eval.py --figures`: panels of the same scene side by side (an LR panel is
-blown up by nearest neighbour so its real pixels show), each under a label bar
-("LR", "bicubic 28.43 dB", "SR 29.20 dB", "HR"). The curves (`plot_curves`) are drawn from the
-run's `scalars.jsonl` with matplotlib, so a notebook without a VisualDL server still shows how
+figure and `tools/eval.py --figures` (`EvalImageWriter`): panels of the same scene side by
+side (an LR panel is blown up by nearest neighbour so its real pixels show), each under a label
+bar ("LR", "bicubic 28.43 dB", "SR 29.20 dB", "HR"). The curves (`plot_curves`) are drawn from
+the run's `scalars.jsonl` with matplotlib, so a notebook without a VisualDL server still shows how
 training went.
 """
 import json
@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from ..data.imresize import imresize
+from ..data.io import write_image
 
 LABEL_HEIGHT = 18
 GAP = 2  # white pixels between panels
@@ -96,6 +97,39 @@ def stack(rows):
         padded.append(np.pad(r, ((0, GAP), (0, width - r.shape[1]), (0, 0)),
                              constant_values=255))
     return np.concatenate(padded, axis=0)[:-GAP]
+
+
+class EvalImageWriter:
+    """The `on_image` of evaluator.evaluate_sets for tools/eval.py: writes the SR outputs
+    (`save_images`: out_dir/images/<set>/<method>/<image>.png) and labelled comparisons
+    (`figures`: out_dir/figures/<set>/<image>.png, centre crops LR | bicubic | SR | HR with
+    PSNR; LR | bicubic | HR when `with_model` is False, the baseline alone).
+    """
+
+    def __init__(self, out_dir, scale, save_images=False, figures=False, with_model=True):
+        self.out_dir, self.scale = out_dir, scale
+        self.save_images, self.figures, self.with_model = save_images, figures, with_model
+        self._bicubic = {}  # (set, image) -> (bicubic image, its row), until the SR one comes
+
+    def __call__(self, set_name, method, item, sr_image, row):
+        stem = item["name"]
+        if self.save_images:
+            write_image(os.path.join(self.out_dir, "images", set_name, method, f"{stem}.png"),
+                        sr_image)
+        if not self.figures:
+            return
+        if method == "bicubic":
+            self._bicubic[set_name, stem] = (sr_image, row)
+            if self.with_model:
+                return  # the figure waits for the model's image
+        bicubic, bicubic_row = self._bicubic.pop((set_name, stem))
+        panels = [("LR", item["lr_image"]), (f"bicubic {bicubic_row['psnr']:.2f} dB", bicubic)]
+        if self.with_model:
+            panels.append((f"SR {row['psnr']:.2f} dB", sr_image))
+        panels.append(("HR", item["hr"]))
+        box = centre_box(item["hr"].shape, 160, self.scale)
+        write_image(os.path.join(self.out_dir, "figures", set_name, f"{stem}.png"),
+                    comparison(panels, box))
 
 
 def read_scalars(path):

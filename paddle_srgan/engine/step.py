@@ -11,16 +11,14 @@ It owns what lives for one phase: Adam for G (and D) with their MultiStepDecay s
 `set_state_dict()` carry all of it through a checkpoint. The networks (`Networks`) and the
 NaN guard (`NanGuard`) outlive a phase and are passed in.
 """
+import warnings
 from dataclasses import dataclass
 from typing import Optional
-
-import warnings
 
 from .. import losses
 from ..compat import import_paddle
 from ..errors import UserError
-from ..models import (bn_statistics, build_discriminator, build_generator, build_vgg,
-                      finest_level)
+from ..models import bn_statistics, build_discriminator, build_generator, build_vgg, final_level
 
 paddle = import_paddle()
 unique_name = paddle.utils.unique_name
@@ -243,7 +241,7 @@ class PhaseStep:
             self._update_ema()
         result = {f"g_{k}": v.detach() for k, v in terms.items()}
         result["g_total"] = total.detach()
-        return result, finest_level(out)
+        return result, final_level(out)
 
     def d_step(self, real, fake):
         """Discriminator update on real HR and detached SR (both in G's output range).

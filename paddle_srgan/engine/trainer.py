@@ -100,7 +100,7 @@ class Trainer:
         self.amp = self._amp_level()
         _seed(self.cfg["seed"])
         self.nets = build_networks(self.cfg, self.world)
-        self.level_scales = tuple(getattr(self.nets.G, "target_scales", (self.cfg["scale"],)))
+        self.level_scales = tuple(getattr(self.nets.G, "level_scales", (self.cfg["scale"],)))
         self.val_set = build_val_set(self.cfg) if self.is_main else None
         self.train_set = build_train_set(self.cfg, self.level_scales)
         skipped = self._load_resume_state()

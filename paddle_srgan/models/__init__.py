@@ -52,6 +52,18 @@ def build_model(section, key="network_g", source=None, **defaults):
         raise ConfigError(f"{where}'{key}': {exc}") from None
 
 
+def output_levels(out):
+    """The outputs of a generator call as a list, coarsest first: multi-level networks
+    (LapSRN) return one output per level, the others one tensor (a list of one here)."""
+    return list(out) if isinstance(out, (list, tuple)) else [out]
+
+
+def final_level(out):
+    """The full-scale output of a generator call (the last of `output_levels`): what is
+    scored, shown and exported."""
+    return output_levels(out)[-1]
+
+
 def data_channels(cfg):
     """Image channels the data delivers: 1 when `datasets.train.channel` picks one, else 3."""
     return 1 if cfg["datasets"]["train"]["channel"] is not None else 3
@@ -84,17 +96,6 @@ def bn_statistics(*layers):
             if t is not None]
 
 
-def output_levels(out):
-    """A generator's output as a list of levels, coarse to fine: LapSRN returns one tensor
-    per x2 level, single-level networks one tensor."""
-    return list(out) if isinstance(out, (list, tuple)) else [out]
-
-
-def finest_level(out):
-    """The finest (full-scale) output of a generator: what is scored, shown and exported."""
-    return output_levels(out)[-1]
-
-
 def count_parameters(layer):
     """Learnable scalars of `layer`, frozen ones included, BN running statistics excluded:
     the figure PyTorch's `sum(p.numel() for p in m.parameters())` gives for the same net."""
@@ -104,4 +105,4 @@ def count_parameters(layer):
 
 __all__ = ["SRResNet", "MSRResNet", "LapSRN", "Discriminator", "VGGFeatures", "MODELS",
            "build_model", "build_generator", "build_discriminator", "build_vgg", "bn_statistics",
-           "count_parameters", "output_levels", "finest_level"]
+           "count_parameters", "output_levels", "final_level"]

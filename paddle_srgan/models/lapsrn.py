@@ -80,10 +80,10 @@ class LapSRN(nn.Layer):
                              f"({in_channels})")
         self.in_channels = self.out_channels = in_channels
         self.scale = scale
-        self.target_scales = tuple(2 ** k for k in range(1, int(math.log2(scale)) + 1))
+        self.level_scales = tuple(2 ** k for k in range(1, int(math.log2(scale)) + 1))
         self.head = nn.Sequential(nn.Conv2D(in_channels, num_feat, 3, padding=1), nn.LeakyReLU(0.2))
         self.levels = nn.LayerList(
-            [LapSRNLevel(in_channels, num_feat, depth) for _ in self.target_scales])
+            [LapSRNLevel(in_channels, num_feat, depth) for _ in self.level_scales])
 
     def forward(self, lr):
         check_input(lr, self.in_channels, "LapSRN")

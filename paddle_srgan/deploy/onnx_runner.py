@@ -2,14 +2,14 @@
 
 An ONNX deployment is two files: `<prefix>.onnx` (the graph: input `lr` float32 [N, C, h, w]
 in [0, 1], N, h and w dynamic) and `<prefix>.yml` (the export metadata: scale, channels, output
-range, receptive field). `OnnxRunner` has the runner interface of `inference`, so tiling and
-image handling are those of the Paddle runners.
+range, receptive field). `OnnxRunner` has the runner interface of `metadata`, so tiling and
+image handling (`tiling`) are those of the Paddle runners.
 """
 import os
 
-from .compat import default_cpu_threads
-from .errors import MissingPackageError
-from .inference import META_SUFFIX, ExportError, ModelInfo, check_batch, read_metadata_file
+from ..compat import default_cpu_threads
+from ..errors import MissingPackageError
+from .metadata import META_SUFFIX, ExportError, ModelInfo, check_batch, read_metadata_file
 
 ORT_MISSING = ("running an ONNX model needs onnxruntime, which is not installed: "
                "pip install onnxruntime (or paddle-srgan[onnx])")

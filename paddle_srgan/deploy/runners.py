@@ -1,12 +1,13 @@
-"""Open the model that a command line names, as a runner (see `inference`):
+"""Open the model that a command line names, as a runner (see `metadata`):
 
     X.onnx                   -> onnx_runner.OnnxRunner (onnxruntime; Paddle is not imported)
-    export prefix            -> export.Predictor (paddle.inference)
-    config + weights file    -> export.LayerRunner over the dygraph generator
+    export prefix            -> predictor.Predictor (paddle.inference)
+    config + weights file    -> predictor.LayerRunner over the dygraph generator
 
 Shared by tools/infer.py and tools/app.py so both run a given model the same way.
 """
-from .errors import InputError
+from ..errors import InputError
+from .metadata import ModelInfo
 from .onnx_runner import OnnxRunner, is_onnx_model
 
 MODEL_CHOICE = "give either --model PREFIX (or X.onnx) or -c CONFIG --weights FILE"
@@ -33,15 +34,15 @@ def load_runner(model=None, config=None, overrides=(), weights=None, use_ema=Fal
             raise InputError(f"--model {model}: ONNX models run on the CPU here (onnxruntime); "
                              f"use --device cpu or auto, or the Paddle export for the GPU")
         return OnnxRunner(model, threads)
-    from . import export  # imports Paddle
+    from . import predictor  # imports Paddle
     if model:
-        return export.create_predictor(model, device, threads)
-    from .compat import use_device
-    from .config import load_config
-    from .engine.checkpoint import load_generator_weights
-    from .models import build_generator
+        return predictor.create_predictor(model, device, threads)
+    from ..compat import use_device
+    from ..config import load_config
+    from ..engine.checkpoint import load_generator_weights
+    from ..models import build_generator
     cfg = load_config(config, list(overrides))
     use_device(device, threads or 0)
     generator = load_generator_weights(build_generator(cfg), weights, use_ema)
     generator.eval()
-    return export.LayerRunner(generator, export.ModelInfo.of(generator))
+    return predictor.LayerRunner(generator, ModelInfo.of(generator))

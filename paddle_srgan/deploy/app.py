@@ -21,9 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .data.imresize import imresize
-from .errors import InputError, MissingPackageError
-from .inference import read_inference_image, super_resolve_image, write_inference_image
+from ..data.imresize import imresize
+from ..data.io import read_image, write_image
+from ..errors import InputError, MissingPackageError
+from .tiling import super_resolve_image
 
 GRADIO_MISSING = ("tools/app.py needs Gradio, which is not installed: "
                   "pip install -e \".[app]\" (or pip install gradio)")
@@ -68,7 +69,7 @@ class Upscaler:
     """What the page does with an upload, without the page.
 
     Args:
-        runner: a runner (see paddle_srgan.inference), e.g. from runners.load_runner.
+        runner: a runner (see paddle_srgan.deploy.metadata), e.g. from runners.load_runner.
         tile, tile_pad: as tools/infer.py's --tile / --tile-pad (tile None: whole image;
             tile_pad None: the model's receptive field, tiled output = untiled output).
         max_pixels: largest accepted upload in LR pixels (width * height).
@@ -100,7 +101,7 @@ class Upscaler:
             raise UploadError("no image uploaded: choose or drop an image file first")
         name = Path(path).name
         try:
-            image = read_inference_image(path)
+            image = read_image(path, keep_gray=True, keep_alpha=True)
         except (ValueError, OSError) as exc:  # ImageReadError is a ValueError
             raise UploadError(f"{name} is not an image this page can read ({exc}); "
                               f"use PNG, JPEG, BMP, TIFF or WebP") from None
@@ -120,7 +121,7 @@ class Upscaler:
         scale = self.runner.info.scale
         folder = self.out_dir / uuid.uuid4().hex
         png = folder / f"{Path(name).stem}_x{scale}.png"  # tools/infer.py's output name
-        write_inference_image(png, sr)
+        write_image(png, sr)
         with self._lock:
             self._results.append(folder)
             while len(self._results) > KEEP_RESULTS:
@@ -135,7 +136,8 @@ class Upscaler:
         bits = 16 if image.dtype == np.uint16 else 8
         tiling = "whole image"
         if self.tile is not None and (h > self.tile or w > self.tile):
-            pad = self.runner.info.receptive_field_radius if self.tile_pad is None else self.tile_pad
+            pad = (self.runner.info.receptive_field_radius if self.tile_pad is None
+                   else self.tile_pad)
             tiles = -(-h // self.tile) * -(-w // self.tile)
             tiling = f"{tiles} tiles of {self.tile} px + {pad} px context"
         return (f"**x{self.runner.info.scale}**: {w}x{h} -> {sr.shape[1]}x{sr.shape[0]} "

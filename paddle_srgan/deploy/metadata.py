@@ -1,0 +1,94 @@
+"""What an export says about its model, without Paddle: the `.yml` metadata beside every
+export (Paddle or ONNX), `ModelInfo` (the `.info` of every runner) and the runner's input check.
+
+A runner is any object with `.info` (a `ModelInfo`) and `.run(lr [N,C,h,w] float32 in [0,1])
+-> np.ndarray [N,C_out,h*s,w*s] in info.output_range`: `predictor.LayerRunner`,
+`predictor.Predictor`, `onnx_runner.OnnxRunner`; `tiling` runs any of them on whole images.
+No Paddle here: the ONNX path deploys with onnxruntime alone.
+"""
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import yaml
+
+from ..errors import InputError
+
+EXPORT_FORMAT = "paddle-srgan-export"
+META_SUFFIX = ".yml"  # not .json: Paddle 3.x writes its program there
+
+
+class ExportError(InputError):
+    """An export (Paddle or ONNX) is missing, incomplete or unreadable here; the message names
+    the file and what to do."""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What inference needs to know about a generator besides its weights.
+
+    scale: SR factor; in_channels / out_channels: 1 or 3; output_range: (lo, hi) of the
+    output values (SRResNet: (-1, 1)); receptive_field_radius: LR pixels on each side of an
+    LR pixel that its HR output depends on (the exact tile padding).
+    """
+
+    scale: int
+    in_channels: int
+    out_channels: int
+    output_range: tuple
+    receptive_field_radius: int
+
+    @classmethod
+    def of(cls, generator):
+        missing = [a for a in ("scale", "in_channels", "out_channels", "output_range")
+                   if not hasattr(generator, a)]
+        if missing:
+            raise ValueError(f"{type(generator).__name__} cannot be exported: it has no "
+                             f"{', '.join(missing)} attribute(s)")
+        # introspect imports Paddle; only a Paddle generator gets here, never an ONNX deployment
+        from .introspect import receptive_field_radius
+        return cls(int(generator.scale), int(generator.in_channels), int(generator.out_channels),
+                   tuple(float(v) for v in generator.output_range),
+                   receptive_field_radius(generator))
+
+    @classmethod
+    def from_meta(cls, meta, source):
+        missing = [k for k in cls.__dataclass_fields__ if k not in meta]
+        if missing:
+            raise ExportError(f"{source}: missing key(s) {', '.join(missing)}; re-export with "
+                              f"tools/export.py")
+        return cls(int(meta["scale"]), int(meta["in_channels"]), int(meta["out_channels"]),
+                   tuple(float(v) for v in meta["output_range"]),
+                   int(meta["receptive_field_radius"]))
+
+
+def read_metadata_file(path):
+    """The export metadata dict in the `.yml` file `path` (written by export.export_generator).
+
+    Raises ExportError naming the file when it is missing, not YAML or not export metadata.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise ExportError(f"{path}: export metadata missing (tools/export.py writes it beside "
+                          f"the model; re-export)")
+    try:
+        with open(path, encoding="utf-8") as f:
+            meta = yaml.safe_load(f)
+    except yaml.YAMLError as exc:
+        raise ExportError(f"{path}: not valid YAML ({exc})") from None
+    if not isinstance(meta, dict) or meta.get("format") != EXPORT_FORMAT:
+        raise ExportError(f"{path}: not paddle-srgan export metadata "
+                          f"(expected format: {EXPORT_FORMAT})")
+    return meta
+
+
+def check_batch(lr_batch, channels, who):
+    """`lr_batch` as a float32 C-contiguous [N, channels, h, w] array, or ValueError."""
+    batch = np.ascontiguousarray(lr_batch, dtype=np.float32)
+    if batch.ndim != 4 or batch.shape[1] != channels:
+        raise ValueError(f"{who}.run expects [N, {channels}, h, w], got shape {list(batch.shape)}")
+    return batch
+
+
+__all__ = ["EXPORT_FORMAT", "META_SUFFIX", "ExportError", "ModelInfo", "read_metadata_file",
+           "check_batch"]

@@ -1,0 +1,115 @@
+"""Super-resolving whole images with any runner, without Paddle: memory-bounded tiling
+(`tile_windows`, `upscale`) and integer images of every common layout (`super_resolve_image`:
+gray, RGB, RGBA, 8/16-bit in, the same layout out). Images are read and written with
+`data.io.read_image(path, keep_gray=True, keep_alpha=True)` and `data.io.write_image`.
+"""
+import cv2
+import numpy as np
+
+from ..data.transforms import to_image
+from ..errors import InputError
+
+# ITU-R 601 luma without offset, as cv2.COLOR_RGB2GRAY and data.io.select_channel("gray").
+GRAY_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+def tile_windows(size, tile, pad):
+    """Tiles along one axis: (core_start, core_end, window_start, window_end) in LR pixels.
+
+    Cores partition [0, size) into runs of `tile`; each window is the core widened by `pad`,
+    then slid inside the image, so all windows have the same length min(size, tile + 2*pad).
+    A same-shaped input lets oneDNN and GPU kernels reuse their plans; sliding keeps >= pad
+    context on every side that is not the image border, where the untiled run sees the same
+    zero padding.
+    """
+    length = min(size, tile + 2 * pad)
+    for start in range(0, size, tile):
+        end = min(start + tile, size)
+        window = min(max(start - pad, 0), size - length)
+        yield start, end, window, window + length
+
+
+def upscale(run_fn, lr, scale, tile=None, tile_pad=None):
+    """Super-resolve one image, whole or tile by tile.
+
+    Args:
+        run_fn: runner.run: float32 [N, C, h, w] in [0, 1] -> [N, C_out, h*s, w*s].
+        lr: float32 [C, h, w] in [0, 1].
+        scale: the model's SR factor s.
+        tile: core tile side in LR pixels; None runs the whole image at once. The network's
+            memory then depends on tile + 2 * tile_pad, not on the image size (the output
+            array itself is 4 * C_out * h*s * w*s bytes).
+        tile_pad: LR pixels of context on each side of a tile; >= the model's
+            receptive_field_radius makes tiled output equal untiled output up to float
+            rounding. Required with `tile`.
+    Returns:
+        float32 [C_out, h*s, w*s] in the model's output range.
+    """
+    lr = np.asarray(lr, dtype=np.float32)
+    if lr.ndim != 3:
+        raise ValueError(f"upscale expects one image [C, h, w], got shape {list(lr.shape)}")
+    _, h, w = lr.shape
+    if tile is None or (tile >= h and tile >= w):
+        return run_fn(lr[None])[0]
+    if tile < 1 or tile_pad is None or tile_pad < 0:
+        raise ValueError(f"upscale: tile must be >= 1 and tile_pad >= 0 (use the model's "
+                         f"receptive_field_radius), got tile={tile}, tile_pad={tile_pad}")
+    out = None
+    for y0, y1, wy0, wy1 in tile_windows(h, tile, tile_pad):
+        for x0, x1, wx0, wx1 in tile_windows(w, tile, tile_pad):
+            sr = run_fn(np.ascontiguousarray(lr[None, :, wy0:wy1, wx0:wx1]))[0]
+            if out is None:
+                out = np.empty((sr.shape[0], h * scale, w * scale), dtype=np.float32)
+            out[:, y0 * scale:y1 * scale, x0 * scale:x1 * scale] = sr[
+                :, (y0 - wy0) * scale:(y1 - wy0) * scale, (x0 - wx0) * scale:(x1 - wx0) * scale]
+    return out
+
+
+def super_resolve_image(runner, image, tile=None, tile_pad=None):
+    """Super-resolve an integer image of any common layout; returns the same layout and dtype.
+
+    Args:
+        runner: any runner (see `metadata`): LayerRunner, Predictor, OnnxRunner.
+        image: uint8 or uint16, [H, W] or [H, W, 1] gray, [H, W, 3] RGB, [H, W, 4] RGBA.
+            Gray runs through a 3-channel model as R=G=B and comes back as luma (BT.601);
+            RGB through a 1-channel model runs channel by channel. Alpha is upscaled with
+            OpenCV bicubic and re-attached (the network never sees it).
+        tile, tile_pad: see `upscale`; tile_pad None -> the model's receptive field radius.
+    Returns:
+        uint8/uint16 image [H*s, W*s(, C)] with the input's dtype and channel layout.
+    """
+    info = runner.info
+    image = np.asarray(image)
+    if image.dtype not in (np.uint8, np.uint16):
+        raise ValueError(f"super_resolve_image expects uint8 or uint16 pixels, got {image.dtype}")
+    if info.in_channels not in (1, 3) or info.out_channels != info.in_channels:
+        raise InputError(f"inference needs a 1->1 or 3->3 channel model, this one maps "
+                         f"{info.in_channels}->{info.out_channels}")
+    squeeze = image.ndim == 2
+    pixels = image[:, :, None] if squeeze else image
+    if pixels.ndim != 3 or pixels.shape[2] not in (1, 3, 4):
+        raise InputError(f"expected a gray, RGB or RGBA image, got shape {list(image.shape)}")
+    alpha = pixels[:, :, 3] if pixels.shape[2] == 4 else None
+    color = pixels[:, :, :3] if alpha is not None else pixels
+    gray = color.shape[2] == 1
+    lr = color.transpose(2, 0, 1).astype(np.float32) / np.float32(np.iinfo(image.dtype).max)
+    run = runner.run
+    if info.in_channels == 3 and gray:
+        lr = np.repeat(lr, 3, axis=0)
+    elif info.in_channels == 1 and not gray:
+        def run(batch):  # one-channel model: the colour channels become a batch of images
+            n, c, h, w = batch.shape
+            sr = runner.run(batch.reshape(n * c, 1, h, w))
+            return sr.reshape(n, c, *sr.shape[2:])
+    pad = info.receptive_field_radius if tile_pad is None else tile_pad
+    sr = upscale(run, lr, info.scale, tile, pad)
+    if gray and sr.shape[0] == 3:
+        sr = np.tensordot(GRAY_WEIGHTS, sr, axes=1)[None]  # weights sum to 1: range kept
+    out = to_image(sr, info.output_range, image.dtype)
+    if alpha is not None:
+        size = (out.shape[1], out.shape[0])
+        out = np.dstack([out, cv2.resize(alpha, size, interpolation=cv2.INTER_CUBIC)])
+    return out[:, :, 0] if squeeze else out
+
+
+__all__ = ["tile_windows", "upscale", "super_resolve_image"]
