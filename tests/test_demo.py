@@ -4,9 +4,9 @@ import os
 
 import paddle
 
+from paddle_srgan.checkpoint import load_generator_weights
 from paddle_srgan.config import load_config
 from paddle_srgan.data.imresize import imresize
-from paddle_srgan.engine.checkpoint import load_generator_weights
 from paddle_srgan.engine.trainer import Trainer
 from paddle_srgan.layouts import LAYOUTS
 from paddle_srgan.models import MSRResNet, build_generator

@@ -121,7 +121,7 @@ def test_tiny_lapsrn_train_then_eval(tmp_path):
     x = np.random.default_rng(0).random((1, 1, 8, 12), dtype=np.float32)
     sr = predictor.create_predictor(prefix, "cpu").run(x)
     g = build_generator(load_config(path))
-    from paddle_srgan.engine.checkpoint import load_generator_weights
+    from paddle_srgan.checkpoint import load_generator_weights
     load_generator_weights(g, str(run_dir / "checkpoints" / "best.pdparams")).eval()
     assert sr.shape == (1, 1, 32, 48)
     assert np.abs(sr - g(paddle.to_tensor(x))[-1].numpy()).max() <= 1e-4

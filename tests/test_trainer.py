@@ -11,8 +11,8 @@ import paddle
 import pytest
 import yaml
 
+from paddle_srgan import checkpoint as ckpt
 from paddle_srgan.config import load_config
-from paddle_srgan.engine import checkpoint as ckpt
 from paddle_srgan.engine.step import NanGuard, PhaseStep, TrainingError, build_networks
 from paddle_srgan.engine.trainer import Trainer
 

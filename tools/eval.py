@@ -87,8 +87,8 @@ def main(argv=None):
     from paddle_srgan.engine import evaluator, figures, report
     generator, weights = None, None
     if not args.bicubic_only:
+        from paddle_srgan.checkpoint import load_generator_weights
         from paddle_srgan.compat import use_device
-        from paddle_srgan.engine.checkpoint import load_generator_weights
         from paddle_srgan.models import build_generator
         use_device(cfg["device"], cfg["cpu_threads"])
         generator = load_generator_weights(build_generator(cfg), args.weights, args.use_ema)

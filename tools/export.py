@@ -40,8 +40,8 @@ def main(argv=None):
         raise MissingPackageError(export.ONNX_MISSING)
     cfg = cli.config_from_args(args)
 
+    from paddle_srgan.checkpoint import load_generator_weights
     from paddle_srgan.compat import import_paddle
-    from paddle_srgan.engine.checkpoint import load_generator_weights
     from paddle_srgan.models import build_generator
     import_paddle().set_device("cpu")  # tracing needs no GPU; the export runs anywhere
     generator = load_generator_weights(build_generator(cfg), args.weights, args.use_ema)

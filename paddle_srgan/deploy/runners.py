@@ -37,9 +37,9 @@ def load_runner(model=None, config=None, overrides=(), weights=None, use_ema=Fal
     from . import predictor  # imports Paddle
     if model:
         return predictor.create_predictor(model, device, threads)
+    from ..checkpoint import load_generator_weights
     from ..compat import use_device
     from ..config import load_config
-    from ..engine.checkpoint import load_generator_weights
     from ..models import build_generator
     cfg = load_config(config, list(overrides))
     use_device(device, threads or 0)

@@ -15,7 +15,7 @@ Life of a run:
                                 step(batch)                     G step (+ D step)
                                 every log_interval   losses, D(real)/D(fake), lr, times
                                 every val_interval   PSNR/SSIM, labelled samples, best.pdparams
-                                every save_interval  checkpoint (engine.checkpoint, atomic)
+                                every save_interval  checkpoint (checkpoint.py, atomic)
                                 SIGTERM / SIGINT     checkpoint, then stop (engine.stop; also
                                                      when the DataLoader workers died first)
         phase end               validation, checkpoint, <phase>_G.pdparams
@@ -34,6 +34,7 @@ import warnings
 import numpy as np
 from tqdm import tqdm
 
+from .. import checkpoint as ckpt
 from ..compat import import_paddle, use_device
 from ..config import config_differences, dump_config
 from ..data.datasets import build_train_loader, build_train_set, build_val_set
@@ -41,7 +42,6 @@ from ..data.io import write_image
 from ..errors import InputError
 from ..models import count_parameters
 from ..storage import atomic_save, atomic_save_json
-from . import checkpoint as ckpt
 from . import figures, report
 from .evaluator import evaluate
 from .logger import LossMeter, RunLogger
@@ -60,7 +60,7 @@ class Trainer:
 
     The constructor only records the config (no disk I/O, nothing built); `setup()` (called
     by `run()`) builds the device, networks, data and run directory. One `PhaseStep`
-    (engine/step.py) per phase does the optimisation; engine/checkpoint.py owns the
+    (engine/step.py) per phase does the optimisation; checkpoint.py owns the
     checkpoint format.
 
     Args:

@@ -10,10 +10,10 @@ import random
 
 import numpy as np
 
-from ..compat import import_paddle
-from ..errors import InputError
-from ..models.state import load_state_strict
-from ..storage import atomic_save, load_file
+from .compat import import_paddle
+from .errors import InputError
+from .models.state import load_state_strict
+from .storage import atomic_save, load_file
 
 CHECKPOINT_FORMAT = "paddle-srgan-checkpoint"
 
