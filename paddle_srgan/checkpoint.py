@@ -13,7 +13,7 @@ import numpy as np
 from .compat import import_paddle
 from .errors import InputError
 from .models.state import load_state_strict
-from .storage import atomic_save, load_file
+from .storage import atomic_save, atomic_save_json, load_file
 
 CHECKPOINT_FORMAT = "paddle-srgan-checkpoint"
 
@@ -67,6 +67,33 @@ def load_latest_checkpoint(run_dir):
             os.replace(path, path + CORRUPT_SUFFIX)
             skipped.append(f"{exc}; renamed to {os.path.basename(path)}{CORRUPT_SUFFIX}")
     raise CheckpointError("--resume: no readable checkpoint: " + "; ".join(skipped))
+
+
+def resume_state(run_dir, resume, fresh_check=True):
+    """(path, state, skipped) of the checkpoint a run starts from.
+
+    Args:
+        resume: None (a fresh run: (None, None, []), and with `fresh_check` the run
+            directory must hold no checkpoints of an earlier run), 'auto' (the newest
+            readable checkpoint of `run_dir`; skipped lists the unreadable newer ones passed
+            over) or a checkpoint path (that file, no fallback).
+    """
+    if resume == "auto":
+        return load_latest_checkpoint(run_dir)
+    if resume:
+        return resume, load_checkpoint(resume), []
+    if fresh_check and list_checkpoints(run_dir):
+        raise InputError(f"{run_dir} already holds checkpoints of an earlier run: continue it "
+                         f"with --resume, or choose another name with -o experiment=<name>")
+    return None, None, []
+
+
+def save_best(run_dir, generator_state, record):
+    """checkpoints/best.pdparams (the generator's state dict) and best.json (`record`: metric,
+    value, iteration, psnr, ssim), both written atomically."""
+    folder = os.path.join(run_dir, "checkpoints")
+    atomic_save(generator_state, os.path.join(folder, "best.pdparams"))
+    atomic_save_json(record, os.path.join(folder, "best.json"))
 
 
 def save_checkpoint(state, run_dir, keep_last):

@@ -5,6 +5,9 @@ handles, so a newcomer porting to a new Paddle release reads one file.
 """
 
 import os
+import random
+
+import numpy as np
 
 from .errors import InputError, MissingPackageError
 
@@ -92,3 +95,11 @@ def use_device(name, cpu_threads=0):
                              f"got {cpu_threads!r}")
         paddle.base.core.set_num_threads(cpu_threads or default_cpu_threads())
     return device
+
+
+def seed_everything(seed):
+    """Seed Python's, numpy's and Paddle's global random generators."""
+    random.seed(seed)
+    np.random.seed(seed)
+    import_paddle().seed(seed)
+

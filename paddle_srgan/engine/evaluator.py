@@ -23,6 +23,7 @@ from ..data.transforms import downscale, to_image
 from ..errors import InputError
 from ..models import output_levels
 from ..storage import file_md5
+from .figures import validation_figure
 
 paddle = import_paddle()
 
@@ -189,3 +190,27 @@ def evaluation_meta(scale, channel, lr_from, datasets, weights=None, use_ema=Fal
     if lpips_net is not None:
         meta.update(metrics.lpips_protocol(lpips_net, scale), lpips_weights=lpips_weights)
     return meta
+
+
+def validate(val_set, scale, generator, bicubic, num_samples, crop):
+    """A training run's validation: evaluate() with RGB scores, plus labelled LR | bicubic |
+    SR | HR crops (engine.figures.validation_figure) of the first `num_samples` images under
+    "samples" ([(name, uint8 strip)]). `bicubic` is evaluate()'s result for bicubic on the
+    same set (its per-image PSNR labels the bicubic panels)."""
+    samples = []
+    bicubic_rows = {row["name"]: row for row in bicubic["per_image"]}
+
+    def keep_sample(item, sr_image, row):
+        if len(samples) < num_samples:
+            samples.append((item["name"], validation_figure(
+                item, sr_image, row, bicubic_rows[item["name"]], scale, crop)))
+
+    result = evaluate(val_set, scale, generator, on_image=keep_sample, rgb=True)
+    return {**result, "samples": samples}
+
+
+def mean_scores(result):
+    """The mean scores of an evaluate() / validate() result (per-image rows and sample
+    crops left out): what is logged as scalars."""
+    return {k: v for k, v in result.items() if k not in ("per_image", "samples")}
+

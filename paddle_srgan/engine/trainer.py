@@ -27,7 +27,6 @@ order depends only on (seed, iteration) (data.datasets), so a resumed run sees e
 batches the uninterrupted run would have seen.
 """
 import os
-import random
 import time
 import warnings
 
@@ -35,15 +34,14 @@ import numpy as np
 from tqdm import tqdm
 
 from .. import checkpoint as ckpt
-from ..compat import import_paddle, use_device
+from ..compat import import_paddle, seed_everything, use_device
 from ..config import config_differences, dump_config
 from ..data.datasets import build_train_loader, build_train_set, build_val_set
 from ..data.io import write_image
-from ..errors import InputError
 from ..models import count_parameters
-from ..storage import atomic_save, atomic_save_json
+from ..storage import atomic_save
 from . import figures, report
-from .evaluator import evaluate
+from .evaluator import evaluate, mean_scores, validate
 from .logger import LossMeter, RunLogger
 from .step import NanGuard, PhaseStep, build_networks
 from .stop import StopRequests
@@ -98,12 +96,13 @@ class Trainer:
         self.rank = paddle.distributed.get_rank()
         self.is_main = self.rank == 0
         self.amp = self._amp_level()
-        _seed(self.cfg["seed"])
+        seed_everything(self.cfg["seed"])
         self.nets = build_networks(self.cfg, self.world)
         self.level_scales = tuple(getattr(self.nets.G, "level_scales", (self.cfg["scale"],)))
         self.val_set = build_val_set(self.cfg) if self.is_main else None
         self.train_set = build_train_set(self.cfg, self.level_scales)
-        skipped = self._load_resume_state()
+        self._resume_path, self._resume_state, skipped = ckpt.resume_state(
+            self.run_dir, self.resume, fresh_check=self.is_main)
         self._prepare_run_dir()
         self.log = RunLogger(self.run_dir, enabled=self.is_main)
         for message in skipped:
@@ -120,22 +119,6 @@ class Trainer:
             warnings.warn("train.amp is set but training runs on the CPU: using fp32")
             return None
         return level
-
-    def _load_resume_state(self):
-        """Read the checkpoint to resume from (none for a fresh run, which must not find an
-        earlier run's checkpoints). Returns the unreadable newest checkpoints passed over."""
-        skipped = []
-        if self.resume == "auto":
-            self._resume_path, self._resume_state, skipped = \
-                ckpt.load_latest_checkpoint(self.run_dir)
-        elif self.resume:  # a file the user named: no fallback to another one
-            self._resume_path = self.resume
-            self._resume_state = ckpt.load_checkpoint(self.resume)
-        elif self.is_main and ckpt.list_checkpoints(self.run_dir):
-            raise InputError(f"{self.run_dir} already holds checkpoints of an earlier run: "
-                             f"continue it with --resume, or choose another name with "
-                             f"-o experiment=<name>")
-        return skipped
 
     def _prepare_run_dir(self):
         if self.is_main:
@@ -194,35 +177,24 @@ class Trainer:
             return None
         net = self.nets.G_eval
         net.eval()
-        samples = []
-        bicubic_rows = {row["name"]: row for row in self.bicubic["per_image"]}
-        scale = self.cfg["scale"]
-
-        def keep_sample(item, sr_image, row):
-            if len(samples) < self.train_cfg["num_samples"]:
-                samples.append((item["name"], figures.validation_figure(
-                    item, sr_image, row, bicubic_rows[item["name"]], scale,
-                    self.train_cfg["sample_crop"])))
-
-        result = evaluate(self.val_set, scale, net, on_image=keep_sample, rgb=True)
+        result = validate(self.val_set, self.cfg["scale"], net, self.bicubic,
+                          self.train_cfg["num_samples"], self.train_cfg["sample_crop"])
         if net is self.nets.G:
             net.train()
         step = self.iteration
-        self.log.scalars(_means(result), step, "val/")
-        for name, strip in samples:
+        self.log.scalars(mean_scores(result), step, "val/")
+        for name, strip in result["samples"]:
             self.log.image(f"val_samples/{name}", strip, step)
         metric = self.best["metric"]
         value = result[metric]
         improved = self.best["value"] is None or value > self.best["value"]
         if improved:
             self.best.update(value=value, iteration=step)
-            atomic_save(net.state_dict(),
-                             os.path.join(self.run_dir, "checkpoints", "best.pdparams"))
-            atomic_save_json({**self.best, "psnr": result["psnr"], "ssim": result["ssim"]},
-                                  os.path.join(self.run_dir, "checkpoints", "best.json"))
+            ckpt.save_best(self.run_dir, net.state_dict(),
+                           {**self.best, "psnr": result["psnr"], "ssim": result["ssim"]})
         scores = report.score_line(result, self.bicubic, self.level_scales)
         self.log.info(f"validation @ {step}: {scores}" + ("  * new best" if improved else ""))
-        return {**result, "samples": samples}
+        return result
 
     def save(self):
         """Checkpoint the completed iterations (rank 0; atomic, keeps train.keep_last)."""
@@ -272,7 +244,7 @@ class Trainer:
                           + (f", D {count_parameters(D):,}" if D is not None else ""))
             self.bicubic = evaluate(self.val_set, self.cfg["scale"], rgb=True,
                                     level_scales=self.level_scales)
-            self.log.scalars(_means(self.bicubic), self.iteration, "val_bicubic/")
+            self.log.scalars(mean_scores(self.bicubic), self.iteration, "val_bicubic/")
         try:
             with StopRequests(self.world) as self.stop:
                 return self._loop()
@@ -362,7 +334,7 @@ class Trainer:
             val = self._validate() or val
         if save:
             if phase_end and self.is_main:
-                self.phase_results[self.phases[phase]["name"]] = _means(val)
+                self.phase_results[self.phases[phase]["name"]] = mean_scores(val)
             self.save()
         if phase_end and self.is_main:
             atomic_save(self.nets.G_eval.state_dict(), os.path.join(
@@ -387,17 +359,6 @@ class Trainer:
         return figures.plot_curves(self.log.scalars_path, os.path.join(self.run_dir, "curves.png"),
                                    phase_ends=self.phase_starts[1:-1],
                                    title=self.cfg["experiment"])
-
-
-def _seed(seed):
-    random.seed(seed)
-    np.random.seed(seed)
-    paddle.seed(seed)
-
-
-def _means(result):
-    """The mean scores of an evaluate() result (per-image rows and sample crops left out)."""
-    return {k: v for k, v in result.items() if k not in ("per_image", "samples")}
 
 
 def train(cfg, resume=None):
