@@ -6,6 +6,7 @@ Conventions: images are [N, C, H, W] float32 in the generator's output range (`v
 import contextlib
 
 from .compat import import_paddle
+from .metrics import level_key
 from .models import output_levels
 
 paddle = import_paddle()
@@ -140,7 +141,7 @@ class GeneratorObjective:
             terms["pixel"] = sum(per_level)
             if len(levels) > 1:
                 for scale, value in zip(self.level_scales, per_level):
-                    terms[f"pixel_x{scale}"] = value
+                    terms[level_key("pixel", scale)] = value
         sr, hr = levels[-1]
         if "perceptual" in self.weights:
             terms["perceptual"] = self.perceptual(sr, hr)

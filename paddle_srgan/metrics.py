@@ -33,6 +33,12 @@ _SSIM_SIZE = 11
 _SSIM_SIGMA = 1.5
 
 
+def level_key(name, scale):
+    """The key of a per-level value of a multi-level generator (LapSRN): 'psnr_x2' for the
+    x2 level's PSNR, 'hr_x2' for its training target, 'pixel_x2' for its loss term."""
+    return f"{name}_x{scale}"
+
+
 def _gaussian_1d(size, sigma):
     """float64 [size], sums to 1. Its outer product with itself is MATLAB's
     ``fspecial('gaussian', size, sigma)`` (the 2-D Gaussian is separable)."""

@@ -36,7 +36,7 @@ import numpy as np
 from ..compat import import_paddle
 from ..config import SMALL_IMAGE_POLICIES, TRAIN_TYPES
 from ..errors import InputError
-from ..metrics import mod_crop
+from ..metrics import level_key, mod_crop
 from .benchmarks import BenchmarkSet
 from .folders import check_lr_size, list_config_images, match_lr_files, resolve_dir
 from .io import check_channel, image_size, read_image, select_channel
@@ -175,7 +175,7 @@ class TrainPatches(paddle.io.Dataset):
             lr = downscale(hr, self.scale)
         item = {"lr": to_chw_float(lr), "hr": to_chw_float(hr)}
         for s in self.level_scales[:-1]:  # coarser supervision levels (LapSRN)
-            item[f"hr_x{s}"] = to_chw_float(downscale(hr, self.scale // s))
+            item[level_key("hr", s)] = to_chw_float(downscale(hr, self.scale // s))
         return item
 
 

@@ -111,7 +111,8 @@ def evaluate(dataset, scale, generator=None, on_image=None, rgb=False, level_sca
         if len(level_scales) > 1:
             for s, img in zip(level_scales, images):
                 target = hr if s == scale else downscale(hr, scale // s)
-                row.update({f"{k}_x{s}": v for k, v in score(img, target, s, gray=gray).items()})
+                row.update({metrics.level_key(k, s): v
+                            for k, v in score(img, target, s, gray=gray).items()})
         for scorer in scorers:
             row.update(scorer(sr_image, hr, scale))
         rows.append(row)

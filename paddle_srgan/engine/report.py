@@ -7,6 +7,8 @@ import csv
 import json
 import os
 
+from ..metrics import level_key
+
 COLUMNS = (("psnr", "PSNR Y", 2), ("ssim", "SSIM Y", 4), ("psnr_rgb", "PSNR RGB", 2),
            ("ssim_rgb", "SSIM RGB", 4), ("lpips", "LPIPS", 4))
 
@@ -112,9 +114,11 @@ def training_verdict(cfg, run_dir, bicubic, phase_results, best, phase_names, fi
 
 
 def score_line(result, bicubic, level_scales):
-    """'PSNR 27.12 dB, SSIM 0.8001 (bicubic 26.0 / 0.78)' per level for multi-level nets."""
-    keys = [""] if len(level_scales) == 1 else [f"_x{s}" for s in level_scales]
-    return "; ".join(
-        f"{k[1:] + ' ' if k else ''}PSNR {result['psnr' + k]:.3f} dB, SSIM "
-        f"{result['ssim' + k]:.4f} (bicubic {bicubic['psnr' + k]:.3f} / {bicubic['ssim' + k]:.4f})"
-        for k in keys)
+    """'PSNR 27.12 dB, SSIM 0.8001 (bicubic 26.0 / 0.78)'; per level ('x2 PSNR ...; x4 PSNR
+    ...') for multi-level nets."""
+    def line(prefix, key):
+        return (f"{prefix}PSNR {result[key('psnr')]:.3f} dB, SSIM {result[key('ssim')]:.4f} "
+                f"(bicubic {bicubic[key('psnr')]:.3f} / {bicubic[key('ssim')]:.4f})")
+    if len(level_scales) == 1:
+        return line("", lambda name: name)
+    return "; ".join(line(f"x{s} ", lambda name, s=s: level_key(name, s)) for s in level_scales)

@@ -18,6 +18,7 @@ from typing import Optional
 from .. import losses
 from ..compat import import_paddle
 from ..errors import UserError
+from ..metrics import level_key
 from ..models import bn_statistics, build_discriminator, build_generator, build_vgg, final_level
 
 paddle = import_paddle()
@@ -222,7 +223,8 @@ class PhaseStep:
         if len(self.level_scales) == 1:
             return hr
         lo, hi = self.nets.G.output_range
-        return [batch[f"hr_x{s}"] * (hi - lo) + lo for s in self.level_scales[:-1]] + [hr]
+        return [batch[level_key("hr", s)] * (hi - lo) + lo
+                for s in self.level_scales[:-1]] + [hr]
 
     def _autocast(self):
         return paddle.amp.auto_cast(enable=bool(self.amp), level=self.amp or "O1")
