@@ -8,7 +8,8 @@ Examples:
     python tools/train.py -c configs/srgan.yml -o train.batch_size=8 --print-config
     python -m paddle.distributed.launch --devices 0,1 tools/train.py -c configs/srgan.yml
 
-The run directory is output_dir/experiment: config.yml, checkpoints/, vdl/, log.txt, samples/.
+The run directory is output_dir/experiment: config.yml, checkpoints/, vdl/, log.txt,
+scalars.jsonl, samples/, and at the end comparison.png, curves.png and a verdict table.
 Watch it with: visualdl --logdir <output_dir>
 SIGTERM / Ctrl-C save a checkpoint and stop (exit code 143 / 130); --resume continues.
 """
