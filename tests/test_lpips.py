@@ -166,8 +166,9 @@ def test_lpips_is_one_more_column_of_the_evaluation(nets, tmp_path):
     baseline) against the mod-cropped HR, border cropped like PSNR, averaged over the set;
     16-bit images are scored on the 8-bit scale."""
     from paddle_srgan.data.benchmarks import BenchmarkSet
+    from paddle_srgan.data.imresize import imresize
     from paddle_srgan.data.io import write_image
-    from paddle_srgan.engine.evaluator import bicubic_image, evaluate_sets, lpips_scorer
+    from paddle_srgan.engine.evaluator import evaluate_sets, lpips_scorer
 
     net = nets["alex"]
     for name in ("astronaut", "chelsea"):
@@ -175,12 +176,12 @@ def test_lpips_is_one_more_column_of_the_evaluation(nets, tmp_path):
     sets = {"Tiny": BenchmarkSet(tmp_path / "HR", 4)}
     results = evaluate_sets(sets, 4, scorers=[lpips_scorer(net)])
     res = results["Tiny"]["bicubic"]
-    expected = [metrics.lpips(bicubic_image(item["lr_image"], 4), item["hr"], net, crop_border=4)
+    expected = [metrics.lpips(imresize(item["lr_image"], scale=4), item["hr"], net, crop_border=4)
                 for item in sets["Tiny"]]
     assert [row["lpips"] for row in res["per_image"]] == pytest.approx(expected, abs=1e-6)
     assert res["lpips"] == pytest.approx(np.mean(expected), abs=1e-6)
     assert list(results["Tiny"]) == ["bicubic"]  # no generator: the baseline alone
     item = sets["Tiny"][0]
-    sr = bicubic_image(item["lr_image"], 4)
+    sr = imresize(item["lr_image"], scale=4)
     deep = lpips_scorer(net)(sr.astype(np.uint16) * 257, item["hr"].astype(np.uint16) * 257, 4)
     assert deep["lpips"] == pytest.approx(expected[0], abs=1e-5)

@@ -151,3 +151,10 @@ def to_image(sr, value_range=(-1.0, 1.0), dtype=np.uint8):
     peak = np.iinfo(dtype).max
     unit = np.clip((arr.astype(np.float64) - lo) / (hi - lo), 0.0, 1.0)
     return np.floor(unit * peak + 0.5).astype(dtype)
+
+
+def to_uint8(img):
+    """uint8/uint16 image -> uint8 for display (16-bit scaled by 255 / 65535, rounded)."""
+    if img.dtype == np.uint8:
+        return img
+    return (img.astype(np.float64) / np.iinfo(img.dtype).max * 255 + 0.5).astype(np.uint8)

@@ -23,6 +23,7 @@ import numpy as np
 
 from ..data.imresize import imresize
 from ..data.io import read_image, write_image
+from ..data.transforms import to_uint8
 from ..errors import InputError, MissingPackageError
 from .tiling import super_resolve_image
 
@@ -59,9 +60,7 @@ class Result:
 
 def to_preview(image):
     """uint8 copy of an integer image for display: 16-bit scaled to 8-bit, [H, W, 1] -> [H, W]."""
-    image = np.asarray(image)
-    if image.dtype == np.uint16:
-        image = np.floor(image / 257.0 + 0.5).astype(np.uint8)
+    image = to_uint8(np.asarray(image))
     return image[:, :, 0] if image.ndim == 3 and image.shape[2] == 1 else image
 
 

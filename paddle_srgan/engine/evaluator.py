@@ -16,7 +16,7 @@ import functools
 
 import numpy as np
 
-from .. import metrics
+from .. import metrics, models
 from ..compat import import_paddle
 from ..data.imresize import imresize
 from ..data.transforms import downscale, to_image
@@ -63,11 +63,6 @@ def score(sr_image, hr_image, scale, rgb=False, gray=False):
     return out
 
 
-def bicubic_image(lr_image, scale):
-    """MATLAB-exact bicubic upsampling of an integer [h, w, C] LR image."""
-    return imresize(lr_image, scale=scale)
-
-
 def evaluate(dataset, scale, generator=None, on_image=None, rgb=False, level_scales=None,
              scorers=()):
     """Score `generator` (or, if None, bicubic upsampling) on every item of `dataset`.
@@ -92,12 +87,12 @@ def evaluate(dataset, scale, generator=None, on_image=None, rgb=False, level_sca
         (every metric of `score` for the final level, plus per-level keys and the scorers'
         columns, averaged).
     """
-    level_scales = tuple(level_scales or getattr(generator, "level_scales", None) or (scale,))
+    level_scales = tuple(level_scales or models.level_scales(generator, scale))
     rows = []
     for item in dataset:
         hr = item["hr"]
         if generator is None:
-            images = [bicubic_image(item["lr_image"], s) for s in level_scales]
+            images = [imresize(item["lr_image"], scale=s) for s in level_scales]
         else:
             out = super_resolve(generator, item["lr"])
             out_range = getattr(generator, "output_range", (-1.0, 1.0))
@@ -156,7 +151,7 @@ def evaluate_sets(sets, scale, generator=None, method=None, scorers=(), on_image
     methods = [("bicubic", None)]
     if generator is not None:
         methods.append((method or type(generator).__name__, generator))
-    level_scales = getattr(generator, "level_scales", None)
+    level_scales = models.level_scales(generator, scale)
     results = {}
     for name, dataset in sets.items():
         results[name] = {}

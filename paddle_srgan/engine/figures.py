@@ -16,16 +16,10 @@ import numpy as np
 
 from ..data.imresize import imresize
 from ..data.io import write_image
+from ..data.transforms import to_uint8
 
 LABEL_HEIGHT = 18
 GAP = 2  # white pixels between panels
-
-
-def to_uint8(img):
-    """uint8/uint16 [H, W, C] -> uint8 (16-bit scaled by 255 / 65535, rounded)."""
-    if img.dtype == np.uint8:
-        return img
-    return (img.astype(np.float64) / np.iinfo(img.dtype).max * 255 + 0.5).astype(np.uint8)
 
 
 def centre_box(shape, size, multiple=1):

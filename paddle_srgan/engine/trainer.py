@@ -38,7 +38,7 @@ from ..compat import import_paddle, seed_everything, use_device
 from ..config import config_differences, dump_config
 from ..data.datasets import build_train_loader, build_train_set, build_val_set
 from ..data.io import write_image
-from ..models import count_parameters
+from ..models import count_parameters, level_scales
 from ..storage import atomic_save
 from . import figures, report
 from .evaluator import evaluate, mean_scores, validate
@@ -98,7 +98,7 @@ class Trainer:
         self.amp = self._amp_level()
         seed_everything(self.cfg["seed"])
         self.nets = build_networks(self.cfg, self.world)
-        self.level_scales = tuple(getattr(self.nets.G, "level_scales", (self.cfg["scale"],)))
+        self.level_scales = level_scales(self.nets.G, self.cfg["scale"])
         self.val_set = build_val_set(self.cfg) if self.is_main else None
         self.train_set = build_train_set(self.cfg, self.level_scales)
         self._resume_path, self._resume_state, skipped = ckpt.resume_state(

@@ -58,6 +58,12 @@ def output_levels(out):
     return list(out) if isinstance(out, (list, tuple)) else [out]
 
 
+def level_scales(generator, scale):
+    """The scale of each output level of `generator`, coarsest first: LapSRN's (2, 4, ...),
+    (scale,) for single-level networks."""
+    return tuple(getattr(generator, "level_scales", None) or (scale,))
+
+
 def final_level(out):
     """The full-scale output of a generator call (the last of `output_levels`): what is
     scored, shown and exported."""
@@ -105,4 +111,4 @@ def count_parameters(layer):
 
 __all__ = ["SRResNet", "MSRResNet", "LapSRN", "Discriminator", "VGGFeatures", "MODELS",
            "build_model", "build_generator", "build_discriminator", "build_vgg", "bn_statistics",
-           "count_parameters", "output_levels", "final_level"]
+           "count_parameters", "output_levels", "final_level", "level_scales"]
