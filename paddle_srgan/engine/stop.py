@@ -6,13 +6,17 @@ Ctrl-C send) and dead DataLoader workers, turned into "stop after this iteration
         while not stop.requested(): ...    agreed on by every rank
             batch = stop.next_batch(loader)
 """
+import os
 import signal
+import sys
+import threading
 import time
 
 from ..compat import import_paddle
 
 paddle = import_paddle()
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+PADDLE_IO_DIR = os.path.dirname(paddle.io.__file__) + os.sep
 
 
 class StopRequests:
@@ -21,28 +25,46 @@ class StopRequests:
 
     Args:
         world: processes training together; with several, `requested()` is agreed on.
+        grace: seconds to wait, after the loader fails, for this process's own stop signal.
     """
 
-    def __init__(self, world=1):
+    def __init__(self, world=1, grace=3.0):
         self.world = world
+        self.grace = grace
         self.signum = None
         self._old_handlers = {}
         self._paddle_sigchld = None  # Paddle's dead-worker check, run between iterations
         self._child_exited = False
+        self._old_thread_hook = None
 
     def __enter__(self):
         self._old_handlers = {s: signal.signal(s, self._on_signal) for s in STOP_SIGNALS}
+        self._old_thread_hook, threading.excepthook = threading.excepthook, self._on_thread_error
         return self
 
     def __exit__(self, *exc):
         for s, handler in self._old_handlers.items():
             signal.signal(s, handler)
+        threading.excepthook = self._old_thread_hook
         if self._paddle_sigchld is not None:
             signal.signal(signal.SIGCHLD, self._paddle_sigchld)
         return False
 
     def _on_signal(self, signum, frame):
         self.signum = signum
+
+    def _on_thread_error(self, args):
+        """threading.excepthook while training. A SIGTERM to the process group can kill a
+        DataLoader worker just after it queued a batch in shared memory, which the worker's
+        exit then removes: Paddle's reader thread fails to open it and dies with a traceback
+        (seen about once in five group kills). If this process's own stop signal comes, that
+        failure is part of the stop: one line instead. Every other thread error, and this one
+        without a stop signal, goes to the previous hook."""
+        if _raised_in(args.exc_traceback, PADDLE_IO_DIR) and self.wait_for_signal():
+            sys.stderr.write(f"DataLoader reader thread ended with its workers on {self.name()} "
+                             f"({args.exc_type.__name__}); the run saves and stops.\n")
+            return
+        self._old_thread_hook(args)
 
     def hold_worker_errors(self):
         """Paddle reports a dead DataLoader worker by raising from its SIGCHLD handler, i.e.
@@ -65,11 +87,11 @@ class StopRequests:
             self._paddle_sigchld(signal.SIGCHLD, None)
         return next(loader)
 
-    def wait_for_signal(self, grace=3.0):
+    def wait_for_signal(self):
         """After a loader failure: when a platform stops a job it signals every process of
         the group and the workers may die first, so wait up to `grace` seconds for this
         process's own signal. True if it came (a clean stop)."""
-        deadline = time.monotonic() + grace
+        deadline = time.monotonic() + self.grace
         while self.signum is None and time.monotonic() < deadline:
             time.sleep(0.05)  # the signal handler runs between these sleeps
         return self.signum is not None
@@ -86,3 +108,12 @@ class StopRequests:
     def name(self):
         """'SIGTERM' / 'SIGINT', or None."""
         return signal.Signals(self.signum).name if self.signum is not None else None
+
+
+def _raised_in(traceback, directory):
+    """Does the traceback pass through a file under `directory`?"""
+    while traceback is not None:
+        if traceback.tb_frame.f_code.co_filename.startswith(directory):
+            return True
+        traceback = traceback.tb_next
+    return False
