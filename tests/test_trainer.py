@@ -13,6 +13,7 @@ import yaml
 
 from paddle_srgan import checkpoint as ckpt
 from paddle_srgan.config import load_config
+from paddle_srgan.engine.logger import LossMeter
 from paddle_srgan.engine.step import NanGuard, PhaseStep, TrainingError, build_networks
 from paddle_srgan.engine.trainer import Trainer
 
@@ -264,6 +265,50 @@ def test_nan_guard_skips_steps_then_stops(tmp_path, train_images):
         step(batch)
     with pytest.raises(TrainingError, match="3 consecutive non-finite losses at iteration 6"):
         step(batch)
+
+
+@pytest.fixture
+def host_reads(monkeypatch):
+    """Records each outermost call of a tensor method that copies a value to the host (on a
+    GPU, a wait for the device): a list of method names."""
+    reads, depth = [], [0]
+    for name in ("numpy", "item", "tolist", "__bool__", "__float__", "__int__", "__index__"):
+        original = getattr(paddle.Tensor, name)
+
+        def counted(self, *args, _original=original, _name=name, **kwargs):
+            if not depth[0]:
+                reads.append(_name)
+            depth[0] += 1
+            try:
+                return _original(self, *args, **kwargs)
+            finally:
+                depth[0] -= 1
+        monkeypatch.setattr(paddle.Tensor, name, counted)
+    return reads
+
+
+@pytest.mark.parametrize("nan_guard, per_step", [(False, 0), (True, 2)])
+def test_a_training_step_does_not_wait_for_the_device(tmp_path, train_images, host_reads,
+                                                      nan_guard, per_step):
+    """Users train on GPUs: a GAN step (with EMA) and the loss meter read nothing back to the
+    host, but for the NaN guard's verdicts (one per G step, one per D step); the meter's
+    means are read once per log line."""
+    cfg = load_config(tiny_config(tmp_path, train_images, **{"train.ema_decay": 0.9}))
+    nets = build_networks(cfg)
+    gan = dict(cfg["train"]["phases"][1],
+               losses={"pixel": 1.0, "perceptual": 1.0, "adversarial": 1e-3})
+    step = PhaseStep(nets, gan, cfg["train"], cfg["losses"]["pixel"], (4,),
+                     NanGuard(nan_guard, 3))
+    meter = LossMeter()
+    batch = {"lr": paddle.rand([2, 3, 8, 8]), "hr": paddle.rand([2, 3, 32, 32])}
+    step(batch)  # the first step creates Adam's accumulators
+    host_reads.clear()
+    for _ in range(3):
+        meter.add(step(batch), 0.0)
+    assert host_reads == ["__bool__"] * (3 * per_step)
+    host_reads.clear()
+    means, _, _ = meter.pop()
+    assert host_reads and {"g_pixel", "g_perceptual", "g_adversarial", "d_loss"} <= set(means)
 
 
 def test_two_process_data_parallel(tmp_path, train_images):
