@@ -6,6 +6,7 @@ handles, so a newcomer porting to a new Paddle release reads one file.
 
 import os
 import random
+import warnings
 
 import numpy as np
 
@@ -23,7 +24,11 @@ def import_paddle():
     import cv2  # noqa: F401
     _prefer_avx2_mkl_on_amd()
     try:
-        import paddle
+        with warnings.catch_warnings():
+            # Paddle 3.x warns on import that ccache is missing: that concerns compiling C++
+            # extensions, which this package never does, and it is the first line users saw
+            warnings.filterwarnings("ignore", message="No ccache found")
+            import paddle
     except ImportError as exc:  # the bare "No module named 'paddle'" tells users nothing
         raise MissingPackageError(PADDLE_MISSING) from exc
     return paddle

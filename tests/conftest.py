@@ -2,7 +2,6 @@
 import os
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import cv2
@@ -18,8 +17,6 @@ FIXTURES = ROOT / "tests" / "fixtures"
 # PyTorch SRResNet weights, input and outputs (tests/fixtures/srresnet_sgrvinod.md)
 PARITY_NPZ = FIXTURES / "srresnet_sgrvinod.npz"
 
-warnings.filterwarnings("ignore", message="No ccache found")
-
 
 def read_rgb(path):
     """uint8 [H, W, 3] RGB of an image file, read independently of paddle_srgan.data.io."""
@@ -28,10 +25,25 @@ def read_rgb(path):
     return img[:, :, ::-1].copy()
 
 
-def run_tool(tool, *args, cwd=None, check=True, timeout=600):
-    """Run tools/<tool>.py as a user would; returns the CompletedProcess (text output)."""
-    proc = subprocess.run([sys.executable, str(ROOT / "tools" / f"{tool}.py"), *map(str, args)],
-                          capture_output=True, text=True, cwd=cwd or ROOT, timeout=timeout,
+# Runs a tool with packages hidden: `import name` raises ImportError and find_spec finds
+# nothing, as if they were not installed.
+HIDE_AND_RUN = """
+import runpy, sys
+for name in sys.argv[1].split(","):
+    sys.modules[name] = None
+sys.argv = sys.argv[2:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+def run_tool(tool, *args, cwd=None, check=True, timeout=600, without=()):
+    """Run tools/<tool>.py as a user would; returns the CompletedProcess (text output).
+    `without`: names of packages to hide, as if they were not installed."""
+    command = [str(ROOT / "tools" / f"{tool}.py"), *map(str, args)]
+    if without:
+        command = ["-c", HIDE_AND_RUN, ",".join(without), *command]
+    proc = subprocess.run([sys.executable, *command], capture_output=True, text=True,
+                          cwd=cwd or ROOT, timeout=timeout,
                           env={**os.environ, "PYTHONWARNINGS": "ignore"})
     if check and proc.returncode != 0:
         raise AssertionError(f"{tool} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
@@ -56,14 +68,3 @@ def require(module, install):
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"{message}; .ci/run must install it")
         pytest.skip(message)
-
-
-def blocked_modules_path(folder, *names):
-    """A folder to put first on PYTHONPATH so that importing any of `names` fails, as if that
-    package were not installed; returns it as a string."""
-    for name in names:
-        package = Path(folder) / name
-        package.mkdir(parents=True, exist_ok=True)
-        (package / "__init__.py").write_text(
-            f"raise ImportError('{name} is blocked by the test (as if not installed)')\n")
-    return str(folder)

@@ -1,5 +1,6 @@
 """Tool behaviour shared by every CLI: the missing-Paddle message, --help without Paddle,
 one-line user errors and tracebacks for bugs."""
+import os
 import subprocess
 import sys
 
@@ -7,20 +8,11 @@ import pytest
 
 from paddle_srgan import cli
 
-from conftest import ROOT
-
-# Runs tools/<tool>.py as __main__ in a Python where `import paddle` fails.
-NO_PADDLE = """
-import runpy, sys
-sys.modules["paddle"] = None  # makes `import paddle` raise ImportError
-sys.argv = sys.argv[1:]
-runpy.run_path(sys.argv[0], run_name="__main__")
-"""
+from conftest import ROOT, run_tool
 
 
 def run_without_paddle(tool, *args):
-    return subprocess.run([sys.executable, "-c", NO_PADDLE, str(ROOT / "tools" / f"{tool}.py"),
-                           *map(str, args)], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    return run_tool(tool, *args, without=["paddle"], check=False)
 
 
 def test_missing_paddle_is_one_line_naming_the_extras():
@@ -84,3 +76,26 @@ def test_only_user_errors_are_one_line_messages(capsys):
     for exc in (ValueError("a bug"), KeyError("best"), ImportError("a broken install")):
         with pytest.raises(type(exc)):
             cli.run(failing(exc), [])
+
+
+def test_debug_shows_the_traceback_of_a_user_error():
+    from paddle_srgan.errors import InputError
+
+    def main(argv):
+        raise InputError("bad value")
+    assert cli.run(main, []) == 2
+    with pytest.raises(InputError, match="bad value"):
+        cli.run(main, ["--debug"])
+
+
+def test_a_gpu_asked_for_on_a_cpu_only_paddle_is_one_line():
+    """The whole output, warnings not silenced: Paddle 3's import warning about ccache was
+    the first line users saw."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
+    proc = subprocess.run([sys.executable, str(ROOT / "tools" / "train.py"), "-c",
+                           str(ROOT / "configs" / "demo.yml"), "-o", "device=gpu"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120, env=env)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (
+        "error: device: gpu was asked for, but Paddle sees no GPU (CPU-only paddlepaddle "
+        "installed, or no CUDA device): use device=auto or cpu")

@@ -45,3 +45,15 @@ def test_use_device_sets_cpu_threads_and_rejects_bad_values(monkeypatch):
             compat.use_device("cpu", bad)
     with pytest.raises(ValueError, match="device must be auto, gpu or cpu"):
         compat.use_device("tpu")
+
+
+def test_device_auto_follows_what_paddle_sees(monkeypatch):
+    monkeypatch.setattr(paddle.device, "is_compiled_with_cuda", lambda: True)
+    monkeypatch.setattr(paddle.device.cuda, "device_count", lambda: 1)
+    assert compat.resolve_device("auto") == "gpu" and compat.resolve_device("gpu") == "gpu"
+    monkeypatch.setattr(paddle.device.cuda, "device_count", lambda: 0)
+    assert compat.resolve_device("auto") == "cpu"
+    with pytest.raises(compat.InputError, match="gpu was asked for, but Paddle sees no GPU"):
+        compat.resolve_device("gpu")
+    with pytest.raises(compat.InputError, match="device must be auto, gpu or cpu, got 'tpu'"):
+        compat.resolve_device("tpu")

@@ -61,6 +61,23 @@ def test_plot_curves_writes_a_png(tmp_path):
     img = cv2.imread(out)
     assert img is not None and img.shape[0] > 200 and img.shape[1] > 600
     assert not any(n.endswith(".tmp.png") for n in os.listdir(tmp_path))
+    # the data is drawn: losses left (d_loss in matplotlib's first colour, g_pixel in its
+    # second), validation right (val/psnr and its bicubic line in the first)
+    left, right = img[:, :img.shape[1] // 2], img[:, img.shape[1] // 2:]
+    assert colour_pixels(left, BLUE) > 200 and colour_pixels(left, ORANGE) > 200
+    assert colour_pixels(right, BLUE) > 200 and colour_pixels(right, ORANGE) == 0
+    empty = tmp_path / "empty.jsonl"
+    write_jsonl(empty, [])
+    img = cv2.imread(figures.plot_curves(str(empty), str(tmp_path / "empty.png")))
+    assert colour_pixels(img, BLUE) == colour_pixels(img, ORANGE) == 0
+
+
+BLUE, ORANGE = (0x1F, 0x77, 0xB4), (0xFF, 0x7F, 0x0E)  # matplotlib's C0 and C1, RGB
+
+
+def colour_pixels(bgr, rgb, tolerance=12):
+    """Pixels of a cv2 (BGR) image within `tolerance` of the colour `rgb`."""
+    return int((np.abs(bgr.astype(int) - rgb[::-1]).max(axis=-1) <= tolerance).sum())
 
 
 def test_locate_benchmark():
