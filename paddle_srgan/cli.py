@@ -30,6 +30,32 @@ def parser(description, config=True, config_help="YAML config, e.g. configs/srga
     return ap
 
 
+def model_parser(description):
+    """The parser of a tool that runs a model on images (tools/infer.py, tools/app.py): --model
+    (an export or its .onnx file) or -c/-o with --weights [--use-ema]; --device, --threads and
+    --tile-pad. Pass the parsed args to `runner_arguments` for deploy.runners.load_runner."""
+    ap = parser(description, config="optional",
+                config_help="model config, with --weights (instead of --model)")
+    ap.add_argument("--model",
+                    help="export prefix written by tools/export.py, e.g. exported/srgan_x4, "
+                         "or its .onnx file (tools/export.py --onnx)")
+    ap.add_argument("--weights", help="generator weights to run directly (dygraph), with -c")
+    ap.add_argument("--use-ema", action="store_true",
+                    help="with --weights: run the EMA generator of a training checkpoint")
+    ap.add_argument("--device", default="auto", choices=["auto", "cpu", "gpu"])
+    ap.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
+    ap.add_argument("--tile-pad", type=int,
+                    help="LR pixels of context around each tile (default: receptive field)")
+    return ap
+
+
+def runner_arguments(args):
+    """The keyword arguments of deploy.runners.load_runner from a model_parser's args."""
+    return dict(model=args.model, config=args.config, overrides=args.override,
+                weights=args.weights, use_ema=args.use_ema, device=args.device,
+                threads=args.threads)
+
+
 def config_from_args(args):
     """The resolved config of `-c` and `-o`."""
     return load_config(args.config, args.override)

@@ -24,25 +24,13 @@ from paddle_srgan.errors import InputError  # noqa: E402
 
 def main(argv=None):
     from paddle_srgan.deploy import app
-    ap = cli.parser(__doc__, config=False)
-    ap.add_argument("--model", help="export prefix written by tools/export.py, e.g. "
-                                    "exported/srgan_x4, or its .onnx file")
-    ap.add_argument("-c", "--config", help="model config, with --weights (instead of --model)")
-    ap.add_argument("-o", "--override", nargs="+", action="extend", default=[],
-                    metavar="KEY=VALUE")
-    ap.add_argument("--weights", help="generator weights to run directly (dygraph), with -c")
-    ap.add_argument("--use-ema", action="store_true",
-                    help="with --weights: run the EMA generator of a training checkpoint")
+    ap = cli.model_parser(__doc__)
     ap.add_argument("--host", default="127.0.0.1",
                     help="address to serve on (0.0.0.0: reachable from other machines)")
     ap.add_argument("--port", type=int, default=7860, help="port to serve on (default 7860)")
     ap.add_argument("--share", action="store_true", help="ask Gradio for a public link")
-    ap.add_argument("--device", default="auto", choices=["auto", "cpu", "gpu"])
-    ap.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
     ap.add_argument("--tile", type=int, default=app.DEFAULT_TILE,
                     help=f"tile side in LR pixels (default {app.DEFAULT_TILE}; 0: whole image)")
-    ap.add_argument("--tile-pad", type=int,
-                    help="LR pixels of context around each tile (default: receptive field)")
     ap.add_argument("--max-pixels", type=float, default=app.DEFAULT_MAX_PIXELS,
                     help=f"largest upload in LR pixels, width x height (default "
                          f"{app.DEFAULT_MAX_PIXELS:.0f})")
@@ -54,8 +42,7 @@ def main(argv=None):
     app.import_gradio()  # before loading a model: a missing extra is a one-line error at once
 
     from paddle_srgan.deploy.runners import load_runner
-    runner = load_runner(args.model, args.config, args.override, args.weights, args.use_ema,
-                         args.device, args.threads)
+    runner = load_runner(**cli.runner_arguments(args))
     label = Path(args.model).name if args.model else Path(args.weights).name
     upscaler = app.Upscaler(runner, args.tile or None, args.tile_pad, int(args.max_pixels),
                             label=f"{label}, {type(runner).__name__}")

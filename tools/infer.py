@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from paddle_srgan import cli  # noqa: E402
-from paddle_srgan.deploy.runners import MODEL_CHOICE, load_runner  # noqa: E402
+from paddle_srgan.deploy.runners import check_model_choice, load_runner  # noqa: E402
 from paddle_srgan.errors import InputError  # noqa: E402
 
 
@@ -60,30 +60,17 @@ def output_names(files, out_dir, scale):
 
 
 def main(argv=None):
-    ap = cli.parser(__doc__, config="optional",
-                    config_help="model config, with --weights (instead of --model)")
-    ap.add_argument("--model",
-                    help="export prefix written by tools/export.py, e.g. exported/srgan_x4, "
-                         "or its .onnx file (tools/export.py --onnx)")
-    ap.add_argument("--weights", help="generator weights to run directly (dygraph), with -c")
-    ap.add_argument("--use-ema", action="store_true",
-                    help="with --weights: run the EMA generator of a training checkpoint")
+    ap = cli.model_parser(__doc__)
     ap.add_argument("--input", nargs="+", required=True, help="image files, folders or globs")
     ap.add_argument("--output", required=True, help="folder for the <stem>_x<scale>.png results")
-    ap.add_argument("--device", default="auto", choices=["auto", "cpu", "gpu"])
-    ap.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
     ap.add_argument("--tile", type=int, help="tile side in LR pixels (default: whole image)")
-    ap.add_argument("--tile-pad", type=int,
-                    help="LR pixels of context around each tile (default: receptive field)")
     args = ap.parse_args(argv)
-    if bool(args.model) == bool(args.weights) or bool(args.weights) != bool(args.config):
-        raise InputError(MODEL_CHOICE)
+    check_model_choice(args.model, args.config, args.weights)  # before scanning the inputs
     if args.tile is not None and args.tile < 1 or args.tile_pad is not None and args.tile_pad < 0:
         raise InputError("--tile must be >= 1 and --tile-pad >= 0")
 
     files = collect_inputs(args.input)
-    runner = load_runner(args.model, args.config, args.override, args.weights, args.use_ema,
-                         args.device, args.threads)
+    runner = load_runner(**cli.runner_arguments(args))
     targets = output_names(files, args.output, runner.info.scale)
 
     from tqdm import tqdm

@@ -13,6 +13,12 @@ from .onnx_runner import OnnxRunner, is_onnx_model
 MODEL_CHOICE = "give either --model PREFIX (or X.onnx) or -c CONFIG --weights FILE"
 
 
+def check_model_choice(model, config, weights):
+    """InputError unless exactly one of `model` and `config` + `weights` is given."""
+    if bool(model) == bool(weights) or bool(weights) != bool(config):
+        raise InputError(MODEL_CHOICE)
+
+
 def load_runner(model=None, config=None, overrides=(), weights=None, use_ema=False,
                 device="auto", threads=None):
     """A runner for `model` (an export prefix or an .onnx file) or for `config` + `weights`.
@@ -25,10 +31,9 @@ def load_runner(model=None, config=None, overrides=(), weights=None, use_ema=Fal
         device: auto | cpu | gpu (ONNX runs on the CPU only).
         threads: CPU threads; None = the cores this process may use.
     Raises:
-        ValueError when both or neither of model and config + weights are given.
+        InputError when both or neither of model and config + weights are given.
     """
-    if bool(model) == bool(weights) or bool(weights) != bool(config):
-        raise InputError(MODEL_CHOICE)
+    check_model_choice(model, config, weights)
     if model and is_onnx_model(model):
         if device == "gpu":
             raise InputError(f"--model {model}: ONNX models run on the CPU here (onnxruntime); "
