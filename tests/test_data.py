@@ -435,6 +435,15 @@ def test_channel_and_cache(tmp_path, train_dirs):
     ds = patches(train_dirs, channel="Y")
     item = ds[3]
     assert item["hr"].shape == (1, 32, 32) and item["lr"].shape == (1, 8, 8)
+    # the patch is a window of the source's MATLAB Y (by hand, rounded), up to a flip/rot90
+    rgb = read_image(train_dirs / "HR" / sorted(os.listdir(train_dirs / "HR"))[3 // 5])
+    rgb = rgb.astype(np.float64)
+    y = np.floor(16 + (65.481 * rgb[..., 0] + 128.553 * rgb[..., 1] + 24.966 * rgb[..., 2])
+                 / 255 + 0.5).astype(np.float32)
+    patch = np.round(item["hr"][0] * 255).astype(np.float32)
+    windows = np.lib.stride_tricks.sliding_window_view(y, patch.shape)
+    variants = [np.rot90(p, k) for p in (patch, patch[:, ::-1]) for k in range(4)]
+    assert any((windows == v).all(axis=(2, 3)).any() for v in variants)
     # The cache serves images whose file is gone.
     for name in ("0001.png", "0002.png", "0003.png"):
         write_image(tmp_path / "HR" / name, read_image(train_dirs / "HR" / name))

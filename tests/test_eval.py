@@ -57,9 +57,27 @@ def test_model_eval_with_images_and_figures(tmp_path):
     assert set(res["results"]["Set5"]) == {"bicubic", "SRResNet"}
     assert len(res["meta"]["weights_md5"]) == 32
     assert "SRResNet" in out
-    assert len(list((eval_dir / "images" / "Set5" / "SRResNet").glob("*.png"))) == 5
     fig = list((eval_dir / "figures" / "Set5").glob("*.png"))
     assert len(fig) == 5
+    # the saved SR images are what was scored: Y-PSNR by hand against the mod-cropped HR
+    import cv2
+    rows = {r["image"]: r for r in csv.DictReader(open(eval_dir / "per_image.csv"))
+            if r["method"] == "SRResNet"}
+    saved = sorted((eval_dir / "images" / "Set5" / "SRResNet").glob("*.png"))
+    assert len(saved) == len(rows) == 5
+    by_hand = []
+    for path in saved:
+        sr = cv2.imread(str(path))[:, :, ::-1].astype(np.float64)
+        hr = cv2.imread(str(SET5 / "HR" / path.name))[:, :, ::-1].astype(np.float64)
+        hr = hr[:hr.shape[0] // 4 * 4, :hr.shape[1] // 4 * 4]
+        by_hand.append(psnr_by_hand(y_by_hand(sr), y_by_hand(hr), 4))
+        assert float(rows[path.stem]["psnr"]) == pytest.approx(by_hand[-1], abs=1e-3), path.stem
+    assert res["results"]["Set5"]["SRResNet"]["psnr"] == pytest.approx(np.mean(by_hand), abs=1e-3)
+
+
+def y_by_hand(rgb):
+    """BT.601 luma in [16, 235] of a float RGB image in [0, 255] (MATLAB's rgb2ycbcr)."""
+    return 16 + (65.481 * rgb[..., 0] + 128.553 * rgb[..., 1] + 24.966 * rgb[..., 2]) / 255
 
 
 def test_missing_dataset_is_a_clear_error(tmp_path):

@@ -185,3 +185,33 @@ def test_lpips_is_one_more_column_of_the_evaluation(nets, tmp_path):
     sr = imresize(item["lr_image"], scale=4)
     deep = lpips_scorer(net)(sr.astype(np.uint16) * 257, item["hr"].astype(np.uint16) * 257, 4)
     assert deep["lpips"] == pytest.approx(expected[0], abs=1e-5)
+
+
+def test_eval_tool_scores_lpips_as_a_column(fixture, nets, tmp_path):
+    """tools/eval.py --lpips: per image and mean in results.json, its protocol in the meta,
+    a column of results.md; a one-channel config is refused."""
+    import json
+
+    import paddle
+
+    from paddle_srgan.data.benchmarks import BenchmarkSet
+    from paddle_srgan.data.imresize import imresize
+    weights = tmp_path / "lpips_alex.pdparams"
+    paddle.save(nets["alex"].state_dict(), str(weights))
+    run_tool("eval", "--bicubic-only", "--lpips", weights, "--data-root", ROOT / "data" /
+             "benchmarks", "--datasets", "Set5", "--out", tmp_path / "eval")
+    out = json.loads((tmp_path / "eval" / "results.json").read_text())
+    bicubic = out["results"]["Set5"]["bicubic"]
+    expected = [metrics.lpips(imresize(item["lr_image"], scale=4), item["hr"], nets["alex"],
+                              crop_border=4)
+                for item in BenchmarkSet(ROOT / "data" / "benchmarks" / "Set5" / "HR", 4)]
+    assert [row["lpips"] for row in bicubic["per_image"]] == pytest.approx(expected, abs=1e-5)
+    assert bicubic["lpips"] == pytest.approx(np.mean(expected), abs=1e-5)
+    assert out["meta"]["lpips"] == "v0.1-alex" and out["meta"]["lpips_weights"] == str(weights)
+    assert "LPIPS" in (tmp_path / "eval" / "results.md").read_text()
+    proc = run_tool("eval", "--bicubic-only", "-c", ROOT / "configs" /
+                    "lapsrn_single_channel.yml", "--lpips", weights, "--data-root",
+                    ROOT / "data" / "benchmarks", "--datasets", "Set5", check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == ("error: --lpips needs RGB evaluation; this config evaluates "
+                                   "one channel")
