@@ -15,6 +15,7 @@ import yaml
 from paddle_srgan import checkpoint as ckpt
 from paddle_srgan.config import load_config
 from paddle_srgan.data import datasets
+from paddle_srgan.engine.figures import read_scalars
 from paddle_srgan.engine.logger import LossMeter
 from paddle_srgan.engine.step import NanGuard, PhaseStep, TrainingError, build_networks
 from paddle_srgan.engine.trainer import Trainer
@@ -194,7 +195,6 @@ def test_best_checkpoint_is_the_best_validation_and_scores_it(straight_run):
     best.pdparams holds the generator that scored it."""
     from paddle_srgan.data.datasets import build_val_set
     from paddle_srgan.engine.evaluator import evaluate
-    from paddle_srgan.engine.figures import read_scalars
     from paddle_srgan.models import build_generator
     run_dir, _ = straight_run
     steps, values = read_scalars(str(run_dir / "scalars.jsonl"))["val/psnr"]
@@ -243,6 +243,17 @@ def test_fresh_run_refuses_a_used_run_directory(straight_run, train_images):
     assert proc.returncode == 2 and "already holds checkpoints" in proc.stderr
     proc = run_tool("train", "-c", config, "-o", "experiment=other", "--resume", check=False)
     assert proc.returncode == 2 and "no checkpoint" in proc.stderr
+
+
+def test_val_every_epochs_validates_on_epoch_boundaries(tmp_path, train_images):
+    """4 images x 5 patches / batch 2 = 10 iterations an epoch: validation at 10, and at
+    the phase ends (6, 12), not every val_interval."""
+    config = tiny_config(tmp_path, train_images, **{
+        "datasets.train.patches_per_image": 5, "train.val_every_epochs": 1,
+        "train.val_interval": 4, "train.save_interval": 100})
+    run_tool("train", "-c", config)
+    steps, _ = read_scalars(str(tmp_path / "runs" / "tiny" / "scalars.jsonl"))["val/psnr"]
+    assert steps == [6, 10, 12]
 
 
 def test_resume_with_changed_config_warns(straight_run, tmp_path, train_images):
