@@ -17,16 +17,17 @@ class UnreadableFileError(InputError):
     """A weights / checkpoint file is missing or `paddle.load` cannot read it; names the file."""
 
 
-def _atomic_write(path, write):
-    """write(tmp) to a temporary file beside `path`, fsync it, rename it over `path`; creates
-    the parent folder. The temporary file is removed if anything fails."""
+def _atomic_write(path, write, sync=True):
+    """write(tmp) to a temporary file beside `path`, fsync it (if `sync`), rename it over
+    `path`; creates the parent folder. The temporary file is removed if anything fails."""
     path = os.path.abspath(path)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = f"{path}.tmp{os.getpid()}"
     try:
         write(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
+        if sync:
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -45,6 +46,16 @@ def atomic_save_json(obj, path):
         with open(tmp, "w", encoding="utf-8") as f:
             json.dump(obj, f, indent=1)
     _atomic_write(path, write)
+
+
+def atomic_write_bytes(data, path):
+    """`data` (bytes) to `path` atomically against a killed process: the old file or the new
+    one, never a truncated one. Not fsynced: images are written by the thousand
+    (prepare_data's sub-images), and a power cut is rarer than a stopped notebook."""
+    def write(tmp):
+        with open(tmp, "wb") as f:
+            f.write(data)
+    _atomic_write(path, write, sync=False)
 
 
 def load_file(path, what="weights", error=UnreadableFileError):

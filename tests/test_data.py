@@ -162,6 +162,23 @@ def test_tools_report_a_corrupt_image_in_one_line(tmp_path):
     assert last.startswith("error: ") and "broken.png: not a decodable" in last
 
 
+def test_an_interrupted_write_leaves_the_previous_image(tmp_path, monkeypatch):
+    """write_image replaces a file only once the new one is complete: stopped before that
+    (Ctrl-C, a kill), the previous image is intact and no temporary file is left."""
+    from paddle_srgan import storage
+    path = tmp_path / "out" / "a_x4.png"
+    old = np.full((8, 8, 3), 7, np.uint8)
+    write_image(path, old)
+
+    def interrupted(src, dst):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(storage.os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        write_image(path, np.zeros((16, 16, 3), np.uint8))
+    np.testing.assert_array_equal(read_image(path), old)
+    assert os.listdir(path.parent) == [path.name]
+
+
 def test_missing_file_error_names_the_file(tmp_path):
     with pytest.raises(ImageReadError, match="nothing.png: no such file"):
         read_image(tmp_path / "nothing.png")

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..metrics import rgb_to_y
+from ..storage import atomic_write_bytes
 from .imresize import INTEGER_MAX
 
 __all__ = ["IMAGE_EXTENSIONS", "ImageReadError", "read_image", "write_image", "image_size",
@@ -76,7 +77,8 @@ def read_image(path, keep_gray=False, keep_alpha=False):
 
 
 def write_image(path, img):
-    """Encode an image to a file, creating missing parent folders.
+    """Encode an image to a file, creating missing parent folders; atomically (a killed run
+    leaves the previous file or the new one, never a truncated image).
 
     Args:
         path: str or Path; the extension picks the format (16-bit needs .png or .tif,
@@ -107,8 +109,7 @@ def write_image(path, img):
     if not ok:
         raise ValueError(f"write_image({path}): OpenCV could not encode a {img.dtype} "
                          f"{img.shape} image as {ext}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    encoded.tofile(str(path))
+    atomic_write_bytes(encoded.tobytes(), path)
 
 
 def image_size(path):
