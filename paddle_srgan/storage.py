@@ -49,9 +49,10 @@ def atomic_save_json(obj, path):
 
 
 def atomic_write_bytes(data, path):
-    """`data` (bytes) to `path` atomically against a killed process: the old file or the new
-    one, never a truncated one. Not fsynced: images are written by the thousand
-    (prepare_data's sub-images), and a power cut is rarer than a stopped notebook."""
+    """`data` (bytes-like, e.g. cv2.imencode's buffer: written without a copy) to `path`,
+    atomically against a killed process: the old file or the new one, never a truncated one.
+    Not fsynced: images are written by the thousand (prepare_data's sub-images), and a power
+    cut is rarer than a stopped notebook."""
     def write(tmp):
         with open(tmp, "wb") as f:
             f.write(data)

@@ -36,6 +36,18 @@ runpy.run_path(sys.argv[0], run_name="__main__")
 """
 
 
+def y_by_hand(rgb):
+    """MATLAB rgb2ycbcr luma (BT.601, 16..235) of a float RGB image in [0, 255], written out
+    here independently of metrics.rgb_to_y."""
+    return 16 + (65.481 * rgb[..., 0] + 128.553 * rgb[..., 1] + 24.966 * rgb[..., 2]) / 255
+
+
+def not_blank(png):
+    """The PNG file holds a picture: readable and not one flat colour."""
+    img = cv2.imread(str(png))
+    return img is not None and img.std() > 10
+
+
 def run_tool(tool, *args, cwd=None, check=True, timeout=600, without=()):
     """Run tools/<tool>.py as a user would; returns the CompletedProcess (text output).
     `without`: names of packages to hide, as if they were not installed."""

@@ -36,7 +36,7 @@ from paddle_srgan.data.transforms import (
 )
 from paddle_srgan.metrics import mod_crop, rgb_to_y
 
-from conftest import ROOT, SET5, run_tool
+from conftest import ROOT, SET5, run_tool, y_by_hand
 
 SET5_NAMES = ["baby", "bird", "butterfly", "head", "woman"]
 
@@ -455,8 +455,7 @@ def test_channel_and_cache(tmp_path, train_dirs):
     # the patch is a window of the source's MATLAB Y (by hand, rounded), up to a flip/rot90
     rgb = read_image(train_dirs / "HR" / sorted(os.listdir(train_dirs / "HR"))[3 // 5])
     rgb = rgb.astype(np.float64)
-    y = np.floor(16 + (65.481 * rgb[..., 0] + 128.553 * rgb[..., 1] + 24.966 * rgb[..., 2])
-                 / 255 + 0.5).astype(np.float32)
+    y = np.floor(y_by_hand(rgb) + 0.5).astype(np.float32)
     patch = np.round(item["hr"][0] * 255).astype(np.float32)
     windows = np.lib.stride_tricks.sliding_window_view(y, patch.shape)
     variants = [np.rot90(p, k) for p in (patch, patch[:, ::-1]) for k in range(4)]

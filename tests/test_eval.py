@@ -10,7 +10,7 @@ from paddle_srgan.data.benchmarks import canonical_name, find_benchmark
 from paddle_srgan.data.transforms import to_image
 from paddle_srgan.engine.evaluator import score
 
-from conftest import ROOT, SET5, run_tool
+from conftest import ROOT, SET5, run_tool, y_by_hand
 
 BENCH = ROOT / "data" / "benchmarks"
 
@@ -73,11 +73,6 @@ def test_model_eval_with_images_and_figures(tmp_path):
         by_hand.append(psnr_by_hand(y_by_hand(sr), y_by_hand(hr), 4))
         assert float(rows[path.stem]["psnr"]) == pytest.approx(by_hand[-1], abs=1e-3), path.stem
     assert res["results"]["Set5"]["SRResNet"]["psnr"] == pytest.approx(np.mean(by_hand), abs=1e-3)
-
-
-def y_by_hand(rgb):
-    """BT.601 luma in [16, 235] of a float RGB image in [0, 255] (MATLAB's rgb2ycbcr)."""
-    return 16 + (65.481 * rgb[..., 0] + 128.553 * rgb[..., 1] + 24.966 * rgb[..., 2]) / 255
 
 
 def test_missing_dataset_is_a_clear_error(tmp_path):

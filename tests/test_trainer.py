@@ -20,7 +20,7 @@ from paddle_srgan.engine.logger import LossMeter
 from paddle_srgan.engine.step import NanGuard, PhaseStep, TrainingError, build_networks
 from paddle_srgan.engine.trainer import Trainer
 
-from conftest import ROOT, SET5, run_tool
+from conftest import ROOT, SET5, not_blank, run_tool
 
 ITERS = (6, 6)  # mse, gan
 
@@ -181,13 +181,6 @@ def test_visualdl_has_every_term_with_increasing_steps(straight_run):
 
 def best_record(run_dir):
     return json.loads((run_dir / "checkpoints" / "best.json").read_text())
-
-
-def not_blank(png):
-    """The PNG has content: not one flat colour."""
-    import cv2
-    img = cv2.imread(str(png))
-    return img is not None and img.std() > 10
 
 
 def test_best_checkpoint_is_the_best_validation_and_scores_it(straight_run):

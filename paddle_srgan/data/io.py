@@ -109,7 +109,7 @@ def write_image(path, img):
     if not ok:
         raise ValueError(f"write_image({path}): OpenCV could not encode a {img.dtype} "
                          f"{img.shape} image as {ext}")
-    atomic_write_bytes(encoded.tobytes(), path)
+    atomic_write_bytes(encoded, path)
 
 
 def image_size(path):
