@@ -29,10 +29,12 @@ ENV_OVERRIDES = {"PADDLE_SRGAN_OUTPUT_DIR": "output_dir", "PADDLE_SRGAN_DATA_ROO
 NETWORK_SECTIONS = ("network_g", "network_d")
 
 # Loss weights of a phase when the config does not give them: the paper's recipe
-# (SRResNet: pixel MSE only; SRGAN: VGG54 content + 1e-3 adversarial).
+# (SRResNet: pixel MSE only; SRGAN: VGG54 content + 1e-3 adversarial). The name only picks
+# these defaults: a discriminator is built and trained in exactly the phases whose
+# adversarial weight is > 0, whatever they are called.
 PHASE_LOSS_PRESETS = {
-    "mse": {"pixel": 1.0, "perceptual": 0.0, "adversarial": 0.0},
-    "gan": {"pixel": 0.0, "perceptual": 1.0, "adversarial": 1e-3},
+    "mse": {"pixel": 1.0, "perceptual": 0.0, "adversarial": 0.0, "feature_matching": 0.0},
+    "gan": {"pixel": 0.0, "perceptual": 1.0, "adversarial": 1e-3, "feature_matching": 0.0},
 }
 PHASE_DEFAULTS = {
     "name": "mse",           # mse: generator alone; gan: generator + discriminator
@@ -40,7 +42,8 @@ PHASE_DEFAULTS = {
     "lr": 1e-4,              # Adam learning rate of G (and D in a gan phase)
     "lr_milestones": [],     # iterations (counted inside the phase) where lr *= lr_gamma
     "lr_gamma": 0.1,
-    "losses": {"pixel": None, "perceptual": None, "adversarial": None},  # None -> preset
+    # weights of the generator's loss terms; None -> the preset of the phase's name
+    "losses": {"pixel": None, "perceptual": None, "adversarial": None, "feature_matching": None},
 }
 
 DEFAULTS = {
@@ -61,6 +64,8 @@ DEFAULTS = {
     "losses": {
         "pixel": {"criterion": "mse", "eps": 1e-3},      # mse | l1 | charbonnier (eps)
         "perceptual": {"criterion": "mse"},              # mse | l1 on VGG feature maps
+        # vanilla: the paper's BCE, -log D(G(x)) | relativistic: RaGAN (ESRGAN)
+        "adversarial": {"form": "vanilla"},
     },
     "datasets": {
         "train": {
@@ -147,6 +152,8 @@ ALLOWED = {
     "losses.pixel.criterion": _one_of("mse", "l1", "charbonnier"),
     "losses.pixel.eps": _number(0, strict=True),
     "losses.perceptual.criterion": _one_of("mse", "l1"),
+    "losses.adversarial.form": _one_of("vanilla", "relativistic"),
+    "train.phases.*.losses.*": _number(0),
     "datasets.train.type": _one_of(*TRAIN_TYPES),
     "datasets.train.hr_crop": _integer(1),
     "datasets.train.patches_per_image": _integer(1),
@@ -174,11 +181,13 @@ ALLOWED = {
 
 
 def _values_at(cfg, key):
-    """[(full key, value), ...] of a dotted key of ALLOWED; `*` expands over a list."""
+    """[(full key, value), ...] of a dotted key of ALLOWED; `*` expands over a list or a
+    mapping."""
     found = [("", cfg)]
     for part in key.split("."):
         if part == "*":
-            found = [(f"{k}.{i}", item) for k, v in found for i, item in enumerate(v)]
+            found = [(f"{k}.{i}", item) for k, v in found
+                     for i, item in (v.items() if isinstance(v, dict) else enumerate(v))]
         else:
             found = [(f"{k}.{part}" if k else part, v[part]) for k, v in found]
     return found
@@ -262,6 +271,10 @@ def _phases(phases, source):
         for term, weight in PHASE_LOSS_PRESETS[p["name"]].items():
             value = weight if p["losses"][term] is None else p["losses"][term]
             p["losses"][term] = _coerce(f"train.phases.{i}.losses.{term}", value, weight, source)
+        if p["losses"]["feature_matching"] and not p["losses"]["adversarial"]:
+            raise ConfigError(f"{source}: 'train.phases.{i}.losses.feature_matching' needs "
+                              f"an adversarial weight > 0 in the same phase (the "
+                              f"discriminator whose features it compares trains only then)")
         resolved.append(p)
     return resolved
 

@@ -87,22 +87,52 @@ def frozen(layer):
             p.stop_gradient = False
 
 
-def adversarial_g_loss(fake_logits):
-    """Generator's BCE: push D(G(lr)) towards 'real' (-log D, the paper's eq. 6)."""
-    return F.binary_cross_entropy_with_logits(fake_logits, paddle.ones_like(fake_logits))
+ADVERSARIAL_FORMS = ("vanilla", "relativistic")
 
 
-def adversarial_d_loss(real_logits, fake_logits):
-    """Discriminator's BCE on real HR (label 1) and detached SR (label 0), summed."""
-    return (F.binary_cross_entropy_with_logits(real_logits, paddle.ones_like(real_logits))
-            + F.binary_cross_entropy_with_logits(fake_logits, paddle.zeros_like(fake_logits)))
+def _bce(logits, label):
+    target = paddle.full_like(logits, float(label))
+    return F.binary_cross_entropy_with_logits(logits, target)
+
+
+def adversarial_g_loss(fake_logits, real_logits=None, form="vanilla"):
+    """Generator's adversarial loss on D's logits [N, 1].
+
+    vanilla: BCE towards 'real', -log D(G(x)) (the paper's eq. 6).
+    relativistic: RaGAN (Jolicoeur-Martineau 2018, ESRGAN): SR should look more real than the
+    average HR and HR less real than the average SR; needs `real_logits` (detached).
+    """
+    if form == "vanilla":
+        return _bce(fake_logits, 1)
+    return (_bce(real_logits - fake_logits.mean(), 0)
+            + _bce(fake_logits - real_logits.mean(), 1)) / 2
+
+
+def adversarial_d_loss(real_logits, fake_logits, form="vanilla"):
+    """Discriminator's loss on real HR and detached SR logits [N, 1].
+
+    vanilla: BCE with label 1 on real and 0 on fake, summed (the paper).
+    relativistic: RaGAN's mirror image of adversarial_g_loss, averaged over the two terms.
+    """
+    if form == "vanilla":
+        return _bce(real_logits, 1) + _bce(fake_logits, 0)
+    return (_bce(real_logits - fake_logits.mean(), 1)
+            + _bce(fake_logits - real_logits.mean(), 0)) / 2
+
+
+def feature_matching_loss(fake_maps, real_maps):
+    """Content loss on the discriminator's own features: the mean over D's conv blocks of
+    L1(block(sr), block(hr)), HR side detached. A learned perceptual distance that needs no
+    ImageNet network (pix2pixHD's feature-matching loss); it pulls the SR's texture statistics
+    towards the HR's where pixel losses would average them away."""
+    return sum(F.l1_loss(f, r.detach()) for f, r in zip(fake_maps, real_maps)) / len(fake_maps)
 
 
 class GeneratorObjective:
     """Weighted sum of the generator's loss terms for one phase.
 
         total = w_pixel * pixel(sr, hr) + w_perceptual * perceptual(sr, hr)
-                + w_adversarial * adversarial_g(D(sr))
+                + w_adversarial * adversarial_g(D(sr)) + w_feature_matching * fm(D(sr), D(hr))
 
     Terms with weight 0 are not computed (the MSE phase never builds VGG or D). For
     multi-level generators (LapSRN) the pixel term is the sum over levels, each level against
@@ -110,21 +140,29 @@ class GeneratorObjective:
     use the finest level.
 
     Args:
-        weights: {'pixel': w, 'perceptual': w, 'adversarial': w} (a phase's `losses`).
+        weights: {'pixel': w, 'perceptual': w, 'adversarial': w, 'feature_matching': w}
+            (a phase's `losses`; missing terms weigh 0).
         pixel_cfg: config `losses.pixel` ({'criterion', 'eps'}).
         perceptual: a PerceptualLoss, required when w_perceptual > 0.
-        discriminator: required when w_adversarial > 0.
+        discriminator: required when w_adversarial or w_feature_matching > 0.
+        adversarial_form: 'vanilla' (the paper) or 'relativistic' (config
+            `losses.adversarial.form`).
         level_scales: scale of each level of a multi-level generator, e.g. (2, 4); names
             the per-level pixel terms pixel_x2, pixel_x4.
     """
 
     def __init__(self, weights, pixel_cfg, perceptual=None, discriminator=None,
-                 level_scales=None):
+                 level_scales=None, adversarial_form="vanilla"):
         self.weights = {k: float(v) for k, v in weights.items() if v}
         if "perceptual" in self.weights and perceptual is None:
             raise ValueError("a perceptual loss weight > 0 needs a PerceptualLoss (VGG)")
-        if "adversarial" in self.weights and discriminator is None:
-            raise ValueError("an adversarial loss weight > 0 needs a discriminator")
+        if {"adversarial", "feature_matching"} & set(self.weights) and discriminator is None:
+            raise ValueError("an adversarial or feature-matching weight > 0 needs a "
+                             "discriminator")
+        if adversarial_form not in ADVERSARIAL_FORMS:
+            raise ValueError(f"losses.adversarial.form must be one of {ADVERSARIAL_FORMS}, "
+                             f"got {adversarial_form!r}")
+        self.adversarial_form = adversarial_form
         self.pixel_cfg = pixel_cfg
         self.perceptual = perceptual
         self.discriminator = discriminator
@@ -145,8 +183,26 @@ class GeneratorObjective:
         sr, hr = levels[-1]
         if "perceptual" in self.weights:
             terms["perceptual"] = self.perceptual(sr, hr)
-        if "adversarial" in self.weights:
-            with frozen(self.discriminator):
-                terms["adversarial"] = adversarial_g_loss(self.discriminator(sr))
+        if {"adversarial", "feature_matching"} & set(self.weights):
+            terms.update(self._discriminator_terms(sr, hr))
         total = sum(self.weights[name] * terms[name] for name in self.weights)
         return total, terms
+
+    def _discriminator_terms(self, sr, hr):
+        """The terms that look through D (frozen: gradients reach sr, not D's weights). HR
+        goes through D only when a term compares with it (RaGAN, feature matching)."""
+        terms = {}
+        need_real = (self.adversarial_form == "relativistic"
+                     or "feature_matching" in self.weights)
+        with frozen(self.discriminator):
+            fake_maps, fake_logits = self.discriminator.forward_features(sr)
+            real_maps = real_logits = None
+            if need_real:
+                with paddle.no_grad():
+                    real_maps, real_logits = self.discriminator.forward_features(hr)
+            if "adversarial" in self.weights:
+                terms["adversarial"] = adversarial_g_loss(fake_logits, real_logits,
+                                                          self.adversarial_form)
+            if "feature_matching" in self.weights:
+                terms["feature_matching"] = feature_matching_loss(fake_maps, real_maps)
+        return terms

@@ -13,7 +13,8 @@ def test_defaults_and_recipe_load():
     assert cfg["scale"] == 4 and cfg["network_g"]["num_block"] == 16
     mse, gan = cfg["train"]["phases"]
     assert (mse["name"], mse["lr"], mse["losses"]["pixel"]) == ("mse", 1e-4, 1.0)
-    assert gan["losses"] == {"pixel": 0.0, "perceptual": 1.0, "adversarial": 1e-3}
+    assert gan["losses"] == {"pixel": 0.0, "perceptual": 1.0, "adversarial": 1e-3,
+                              "feature_matching": 0.0}
     assert gan["lr_milestones"] == [gan["iters"] // 2] and gan["lr_gamma"] == 0.1
     assert abs(cfg["vgg"]["feature_scale"] - 1 / 12.75) < 1e-12
     assert load_config()["train"]["batch_size"] == DEFAULTS["train"]["batch_size"]
@@ -23,7 +24,8 @@ def test_phase_losses_default_to_the_paper_presets(tmp_path):
     path = tmp_path / "c.yml"
     path.write_text("train:\n  phases:\n    - {name: gan, iters: 10}\n")
     (phase,) = load_config(path)["train"]["phases"]
-    assert phase["losses"] == {"pixel": 0.0, "perceptual": 1.0, "adversarial": 1e-3}
+    assert phase["losses"] == {"pixel": 0.0, "perceptual": 1.0, "adversarial": 1e-3,
+                              "feature_matching": 0.0}
 
 
 def test_overrides_are_typed():

@@ -287,7 +287,7 @@ def test_nan_guard_skips_steps_then_stops(tmp_path, train_images):
     guard = NanGuard(True, cfg["train"]["max_nan_steps"], warn=warnings.append)
     gan = dict(cfg["train"]["phases"][1],
                losses={"pixel": 1.0, "perceptual": 0.0, "adversarial": 1e-3})
-    step = PhaseStep(nets, gan, cfg["train"], cfg["losses"]["pixel"], (4,), guard)
+    step = PhaseStep(nets, gan, cfg["train"], cfg["losses"], (4,), guard)
     before = {k: v.numpy().copy() for k, v in {**nets.G.state_dict(),
                                               **nets.D.state_dict()}.items()}
     batch = {"lr": paddle.rand([2, 3, 8, 8]), "hr": paddle.full([2, 3, 32, 32], float("nan"))}
@@ -335,7 +335,7 @@ def test_a_training_step_does_not_wait_for_the_device(tmp_path, train_images, ho
     nets = build_networks(cfg)
     gan = dict(cfg["train"]["phases"][1],
                losses={"pixel": 1.0, "perceptual": 1.0, "adversarial": 1e-3})
-    step = PhaseStep(nets, gan, cfg["train"], cfg["losses"]["pixel"], (4,),
+    step = PhaseStep(nets, gan, cfg["train"], cfg["losses"], (4,),
                      NanGuard(nan_guard, 3))
     meter = LossMeter()
     batch = {"lr": paddle.rand([2, 3, 8, 8]), "hr": paddle.rand([2, 3, 32, 32])}
@@ -405,7 +405,7 @@ def test_two_process_data_parallel(tmp_path, train_images):
 def test_ema_update_maths_and_checkpoint(tmp_path, train_images):
     cfg = load_config(tiny_config(tmp_path, train_images, **{"train.ema_decay": 0.9}))
     nets = build_networks(cfg)
-    step = PhaseStep(nets, cfg["train"]["phases"][0], cfg["train"], cfg["losses"]["pixel"],
+    step = PhaseStep(nets, cfg["train"]["phases"][0], cfg["train"], cfg["losses"],
                      (4,), NanGuard(True, 3))
     ema0 = {k: v.numpy().copy() for k, v in nets.G_ema.state_dict().items()}
     batch = {"lr": paddle.rand([2, 3, 8, 8]), "hr": paddle.rand([2, 3, 32, 32])}
@@ -439,7 +439,7 @@ def test_phase_step_state_round_trips_through_a_checkpoint(tmp_path, train_image
     def make():
         paddle.seed(3)
         nets = build_networks(cfg)
-        return nets, PhaseStep(nets, phase, cfg["train"], cfg["losses"]["pixel"], (4,),
+        return nets, PhaseStep(nets, phase, cfg["train"], cfg["losses"], (4,),
                                NanGuard(True, 3))
     nets, step = make()
     step(batches[0])

@@ -3,7 +3,7 @@
     PhaseStep(batch)          g_step: G forward, objective (pixel / VGG / adversarial),
                                       NaN guard, G update, EMA update
                               d_step: D on real HR and on the detached SR, BCE, NaN guard,
-                                      D update (gan phases only)
+                                      D update (phases with an adversarial term)
                               -> {loss term: 0-d tensor} (no host sync) or None (skipped)
 
 It owns what lives for one phase: Adam for G (and D) with their MultiStepDecay schedules
@@ -66,6 +66,8 @@ def build_networks(cfg, world=1):
     phase has an adversarial term, the VGG loss when one has a perceptual term; wrapped in
     DataParallel when `world` > 1 (paddle.distributed must be initialised)."""
     needs = {k for p in cfg["train"]["phases"] for k, w in p["losses"].items() if w}
+    # config.py refuses feature matching without an adversarial term in the same phase, so
+    # D exists exactly when some phase trains it
     # One name scope for every layer of the run: parameter and optimizer-state names then
     # come out the same in a fresh and in a resumed process, so optimizer state reloads.
     with unique_name.guard():
@@ -134,15 +136,16 @@ class PhaseStep:
     Args:
         nets: Networks.
         phase: one entry of train.phases ({'name', 'lr', 'lr_milestones', 'lr_gamma',
-            'losses'}); a 'gan' phase also trains D.
+            'losses'}); a phase whose adversarial weight is > 0 also trains D, whatever
+            its name.
         train_cfg: the config's `train` section (beta1, beta2, ema_decay).
-        pixel_cfg: the config's `losses.pixel`.
+        losses_cfg: the config's `losses` section (pixel criterion, adversarial form).
         level_scales: the scale of each output level of G, e.g. (4,) or (2, 4) for LapSRN.
         guard: the run's NanGuard.
         amp: None or an AMP level ('O1') for paddle.amp.auto_cast.
     """
 
-    def __init__(self, nets, phase, train_cfg, pixel_cfg, level_scales, guard, amp=None,
+    def __init__(self, nets, phase, train_cfg, losses_cfg, level_scales, guard, amp=None,
                  iteration=0):
         self.nets, self.guard, self.amp = nets, guard, amp
         self.level_scales = tuple(level_scales)
@@ -157,15 +160,17 @@ class PhaseStep:
                                          beta2=train_cfg["beta2"], parameters=params), schedule
 
         self.opt_g, self.schedule_g = adam(nets.G_parallel.parameters())
-        self.opt_d, self.schedule_d = (adam(nets.D_parallel.parameters()) if phase["name"] == "gan"
+        adversarial = phase["losses"]["adversarial"] > 0
+        self.opt_d, self.schedule_d = (adam(nets.D_parallel.parameters()) if adversarial
                                        else (None, None))
+        self.adversarial_form = losses_cfg["adversarial"]["form"]
         self.scaler_g = paddle.amp.GradScaler(enable=bool(amp))
         self.scaler_d = paddle.amp.GradScaler(enable=bool(amp))
         self.objective = losses.GeneratorObjective(
-            phase["losses"], pixel_cfg, nets.perceptual,
+            phase["losses"], losses_cfg["pixel"], nets.perceptual,
             # the bare D: its weights get no gradient from this term (losses.frozen), so
             # DataParallel has nothing to all-reduce for it
-            nets.D if phase["losses"]["adversarial"] else None, self.level_scales)
+            nets.D if adversarial else None, self.level_scales, self.adversarial_form)
 
     # ------------------------------------------------------------------------ state
     def state_dict(self):
@@ -250,7 +255,7 @@ class PhaseStep:
         Returns {'d_loss', 'd_real_prob', 'd_fake_prob'} or None when not finite."""
         with self._autocast():
             real_logits, fake_logits = self.nets.D_parallel(real), self.nets.D_parallel(fake)
-            loss = losses.adversarial_d_loss(real_logits, fake_logits)
+            loss = losses.adversarial_d_loss(real_logits, fake_logits, self.adversarial_form)
         if not self.guard.passes(loss, "discriminator", self.iteration):
             self.opt_d.clear_grad()
             return None

@@ -153,7 +153,7 @@ class Trainer:
         inside this phase); also kept as `self.step`."""
         phase = self.phases[index]
         start = self.phase_starts[index]
-        self.step = PhaseStep(self.nets, phase, self.train_cfg, self.cfg["losses"]["pixel"],
+        self.step = PhaseStep(self.nets, phase, self.train_cfg, self.cfg["losses"],
                               self.level_scales, self.guard, self.amp, self.iteration)
         if self.iteration > start:  # resuming inside this phase: its optimizer state is needed
             state = self._resume_state

@@ -44,6 +44,16 @@ class Discriminator(nn.Layer):
         self.fc2 = nn.Linear(fc_size, 1)
 
     def forward(self, img):
+        return self.forward_features(img)[1]
+
+    def forward_features(self, img):
+        """(feature maps, logits): the activation after each conv block ([N, C_i, H_i, W_i],
+        the inputs of a feature-matching content loss) and the logits of `forward`."""
         check_input(img, self.in_channels, "Discriminator")
-        feat = paddle.flatten(self.pool(self.features(img)), start_axis=1)
-        return self.fc2(self.act(self.fc1(feat)))
+        maps, x = [], img
+        for layer in self.features:
+            x = layer(x)
+            if isinstance(layer, nn.LeakyReLU):
+                maps.append(x)
+        feat = paddle.flatten(self.pool(x), start_axis=1)
+        return maps, self.fc2(self.act(self.fc1(feat)))
