@@ -19,6 +19,8 @@ setup(
     long_description=(HERE / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     packages=find_packages(include=["paddle_srgan", "paddle_srgan.*"]),
+    # NIQE's pristine model (data, with its provenance)
+    package_data={"paddle_srgan.metrics": ["niqe_pris_params.npz", "NOTICE.md"]},
     python_requires=">=3.8",
     # matplotlib draws the end-of-run curves.png
     install_requires=["numpy", "opencv-python", "pillow", "tqdm", "visualdl", "pyyaml",

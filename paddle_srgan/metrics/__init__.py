@@ -6,8 +6,11 @@ removed from every border, and SSIM from Wang et al.'s ``ssim_index`` (11x11 Gau
 sigma 1.5, 'valid' filtering). These functions reproduce that protocol; ``protocol()`` names
 it for results files. All functions are pure and take numpy arrays in RGB channel order.
 
-LPIPS (``lpips``, ``load_lpips``) needs a network and Paddle; both are imported on first use
-so this module stays numpy-only for the data pipeline.
+Perceptual quality without a reference or a download: ``niqe`` (Mittal et al. 2013, the
+MATLAB release's algorithm and pristine model; metrics/naturalness.py) and ``periodic_artifacts``
+(the grid that pixel-shuffle upsampling can leave; metrics/artifacts.py), both on the same
+luma as PSNR. LPIPS (``lpips``, ``load_lpips``) needs a network and Paddle; both are imported
+on first use so this package stays numpy-only for the data pipeline.
 
 Reference check (tests/test_metrics.py): MATLAB-bicubic x4 on Set5 scores 28.4290 dB /
 0.81114 (published: 28.42 dB / 0.8104).
@@ -18,8 +21,8 @@ import os
 
 import numpy as np
 
-__all__ = ["rgb_to_y", "rgb_to_gray", "psnr", "ssim", "mod_crop", "crop_border", "protocol",
-           "load_lpips", "lpips", "lpips_protocol"]
+__all__ = ["rgb_to_y", "rgb_to_gray", "psnr", "ssim", "niqe", "periodic_artifacts", "mod_crop",
+           "crop_border", "protocol", "load_lpips", "lpips", "lpips_protocol"]
 
 # MATLAB rgb2ycbcr (ITU-R BT.601), luma row, for RGB in [0, 255].
 _Y_OFFSET = 16.0
@@ -220,6 +223,57 @@ def ssim(img1, img2, crop_border=0, y_channel=True):
                           for c in range(img1.shape[2])]))
 
 
+def _luma(img, border, gray):
+    """The plane that no-reference metrics score: BT.601 Y of RGB (rgb_to_gray with `gray`,
+    for RGB outputs of a gray source), or a gray image's own values; border cropped.
+
+    Args:
+        img: [H, W, 3] RGB or [H, W] / [H, W, 1] gray, uint8 or float in [0, 255].
+    Returns:
+        float64 [H - 2 border, W - 2 border].
+    """
+    img = np.asarray(img)
+    if img.dtype != np.uint8 and not np.issubdtype(img.dtype, np.floating):
+        raise TypeError(f"images must be uint8 or float in [0, 255], got dtype {img.dtype}")
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[..., 0]
+    if img.ndim == 3 and img.shape[2] == 3:
+        img = rgb_to_gray(img) if gray else rgb_to_y(img)
+    elif img.ndim != 2:
+        raise ValueError(f"images must be [H, W], [H, W, 1] or [H, W, 3], got shape {img.shape}")
+    return crop_border(img, border).astype(np.float64)
+
+
+def niqe(img, crop_border=0, gray=False):
+    """NIQE (Mittal et al. 2013), the MATLAB release: lower is more natural.
+
+    Computed on the luma of the image as PSNR is (BT.601 Y; a gray image on its own values),
+    border cropped and rounded to integers as MATLAB's uint8 luma is; 96x96 blocks.
+
+    Args:
+        img: [H, W, 3] RGB or [H, W] / [H, W, 1] gray, uint8 or float in [0, 255]; at least
+            two 96x96 blocks after the crop (e.g. 200x104).
+        crop_border: pixels removed from each border first (SR papers: the scale).
+        gray: the RGB image is the output for a gray source: score rgb_to_gray, not Y.
+    Returns:
+        float >= 0 (HR photographs about 3-5, bicubic x4 upsamplings 7-8).
+    """
+    from .naturalness import niqe_of_luma
+    return niqe_of_luma(np.round(_luma(img, crop_border, gray)))
+
+
+def periodic_artifacts(img, crop_border=0, gray=False, period=4):
+    """Spectral peaks at multiples of 1/period cycles per pixel, in dB (metrics/artifacts.py):
+    a few dB for natural images, 10 and more for a visible pixel-shuffle grid.
+
+    Args:
+        img, crop_border, gray: as for ``niqe``.
+        period: 4 for x4 networks built of two x2 pixel shuffles.
+    """
+    from .artifacts import periodic_artifact_score
+    return periodic_artifact_score(_luma(img, crop_border, gray), period)
+
+
 GRAY_PROTOCOL = ("gray HR images (single-channel files) are scored on their own values, "
                  "not rgb2ycbcr; the SR output on the same scale, rgb_to_gray = "
                  "0.299 R + 0.587 G + 0.114 B")
@@ -269,7 +323,7 @@ def load_lpips(weights_path, backbone=None):
             f"'lpips' PyPI package) --backbone {_LPIPS_BACKBONE_FILES[net]} (torchvision's, "
             f"https://download.pytorch.org/models/{_LPIPS_BACKBONE_FILES[net]}) --out "
             f"{weights_path}")
-    from .models.lpips import load_lpips as load
+    from ..models.lpips import load_lpips as load
     return load(weights_path, backbone)
 
 
@@ -297,7 +351,7 @@ def lpips(img1, img2, net, crop_border=0):
     if min(img1.shape[:2]) < net.min_size:
         raise ValueError(f"LPIPS-{net.backbone} needs at least {net.min_size}x{net.min_size} "
                          f"pixels after cropping, got {img1.shape[0]}x{img1.shape[1]}")
-    from .compat import import_paddle
+    from ..compat import import_paddle
     paddle = import_paddle()
 
     def to_input(img):  # [H, W, 3] [0, 255] -> float32 [1, 3, H, W] in [-1, 1]
