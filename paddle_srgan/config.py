@@ -104,7 +104,12 @@ DEFAULTS = {
         "val_every_epochs": None,  # validate every N epochs instead (overrides val_interval)
         "save_interval": 2000,   # iterations between checkpoints (and at each phase end)
         "keep_last": 3,          # checkpoints kept besides best.pdparams
-        "best_metric": "psnr",   # psnr | ssim: which validation metric picks best.pdparams
+        "best_metric": "psnr",   # psnr | ssim (higher wins) | niqe (lower wins): best.pdparams
+        # a validation counts for best.pdparams only if its PSNR beats bicubic's by this many
+        # dB (None: no floor); with best_metric niqe it keeps a noisy, grid-covered or
+        # PSNR-wrecked generator from winning on NIQE alone
+        "best_min_psnr_gain": None,
+        "val_niqe": True,        # NIQE at each validation (numpy, ~30 ms per 512x512 image)
         "num_samples": 3,        # validation images shown as LR | SR | HR crops in VisualDL
         "sample_crop": 128,      # side (HR pixels) of those crops
         "nan_guard": True,       # skip steps whose loss is NaN/inf (one host sync per step)
@@ -173,7 +178,8 @@ ALLOWED = {
     "train.val_every_epochs": _integer(1, optional=True),
     "train.save_interval": _integer(1),
     "train.keep_last": _integer(1),
-    "train.best_metric": _one_of("psnr", "ssim"),
+    "train.best_metric": _one_of("psnr", "ssim", "niqe"),
+    "train.best_min_psnr_gain": _number(-100, optional=True),
     "train.num_samples": _integer(0),
     "train.sample_crop": _integer(1),
     "train.max_nan_steps": _integer(1),
@@ -200,6 +206,10 @@ def check_values(cfg, source):
         for full, value in _values_at(cfg, key):
             if not test(value):
                 raise ConfigError(f"{source}: '{full}' must be {allowed}, got {value!r}")
+    train = cfg["train"]
+    if train["best_metric"] == "niqe" and not train["val_niqe"]:
+        raise ConfigError(f"{source}: 'train.best_metric' is 'niqe' but 'train.val_niqe' is "
+                          f"false: validation would have no NIQE to choose by")
 
 
 def closest_hint(key, valid, prefix=""):

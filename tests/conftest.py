@@ -6,6 +6,7 @@ from pathlib import Path
 
 import cv2
 import pytest
+import yaml
 
 from paddle_srgan.compat import import_paddle
 
@@ -80,3 +81,47 @@ def require(module, install):
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"{message}; .ci/run must install it")
         pytest.skip(message)
+
+
+# The tiny training run of the trainer and GAN tests: iterations of its two phases
+ITERS = (6, 6)  # mse, gan
+
+
+@pytest.fixture(scope="session")
+def train_images(tmp_path_factory):
+    """Four small natural images (skimage's bundled data) as a training folder."""
+    import skimage.data
+    folder = tmp_path_factory.mktemp("train_hr")
+    for name in ("astronaut", "coffee", "chelsea", "rocket"):
+        img = getattr(skimage.data, name)()[:96, :128, :3]
+        cv2.imwrite(str(folder / f"{name}.png"), img[..., ::-1])
+    return folder
+
+
+def tiny_config(tmp_path, train_images, **extra):
+    cfg = {
+        "experiment": "tiny", "output_dir": str(tmp_path / "runs"), "data_root": str(ROOT / "data"),
+        "seed": 7, "device": "cpu",
+        "network_g": {"type": "SRResNet", "num_feat": 8, "num_block": 2},
+        "network_d": {"type": "Discriminator", "num_feat": 8, "fc_size": 16},
+        "vgg": {"layer": "relu1_2", "weights": "none"},
+        "datasets": {
+            "train": {"type": "hr_only", "hr_dir": str(train_images), "hr_crop": 32,
+                      "patches_per_image": 2, "num_workers": 0},
+            "val": {"hr_dir": str(SET5 / "HR"), "max_images": 2},
+        },
+        "train": {"batch_size": 2, "log_interval": 2, "val_interval": 4, "save_interval": 3,
+                  "keep_last": 2, "num_samples": 1, "sample_crop": 32,
+                  "phases": [{"name": "mse", "iters": ITERS[0], "lr": 1e-3},
+                             {"name": "gan", "iters": ITERS[1], "lr": 1e-3,
+                              "lr_milestones": [3]}]},
+    }
+    for key, value in extra.items():
+        section = cfg
+        *parents, last = key.split(".")
+        for p in parents:
+            section = section.setdefault(p, {})
+        section[last] = value
+    path = tmp_path / "tiny.yml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path

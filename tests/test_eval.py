@@ -6,11 +6,12 @@ import numpy as np
 import paddle
 import pytest
 
+from paddle_srgan import metrics
 from paddle_srgan.data.benchmarks import canonical_name, find_benchmark
 from paddle_srgan.data.transforms import to_image
 from paddle_srgan.engine.evaluator import score
 
-from conftest import ROOT, SET5, run_tool, y_by_hand
+from conftest import ROOT, SET5, not_blank, read_rgb, run_tool, y_by_hand
 
 BENCH = ROOT / "data" / "benchmarks"
 
@@ -54,8 +55,9 @@ def test_model_eval_with_images_and_figures(tmp_path):
                    "--datasets", "Set5", "--save-images", "--figures").stdout
     eval_dir = tmp_path / "run" / "eval" / "best"  # default: next to the run's checkpoints/
     res = json.loads((eval_dir / "results.json").read_text())
-    assert set(res["results"]["Set5"]) == {"bicubic", "SRResNet"}
-    assert len(res["meta"]["weights_md5"]) == 32
+    assert set(res["results"]["Set5"]) == {"bicubic", "SRResNet", "HR"}
+    assert [len(md5) for md5 in res["meta"]["weights_md5"].values()] == [32]
+    assert "NIQE" in out and "grid dB" in out
     assert "SRResNet" in out
     fig = list((eval_dir / "figures" / "Set5").glob("*.png"))
     assert len(fig) == 5
@@ -72,7 +74,55 @@ def test_model_eval_with_images_and_figures(tmp_path):
         hr = hr[:hr.shape[0] // 4 * 4, :hr.shape[1] // 4 * 4]
         by_hand.append(psnr_by_hand(y_by_hand(sr), y_by_hand(hr), 4))
         assert float(rows[path.stem]["psnr"]) == pytest.approx(by_hand[-1], abs=1e-3), path.stem
+        # NIQE and the grid score are those of the saved image (border 4), where NIQE fits
+        expected = metrics.niqe(sr, 4) if metrics.niqe_fits(sr.shape, 4) else None
+        assert (float(rows[path.stem]["niqe"]) if rows[path.stem]["niqe"] else None) == \
+            pytest.approx(expected, abs=1e-5)
+        assert float(rows[path.stem]["grid"]) == pytest.approx(
+            metrics.periodic_artifacts(sr, 4), abs=1e-5)
     assert res["results"]["Set5"]["SRResNet"]["psnr"] == pytest.approx(np.mean(by_hand), abs=1e-3)
+    hr_rows = res["results"]["Set5"]["HR"]["per_image"]
+    baby = read_rgb(SET5 / "HR" / "baby.png")
+    assert next(r for r in hr_rows if r["name"] == "baby")["niqe"] == \
+        pytest.approx(metrics.niqe(baby, 4), abs=1e-9)
+    assert "psnr" not in res["results"]["Set5"]["HR"]  # no reference for the reference
+    assert "| Set5 | HR | 5 | - | - | - | - |" in (eval_dir / "results.md").read_text()
+
+
+def test_several_weights_a_folder_of_photos_and_the_perception_distortion_plane(tmp_path):
+    from paddle_srgan.models import SRResNet
+    cfg = tmp_path / "tiny.yml"
+    cfg.write_text("network_g: {type: SRResNet, num_feat: 8, num_block: 1}\ndevice: cpu\n")
+    weights = []
+    for seed in (0, 1):
+        paddle.seed(seed)
+        weights.append(tmp_path / "run" / "checkpoints" / f"g{seed}.pdparams")
+        weights[-1].parent.mkdir(parents=True, exist_ok=True)
+        paddle.save(SRResNet(num_feat=8, num_block=1).state_dict(), str(weights[-1]))
+    photos = tmp_path / "mine" / "HR"  # a user's own folder, named after its parent
+    photos.mkdir(parents=True)
+    for name in ("baby", "bird"):
+        (photos / f"{name}.png").write_bytes((SET5 / "HR" / f"{name}.png").read_bytes())
+    out = run_tool("eval", "-c", cfg, "--weights", *weights, "--datasets", "Set5", photos,
+                   "--figures").stdout
+    eval_dir = tmp_path / "run" / "eval" / "g0_vs_g1"
+    res = json.loads((eval_dir / "results.json").read_text())
+    assert list(res["results"]) == ["Set5", "mine"] and "perception_distortion.png" in out
+    assert list(res["results"]["mine"]) == ["bicubic", "g0", "g1", "HR"]
+    assert res["results"]["mine"]["g0"]["psnr"] != res["results"]["mine"]["g1"]["psnr"]
+    assert sorted(res["meta"]["weights"]) == ["g0", "g1"]
+    # the same images in both sets: the same scores
+    set5_baby = next(r for r in res["results"]["Set5"]["g1"]["per_image"] if r["name"] == "baby")
+    mine_baby = next(r for r in res["results"]["mine"]["g1"]["per_image"] if r["name"] == "baby")
+    assert set5_baby == mine_baby
+    assert not_blank(eval_dir / "perception_distortion.png")
+    strip = read_rgb(eval_dir / "figures" / "mine" / "baby.png")  # LR | bicubic | g0 | g1 | HR
+    assert strip.shape[1] == 5 * 160 + 4 * 2
+    run_tool("eval", "--bicubic-only", "--datasets", photos, "--no-niqe", "--out",
+             tmp_path / "plain")
+    plain = json.loads((tmp_path / "plain" / "results.json").read_text())
+    assert "niqe" not in plain["results"]["mine"]["bicubic"] and plain["meta"]["niqe"] is None
+    assert plain["results"]["mine"]["bicubic"]["grid"] == res["results"]["mine"]["bicubic"]["grid"]
 
 
 def test_missing_dataset_is_a_clear_error(tmp_path):

@@ -88,24 +88,33 @@ def test_locate_benchmark():
 
 
 def test_training_verdict_table_and_commands(tmp_path):
-    cfg = {"data_root": "data", "scale": 4,
+    cfg = {"data_root": "data", "scale": 4, "experiment": "demo_x4",
            "datasets": {"val": {"hr_dir": "benchmarks/Set5/HR"}}}
-    bicubic = {"psnr": 28.43, "ssim": 0.8111, "psnr_rgb": 26.69}
-    phases = {"mse": {"psnr": 29.5, "ssim": 0.85, "psnr_rgb": 27.7},
-              "gan": {"psnr": 29.25, "ssim": 0.84, "psnr_rgb": 27.5}}
+    bicubic = {"psnr": 28.43, "ssim": 0.8111, "psnr_rgb": 26.69, "niqe": 7.61, "grid": 1.52}
+    phases = {"mse": {"psnr": 29.5, "ssim": 0.85, "psnr_rgb": 27.7, "niqe": 7.3, "grid": 1.9},
+              "gan": {"psnr": 29.25, "ssim": 0.84, "psnr_rgb": 27.5, "niqe": 6.1, "grid": 2.44}}
     run_dir = str(tmp_path / "run")
     text = report.training_verdict(cfg, run_dir, bicubic, phases,
-                                   {"metric": "psnr", "iteration": 900}, ["mse", "gan"],
-                                   os.path.join(run_dir, "comparison.png"),
-                                   os.path.join(run_dir, "curves.png"))
+                                   {"metric": "niqe", "value": 6.1, "iteration": 900},
+                                   ["mse", "gan"], os.path.join(run_dir, "comparison.png"),
+                                   os.path.join(run_dir, "curves.png"),
+                                   {"niqe": 4.92, "grid": 1.2},
+                                   os.path.join(run_dir, "perception_distortion.png"))
     lines = text.splitlines()
     assert "Set5 x4" in text
+    header = next(line for line in lines if "PSNR RGB" in line).split()
+    assert header[-4:] == ["RGB", "NIQE", "grid", "dB"]
     row = next(line for line in lines if "after phase 'gan'" in line).split()
-    assert row[-4:] == ["29.25", "+0.82", "0.8400", "27.50"]
+    assert row[-6:] == ["29.25", "+0.82", "0.8400", "27.50", "6.10", "2.4"]
+    assert next(line for line in lines if "HR images" in line).split() == \
+        ["HR", "images", "4.92", "1.2"]
     assert any(line.split()[:2] == ["bicubic", "28.43"] for line in lines)
+    assert "best niqe (iteration 900)" in text and "perception_distortion.png" in text
     weights = os.path.join(run_dir, "checkpoints", "gan_G.pdparams")
-    assert (f"python tools/eval.py -c {os.path.join(run_dir, 'config.yml')} --weights "
+    config = os.path.join(run_dir, "config.yml")
+    assert (f"python tools/eval.py -c {config} --weights "
             f"{weights} --data-root data/benchmarks --datasets Set5") in text
-    assert (f"python tools/infer.py -c {os.path.join(run_dir, 'config.yml')} "
-            f"--weights {weights}") in text
+    assert f"python tools/infer.py -c {config} --weights {weights}" in text
+    assert (f"python tools/export.py -c {config} --weights {weights} --out "
+            f"{os.path.join(run_dir, 'exported', 'demo_x4')}") in text
     assert "comparison.png" in text and "curves.png" in text

@@ -180,7 +180,7 @@ def test_lpips_is_one_more_column_of_the_evaluation(nets, tmp_path):
                 for item in sets["Tiny"]]
     assert [row["lpips"] for row in res["per_image"]] == pytest.approx(expected, abs=1e-6)
     assert res["lpips"] == pytest.approx(np.mean(expected), abs=1e-6)
-    assert list(results["Tiny"]) == ["bicubic"]  # no generator: the baseline alone
+    assert list(results["Tiny"]) == ["bicubic", "HR"]  # no generator: the baseline alone
     item = sets["Tiny"][0]
     sr = imresize(item["lr_image"], scale=4)
     deep = lpips_scorer(net)(sr.astype(np.uint16) * 257, item["hr"].astype(np.uint16) * 257, 4)

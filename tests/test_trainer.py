@@ -10,7 +10,6 @@ import sys
 import numpy as np
 import paddle
 import pytest
-import yaml
 
 from paddle_srgan import checkpoint as ckpt
 from paddle_srgan.config import load_config
@@ -20,51 +19,7 @@ from paddle_srgan.engine.logger import LossMeter
 from paddle_srgan.engine.step import NanGuard, PhaseStep, TrainingError, build_networks
 from paddle_srgan.engine.trainer import Trainer
 
-from conftest import ROOT, SET5, not_blank, run_tool
-
-ITERS = (6, 6)  # mse, gan
-
-
-@pytest.fixture(scope="module")
-def train_images(tmp_path_factory):
-    """Four small natural images (skimage's bundled data) as a training folder."""
-    import cv2
-    import skimage.data
-    folder = tmp_path_factory.mktemp("train_hr")
-    for name in ("astronaut", "coffee", "chelsea", "rocket"):
-        img = getattr(skimage.data, name)()[:96, :128, :3]
-        cv2.imwrite(str(folder / f"{name}.png"), img[..., ::-1])
-    return folder
-
-
-def tiny_config(tmp_path, train_images, **extra):
-    cfg = {
-        "experiment": "tiny", "output_dir": str(tmp_path / "runs"), "data_root": str(ROOT / "data"),
-        "seed": 7, "device": "cpu",
-        "network_g": {"type": "SRResNet", "num_feat": 8, "num_block": 2},
-        "network_d": {"type": "Discriminator", "num_feat": 8, "fc_size": 16},
-        "vgg": {"layer": "relu1_2", "weights": "none"},
-        "datasets": {
-            "train": {"type": "hr_only", "hr_dir": str(train_images), "hr_crop": 32,
-                      "patches_per_image": 2, "num_workers": 0},
-            "val": {"hr_dir": str(SET5 / "HR"), "max_images": 2},
-        },
-        "train": {"batch_size": 2, "log_interval": 2, "val_interval": 4, "save_interval": 3,
-                  "keep_last": 2, "num_samples": 1, "sample_crop": 32,
-                  "phases": [{"name": "mse", "iters": ITERS[0], "lr": 1e-3},
-                             {"name": "gan", "iters": ITERS[1], "lr": 1e-3,
-                              "lr_milestones": [3]}]},
-    }
-    for key, value in extra.items():
-        section = cfg
-        *parents, last = key.split(".")
-        for p in parents:
-            section = section.setdefault(p, {})
-        section[last] = value
-    path = tmp_path / "tiny.yml"
-    path.write_text(yaml.safe_dump(cfg))
-    return path
-
+from conftest import ITERS, ROOT, not_blank, run_tool, tiny_config
 
 # Runs tools/train.py with one fault injected at iteration `FAULT_AT`, by kind `FAULT`:
 #   step       FAULT_SIGNAL sent to itself just before that iteration's step
@@ -162,6 +117,8 @@ def test_straight_run_writes_the_run_directory(straight_run):
                           "config"}
     log = (run_dir / "log.txt").read_text()
     assert "finished 12 iterations. validation PSNR" in log and "bicubic" in log
+    assert "NIQE" in log and "HR images" in log
+    assert not_blank(run_dir / "perception_distortion.png")
     assert "ms/it, data" in log
     # the gan phase's lr dropped x0.1 at its milestone (iteration 3 of the phase)
     assert state["opt_g"]["LR_Scheduler"]["last_lr"] == pytest.approx(1e-4)
@@ -176,7 +133,10 @@ def test_visualdl_has_every_term_with_increasing_steps(straight_run):
         assert vdl_steps(run_dir, tag) == [8, 10, 12], tag
     assert vdl_steps(run_dir, "train/lr_g") == vdl_steps(run_dir, "time/step_time") == \
         [2, 4, 6, 8, 10, 12]
-    assert vdl_steps(run_dir, "val/psnr") == [4, 6, 8, 12]
+    assert vdl_steps(run_dir, "val/psnr") == vdl_steps(run_dir, "val/niqe") == \
+        vdl_steps(run_dir, "val/grid") == [4, 6, 8, 12]
+    # the reference levels, once: bicubic's and the HR images' own NIQE
+    assert vdl_steps(run_dir, "val_bicubic/niqe") == vdl_steps(run_dir, "val_hr/niqe") == [0]
 
 
 def best_record(run_dir):

@@ -1,19 +1,24 @@
 #!/usr/bin/env python
-"""PSNR/SSIM of a generator on SR benchmarks, computed the way the literature does.
+"""PSNR/SSIM and NIQE of generators on SR benchmarks, computed the way the literature does.
 
 Protocol: LR = MATLAB-exact bicubic of the mod-cropped HR (or the LR_bicubic/X<s> folders with
 --lr-from folder), SR quantised to 8 bit, PSNR/SSIM on BT.601 Y with `scale` border pixels
 removed (SSIM: 11x11 Gaussian, sigma 1.5; a gray image is scored on its own values, as the
-literature's MATLAB scripts do); RGB columns too. A bicubic row is computed by the
-same code.
+literature's MATLAB scripts do); RGB columns too. Perception: NIQE (MATLAB release, lower is
+more natural) and the grid score (dB of spectral peaks at the pixel-shuffle period) on the
+same luma and border. A bicubic row and an HR row (the HR images' own NIQE) come with every
+set.
 
 Examples:
     python tools/eval.py -c configs/srgan.yml --weights output/srgan_x4/checkpoints/best.pdparams \\
         --data-root data/benchmarks --datasets Set5 Set14 B100 Urban100 DIV2K
+    python tools/eval.py -c output/demo_x4/config.yml --figures --datasets Set5 data/heldout/HR \\
+        --weights output/demo_x4/checkpoints/{mse_G,gan_G}.pdparams
     python tools/eval.py --bicubic-only --scale 4 --data-root data/benchmarks --datasets Set5
 
 Writes results.json, per_image.csv and results.md to --out (default: an eval/ folder next to
-the weights' checkpoints/ folder, or results/bicubic_x<scale>).
+the weights' checkpoints/ folder, or results/bicubic_x<scale>); --figures adds labelled crops
+and perception_distortion.png (PSNR against NIQE, every method and the HR line).
 """
 import functools
 import os
@@ -28,32 +33,50 @@ from paddle_srgan.errors import InputError  # noqa: E402
 ALL_SETS = ["Set5", "Set14", "B100", "Urban100", "DIV2K"]  # data.benchmarks.BENCHMARKS
 
 
+def stem(path):
+    return os.path.splitext(os.path.basename(path))[0]
+
+
 def default_out(weights, scale):
-    if weights is None:
+    """eval/<stem>[_vs_<stem>...] beside the first weights' checkpoints/ folder."""
+    if not weights:
         return os.path.join("results", f"bicubic_x{scale}")
-    folder = os.path.dirname(os.path.abspath(weights))
-    stem = os.path.splitext(os.path.basename(weights))[0]
+    folder = os.path.dirname(os.path.abspath(weights[0]))
     if os.path.basename(folder) == "checkpoints":
         folder = os.path.dirname(folder)
-    return os.path.join(folder, "eval", stem)
+    return os.path.join(folder, "eval", "_vs_".join(stem(w) for w in weights))
+
+
+def method_names(network, weights):
+    """The results' name of each weights file: the network's class for one file, the files'
+    stems for several (mse_G, gan_G; the path when stems repeat)."""
+    if len(weights) == 1:
+        return [network]
+    stems = [stem(w) for w in weights]
+    return stems if len(set(stems)) == len(stems) else list(weights)
 
 
 def main(argv=None):
     ap = cli.parser(__doc__, config="optional",
                     config_help="model config (needed unless --bicubic-only)")
-    ap.add_argument("--weights", help="generator weights: best.pdparams, a checkpoint, or "
-                                      "converted weights")
+    ap.add_argument("--weights", nargs="+", default=[],
+                    help="generator weights: best.pdparams, a checkpoint, or converted weights; "
+                         "several files (same config) are compared side by side")
     ap.add_argument("--data-root", default="data/benchmarks",
                     help="folder holding Set5/, Set14/, ...")
     ap.add_argument("--datasets", nargs="+", default=None,
-                    help=f"benchmarks to run (default: those of {', '.join(ALL_SETS)} present)")
+                    help=f"benchmarks to run (default: those of {', '.join(ALL_SETS)} present); "
+                         f"a folder of images (e.g. your own held-out photos) works too")
     ap.add_argument("--scale", type=int, help="SR factor for --bicubic-only (else the config's)")
     ap.add_argument("--lr-from", choices=["matlab", "folder"], default="matlab",
                     help="LR inputs: MATLAB-exact bicubic of HR (default) or <set>/LR_bicubic/X<s>")
     ap.add_argument("--bicubic-only", action="store_true", help="only the bicubic baseline")
     ap.add_argument("--save-images", action="store_true", help="write SR outputs as PNG")
     ap.add_argument("--figures", action="store_true",
-                    help="write labelled centre crops LR | bicubic | SR | HR (with PSNR) as PNG")
+                    help="write labelled centre crops LR | bicubic | SR | HR (with PSNR) and the "
+                         "perception-distortion plane (PSNR against NIQE) as PNG")
+    ap.add_argument("--no-niqe", action="store_true",
+                    help="skip NIQE (about 30 ms per 512x512 image; the grid score stays)")
     ap.add_argument("--lpips", metavar="WEIGHTS",
                     help="also score LPIPS v0.1 (lower is better) with the .pdparams made once by "
                          "tools/convert_lpips_weights.py (RGB evaluation only)")
@@ -67,7 +90,7 @@ def main(argv=None):
         scale = args.scale or (cfg["scale"] if cfg else 4)
     else:
         if not args.config or not args.weights:
-            raise InputError("give -c CONFIG and --weights FILE (or --bicubic-only)")
+            raise InputError("give -c CONFIG and --weights FILE [FILE ...] (or --bicubic-only)")
         cfg = cli.config_from_args(args)
         scale = cfg["scale"]
         if args.scale and args.scale != scale:
@@ -85,29 +108,37 @@ def main(argv=None):
         lpips_net = load_lpips(args.lpips)
 
     from paddle_srgan.engine import evaluator, figures, report
-    generator, weights = None, None
-    if not args.bicubic_only:
+    generators = {}
+    weights = [] if args.bicubic_only else args.weights
+    named = dict(zip(method_names(cfg["network_g"]["type"], weights), weights)) if weights else {}
+    if named:
         from paddle_srgan.checkpoint import load_generator_weights
         from paddle_srgan.compat import use_device
         from paddle_srgan.models import build_generator
         use_device(cfg["device"], cfg["cpu_threads"])
-        generator = load_generator_weights(build_generator(cfg), args.weights, args.use_ema)
-        generator.eval()
-        weights = args.weights
+        for name, path in named.items():
+            generators[name] = load_generator_weights(build_generator(cfg), path, args.use_ema)
+            generators[name].eval()
 
     out_dir = args.out or default_out(weights, scale)
     from tqdm import tqdm
     writer = figures.EvalImageWriter(out_dir, scale, args.save_images, args.figures,
-                                     with_model=generator is not None)
+                                     methods=["bicubic", *generators])
     results = evaluator.evaluate_sets(
-        sets, scale, generator, cfg["network_g"]["type"] if generator else None,
+        sets, scale, generators,
         scorers=[evaluator.lpips_scorer(lpips_net)] if lpips_net is not None else [],
-        on_image=writer, progress=functools.partial(tqdm, leave=False))
-    meta = evaluator.evaluation_meta(scale, channel, args.lr_from, sets, weights, args.use_ema,
-                                     lpips_net, args.lpips)
+        on_image=writer, progress=functools.partial(tqdm, leave=False), niqe=not args.no_niqe)
+    meta = evaluator.evaluation_meta(scale, channel, args.lr_from, sets, named, args.use_ema,
+                                     lpips_net, args.lpips, niqe=not args.no_niqe)
     report.write_results(out_dir, results, meta)
     print(report.console_table(results))
-    print(f"\nwrote {out_dir}/results.json, per_image.csv, results.md")
+    written = "results.json, per_image.csv, results.md"
+    if args.figures and not args.no_niqe:
+        figures.plot_perception_distortion(
+            figures.perception_distortion_panels(results),
+            os.path.join(out_dir, "perception_distortion.png"), title=f"x{scale}")
+        written += ", perception_distortion.png"
+    print(f"\nwrote {out_dir}/{written}")
     return 0
 
 

@@ -73,7 +73,8 @@ def open_benchmark_sets(root, names=None, scale=4, lr_from="matlab", channel=Non
 
     Args:
         root: folder holding Set5/, Set14/, ... (the layout of the module docstring).
-        names: set names or aliases ('bsd100'); None: every set of BENCHMARKS present.
+        names: set names or aliases ('bsd100'), or folders of images (named after the folder,
+            or its parent for a folder called HR); None: every set of BENCHMARKS present.
         scale: SR factor.
         lr_from: "matlab" (LR made by MATLAB-exact bicubic) or "folder" (the set's
             LR_bicubic/X<scale> files).
@@ -82,16 +83,20 @@ def open_benchmark_sets(root, names=None, scale=4, lr_from="matlab", channel=Non
         ValueError for an unknown name; FileNotFoundError for a missing set or LR folder,
         before any set is read (all are found first).
     """
-    if names:
-        names = [canonical_name(n) for n in names]
-    else:
+    if not names:
         names = [n for n in BENCHMARKS if count_images(Path(root) / BENCHMARKS[n][1][0])]
         if not names:
             raise FileNotFoundError(f"no benchmark sets under {root} (expected "
                                     f"{', '.join(BENCHMARKS)}; see tools/prepare_data.py check)")
+    found = {}
+    for text in names:
+        if text.lower() not in ALIASES and Path(text).is_dir():
+            hr_dir = Path(text)  # a folder of the user's own images
+            found[(hr_dir.parent if hr_dir.name == "HR" else hr_dir).name] = hr_dir
+        else:
+            found[canonical_name(text)] = find_benchmark(root, text)
     sets = {}
-    for name in names:
-        hr_dir = find_benchmark(root, name)
+    for name, hr_dir in found.items():
         lr_dir = None
         if lr_from == "folder":
             lr_dir = lr_folder(hr_dir) / f"X{scale}"

@@ -8,9 +8,14 @@ the same scale (metrics.rgb_to_gray), as the MATLAB scripts apply rgb2ycbcr only
 bicubic baseline upsamples the same LR with the same MATLAB-exact resize, so the two rows
 differ only by the network.
 
-`evaluate` scores one set; `evaluate_sets` runs bicubic and a generator over several sets
-(tools/eval.py), `lpips_scorer` adds an LPIPS column, `evaluation_meta` tags the results with
-the protocol and provenance (engine.report writes both to files).
+Perceptual quality without a reference: every SR image also gets NIQE (`niqe`, lower is more
+natural) and the periodic-artifact score (`grid`, dB; metrics.periodic_artifacts with the
+scale as period), on the same luma as PSNR with the same border; `evaluate_reference` scores
+the HR images themselves the same way, the level a natural image reaches.
+
+`evaluate` scores one set; `evaluate_sets` runs bicubic, generators and the HR reference over
+several sets (tools/eval.py), `lpips_scorer` adds an LPIPS column, `evaluation_meta` tags the
+results with the protocol and provenance (engine.report writes both to files).
 """
 import functools
 
@@ -63,8 +68,29 @@ def score(sr_image, hr_image, scale, rgb=False, gray=False):
     return out
 
 
+def no_reference_scores(image, scale, gray=False, niqe=True):
+    """{"niqe", "grid"} of one integer [H, W, C] image on the 8-bit scale, border = scale.
+
+    `gray`: the source file was gray (score the gray scale, as `score` does). An image with
+    fewer than two 96x96 blocks after the crop gets no "niqe" (NIQE needs a covariance).
+    """
+    peak = float(np.iinfo(image.dtype).max)
+    img8 = image.astype(np.float64) * (255.0 / peak)
+    gray = gray and image.shape[-1] == 3
+    out = {"grid": metrics.periodic_artifacts(img8, scale, gray, period=scale)}
+    if niqe and metrics.niqe_fits(image.shape, scale):
+        out["niqe"] = metrics.niqe(img8, scale, gray)
+    return out
+
+
+def _means(rows):
+    """Mean of every score over the rows that have it (NIQE skips images too small for it)."""
+    keys = [k for k in dict.fromkeys(k for r in rows for k in r) if k != "name"]
+    return {k: float(np.mean([r[k] for r in rows if k in r])) for k in keys}
+
+
 def evaluate(dataset, scale, generator=None, on_image=None, rgb=False, level_scales=None,
-             scorers=()):
+             scorers=(), niqe=True):
     """Score `generator` (or, if None, bicubic upsampling) on every item of `dataset`.
 
     Args:
@@ -82,10 +108,11 @@ def evaluate(dataset, scale, generator=None, on_image=None, rgb=False, level_sca
             baseline upsamples the LR to each level.
         scorers: more columns for the final level: callables (sr_image, hr_image, scale) ->
             {column: value}, e.g. lpips_scorer(net).
+        niqe: also score NIQE (the "grid" artifact score is always computed).
     Returns:
-        {"per_image": [{"name", "psnr", "ssim", ...}, ...], "psnr": mean, "ssim": mean, ...}
-        (every metric of `score` for the final level, plus per-level keys and the scorers'
-        columns, averaged).
+        {"per_image": [{"name", "psnr", "ssim", "grid", "niqe", ...}, ...], "psnr": mean,
+        ...} (every metric of `score` and `no_reference_scores` for the final level, plus
+        per-level keys and the scorers' columns, averaged over the images that have them).
     """
     level_scales = tuple(level_scales or models.level_scales(generator, scale))
     rows = []
@@ -102,7 +129,8 @@ def evaluate(dataset, scale, generator=None, on_image=None, rgb=False, level_sca
             raise InputError(f"{item['name']}: SR image is {sr_image.shape}, HR is {hr.shape}; "
                              f"is the LR folder made for x{scale}?")
         gray = bool(item.get("gray", False))
-        row = {"name": item["name"], **score(sr_image, hr, scale, rgb, gray)}
+        row = {"name": item["name"], **score(sr_image, hr, scale, rgb, gray),
+               **no_reference_scores(sr_image, scale, gray, niqe)}
         if len(level_scales) > 1:
             for s, img in zip(level_scales, images):
                 target = hr if s == scale else downscale(hr, scale // s)
@@ -115,8 +143,20 @@ def evaluate(dataset, scale, generator=None, on_image=None, rgb=False, level_sca
             on_image(item, sr_image, row)
     if not rows:
         raise InputError("the evaluation set has no images")
-    means = {k: float(np.mean([r[k] for r in rows])) for k in rows[0] if k != "name"}
-    return {"per_image": rows, **means}
+    return {"per_image": rows, **_means(rows)}
+
+
+def evaluate_reference(dataset, scale, niqe=True):
+    """The no-reference scores of the HR images themselves (`no_reference_scores`): the NIQE
+    and artifact level of natural images, the reference line of every table and figure.
+
+    Returns {"per_image": [{"name", "grid", "niqe"}, ...], "grid": mean, "niqe": mean}."""
+    rows = [{"name": item["name"],
+             **no_reference_scores(item["hr"], scale, bool(item.get("gray", False)), niqe)}
+            for item in dataset]
+    if not rows:
+        raise InputError("the evaluation set has no images")
+    return {"per_image": rows, **_means(rows)}
 
 
 def lpips_scorer(net):
@@ -129,29 +169,28 @@ def lpips_scorer(net):
     return lpips_column
 
 
-def evaluate_sets(sets, scale, generator=None, method=None, scorers=(), on_image=None,
-                  progress=None):
-    """The bicubic baseline and (if given) `generator` on each benchmark set, RGB columns too.
+def evaluate_sets(sets, scale, generators=None, scorers=(), on_image=None, progress=None,
+                  niqe=True):
+    """Bicubic, each generator and the HR reference on each benchmark set, RGB columns too.
 
     Args:
         sets: {set name: BenchmarkSet} (data.benchmarks.open_benchmark_sets).
         scale: the SR factor.
-        generator: nn.Layer in eval mode, or None for the bicubic baseline alone; a
-            multi-level generator (LapSRN) is scored at each of its `level_scales`, and so
-            is the baseline.
-        method: the generator's name in the results (default: its class name).
+        generators: {method name: nn.Layer in eval mode}, possibly empty (the bicubic
+            baseline alone); multi-level generators (LapSRN) are scored at each of their
+            `level_scales` (all must have the same), and so is the baseline.
         scorers: extra columns (see `evaluate`), e.g. [lpips_scorer(net)].
         on_image: optional callback(set name, method, item, sr_image, row), the baseline's
-            images of a set before the generator's (e.g. figures.EvalImageWriter).
+            images of a set before the generators' (e.g. figures.EvalImageWriter).
         progress: optional wrapper of each set's items, called as progress(items, desc=...,
             total=...) (e.g. functools.partial(tqdm, leave=False)).
+        niqe: score NIQE too (the "grid" score is always computed).
     Returns:
-        {set name: {"bicubic": evaluate(...), method: evaluate(...)}}: engine.report's results.
+        {set name: {"bicubic": evaluate(...), method: evaluate(...), ...,
+        "HR": evaluate_reference(...)}}: engine.report's results.
     """
-    methods = [("bicubic", None)]
-    if generator is not None:
-        methods.append((method or type(generator).__name__, generator))
-    level_scales = models.level_scales(generator, scale)
+    methods = [("bicubic", None)] + list((generators or {}).items())
+    level_scales = models.level_scales(methods[-1][1], scale)
     results = {}
     for name, dataset in sets.items():
         results[name] = {}
@@ -161,34 +200,40 @@ def evaluate_sets(sets, scale, generator=None, method=None, scorers=(), on_image
                 items = progress(dataset, desc=f"{name} {label}", total=len(dataset))
             callback = None if on_image is None else functools.partial(on_image, name, label)
             results[name][label] = evaluate(items, scale, net, callback, rgb=True,
-                                            level_scales=level_scales, scorers=scorers)
+                                            level_scales=level_scales, scorers=scorers,
+                                            niqe=niqe)
+        results[name]["HR"] = evaluate_reference(dataset, scale, niqe)
     return results
 
 
 def evaluation_meta(scale, channel, lr_from, datasets, weights=None, use_ema=False,
-                    lpips_net=None, lpips_weights=None):
+                    lpips_net=None, lpips_weights=None, niqe=True):
     """The protocol and provenance tags stored with evaluation results.
 
     Args:
         scale: SR factor (also the border crop); channel: the evaluated channel (None: RGB,
             scored on Y); lr_from: "matlab" (LR made by MATLAB-exact bicubic) or "folder".
         datasets: the set names evaluated.
-        weights: the evaluated generator weights (their md5 is recorded), None for bicubic.
+        weights: {method: weights file} of the evaluated generators (their md5 is
+            recorded); None or {} for bicubic alone.
         use_ema: whether the EMA generator of a checkpoint was evaluated.
         lpips_net, lpips_weights: the LPIPS network and its file, if LPIPS was scored.
+        niqe: whether NIQE was scored.
     """
+    weights = dict(weights or {})
     meta = {**metrics.protocol(scale, y_channel=channel is None,
                                lr_from="matlab-bicubic" if lr_from == "matlab"
                                else "LR_bicubic folder"),
             "scale": scale, "channel": channel, "weights": weights,
-            "weights_md5": file_md5(weights) if weights else None, "use_ema": use_ema,
-            "datasets": list(datasets)}
+            "weights_md5": {m: file_md5(w) for m, w in weights.items()}, "use_ema": use_ema,
+            "datasets": list(datasets), **metrics.no_reference_protocol(crop_border=scale,
+                                                                         niqe=niqe)}
     if lpips_net is not None:
         meta.update(metrics.lpips_protocol(lpips_net, scale), lpips_weights=lpips_weights)
     return meta
 
 
-def validate(val_set, scale, generator, bicubic, num_samples, crop):
+def validate(val_set, scale, generator, bicubic, num_samples, crop, niqe=True):
     """A training run's validation: evaluate() with RGB scores, plus labelled LR | bicubic |
     SR | HR crops (engine.figures.validation_figure) of the first `num_samples` images under
     "samples" ([(name, uint8 strip)]). `bicubic` is evaluate()'s result for bicubic on the
@@ -201,7 +246,7 @@ def validate(val_set, scale, generator, bicubic, num_samples, crop):
             samples.append((item["name"], validation_figure(
                 item, sr_image, row, bicubic_rows[item["name"]], scale, crop)))
 
-    result = evaluate(val_set, scale, generator, on_image=keep_sample, rgb=True)
+    result = evaluate(val_set, scale, generator, on_image=keep_sample, rgb=True, niqe=niqe)
     return {**result, "samples": samples}
 
 

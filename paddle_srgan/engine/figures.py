@@ -97,13 +97,17 @@ class EvalImageWriter:
     """The `on_image` of evaluator.evaluate_sets for tools/eval.py: writes the SR outputs
     (`save_images`: out_dir/images/<set>/<method>/<image>.png) and labelled comparisons
     (`figures`: out_dir/figures/<set>/<image>.png, centre crops LR | bicubic | SR | HR with
-    PSNR; LR | bicubic | HR when `with_model` is False, the baseline alone).
+    PSNR, one SR panel per model; LR | bicubic | HR for the baseline alone).
+
+    Args:
+        methods: the methods evaluate_sets runs, in its order ("bicubic" first): a figure is
+            written when the last one's image arrives.
     """
 
-    def __init__(self, out_dir, scale, save_images=False, figures=False, with_model=True):
+    def __init__(self, out_dir, scale, save_images=False, figures=False, methods=("bicubic",)):
         self.out_dir, self.scale = out_dir, scale
-        self.save_images, self.figures, self.with_model = save_images, figures, with_model
-        self._bicubic = {}  # (set, image) -> (bicubic image, its row), until the SR one comes
+        self.save_images, self.figures, self.methods = save_images, figures, list(methods)
+        self._panels = {}  # (set, image) -> [(label, image)], until the last method's comes
 
     def __call__(self, set_name, method, item, sr_image, row):
         stem = item["name"]
@@ -112,18 +116,78 @@ class EvalImageWriter:
                         sr_image)
         if not self.figures:
             return
-        if method == "bicubic":
-            self._bicubic[set_name, stem] = (sr_image, row)
-            if self.with_model:
-                return  # the figure waits for the model's image
-        bicubic, bicubic_row = self._bicubic.pop((set_name, stem))
-        panels = [("LR", item["lr_image"]), (f"bicubic {bicubic_row['psnr']:.2f} dB", bicubic)]
-        if self.with_model:
-            panels.append((f"SR {row['psnr']:.2f} dB", sr_image))
+        label = "SR" if method != "bicubic" and len(self.methods) == 2 else method
+        panels = self._panels.setdefault((set_name, stem), [("LR", item["lr_image"])])
+        panels.append((f"{label} {row['psnr']:.2f} dB", sr_image))
+        if method != self.methods[-1]:
+            return  # the figure waits for the last method's image
+        del self._panels[set_name, stem]
         panels.append(("HR", item["hr"]))
         box = centre_box(item["hr"].shape, 160, self.scale)
         write_image(os.path.join(self.out_dir, "figures", set_name, f"{stem}.png"),
                     comparison(panels, box))
+
+
+def _pyplot():
+    import matplotlib
+    matplotlib.use("Agg")  # files only: no display on servers and in notebook kernels
+    from matplotlib import pyplot as plt
+    return plt
+
+
+def _save_figure(fig, out_path):
+    """Write a matplotlib figure atomically (a kill leaves the old file or the new one)."""
+    tmp = out_path + ".tmp.png"
+    fig.savefig(tmp, dpi=100)
+    _pyplot().close(fig)
+    os.replace(tmp, out_path)
+    return out_path
+
+
+def plot_perception_distortion(panels, out_path, title=None):
+    """The perception-distortion plane (Blau and Michaeli, CVPR 2018) with PSNR for distortion
+    and NIQE for perception: one point per method, the HR images' NIQE as the line natural
+    images reach. Better is right (higher PSNR) and down (lower NIQE). Returns `out_path`.
+
+    Args:
+        panels: {panel title: {"points": [(label, psnr, niqe)], "hr_niqe": float or None}},
+            e.g. one panel per benchmark set; points without a NIQE are left out.
+    """
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.5), squeeze=False)
+    for ax, (name, panel) in zip(axes[0], panels.items()):
+        points = [p for p in panel["points"] if p[2] is not None]
+        for label, psnr, niqe in points:
+            ax.scatter([psnr], [niqe], s=40, zorder=3)
+            ax.annotate(f"{label}\n{psnr:.2f} dB, NIQE {niqe:.2f}", (psnr, niqe), fontsize=8,
+                        xytext=(6, 4), textcoords="offset points")
+        if panel.get("hr_niqe") is not None:
+            ax.axhline(panel["hr_niqe"], color="green", linestyle="--",
+                       label=f"HR images (NIQE {panel['hr_niqe']:.2f})")
+            ax.legend(fontsize=8, loc="upper left")
+        if points:  # room for the labels on the right and above
+            low, high = min(p[1] for p in points), max(p[1] for p in points)
+            ax.set_xlim(low - 0.1 - 0.1 * (high - low), high + 0.2 + 0.6 * (high - low))
+            levels = [p[2] for p in points] + [panel.get("hr_niqe") or points[0][2]]
+            bottom, top = min(levels), max(levels)
+            ax.set_ylim(bottom - 0.5, top + 0.15 * (top - bottom) + 0.6)
+        ax.set_xlabel("PSNR Y (dB)  (distortion: better ->)")
+        ax.set_ylabel("NIQE  (perception: lower is more natural)")
+        ax.set_title(name)
+        ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return _save_figure(fig, out_path)
+
+
+def perception_distortion_panels(results):
+    """plot_perception_distortion's panels from engine.report-style results ({set: {method:
+    means}}): every method with a PSNR is a point, the "HR" entry the reference line."""
+    return {dataset: {"points": [(method, res["psnr"], res.get("niqe"))
+                                 for method, res in methods.items() if "psnr" in res],
+                      "hr_niqe": methods.get("HR", {}).get("niqe")}
+            for dataset, methods in results.items()}
 
 
 def read_scalars(path):
@@ -142,17 +206,17 @@ def read_scalars(path):
 
 
 def plot_curves(scalars_path, out_path, phase_ends=(), title=None):
-    """curves.png of a run: every train/ loss term (log scale) and validation PSNR against
-    bicubic's, over iterations, with the phase boundaries marked. Returns `out_path`."""
-    import matplotlib
-    matplotlib.use("Agg")  # files only: no display on servers and in notebook kernels
-    from matplotlib import pyplot as plt
-
+    """curves.png of a run: every train/ loss term (log scale), validation PSNR against
+    bicubic's and validation NIQE against bicubic's and the HR images', over iterations,
+    with the phase boundaries marked. Returns `out_path`."""
+    plt = _pyplot()
     scalars = read_scalars(scalars_path)
     losses = sorted(t for t in scalars if t.startswith("train/") and
                     t.split("/", 1)[1].startswith(("g_", "d_loss")))
     psnr_tags = sorted(t for t in scalars if t.startswith("val/psnr"))
-    fig, (ax_loss, ax_val) = plt.subplots(1, 2, figsize=(11, 4))
+    niqe = "val/niqe" in scalars
+    fig, axes = plt.subplots(1, 3 if niqe else 2, figsize=(16 if niqe else 11, 4))
+    ax_loss, ax_val = axes[:2]
     for tag in losses:
         steps, values = scalars[tag]
         positive = [(s, v) for s, v in zip(steps, values) if v > 0]
@@ -168,7 +232,17 @@ def plot_curves(scalars_path, out_path, phase_ends=(), title=None):
             ax_val.axhline(bicubic[1][-1], color=line.get_color(), linestyle="--",
                            label=f"bicubic ({bicubic[1][-1]:.2f})")
     ax_val.set_title("validation PSNR (dB)")
-    for ax in (ax_loss, ax_val):
+    if niqe:
+        ax_niqe = axes[2]
+        ax_niqe.plot(*scalars["val/niqe"], marker="o", label="niqe")
+        for tag, style, name in (("val_bicubic/niqe", "--", "bicubic"),
+                                 ("val_hr/niqe", ":", "HR images")):
+            if tag in scalars:
+                level = scalars[tag][1][-1]
+                ax_niqe.axhline(level, linestyle=style, color="grey",
+                                label=f"{name} ({level:.2f})")
+        ax_niqe.set_title("validation NIQE (lower is more natural)")
+    for ax in axes:
         for end in phase_ends:
             ax.axvline(end, color="grey", linewidth=0.8, linestyle=":")
         ax.set_xlabel("iteration")
@@ -177,8 +251,4 @@ def plot_curves(scalars_path, out_path, phase_ends=(), title=None):
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    tmp = out_path + ".tmp.png"
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    os.replace(tmp, out_path)
-    return out_path
+    return _save_figure(fig, out_path)

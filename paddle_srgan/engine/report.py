@@ -1,7 +1,8 @@
 """Results files of an evaluation: results.json, per_image.csv, results.md, console table.
 
 `results` everywhere here is {dataset: {method: evaluate() output}}, where method is
-"bicubic" or the model's name, and `meta` holds the protocol and provenance tags.
+"bicubic", a model's name or "HR" (the HR images' own no-reference scores), and `meta` holds
+the protocol and provenance tags.
 """
 import csv
 import json
@@ -9,8 +10,11 @@ import os
 
 from ..metrics import level_key
 
+# (key, header, decimals); NIQE (lower is more natural) and the grid score (dB of spectral
+# peaks at the pixel-shuffle period) beside PSNR
 COLUMNS = (("psnr", "PSNR Y", 2), ("ssim", "SSIM Y", 4), ("psnr_rgb", "PSNR RGB", 2),
-           ("ssim_rgb", "SSIM RGB", 4), ("lpips", "LPIPS", 4))
+           ("ssim_rgb", "SSIM RGB", 4), ("niqe", "NIQE", 2), ("grid", "grid dB", 1),
+           ("lpips", "LPIPS", 4))
 
 
 def table_rows(results):
@@ -64,28 +68,41 @@ def _shell_path(path):
     return path if rel.startswith("..") else rel
 
 
-def training_verdict(cfg, run_dir, bicubic, phase_results, best, phase_names, figure, curves):
+def training_verdict(cfg, run_dir, bicubic, phase_results, best, phase_names, figure, curves,
+                     hr_reference=None, plane=None):
     """The end-of-run message: a table of bicubic and the generator after each phase on the
-    validation set (PSNR and SSIM on Y, the gain over bicubic, RGB PSNR), where the weights,
-    figure and curves are, and the eval / infer commands for those weights.
+    validation set (PSNR and SSIM on Y, the gain over bicubic, RGB PSNR, NIQE and the grid
+    score, with the HR images' own NIQE and grid score as the natural level), where the
+    weights and figures are, and the eval / infer / export commands for those weights.
 
-    bicubic, phase_results[name]: evaluate() means ({"psnr", "ssim", "psnr_rgb"?, ...}).
+    bicubic, phase_results[name], hr_reference: evaluate() / evaluate_reference() means
+    ({"psnr", "ssim", "psnr_rgb"?, "niqe"?, "grid", ...}); plane: the path of
+    perception_distortion.png, if drawn.
     """
     from ..data.benchmarks import locate_benchmark
 
     val_dir = cfg["datasets"]["val"]["hr_dir"]
     found = locate_benchmark(os.path.join(cfg["data_root"], val_dir))
     title = f"{found[1] if found else val_dir} x{cfg['scale']}"
-    rgb = "psnr_rgb" in bicubic
-    header = ["", "PSNR", "gain", "SSIM"] + (["PSNR RGB"] if rgb else [])
-    rows = [["bicubic", f"{bicubic['psnr']:.2f}", "", f"{bicubic['ssim']:.4f}"]
-            + ([f"{bicubic['psnr_rgb']:.2f}"] if rgb else [])]
-    for name in phase_names:
-        if name in phase_results:
-            res = phase_results[name]
-            rows.append([f"after phase '{name}'", f"{res['psnr']:.2f}",
-                         f"{res['psnr'] - bicubic['psnr']:+.2f}", f"{res['ssim']:.4f}"]
-                        + ([f"{res['psnr_rgb']:.2f}"] if rgb else []))
+    columns = [("PSNR", lambda r: f"{r['psnr']:.2f}"),
+               ("gain", lambda r: f"{r['psnr'] - bicubic['psnr']:+.2f}"),
+               ("SSIM", lambda r: f"{r['ssim']:.4f}")]
+    if "psnr_rgb" in bicubic:
+        columns.append(("PSNR RGB", lambda r: f"{r['psnr_rgb']:.2f}"))
+    if "niqe" in bicubic:
+        columns.append(("NIQE", lambda r: f"{r['niqe']:.2f}"))
+    columns.append(("grid dB", lambda r: f"{r['grid']:.1f}"))
+    results = [("bicubic", bicubic)] + [(f"after phase '{n}'", phase_results[n])
+                                        for n in phase_names if n in phase_results]
+    if hr_reference is not None:
+        results.append(("HR images", hr_reference))
+    header = [""] + [name for name, _ in columns]
+
+    def shown(label, name, res):  # the HR row has only no-reference scores
+        return ("psnr" in res or name in ("NIQE", "grid dB")) and (label, name) != \
+            ("bicubic", "gain")
+    rows = [[label] + [cell(res) if shown(label, name, res) else "" for name, cell in columns]
+            for label, res in results]
     widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
     table = ["  " + "  ".join(c.ljust(w) if i == 0 else c.rjust(w)
                               for i, (c, w) in enumerate(zip(r, widths)))
@@ -96,20 +113,27 @@ def training_verdict(cfg, run_dir, bicubic, phase_results, best, phase_names, fi
     eval_cmd = f"python tools/eval.py -c {config} --weights {final}"
     if found:
         eval_cmd += f" --data-root {_shell_path(found[0])} --datasets {found[1]}"
-    lines = [f"\nResult on {title} (validation set; Y channel, {cfg['scale']}-pixel border, "
-             f"PSNR in dB):", *table, "",
+    best_line = (f"  {os.path.join(ckpt_dir, 'best.pdparams')}   best {best['metric']} "
+                 f"(iteration {best['iteration']})" if best["value"] is not None else
+                 "  no best.pdparams: no validation reached train.best_min_psnr_gain")
+    lines = [f"\nResult on {title} (validation set; Y channel, {cfg['scale']}-pixel border; "
+             f"PSNR in dB; NIQE: lower is more natural; grid: spectral peaks of pixel-shuffle "
+             f"artifacts, dB):", *table, "",
              "Weights:",
              *[f"  {os.path.join(ckpt_dir, n + '_G.pdparams')}   after phase '{n}'"
                for n in phase_names if n in phase_results],
-             f"  {os.path.join(ckpt_dir, 'best.pdparams')}   best {best['metric']} "
-             f"(iteration {best['iteration']})"]
+             best_line]
     if figure:
         lines.append(f"Figure: {_shell_path(figure)}   (LR | bicubic | SR | HR)")
+    if plane:
+        lines.append(f"Perception-distortion plane: {_shell_path(plane)}")
     lines += [f"Curves: {_shell_path(curves)}",
               "Next:",
               f"  {eval_cmd}",
               f"  python tools/infer.py -c {config} --weights {final} --input your_photo.png "
-              f"--output {_shell_path(os.path.join(run_dir, 'sr'))}"]
+              f"--output {_shell_path(os.path.join(run_dir, 'sr'))}",
+              f"  python tools/export.py -c {config} --weights {final} --out "
+              f"{_shell_path(os.path.join(run_dir, 'exported', cfg['experiment']))}"]
     return "\n".join(lines)
 
 

@@ -7,19 +7,21 @@ Life of a run:
       setup()                   device, distributed env, seed, networks (step.build_networks),
                                 train + validation sets, the checkpoint to resume, run dir,
                                 logger; then the checkpoint's state or pretrained G
-      bicubic baseline          validation PSNR/SSIM of bicubic, the reference of every line
+      references                validation PSNR/SSIM/NIQE of bicubic, NIQE of the HR images:
+                                the reference lines of every validation
       for each remaining phase:
         start_phase             a step.PhaseStep: fresh Adam (+ MultiStepDecay) for G (and D),
                                 or the checkpoint's optimizer state when resuming mid-phase
         for each iteration:     batch = next(loader)            data time
                                 step(batch)                     G step (+ D step)
                                 every log_interval   losses, D(real)/D(fake), lr, times
-                                every val_interval   PSNR/SSIM, labelled samples, best.pdparams
+                                every val_interval   PSNR/SSIM/NIQE, labelled samples, best
                                 every save_interval  checkpoint (checkpoint.py, atomic)
                                 SIGTERM / SIGINT     checkpoint, then stop (engine.stop; also
                                                      when the DataLoader workers died first)
         phase end               validation, checkpoint, <phase>_G.pdparams
-      end of the run            comparison.png, curves.png, the verdict table (report)
+      end of the run            comparison.png, curves.png, perception_distortion.png, the
+                                verdict table (report)
 
 Iterations are global (they continue across phases and resumes): VisualDL steps, checkpoint
 names and LR milestones (counted inside each phase) all derive from that one counter. Data
@@ -38,10 +40,11 @@ from ..compat import import_paddle, seed_everything, use_device
 from ..config import config_differences, dump_config
 from ..data.datasets import build_train_loader, build_train_set, build_val_set
 from ..data.io import write_image
+from ..errors import InputError
 from ..models import count_parameters, level_scales
 from ..storage import atomic_save
 from . import figures, report
-from .evaluator import evaluate, mean_scores, validate
+from .evaluator import evaluate, evaluate_reference, mean_scores, validate
 from .logger import LossMeter, RunLogger
 from .step import NanGuard, PhaseStep, build_networks
 from .stop import StopRequests
@@ -79,7 +82,7 @@ class Trainer:
         self.best = {"metric": self.train_cfg["best_metric"], "value": None, "iteration": None}
         self.phase_results = {}  # phase name -> validation means at the phase's end
         self.nets = self.step = self.guard = self.log = None
-        self.bicubic = None
+        self.bicubic = self.hr_reference = None
         self._resume_state = None
         self.stop = None  # StopRequests while run() runs
 
@@ -178,23 +181,33 @@ class Trainer:
         net = self.nets.G_eval
         net.eval()
         result = validate(self.val_set, self.cfg["scale"], net, self.bicubic,
-                          self.train_cfg["num_samples"], self.train_cfg["sample_crop"])
+                          self.train_cfg["num_samples"], self.train_cfg["sample_crop"],
+                          self.train_cfg["val_niqe"])
         if net is self.nets.G:
             net.train()
         step = self.iteration
         self.log.scalars(mean_scores(result), step, "val/")
         for name, strip in result["samples"]:
             self.log.image(f"val_samples/{name}", strip, step)
-        metric = self.best["metric"]
-        value = result[metric]
-        improved = self.best["value"] is None or value > self.best["value"]
+        improved = self._is_best(result)
         if improved:
-            self.best.update(value=value, iteration=step)
+            self.best.update(value=result[self.best["metric"]], iteration=step)
             ckpt.save_best(self.run_dir, net.state_dict(),
-                           {**self.best, "psnr": result["psnr"], "ssim": result["ssim"]})
+                           {**self.best, **{k: result[k] for k in ("psnr", "ssim", "niqe")
+                                            if k in result}})
         scores = report.score_line(result, self.bicubic, self.level_scales)
         self.log.info(f"validation @ {step}: {scores}" + ("  * new best" if improved else ""))
         return result
+
+    def _is_best(self, result):
+        """Whether a validation result beats best.pdparams: higher PSNR / SSIM or lower NIQE,
+        among the results whose PSNR gain over bicubic reaches train.best_min_psnr_gain."""
+        floor = self.train_cfg["best_min_psnr_gain"]
+        if floor is not None and result["psnr"] - self.bicubic["psnr"] < floor:
+            return False
+        value, best = result[self.best["metric"]], self.best["value"]
+        lower_wins = self.best["metric"] == "niqe"
+        return best is None or (value < best if lower_wins else value > best)
 
     def save(self):
         """Checkpoint the completed iterations (rank 0; atomic, keeps train.keep_last)."""
@@ -242,9 +255,17 @@ class Trainer:
             self.log.info(f"device {self.device}, world size {self.world}, G "
                           f"{count_parameters(self.nets.G):,} parameters"
                           + (f", D {count_parameters(D):,}" if D is not None else ""))
+            niqe = self.train_cfg["val_niqe"]
             self.bicubic = evaluate(self.val_set, self.cfg["scale"], rgb=True,
-                                    level_scales=self.level_scales)
+                                    level_scales=self.level_scales, niqe=niqe)
             self.log.scalars(mean_scores(self.bicubic), self.iteration, "val_bicubic/")
+            self.hr_reference = evaluate_reference(self.val_set, self.cfg["scale"], niqe)
+            self.log.scalars(mean_scores(self.hr_reference), self.iteration, "val_hr/")
+            if self.best["metric"] == "niqe" and "niqe" not in self.bicubic:
+                raise InputError(
+                    f"train.best_metric is 'niqe' but no validation image of "
+                    f"'datasets.val.hr_dir' ({self.cfg['datasets']['val']['hr_dir']}) holds "
+                    f"two 96x96 blocks after the border crop, which NIQE needs")
         try:
             with StopRequests(self.world) as self.stop:
                 return self._loop()
@@ -295,10 +316,11 @@ class Trainer:
                           f"--resume")
         elif self.is_main:
             val = val or self._validate()
+            best = ("none qualified (train.best_min_psnr_gain)" if self.best["value"] is None
+                    else f"{self.best['value']:.4f} at iteration {self.best['iteration']}")
             self.log.info(f"finished {total} iterations. validation "
                           f"{report.score_line(val, self.bicubic, self.level_scales)}; best "
-                          f"{self.best['metric']} {self.best['value']:.4f} at iteration "
-                          f"{self.best['iteration']}")
+                          f"{self.best['metric']} {best}")
             self._report(val)
         self.log.flush()
         return {"iteration": self.iteration, "stopped_by": stopped, "val": val,
@@ -349,9 +371,19 @@ class Trainer:
             write_image(figure, figures.stack([strip for _, strip in val["samples"]]))
         else:
             figure = None
+        names = [p["name"] for p in self.phases]
+        plane = None
+        if "niqe" in self.bicubic:
+            points = [("bicubic", self.bicubic["psnr"], self.bicubic["niqe"])] + [
+                (f"after '{n}'", self.phase_results[n]["psnr"], self.phase_results[n].get("niqe"))
+                for n in names if n in self.phase_results]
+            plane = figures.plot_perception_distortion(
+                {"validation": {"points": points, "hr_niqe": self.hr_reference.get("niqe")}},
+                os.path.join(self.run_dir, "perception_distortion.png"),
+                title=self.cfg["experiment"])
         self.log.block(report.training_verdict(
-            self.cfg, self.run_dir, self.bicubic, self.phase_results, self.best,
-            [p["name"] for p in self.phases], figure, self._plot_curves()))
+            self.cfg, self.run_dir, self.bicubic, self.phase_results, self.best, names,
+            figure, self._plot_curves(), self.hr_reference, plane))
 
     def _plot_curves(self):
         """curves.png of the run so far (also when stopped early); returns its path."""

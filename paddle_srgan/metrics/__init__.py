@@ -21,8 +21,10 @@ import os
 
 import numpy as np
 
-__all__ = ["rgb_to_y", "rgb_to_gray", "psnr", "ssim", "niqe", "periodic_artifacts", "mod_crop",
-           "crop_border", "protocol", "load_lpips", "lpips", "lpips_protocol"]
+__all__ = ["rgb_to_y", "rgb_to_gray", "psnr", "ssim", "niqe", "niqe_fits", "periodic_artifacts",
+           "mod_crop",
+           "crop_border", "protocol", "no_reference_protocol", "load_lpips", "lpips",
+           "lpips_protocol"]
 
 # MATLAB rgb2ycbcr (ITU-R BT.601), luma row, for RGB in [0, 255].
 _Y_OFFSET = 16.0
@@ -262,6 +264,14 @@ def niqe(img, crop_border=0, gray=False):
     return niqe_of_luma(np.round(_luma(img, crop_border, gray)))
 
 
+def niqe_fits(shape, crop_border=0):
+    """Whether an image of `shape` ([H, W, ...]) holds the two 96x96 blocks NIQE needs after
+    removing `crop_border` pixels from each border."""
+    from .naturalness import BLOCK
+    h, w = (max(s - 2 * crop_border, 0) for s in shape[:2])
+    return (h // BLOCK) * (w // BLOCK) >= 2
+
+
 def periodic_artifacts(img, crop_border=0, gray=False, period=4):
     """Spectral peaks at multiples of 1/period cycles per pixel, in dB (metrics/artifacts.py):
     a few dB for natural images, 10 and more for a visible pixel-shuffle grid.
@@ -299,6 +309,13 @@ def protocol(crop_border, y_channel=True, lr_from="matlab-bicubic"):
         "ssim": "matlab-gaussian-11-1.5",
         "lr_from": lr_from,
     }
+
+
+def no_reference_protocol(crop_border, niqe=True):
+    """How niqe / periodic_artifacts were computed, to store next to the numbers."""
+    return {"niqe": ("matlab-release-96x96-blocks, luma as for psnr, rounded; images with "
+                     "fewer than two blocks after the crop have none") if niqe else None,
+            "grid": f"periodic_artifacts, period = scale, dB (crop_border {int(crop_border)})"}
 
 
 _LPIPS_BACKBONE_FILES = {"alex": "alexnet-owt-7be5be79.pth", "vgg": "vgg16-397923af.pth"}
