@@ -46,6 +46,7 @@ from ..storage import atomic_save
 from . import figures, report
 from .evaluator import evaluate, evaluate_reference, mean_scores, validate
 from .logger import LossMeter, RunLogger
+from .runlock import RunLock
 from .step import NanGuard, PhaseStep, build_networks
 from .stop import StopRequests
 
@@ -85,11 +86,13 @@ class Trainer:
         self.bicubic = self.hr_reference = None
         self._resume_state = None
         self.stop = None  # StopRequests while run() runs
+        self.lock = RunLock(self.run_dir)  # one trainer per run directory (rank 0 holds it)
 
     # ----------------------------------------------------------------------------- setup
     def setup(self):
-        """Device, distributed environment, seed, networks, data sets, the checkpoint to
-        resume, then the run directory and logger. What can refuse to start (data folders,
+        """Device, distributed environment, seed, networks, data sets and their bicubic / HR
+        reference scores, the checkpoint to resume, then the run directory (locked against a
+        second trainer) and logger. What can refuse to start (data folders,
         the checkpoint) is checked before the run directory is made, so a failed start leaves
         no folder behind."""
         self.device = use_device(self.cfg["device"], self.cfg["cpu_threads"])
@@ -104,15 +107,34 @@ class Trainer:
         self.level_scales = level_scales(self.nets.G, self.cfg["scale"])
         self.val_set = build_val_set(self.cfg) if self.is_main else None
         self.train_set = build_train_set(self.cfg, self.level_scales)
+        if self.is_main:
+            self._score_references()
+        if self.is_main and os.path.isdir(self.run_dir):
+            self.lock.acquire()  # before reading checkpoints another trainer may be writing
         self._resume_path, self._resume_state, skipped = ckpt.resume_state(
             self.run_dir, self.resume, fresh_check=self.is_main)
         self._prepare_run_dir()
+        if self.is_main:
+            self.lock.acquire()
         self.log = RunLogger(self.run_dir, enabled=self.is_main)
         for message in skipped:
             self.log.info(f"warning: skipped the unreadable checkpoint {message}")
         self.guard = NanGuard(self.train_cfg["nan_guard"], self.train_cfg["max_nan_steps"],
                               self.world, self.log.info)
         return self
+
+    def _score_references(self):
+        """Bicubic's validation scores and the HR images' own NIQE: the reference lines of
+        every validation. Refuses best_metric niqe on images too small for NIQE."""
+        niqe = self.train_cfg["val_niqe"]
+        self.bicubic = evaluate(self.val_set, self.cfg["scale"], rgb=True,
+                                level_scales=self.level_scales, niqe=niqe)
+        self.hr_reference = evaluate_reference(self.val_set, self.cfg["scale"], niqe)
+        if self.best["metric"] == "niqe" and "niqe" not in self.bicubic:
+            raise InputError(
+                f"train.best_metric is 'niqe' but no validation image of 'datasets.val.hr_dir' "
+                f"({self.cfg['datasets']['val']['hr_dir']}) holds two 96x96 blocks after the "
+                f"border crop, which NIQE needs")
 
     def _amp_level(self):
         level = self.train_cfg["amp"]  # None or O1 (config.ALLOWED)
@@ -244,7 +266,11 @@ class Trainer:
         dict: {'iteration', 'stopped_by' (signal name or None), 'val', 'bicubic', 'best',
         'phases' (validation at each finished phase's end)}."""
         if self.nets is None:
-            self.setup()
+            try:
+                self.setup()
+            except BaseException:
+                self.lock.release()  # a failed start holds nothing (in-process callers retry)
+                raise
         if self._resume_state is not None:
             self._restore(self._resume_state)
         elif self.train_cfg["pretrained_g"]:
@@ -255,22 +281,14 @@ class Trainer:
             self.log.info(f"device {self.device}, world size {self.world}, G "
                           f"{count_parameters(self.nets.G):,} parameters"
                           + (f", D {count_parameters(D):,}" if D is not None else ""))
-            niqe = self.train_cfg["val_niqe"]
-            self.bicubic = evaluate(self.val_set, self.cfg["scale"], rgb=True,
-                                    level_scales=self.level_scales, niqe=niqe)
             self.log.scalars(mean_scores(self.bicubic), self.iteration, "val_bicubic/")
-            self.hr_reference = evaluate_reference(self.val_set, self.cfg["scale"], niqe)
             self.log.scalars(mean_scores(self.hr_reference), self.iteration, "val_hr/")
-            if self.best["metric"] == "niqe" and "niqe" not in self.bicubic:
-                raise InputError(
-                    f"train.best_metric is 'niqe' but no validation image of "
-                    f"'datasets.val.hr_dir' ({self.cfg['datasets']['val']['hr_dir']}) holds "
-                    f"two 96x96 blocks after the border crop, which NIQE needs")
         try:
             with StopRequests(self.world) as self.stop:
                 return self._loop()
         finally:
             self.log.close()
+            self.lock.release()
 
     def _loop(self):
         total = self.phase_starts[-1]
