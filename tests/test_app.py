@@ -16,9 +16,12 @@ import numpy as np
 import paddle
 import pytest
 
+from paddle_srgan.data.io import read_image
 from paddle_srgan.deploy import app, predictor
 from paddle_srgan.deploy.metadata import ModelInfo
-from paddle_srgan.models import SRResNet
+from paddle_srgan.deploy.runners import load_runner
+from paddle_srgan.deploy.tiling import super_resolve_image
+from paddle_srgan.models import GENERATORS, SRResNet
 
 from conftest import ROOT, not_blank, require, run_tool
 
@@ -139,6 +142,41 @@ def test_page_returns_what_infer_writes(client, inputs, infer_outputs, name):
         assert shown.shape[:2] == (86 * 4, 57 * 4) and shown.dtype == np.uint8
     assert summary.startswith("**x4**: 57x86 -> 228x344") and "6 tiles of 32 px" in summary
     assert re.search(r" in \*\*\d+\.\d\d s\*\* ", summary), summary  # the time it took
+
+
+@pytest.mark.parametrize("backend", ["predictor", "onnx"])
+@pytest.mark.parametrize("name", sorted(GENERATORS))
+def test_page_serves_every_generator_export(generator_exports, inputs, name, backend, tmp_path):
+    """Each generator type of the model table, exported (Paddle predictor or .onnx), served by
+    the page as tools/app.py --model serves it (runners.load_runner, app.serve; in-process to
+    keep one Paddle and Gradio import): the upload's PNG is the eager model's tiled output
+    within one 8-bit level (backends differ by <= 1e-4, which may flip a rounding step).
+    MSRResNet's --model page failed on every image with Paddle 3.3."""
+    gradio_client = require("gradio_client", 'pip install -e ".[app]"')
+    exported = generator_exports[name]
+    if backend == "onnx":
+        require("onnxruntime", 'pip install -e ".[onnx]"')
+        require("paddle2onnx", 'pip install -e ".[onnx]"')
+    model = exported["onnx"] if backend == "onnx" else exported["prefix"]
+    runner = load_runner(model=str(model), device="cpu", threads=2)
+    upscaler = app.Upscaler(runner, TILE, None, MAX_PIXELS, out_dir=tmp_path / "results",
+                            label=f"{name}, {type(runner).__name__}")
+    port = free_port()
+    page = app.serve(upscaler, port=port, max_file_mb=MAX_FILE_MB, block=False)
+    try:
+        client = gradio_client.Client(f"http://127.0.0.1:{port}/", verbose=False)
+        png, _, summary = client.predict(gradio_client.handle_file(str(inputs / "woman.png")),
+                                         api_name="/super_resolve")
+        got = cv2.imread(png, cv2.IMREAD_UNCHANGED)[:, :, ::-1]
+    finally:
+        page.close()
+        upscaler.cleanup()
+    generator = exported["generator"]
+    eager = predictor.LayerRunner(generator, ModelInfo.of(generator))
+    expected = super_resolve_image(eager, read_image(inputs / "woman.png"), TILE)
+    assert got.shape == expected.shape == (344, 228, 3)
+    assert np.abs(got.astype(int) - expected).max() <= 1, (name, backend)
+    assert summary.startswith("**x4**: 57x86 -> 228x344") and f"{name}, " in summary
 
 
 def test_bad_uploads_get_a_readable_message(client, tmp_path):

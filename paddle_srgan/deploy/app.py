@@ -193,15 +193,17 @@ def build_page(upscaler, title="paddle-srgan: super-resolution"):
 
 
 def serve(upscaler, host="127.0.0.1", port=7860, share=False,
-          max_file_mb=DEFAULT_MAX_FILE_MB):
+          max_file_mb=DEFAULT_MAX_FILE_MB, block=True):
     """Build the page and serve it until interrupted (Ctrl-C).
 
     host 0.0.0.0 serves other machines too (AI Studio apps, containers); share=True asks
     Gradio for a temporary public link (needs internet). Uploads over max_file_mb are refused
-    by Gradio before they reach the model.
+    by Gradio before they reach the model. block=False returns the served page at once (a
+    notebook cell, tests); stop it with page.close().
     """
     page = build_page(upscaler)
     page.queue(max_size=8)  # waiting requests beyond this are told the page is busy
     page.launch(server_name=host, server_port=port, share=share,
                 max_file_size=int(max_file_mb * 1e6), allowed_paths=[str(upscaler.out_dir)],
-                show_error=True)
+                show_error=True, prevent_thread_lock=not block, quiet=not block)
+    return page
