@@ -6,6 +6,7 @@ Examples:
     python tools/app.py --model exported/srgan_x4                 # http://127.0.0.1:7860
     python tools/app.py --model exported/srgan_x4.onnx            # onnxruntime, no Paddle
     python tools/app.py -c configs/srgan.yml --weights best.pdparams --port 8080
+    python tools/app.py --weights output/demo_x4/checkpoints/gan_G.pdparams  # the run's config
     python tools/app.py --model exported/srgan_x4 --share         # public link (notebooks)
     python tools/app.py --model exported/srgan_x4 --host 0.0.0.0  # other machines (AI Studio)
 
