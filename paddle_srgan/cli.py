@@ -4,6 +4,7 @@ Users see one clear line and a non-zero exit code for bad input; `--debug` shows
 traceback for bug reports.
 """
 import argparse
+import signal
 import sys
 
 from .config import load_config
@@ -61,14 +62,29 @@ def config_from_args(args):
     return load_config(args.config, args.override)
 
 
+class Terminated(BaseException):
+    """SIGTERM arrived (a notebook, container or `timeout` stopping the tool)."""
+
+
+def _terminate(signum, frame):
+    raise Terminated()
+
+
 def run(main, argv=None):
-    """Call `main(argv)`; report user errors as `error: ...` on stderr with exit code 2."""
+    """Call `main(argv)`; report user errors as `error: ...` on stderr with exit code 2, and
+    SIGTERM / Ctrl-C as one line with exit code 143 / 130, after `finally` blocks have run
+    (half-written temporary files removed). The trainer handles both signals itself while it
+    trains (engine/stop.py: it saves first)."""
     debug = "--debug" in (sys.argv[1:] if argv is None else argv)
+    signal.signal(signal.SIGTERM, _terminate)  # compat.import_paddle keeps it over Paddle's
     try:
         code = main(argv)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print("stopped by SIGTERM", file=sys.stderr)
+        return 143
     except Exception as exc:
         if debug or not isinstance(exc, USER_ERRORS):
             raise
