@@ -443,8 +443,13 @@ def test_best_json_survives_a_failed_write(tmp_path, train_images, monkeypatch):
         return real_dump(obj, f, **kwargs)
     monkeypatch.setattr(json, "dump", disk_full_on_second_write)
     trainer = Trainer(cfg)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(ckpt.CheckpointError) as err:
         trainer.run()
+    assert str(err.value) == (
+        f"could not write best.pdparams in {tmp_path / 'runs' / 'tiny' / 'checkpoints'} at "
+        f"iteration 4 (No space left on device); the files written before are intact and "
+        f"the newest checkpoint is iter_00000003.pdparams: free space, then run the same "
+        f"command with --resume")
     assert len(calls) == 2  # the fault did happen (validation at 4 improved on 2)
     folder = tmp_path / "runs" / "tiny" / "checkpoints"
     assert json.loads((folder / "best.json").read_text())["iteration"] == 2
@@ -583,7 +588,10 @@ def test_fault_then_resume_ends_with_the_uninterrupted_weights(straight_run, tmp
     config = tiny_config(tmp_path, train_images)
     proc = run_with_fault(config, at, kind=kind)
     if kind == "disk_full":
-        assert proc.returncode == 1 and "No space left on device" in proc.stderr
+        (line,) = [x for x in proc.stderr.splitlines() if x.startswith("error:")]
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr
+        assert line.startswith(f"error: could not write iter_{at:08d}.pdparams") and \
+            "(No space left on device)" in line and line.endswith("with --resume")
     else:
         assert proc.returncode == -signal.SIGKILL, proc.stderr[-3000:]
     run_dir = tmp_path / "runs" / "tiny"
