@@ -620,3 +620,22 @@ def test_resume_passes_over_a_damaged_newest_checkpoint(straight_run, tmp_path, 
     assert f"resumed from {run_dir / 'checkpoints' / 'iter_00000006.pdparams'}" in out
     assert (run_dir / "checkpoints" / "iter_00000009.pdparams.corrupt").is_file()
     assert_same_weights(generator_weights(run_dir), generator_weights(straight_run[0]))
+
+
+def test_a_corrupt_training_image_stops_the_run_in_one_line(tmp_path, train_images):
+    """A truncated PNG passes the set's header checks and fails in a DataLoader worker; Paddle
+    re-raises it in its reader thread with the worker's traceback inside, and the main thread
+    then dies on 'Blocking queue is killed' (about 70 lines of two tracebacks). One line."""
+    folder = tmp_path / "hr"
+    folder.mkdir()
+    for image in train_images.iterdir():
+        (folder / image.name).write_bytes(image.read_bytes())
+    data = (folder / "coffee.png").read_bytes()
+    (folder / "coffee.png").write_bytes(data[:len(data) // 2])
+    config = tiny_config(tmp_path, folder, **{"datasets.train.num_workers": 2})
+    proc = run_tool("train", "-c", config, check=False)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr and "Blocking queue" not in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if "rror" in line]
+    assert errors == [f"error: cannot read image {folder / 'coffee.png'}: truncated PNG (the "
+                      f"file ends before its last chunk)"]

@@ -268,10 +268,13 @@ class Trainer:
         iteration is saved and False returned (the caller re-raises). With several ranks
         nothing is saved here: the others are not at this point, and the BN all-reduce of a
         save would wait for them forever."""
-        if self.stop.wait_for_signal():
+        worker_error = self.stop.worker_error  # a corrupt image: no stop signal to wait for
+        if worker_error is None and self.stop.wait_for_signal():
             return True
         if self.world == 1:
             self._save_unsaved()
+        if worker_error is not None:
+            raise worker_error
         return False
 
     def _save_unsaved(self):
