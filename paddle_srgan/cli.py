@@ -4,11 +4,12 @@ Users see one clear line and a non-zero exit code for bad input; `--debug` shows
 traceback for bug reports.
 """
 import argparse
+import os
 import signal
 import sys
 
 from .config import load_config
-from .errors import UserError
+from .errors import InputError, UserError
 
 # Errors that mean "your input is wrong", reported as one line: the package's own (errors.py)
 # and the file-system errors a user causes. Anything else is a bug and keeps its traceback.
@@ -55,6 +56,16 @@ def runner_arguments(args):
     return dict(model=args.model, config=args.config, overrides=args.override,
                 weights=args.weights, use_ema=args.use_ema, device=args.device,
                 threads=args.threads)
+
+
+def check_output_folder(path, flag):
+    """InputError now, before any work, if folder `path` (given as `flag`) cannot be made:
+    it, or the nearest of its parents that exists, is a file."""
+    probe = os.path.abspath(path)
+    while not os.path.exists(probe):
+        probe = os.path.dirname(probe)
+    if not os.path.isdir(probe):
+        raise InputError(f"{flag} {path}: {probe} is a file, not a folder")
 
 
 def config_from_args(args):

@@ -135,3 +135,17 @@ def test_sigterm_stops_a_tool_in_one_line_without_paddles_crash_dump(tmp_path):
     assert "FatalError" not in rest and "Traceback" not in rest
     assert rest.strip().splitlines()[-1] == "stopped by SIGTERM"
     assert not [p for p in (tmp_path / "out").glob("*") if ".tmp" in p.name]
+
+
+def test_an_output_folder_that_is_a_file_is_refused_before_any_work(tmp_path):
+    taken = tmp_path / "taken"
+    taken.write_text("a file")
+    for tool, flag, extra in (
+            ("eval", "--out", ["--bicubic-only", "--datasets", "Set5"]),
+            ("infer", "--output", ["-c", ROOT / "configs" / "demo.yml", "--weights",
+                                   tmp_path / "missing.pdparams", "--input", tmp_path])):
+        for out in (taken, taken / "sub"):
+            proc = run_tool(tool, flag, out, *extra, check=False)
+            assert proc.returncode == 2
+            assert proc.stderr.strip().splitlines() == [
+                f"error: {flag} {out}: {taken} is a file, not a folder"], (tool, proc.stderr)
