@@ -434,9 +434,10 @@ class Trainer:
     def _plot_curves(self):
         """curves.png of the run so far (also when stopped early); returns its path."""
         self.log.flush()
+        phases = [(p["name"], start + 1, end) for p, start, end in
+                  zip(self.phases, self.phase_starts, self.phase_starts[1:])]
         return figures.plot_curves(self.log.scalars_path, os.path.join(self.run_dir, "curves.png"),
-                                   phase_ends=self.phase_starts[1:-1],
-                                   title=self.cfg["experiment"])
+                                   phases, title=self.cfg["experiment"])
 
 
 def train(cfg, resume=None):
