@@ -114,14 +114,14 @@ def _empty_bytes(*args):
     return b""
 
 
-# What `paddle.save` writes, in Paddle 2.6.2 and 3.3.1 alike (listed from real checkpoints,
-# state dicts, optimizer states and tensors with pickletools, protocols 2 and 4).
 PADDLE_HOLDS = "a Paddle weights or checkpoint file holds only arrays, numbers and strings"
 
 
 def paddle_globals():
     """{(module, name): object} of the globals `paddle.save` files may name; all else is
-    refused. Built on first use (it needs Paddle's GeneratorState class)."""
+    refused. The list is what Paddle 2.6.2 and 3.3.1 write alike (every global of real
+    checkpoints, state dicts, optimizer states and tensors saved with protocols 2 and 4);
+    built on first use (it needs Paddle's GeneratorState class)."""
     paddle = import_paddle()
     allowed = {
         # Layer.state_dict() is an OrderedDict
