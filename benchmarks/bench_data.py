@@ -99,7 +99,12 @@ def main():
     ap.add_argument("--batches", type=int, default=10, help="timed batches per configuration")
     ap.add_argument("--warmup", type=int, default=3, help="untimed batches first")
     ap.add_argument("--images", type=int, default=8, help="DIV2K-sized images to synthesise")
+    ap.add_argument("--smoke", action="store_true",
+                    help="one image, one batch per configuration: checks the script runs")
     args = ap.parse_args()
+    batch_size = 16
+    if args.smoke:
+        args.batches, args.warmup, args.images, batch_size = 1, 0, 1, 2
 
     import paddle
 
@@ -130,7 +135,8 @@ def main():
                 f"data_root={tmp}", f"datasets.train.hr_dir={hr_dir}",
                 f"datasets.train.lr_dir={lr_dir}", f"datasets.train.type={mode}",
                 "datasets.train.hr_crop=384", f"datasets.train.cache={cache}",
-                f"datasets.train.num_workers={workers}", "train.batch_size=16", "scale=4"])
+                f"datasets.train.num_workers={workers}", f"train.batch_size={batch_size}",
+                "scale=4"])
             runs[name] = throughput(cfg, args.warmup, args.batches)
 
     report = {
@@ -138,7 +144,7 @@ def main():
         "images": args.images,
         "image_hw": list(DIV2K_HW),
         "hr_png_mb_mean": round(float(png_mb), 2),
-        "batch_size": 16,
+        "batch_size": batch_size,
         "warmup_batches": args.warmup,
         "timed_batches": args.batches,
         "make_lr_x4_seconds": round(make_lr_seconds, 2),

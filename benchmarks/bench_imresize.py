@@ -127,7 +127,11 @@ def bench_case(img, repeats):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=7, help="timed runs per measurement")
+    parser.add_argument("--smoke", action="store_true",
+                        help="one run each: checks the script runs")
     args = parser.parse_args()
+    if args.smoke:
+        args.repeats = 1
 
     report = {
         "benchmark": "imresize bicubic x1/4, uint8 RGB",

@@ -17,6 +17,7 @@
 Random weights (seed 0): speed and memory do not depend on them.
 
     python benchmarks/bench_infer.py [--repeats 3] [--threads 2] [--tile 128]
+    python benchmarks/bench_infer.py --smoke     # seconds: a tiny model on tiny inputs
 """
 import argparse
 import contextlib
@@ -34,6 +35,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 SIZES = {"128x128": (128, 128), "510x339": (339, 510)}  # name (WxH) -> (h, w)
+MEMORY_SIZE = "510x339"
+SMOKE_SIZES = {"40x24": (24, 40)}  # --smoke: a tiny model on a tiny image, everything once
+SMOKE_MODEL = {"num_feat": 8, "num_block": 1}
 PADDLE_BACKENDS = ("dygraph", "jit_load", "predictor")
 ONNX_BACKEND = "onnxruntime"
 
@@ -52,7 +56,7 @@ def rss_mb(field):
     raise RuntimeError(f"no {field} in /proc/self/status")
 
 
-def make_runner(backend, folder, threads):
+def make_runner(backend, folder, threads, smoke=False):
     """The runner of `backend` for the model saved in `folder` by the parent."""
     from paddle_srgan.compat import import_paddle
     from paddle_srgan.deploy import predictor
@@ -68,19 +72,19 @@ def make_runner(backend, folder, threads):
     info = ModelInfo.from_meta(predictor.read_metadata(prefix), prefix)
     if backend == "jit_load":
         return predictor.LayerRunner(predictor.load_exported(prefix), info)
-    generator = SRResNet()
+    generator = SRResNet(**(SMOKE_MODEL if smoke else {}))
     generator.set_state_dict(import_paddle().load(os.path.join(folder, "weights.pdparams")))
     generator.eval()
     return predictor.LayerRunner(generator, info)
 
 
-def child_latency(folder, size, repeats, threads, backends):
+def child_latency(folder, size, repeats, threads, backends, smoke=False):
     """{"times": {backend: [seconds, ...]}, "onnx_max_abs_diff": float or None} for one LR
     size, backends interleaved run by run on the same input."""
     import numpy as np
-    h, w = SIZES[size]
+    h, w = (SMOKE_SIZES if smoke else SIZES)[size]
     lr = np.random.default_rng(0).random((1, 3, h, w), dtype=np.float32)
-    runners = {b: make_runner(b, folder, threads) for b in backends}
+    runners = {b: make_runner(b, folder, threads, smoke) for b in backends}
     times = {b: [] for b in backends}
     outputs = {}
     for i in range(repeats + 1):
@@ -95,13 +99,13 @@ def child_latency(folder, size, repeats, threads, backends):
     return {"times": times, "onnx_max_abs_diff": diff}
 
 
-def child_memory(folder, backend, tile, threads):
+def child_memory(folder, backend, tile, threads, smoke=False):
     """Peak RSS of one 510x339 -> 2040x1356 super-resolution, whole (tile 0) or tiled."""
     import numpy as np
 
     from paddle_srgan.deploy.tiling import upscale
-    runner = make_runner(backend, folder, threads)
-    h, w = SIZES["510x339"]
+    runner = make_runner(backend, folder, threads, smoke)
+    h, w = (SMOKE_SIZES["40x24"] if smoke else SIZES[MEMORY_SIZE])
     lr = np.random.default_rng(0).random((3, h, w), dtype=np.float32)
     loaded = rss_mb("VmRSS")
     start = time.perf_counter()
@@ -133,8 +137,9 @@ def versions_of(*packages):
 def run_child(args, *child_args):
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "GLOG_minloglevel": "2",
            "PYTHONWARNINGS": "ignore"}
+    smoke = ["--smoke"] if args.smoke else []
     proc = subprocess.run([sys.executable, __file__, "--threads", str(args.threads),
-                           "--repeats", str(args.repeats), "--child", *child_args],
+                           "--repeats", str(args.repeats), *smoke, "--child", *child_args],
                           capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         sys.exit(f"bench_infer child {child_args} failed:\n{proc.stderr[-3000:]}")
@@ -146,14 +151,20 @@ def main():
     ap.add_argument("--repeats", type=int, default=3, help="timed runs per backend and size")
     ap.add_argument("--threads", type=int, default=2, help="CPU threads (predictor, OpenMP)")
     ap.add_argument("--tile", type=int, default=128, help="tile side (LR px) for the memory runs")
+    ap.add_argument("--smoke", action="store_true",
+                    help="a tiny model on a tiny image, once: checks the script runs")
     ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.smoke:
+        args.repeats, args.tile = 1, 16
 
     if args.child:
         kind, folder, what = args.child[:3]
-        result = (child_latency(folder, what, args.repeats, args.threads, args.child[3:])
+        result = (child_latency(folder, what, args.repeats, args.threads, args.child[3:],
+                                args.smoke)
                   if kind == "latency"
-                  else child_memory(folder, what, int(args.child[3]), args.threads))
+                  else child_memory(folder, what, int(args.child[3]), args.threads,
+                                    args.smoke))
         print(json.dumps(result))
         return
 
@@ -165,7 +176,7 @@ def main():
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="bench_infer_") as folder:
         paddle.seed(0)
-        generator = SRResNet()
+        generator = SRResNet(**(SMOKE_MODEL if args.smoke else {}))
         paddle.save(generator.state_dict(), os.path.join(folder, "weights.pdparams"))
         meta = export.export_generator(generator, os.path.join(folder, "srresnet_x4"))
         backends = PADDLE_BACKENDS
@@ -174,7 +185,7 @@ def main():
                 export.export_onnx(os.path.join(folder, "srresnet_x4"))
             backends += (ONNX_BACKEND,)
         latency, speedup, onnx_diff = {}, {}, {}
-        for size in SIZES:
+        for size in (SMOKE_SIZES if args.smoke else SIZES):
             result = run_child(args, "latency", folder, size, *backends)
             latency[size] = {b: round(statistics.median(t), 3)
                              for b, t in result["times"].items()}
@@ -187,6 +198,7 @@ def main():
 
     print(json.dumps({
         "benchmark": "SRResNet x4 (paper size, 1.55M parameters) CPU inference",
+        "smoke": args.smoke,
         "paddle": paddle.__version__,
         "python": platform.python_version(),
         "cpu_cores": os.cpu_count(),
@@ -199,7 +211,7 @@ def main():
         "onnx": versions_of("paddle2onnx", "onnxruntime") if ONNX_BACKEND in backends else
         "not measured: pip install -e \".[onnx]\"",
         "onnx_max_abs_diff_vs_predictor": onnx_diff,
-        "memory_510x339_to_2040x1356": {"tile": args.tile,
+        f"memory_{MEMORY_SIZE}_x4": {"tile": args.tile,
                                         "tile_pad": meta["receptive_field_radius"], **memory},
     }, indent=2))
 

@@ -4,7 +4,7 @@
 meets (a Set5 image, a 512x512 photo, a DIV2K-sized 1356x2040 frame: scikit-image's
 astronaut and coffee, tiled or cropped to size).
 
-    python benchmarks/bench_niqe.py [--repeats N]
+    python benchmarks/bench_niqe.py [--repeats N] [--smoke]
 
 Prints one JSON object: median milliseconds per image for each metric and size, and the
 NIQE values (a check that the images are natural: 3-6).
@@ -51,7 +51,10 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--smoke", action="store_true", help="one run each: checks the script runs")
     args = ap.parse_args(argv)
+    if args.smoke:
+        args.repeats = 1
     out = {"machine": platform.processor() or platform.machine(), "threads": 1,
            "niqe_ms": {}, "grid_ms": {}, "niqe": {}}
     for name, img in images().items():

@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""Training step time of the real trainer (Trainer._step) on synthetic batches; one JSON object.
+"""Training step time of the real training step (engine.step.PhaseStep) on synthetic batches;
+one JSON object.
 
 Times (a) an MSE-phase step (SRResNet: forward, pixel MSE, backward, Adam) and (b) a GAN-phase
 step (G: VGG54/12.75 content + 1e-3 adversarial, then D on real and detached fake), with
@@ -13,6 +14,8 @@ bench_step.py so the two print comparable numbers:
 Also reports the process's peak RSS and, with --device gpu, the peak GPU memory Paddle's allocator
 held (the GPU memory a run with that batch and patch size needs). Data loading is excluded (see
 bench_data.py).
+
+    python benchmarks/bench_train.py --smoke       # seconds: checks the script runs
 """
 import argparse
 import json
@@ -21,7 +24,6 @@ import platform
 import resource
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -38,45 +40,50 @@ def main():
     ap.add_argument("--iters", type=int, default=5)
     ap.add_argument("--device", default="cpu", choices=["cpu", "gpu"])
     ap.add_argument("--amp", choices=["O1"], help="mixed precision (GPU; CPU runs fp32)")
+    ap.add_argument("--smoke", action="store_true",
+                    help="tiny networks and patches, one step: checks the script runs")
     args = ap.parse_args()
+    tiny = []
+    if args.smoke:
+        args.batch, args.lr_size, args.warmup, args.iters = 1, 8, 0, 1
+        tiny = ["network_g.num_feat=8", "network_g.num_block=1", "network_d.num_feat=8",
+                "network_d.fc_size=16", "vgg.layer=relu2_2"]
 
-    from paddle_srgan.compat import import_paddle
+    from paddle_srgan.compat import import_paddle, seed_everything, use_device
     from paddle_srgan.config import load_config
-    from paddle_srgan.engine.trainer import Trainer
+    from paddle_srgan.engine.step import NanGuard, PhaseStep, build_networks
     paddle = import_paddle()
 
-    with tempfile.TemporaryDirectory() as tmp:
-        cfg = load_config(ROOT / "configs" / "srgan.yml", [
-            f"output_dir={tmp}", f"device={args.device}", "vgg.weights=none",
-            f"data_root={ROOT / 'data'}", "datasets.train.hr_dir=demo",
-            "datasets.val.max_images=1", f"train.batch_size={args.batch}",
-            "train.phases.0.iters=1000", "train.phases.1.iters=1000",
-            "train.phases.1.lr_milestones=[500]"] + ([f"train.amp={args.amp}"] if args.amp else []))
-        trainer = Trainer(cfg)
-        hr_size = args.lr_size * cfg["scale"]
-        paddle.seed(0)
-        batch = {"lr": paddle.rand([args.batch, 3, args.lr_size, args.lr_size]),
-                 "hr": paddle.rand([args.batch, 3, hr_size, hr_size])}
-        result = {"paddle": paddle.__version__, "python": platform.python_version(),
-                  "device": trainer.device, "nproc": os.cpu_count(), "batch": args.batch,
-                  "lr_size": args.lr_size, "hr_size": hr_size, "iters": args.iters,
-                  "amp": trainer.amp}
-        for phase, key in ((0, "srresnet_step_s"), (1, "srgan_step_s")):
-            trainer._start_phase(phase)
-            for _ in range(args.warmup):
-                out = trainer._step(batch)
-            times = []
-            for _ in range(args.iters):
-                t0 = time.perf_counter()
-                out = trainer._step(batch)
-                float(out["g_total"])  # wait for the device before stopping the clock
-                times.append(time.perf_counter() - t0)
-            result[key] = {"median": round(statistics.median(times), 4),
-                           "min": round(min(times), 4), "max": round(max(times), 4)}
-        trainer.log.close()
-        if trainer.device == "gpu":  # what the allocator held at most: the GPU memory to expect
-            result["gpu_peak_allocated_mb"] = round(
-                paddle.device.cuda.max_memory_allocated() / 2 ** 20, 1)
+    cfg = load_config(ROOT / "configs" / "srgan.yml", [
+        f"device={args.device}", "vgg.weights=none", f"train.batch_size={args.batch}"]
+        + tiny + ([f"train.amp={args.amp}"] if args.amp else []))
+    device = use_device(cfg["device"], cfg["cpu_threads"])
+    amp = args.amp if device == "gpu" else None  # the trainer's rule: AMP on GPUs only
+    seed_everything(cfg["seed"])
+    nets = build_networks(cfg)
+    guard = NanGuard(enabled=cfg["train"]["nan_guard"], limit=cfg["train"]["max_nan_steps"])
+    hr_size = args.lr_size * cfg["scale"]
+    batch = {"lr": paddle.rand([args.batch, 3, args.lr_size, args.lr_size]),
+             "hr": paddle.rand([args.batch, 3, hr_size, hr_size])}
+    result = {"paddle": paddle.__version__, "python": platform.python_version(),
+              "device": device, "nproc": os.cpu_count(), "batch": args.batch,
+              "lr_size": args.lr_size, "hr_size": hr_size, "iters": args.iters, "amp": amp,
+              "smoke": args.smoke}
+    for phase, key in zip(cfg["train"]["phases"], ("srresnet_step_s", "srgan_step_s")):
+        step = PhaseStep(nets, phase, cfg["train"], cfg["losses"], (cfg["scale"],), guard, amp)
+        for _ in range(args.warmup):
+            step(batch)
+        times = []
+        for _ in range(args.iters):
+            t0 = time.perf_counter()
+            out = step(batch)
+            float(out["g_total"])  # wait for the device before stopping the clock
+            times.append(time.perf_counter() - t0)
+        result[key] = {"median": round(statistics.median(times), 4),
+                       "min": round(min(times), 4), "max": round(max(times), 4)}
+    if device == "gpu":  # what the allocator held at most: the GPU memory to expect
+        result["gpu_peak_allocated_mb"] = round(
+            paddle.device.cuda.max_memory_allocated() / 2 ** 20, 1)
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     print(json.dumps(result))
 

@@ -52,7 +52,11 @@ def main():
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--lr-size", type=int, default=24, help="LR patch side (paper: 24, HR 96)")
     ap.add_argument("--batches", type=int, nargs="+", default=[4, 8, 16, 32])
+    ap.add_argument("--smoke", action="store_true",
+                    help="batch 1 of 8x8 LR patches: checks the script runs")
     args = ap.parse_args()
+    if args.smoke:
+        args.lr_size, args.batches = 8, [1]
 
     from paddle_srgan.compat import import_paddle
     from paddle_srgan.models import Discriminator, SRResNet, VGGFeatures

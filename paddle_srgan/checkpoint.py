@@ -13,7 +13,7 @@ import numpy as np
 from .compat import import_paddle
 from .errors import InputError
 from .models.state import load_state_strict
-from .storage import atomic_save, atomic_save_json, load_file
+from .storage import RefusedFileError, atomic_save, atomic_save_json, load_file
 
 CHECKPOINT_FORMAT = "paddle-srgan-checkpoint"
 
@@ -52,13 +52,17 @@ def load_latest_checkpoint(run_dir):
 
     A newest file that does not load (truncated by a full disk, damaged on a synced drive) is
     renamed to `<name>.corrupt`, so it is kept for inspection but no longer counted as a
-    checkpoint, and the previous one is tried.
+    checkpoint, and the previous one is tried. A file that asks to run code is no accident
+    of a crash: someone put it there (or the folder is shared with something that pickles
+    objects), so resuming stops with RefusedFileError naming it, the file left where it is,
+    rather than training on from an older checkpoint as if nothing had happened.
 
     Returns:
         (path, state, skipped): skipped is ["<bad path>: <reason>; renamed to ...", ...],
         newest first, for the caller to report.
     Raises:
         CheckpointError: no checkpoint, or none readable (the message lists them).
+        RefusedFileError: the newest checkpoint asks to run code.
     """
     found = list_checkpoints(run_dir)
     if not found:
@@ -68,6 +72,10 @@ def load_latest_checkpoint(run_dir):
     for _, path in reversed(found):
         try:
             return path, load_checkpoint(path), skipped
+        except RefusedFileError as exc:
+            raise RefusedFileError(f"{exc}; --resume stops here: delete the file (or move it "
+                                   f"out of checkpoints/) to resume from the checkpoint before "
+                                   f"it") from None
         except CheckpointError as exc:
             os.replace(path, path + CORRUPT_SUFFIX)
             skipped.append(f"{exc}; renamed to {os.path.basename(path)}{CORRUPT_SUFFIX}")

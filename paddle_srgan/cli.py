@@ -4,10 +4,12 @@ Users see one clear line and a non-zero exit code for bad input; `--debug` shows
 traceback for bug reports.
 """
 import argparse
+import os
+import signal
 import sys
 
 from .config import load_config, weights_config
-from .errors import UserError
+from .errors import InputError, UserError
 
 # Errors that mean "your input is wrong", reported as one line: the package's own (errors.py)
 # and the file-system errors a user causes. Anything else is a bug and keeps its traceback.
@@ -62,6 +64,16 @@ def runner_arguments(args):
                 threads=args.threads)
 
 
+def check_output_folder(path, flag):
+    """InputError now, before any work, if folder `path` (given as `flag`) cannot be made:
+    it, or the nearest of its parents that exists, is a file."""
+    probe = os.path.abspath(path)
+    while not os.path.exists(probe):
+        probe = os.path.dirname(probe)
+    if not os.path.isdir(probe):
+        raise InputError(f"{flag} {path}: {probe} is a file, not a folder")
+
+
 def config_path(args, weights=None):
     """`-c`, or without it the config.yml of the training run that `weights` lie in (named on
     stderr); ConfigError when neither is there. None without -c and weights."""
@@ -78,14 +90,29 @@ def config_from_args(args, weights=None):
     return load_config(config_path(args, weights), args.override)
 
 
+class Terminated(BaseException):
+    """SIGTERM arrived (a notebook, container or `timeout` stopping the tool)."""
+
+
+def _terminate(signum, frame):
+    raise Terminated()
+
+
 def run(main, argv=None):
-    """Call `main(argv)`; report user errors as `error: ...` on stderr with exit code 2."""
+    """Call `main(argv)`; report user errors as `error: ...` on stderr with exit code 2, and
+    SIGTERM / Ctrl-C as one line with exit code 143 / 130, after `finally` blocks have run
+    (half-written temporary files removed). The trainer handles both signals itself while it
+    trains (engine/stop.py: it saves first)."""
     debug = "--debug" in (sys.argv[1:] if argv is None else argv)
+    signal.signal(signal.SIGTERM, _terminate)  # compat.import_paddle keeps it over Paddle's
     try:
         code = main(argv)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print("stopped by SIGTERM", file=sys.stderr)
+        return 143
     except Exception as exc:
         if debug or not isinstance(exc, USER_ERRORS):
             raise

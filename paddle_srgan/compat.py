@@ -31,7 +31,23 @@ def import_paddle():
             import paddle
     except ImportError as exc:  # the bare "No module named 'paddle'" tells users nothing
         raise MissingPackageError(PADDLE_MISSING) from exc
+    _reclaim_sigterm()
     return paddle
+
+
+def _reclaim_sigterm():
+    """Give SIGTERM back to Python after Paddle (2.6 and 3.x) took it on import.
+
+    Why: Paddle's C++ installs its own handler, which answers a notebook's or a container's
+    stop with a 15-line "FatalError: Termination signal is detected ... Aborted" dump; the
+    Python handler the tools set (cli.run: quiet exit 143, temporary files removed) or the
+    default one would never run. Re-registering whatever Python believes is installed puts
+    it back at the operating-system level. Only the main thread may set handlers.
+    """
+    import signal
+    import threading
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, signal.getsignal(signal.SIGTERM))
 
 
 def _prefer_avx2_mkl_on_amd():

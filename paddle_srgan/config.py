@@ -199,16 +199,30 @@ def _values_at(cfg, key):
     return found
 
 
-def check_values(cfg, source):
-    """ConfigError naming `source`, the key and what is allowed for the first value of a
+def _origin(full, source, overrides):
+    """Where the value of key `full` came from: the `-o` (or environment) override that set
+    it or one of its parents, else `source` (the config file)."""
+    for text in reversed(overrides):
+        key = text.split("=", 1)[0].strip()
+        if full == key or full.startswith(key + "."):
+            return f"-o {text}"
+    return source
+
+
+def check_values(cfg, source, overrides=()):
+    """ConfigError naming where the value came from (`source`, the config file, or the
+    `overrides` text that set it), the key and what is allowed, for the first value of a
     resolved config that ALLOWED refuses."""
     for key, (allowed, test) in ALLOWED.items():
         for full, value in _values_at(cfg, key):
             if not test(value):
-                raise ConfigError(f"{source}: '{full}' must be {allowed}, got {value!r}")
+                raise ConfigError(f"{_origin(full, source, overrides)}: '{full}' must be "
+                                  f"{allowed}, got {value!r}")
     train = cfg["train"]
     if train["best_metric"] == "niqe" and not train["val_niqe"]:
-        raise ConfigError(f"{source}: 'train.best_metric' is 'niqe' but 'train.val_niqe' is "
+        where = _origin("train.best_metric", _origin("train.val_niqe", source, overrides),
+                        overrides)
+        raise ConfigError(f"{where}: 'train.best_metric' is 'niqe' but 'train.val_niqe' is "
                           f"false: validation would have no NIQE to choose by")
 
 
@@ -373,7 +387,7 @@ def load_config(path=None, overrides=(), environ=None):
     for section in NETWORK_SECTIONS:
         if not isinstance(cfg[section].get("type"), str):
             raise ConfigError(f"{path or 'defaults'}: '{section}.type' must name a network class")
-    check_values(cfg, path or "defaults")
+    check_values(cfg, path or "defaults", list(overrides))
     cfg["_source"] = os.path.abspath(path) if path else None
     return cfg
 

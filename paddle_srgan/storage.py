@@ -1,20 +1,194 @@
-"""Files on disk, the low level every other module builds on: atomic writes, the one guarded
-`paddle.load`, content hashes.
+"""Files on disk, the low level every other module builds on: atomic writes, the one loader of
+Paddle weights and checkpoints, restricted unpickling, content hashes.
 
 A crash or `kill -9` during `atomic_save` leaves either the previous file or the new one,
 never a truncated one: the data goes to a temporary file in the same folder (same file
 system, so the rename is atomic), is flushed to disk, then renamed over the target.
+
+Loading never runs code from a file. A pickle is a program: its GLOBAL opcodes name any
+importable callable (os.system, builtins.exec, ...) and REDUCE calls it, which is how
+`paddle.load` and `torch.load` run a planted payload. `RestrictedUnpickler` resolves a global
+only through an explicit allow-list and refuses any other one before it is even imported, so
+nothing the file asks for runs. `load_file` reads every `.pdparams` (checkpoints, generator
+weights, VGG and LPIPS weights, converted weights) that way and then returns exactly what
+`paddle.load` would; torch_weights.py reads PyTorch files with the same unpickler.
 """
+import _compat_pickle
+import collections
 import hashlib
 import json
 import os
+import pickle
+
+import numpy as np
 
 from .compat import import_paddle
 from .errors import InputError
 
 
 class UnreadableFileError(InputError):
-    """A weights / checkpoint file is missing or `paddle.load` cannot read it; names the file."""
+    """A weights / checkpoint file is missing or cannot be read; names the file."""
+
+
+class RefusedFileError(InputError):
+    """A weights / checkpoint file asks to run code (a global outside the allow-list): refused
+    before anything in it ran. The message names the file and the global."""
+
+
+class _Refusal(Exception):
+    """Raised inside unpickling; `RestrictedUnpickler.load` turns it into the caller's error."""
+
+    def __init__(self, request):
+        super().__init__(request)
+        self.request = request
+
+
+class RestrictedUnpickler(pickle.Unpickler):
+    """An unpickler that builds plain data (dicts, lists, tuples, numbers, strings, bytes,
+    None, bools) and only the globals of `allowed`; any other global is refused before it is
+    imported, so a file cannot run code.
+
+    Args:
+        file: binary file object positioned at a pickle.
+        source: the file's name, for messages.
+        allowed: {(module, name): object} - what a global of the file becomes: the real class
+            or function, or a stand-in that checks its arguments (see `paddle_globals`).
+        error: the exception class raised on refusal.
+        holds: what a file of this kind holds, for the refusal message.
+        persistent_load: callable(pid) for PERSID opcodes (torch storages); None refuses them.
+        encoding: how Python 2 `str` objects are decoded ('latin1' as paddle.load does).
+    """
+
+    def __init__(self, file, source, allowed, error, holds, persistent_load=None,
+                 encoding="ASCII"):
+        super().__init__(file, encoding=encoding)
+        self.source, self.allowed, self.error, self.holds = source, allowed, error, holds
+        self._persistent_load = persistent_load
+
+    def find_class(self, module, name):
+        # Protocol 2 writes Python 2 names ('__builtin__', 'copy_reg'); the default find_class
+        # maps them to Python 3's before importing, so the allow-list sees those too.
+        module, name = _compat_pickle.NAME_MAPPING.get(
+            (module, name), (_compat_pickle.IMPORT_MAPPING.get(module, module), name))
+        if (module, name) in self.allowed:
+            return self.allowed[(module, name)]
+        raise _Refusal(f"{module}.{name}")
+
+    def persistent_load(self, pid):
+        if self._persistent_load is None:
+            raise pickle.UnpicklingError("a persistent id, which this format never holds")
+        return self._persistent_load(pid)
+
+    def load(self):
+        try:
+            return super().load()
+        except _Refusal as refusal:
+            raise self.error(f"{self.source}: refused to load: it asks to run "
+                             f"{refusal.request}, but {self.holds}; nothing in the file "
+                             f"was run") from None
+
+
+def _dense_tensor(*args):
+    """Stands in for builtins.eval: paddle.save writes a DenseTensor (LoDTensor in 2.6) as
+    `eval('data', {'data': array})`; that exact call gives the array, anything else is
+    refused (the real eval never runs)."""
+    if (len(args) == 2 and args[0] == "data" and type(args[1]) is dict
+            and list(args[1]) == ["data"] and isinstance(args[1]["data"], np.ndarray)):
+        return args[1]["data"]
+    raise _Refusal(f"builtins.eval({str(args[0])[:60] if args else ''!r})")
+
+
+def _latin1_bytes(*args):
+    """Stands in for _codecs.encode: protocol 2 writes bytes (an array's raw data) as
+    `_codecs.encode(text, 'latin1')`; no other codec is run."""
+    if len(args) == 2 and type(args[0]) is str and args[1] in ("latin1", "latin-1"):
+        return args[0].encode("latin1")
+    raise _Refusal(f"_codecs.encode(..., {str(args[-1])[:20] if args else ''!r})")
+
+
+def _empty_bytes(*args):
+    """Stands in for builtins.bytes: protocol 2 writes b'' (a zero-size array's data) as
+    `bytes()`."""
+    if args:
+        raise _Refusal(f"builtins.bytes({str(args[0])[:20]!r}, ...)")
+    return b""
+
+
+PADDLE_HOLDS = "a Paddle weights or checkpoint file holds only arrays, numbers and strings"
+
+
+def paddle_globals():
+    """{(module, name): object} of the globals `paddle.save` files may name; all else is
+    refused. The list is what Paddle 2.6.2 and 3.3.1 write alike (every global of real
+    checkpoints, state dicts, optimizer states and tensors saved with protocols 2 and 4);
+    built on first use (it needs Paddle's GeneratorState class)."""
+    paddle = import_paddle()
+    allowed = {
+        # Layer.state_dict() is an OrderedDict
+        ("collections", "OrderedDict"): collections.OrderedDict,
+        # a Tensor inside a nested object (a checkpoint, an optimizer state): paddle.save's
+        # reduce_varbase writes `tuple((name, array))`
+        ("builtins", "tuple"): tuple,
+        # a DenseTensor: `eval('data', {'data': array})`, answered by a stand-in
+        ("builtins", "eval"): _dense_tensor,
+        # protocol 2 only: bytes are `_codecs.encode(text, 'latin1')`, b'' is `bytes()`;
+        # complex numbers are `complex(re, im)` in both protocols
+        ("_codecs", "encode"): _latin1_bytes,
+        ("builtins", "bytes"): _empty_bytes,
+        ("builtins", "complex"): complex,
+        # numpy arrays and scalars (np.random.get_state() holds an array)
+        ("numpy", "ndarray"): np.ndarray,
+        ("numpy", "dtype"): np.dtype,
+    }
+    # numpy 1.x writes numpy.core.multiarray.*, numpy 2.x numpy._core.multiarray.*: either
+    # spelling gets the installed numpy's functions, so a checkpoint moves between the
+    # Paddle 2.6 (numpy<2) and 3.x (numpy 2) environments.
+    reconstruct, scalar = np.zeros(0).__reduce__()[0], np.float64(0).__reduce__()[0]
+    for module in ("numpy.core.multiarray", "numpy._core.multiarray"):
+        allowed[(module, "_reconstruct")] = reconstruct
+        allowed[(module, "scalar")] = scalar
+    # paddle.get_rng_state() (a checkpoint's rng.paddle): a list of GeneratorState, pickled
+    # as the class (NEWOBJ) plus its __setstate__ tuple (device, seed, offset, engine state).
+    # Both 2.6.2 and 3.3.1 name it paddle.base.libpaddle.GeneratorState; the installed
+    # class's own name is used, so a release that moves it keeps loading its own files.
+    state_class = type(paddle.get_rng_state()[0])
+    allowed[(state_class.__module__, state_class.__qualname__)] = state_class
+    return allowed
+
+
+def read_paddle_pickle(path):
+    """The object a `paddle.save` file holds as `pickle.load` builds it (tensors still numpy
+    arrays or (name, array) tuples), through `RestrictedUnpickler`.
+
+    Raises:
+        RefusedFileError: the file names a global outside `paddle_globals()`.
+    """
+    with open(path, "rb") as f:
+        return RestrictedUnpickler(f, path, paddle_globals(), RefusedFileError, PADDLE_HOLDS,
+                                   encoding="latin1").load()
+
+
+NAME_TABLE = "StructuredToParameterName@@"  # paddle.save's {key: parameter name} of a state dict
+
+
+def _as_paddle_load_returns(obj):
+    """What `paddle.load` returns for an unpickled `obj`: the post-processing of its pickle
+    branch (paddle/framework/io.py `load`, the same in 2.6.2 and 3.3.1), done by Paddle's own
+    helpers so callers get exactly what they got from paddle.load:
+    * a state dict of `paddle.save` (`_legacy_save`: arrays plus a name table): big
+      parameters split for protocol 2 are joined, arrays become Tensors with their names;
+    * anything else: (name, array) tuples become Tensors (or, with none, every array).
+    """
+    from paddle.framework import io as paddle_io
+    if isinstance(obj, dict):
+        obj = paddle_io._pack_loaded_dict(obj)
+        if NAME_TABLE in obj:
+            for key, name in obj.pop(NAME_TABLE).items():
+                if isinstance(obj.get(key), np.ndarray):
+                    obj[key] = paddle_io._ndarray_to_tensor(obj[key], return_numpy=False)
+                    obj[key].name = name
+            return obj
+    return paddle_io._parse_load_result(obj, return_numpy=False)
 
 
 def _atomic_write(path, write, sync=True):
@@ -60,15 +234,21 @@ def atomic_write_bytes(data, path):
 
 
 def load_file(path, what="weights", error=UnreadableFileError):
-    """`paddle.load(path)`, with a missing or unreadable file reported as `error` naming the
-    file and `what` it should have been (truncated or foreign files fail in many ways inside
-    paddle.load)."""
-    paddle = import_paddle()
+    """What `paddle.load(path)` returns for a `paddle.save` file (a checkpoint, a state dict),
+    read without running code from it: the one way the package loads a `.pdparams`.
+
+    Raises:
+        RefusedFileError: the file asks to run code (one line naming the file and the global).
+        error: the file is missing or unreadable (truncated or foreign files fail in many
+            ways); the message names the file and `what` it should have been.
+    """
     path = str(path)
     if not os.path.isfile(path):
         raise error(f"{what} file not found: {path}")
     try:
-        return paddle.load(path)
+        return _as_paddle_load_returns(read_paddle_pickle(path))
+    except RefusedFileError:
+        raise
     except Exception as exc:
         raise error(f"{path}: unreadable {what} ({type(exc).__name__}: {exc})") from None
 

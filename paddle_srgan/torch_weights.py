@@ -17,21 +17,22 @@ Formats (as torch/serialization.py writes them):
 * safetensors: an 8-byte little-endian header length, a JSON header
   {name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__": {...}}, then the data.
 
-Pickles are read with an unpickler that builds nothing but dicts, lists, tuples, numbers,
-strings and tensors: any other global (a class, a function such as os.system) is refused
-before it is looked up, so a malicious file cannot run code. Storage locations ('cuda:0', ...)
+Pickles are read with storage.RestrictedUnpickler (the one the Paddle loader uses), allowing
+only `TORCH_GLOBALS`: it builds nothing but dicts, lists, tuples, numbers, strings and tensors,
+and any other global (a class, a function such as os.system) is refused before it is looked
+up, so a malicious file cannot run code. Storage locations ('cuda:0', ...)
 are ignored: everything is read to host memory.
 """
 import collections
 import json
 import os
-import pickle
 import struct
 import zipfile
 
 import numpy as np
 
 from .errors import InputError
+from .storage import RestrictedUnpickler
 
 MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 LEGACY_PROTOCOL = 1001
@@ -106,35 +107,29 @@ _REBUILDERS = {"_rebuild_tensor": _rebuild_tensor, "_rebuild_tensor_v2": _rebuil
                "_rebuild_parameter_with_state": _rebuild_parameter}
 
 
-class _RestrictedUnpickler(pickle.Unpickler):
-    """Unpickles containers, plain values and tensors; refuses every other global."""
-
-    def __init__(self, file, source, load_storage=None):
-        super().__init__(file)
-        self.source = source
-        self.load_storage = load_storage
-
-    def find_class(self, module, name):
-        if (module, name) == ("collections", "OrderedDict"):
-            return collections.OrderedDict
-        if module == "torch._utils" and name in _REBUILDERS:
-            return _REBUILDERS[name]
-        if module in ("torch", "torch.cuda") and name in STORAGE_DTYPES:
-            return _StorageType(STORAGE_DTYPES[name])
-        raise TorchWeightsError(f"refusing to load {module}.{name} from {self.source}: "
-                                f"not a tensor/container (a pickled model? re-save its "
-                                f"state_dict() with torch)")
-
-    def persistent_load(self, pid):
-        if (self.load_storage is None or not isinstance(pid, tuple) or len(pid) < 5
-                or pid[0] != "storage" or not isinstance(pid[1], _StorageType)):
-            raise TorchWeightsError(f"{self.source}: unexpected persistent id {pid!r:.80} "
-                                    f"(expected ('storage', <torch storage type>, key, ...))")
-        return self.load_storage(pid)
+# The globals a torch.save pickle may name, and what each becomes: containers, the tensor and
+# parameter rebuilders (stand-ins) and the storage types (their element dtype). Any other
+# global is refused by storage.RestrictedUnpickler before it is imported.
+TORCH_GLOBALS = {
+    ("collections", "OrderedDict"): collections.OrderedDict,
+    **{("torch._utils", name): rebuild for name, rebuild in _REBUILDERS.items()},
+    **{(module, name): _StorageType(dtype) for module in ("torch", "torch.cuda")
+       for name, dtype in STORAGE_DTYPES.items()},
+}
+TORCH_HOLDS = ("a PyTorch weights file holds only tensors and containers (a pickled model? "
+               "re-save its state_dict() with torch)")
 
 
 def _unpickle(file, source, load_storage=None):
-    return _RestrictedUnpickler(file, source, load_storage).load()
+    def persistent_load(pid):
+        if (load_storage is None or not isinstance(pid, tuple) or len(pid) < 5
+                or pid[0] != "storage" or not isinstance(pid[1], _StorageType)):
+            raise TorchWeightsError(f"{source}: unexpected persistent id {pid!r:.80} "
+                                    f"(expected ('storage', <torch storage type>, key, ...))")
+        return load_storage(pid)
+
+    return RestrictedUnpickler(file, source, TORCH_GLOBALS, TorchWeightsError, TORCH_HOLDS,
+                               persistent_load).load()
 
 
 def _stored(dtype):

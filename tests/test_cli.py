@@ -101,6 +101,56 @@ def test_a_gpu_asked_for_on_a_cpu_only_paddle_is_one_line():
         "installed, or no CUDA device): use device=auto or cpu")
 
 
+def test_sigterm_stops_a_tool_in_one_line_without_paddles_crash_dump(tmp_path):
+    """Paddle's own SIGTERM handler answers with a 15-line "FatalError: Termination signal"
+    dump; the tools take SIGTERM back after importing Paddle and stop with one line, exit code
+    143, and no half-written file left behind."""
+    import signal
+
+    import paddle
+    import skimage.data
+
+    from paddle_srgan.data.io import write_image
+    from paddle_srgan.models import SRResNet
+    paddle.seed(0)
+    weights = tmp_path / "g.pdparams"
+    paddle.save(SRResNet(num_feat=8, num_block=1).state_dict(), str(weights))
+    config = tmp_path / "tiny.yml"
+    config.write_text("network_g: {type: SRResNet, num_feat: 8, num_block: 1}\ndevice: cpu\n")
+    for i in range(3):
+        write_image(tmp_path / "in" / f"photo{i}.png", skimage.data.astronaut())
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "tools" / "infer.py"), "-c", str(config), "--weights",
+         str(weights), "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out"),
+         "--tile", "16"], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    seen = ""
+    while "super-resolving" not in seen:  # the progress bar: it is working on the images
+        char = proc.stderr.read(1)
+        assert char, f"infer ended before working: {seen}"
+        seen += char
+    proc.send_signal(signal.SIGTERM)
+    rest = proc.stderr.read()
+    assert proc.wait(timeout=120) == 143
+    assert "FatalError" not in rest and "Traceback" not in rest
+    assert rest.strip().splitlines()[-1] == "stopped by SIGTERM"
+    assert not [p for p in (tmp_path / "out").glob("*") if ".tmp" in p.name]
+
+
+def test_an_output_folder_that_is_a_file_is_refused_before_any_work(tmp_path):
+    taken = tmp_path / "taken"
+    taken.write_text("a file")
+    for tool, flag, extra in (
+            ("eval", "--out", ["--bicubic-only", "--datasets", "Set5"]),
+            ("infer", "--output", ["-c", ROOT / "configs" / "demo.yml", "--weights",
+                                   tmp_path / "missing.pdparams", "--input", tmp_path])):
+        for out in (taken, taken / "sub"):
+            proc = run_tool(tool, flag, out, *extra, check=False)
+            assert proc.returncode == 2
+            assert proc.stderr.strip().splitlines() == [
+                f"error: {flag} {out}: {taken} is a file, not a folder"], (tool, proc.stderr)
+
+
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
     """A training run folder as tools/train.py leaves it for the demo (config.yml as the

@@ -135,11 +135,23 @@ def test_values_are_checked_when_the_config_is_loaded(override, message):
     line, KeyError at the first validation, O2 silently run without paddle.amp.decorate)."""
     with pytest.raises(ConfigError) as err:
         load_config(SRGAN, [override])
-    assert str(err.value).startswith(f"{SRGAN}: {message}")
+    assert str(err.value).startswith(f"-o {override}: {message}")  # names the override
+
+
+def test_a_bad_value_names_the_file_it_came_from(tmp_path):
+    path = tmp_path / "bad.yml"
+    path.write_text(f"base: {SRGAN}\ntrain: {{log_interval: 0}}\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path, ["train.batch_size=4"])  # a good override is not blamed
+    assert str(err.value) == (f"{path}: 'train.log_interval' must be an integer >= 1, got 0")
+    with pytest.raises(ConfigError) as err:  # a parent key's override owns the value too
+        load_config(path, ["train={log_interval: 5, save_interval: 0}"])
+    assert str(err.value).startswith("-o train={log_interval: 5, save_interval: 0}: "
+                                     "'train.save_interval' must be")
 
 
 def test_a_bad_value_stops_train_py_with_one_line_before_any_work():
     proc = run_tool("train", "-c", SRGAN, "-o", "train.save_interval=0", check=False)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
-        f"error: {SRGAN}: 'train.save_interval' must be an integer >= 1, got 0"]
+        "error: -o train.save_interval=0: 'train.save_interval' must be an integer >= 1, got 0"]

@@ -285,7 +285,8 @@ def test_malicious_pickle_is_refused_and_nothing_runs(tmp_path, container):
     proc = run_tool("convert_weights", "--src", path, "--out", tmp_path / "o.pdparams", check=False)
     name = f"{os.system.__module__}.system"
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
-    assert f"refusing to load {name} from {path}: not a tensor/container" in proc.stderr
+    assert (f"{path}: refused to load: it asks to run {name}, but a PyTorch weights file holds "
+            f"only tensors and containers") in proc.stderr
     assert not marker.exists() and not (tmp_path / "o.pdparams").exists()
 
 

@@ -139,7 +139,7 @@ def test_unicode_path_round_trip_and_listing(tmp_path):
 
 
 @pytest.mark.parametrize("content", [b"", b"not an image" * 20, "truncated"])
-def test_corrupt_file_error_names_the_file(tmp_path, content):
+def test_corrupt_file_error_names_the_file(tmp_path, content, capfd):
     if content == "truncated":
         write_image(tmp_path / "ok.png", natural("chelsea", 80, 80))
         data = (tmp_path / "ok.png").read_bytes()
@@ -148,6 +148,7 @@ def test_corrupt_file_error_names_the_file(tmp_path, content):
     bad.write_bytes(content)
     with pytest.raises(ImageReadError, match="broken.png"):
         read_image(bad)
+    assert "libpng" not in capfd.readouterr().err  # ours is the only message
 
 
 def test_tools_report_a_corrupt_image_in_one_line(tmp_path):

@@ -54,18 +54,21 @@ def test_read_scalars_keeps_the_last_value_of_a_repeated_step(tmp_path):
 def test_plot_curves_writes_a_png(tmp_path):
     path = tmp_path / "scalars.jsonl"
     write_jsonl(path, [("train/g_pixel", s, 1.0 / s) for s in range(1, 50)]
-                + [("train/d_loss", s, 0.7) for s in range(25, 50)]
+                + [("train/d_loss", s, 0.7) for s in range(26, 50)]
                 + [("val/psnr", s, 28 + s / 50) for s in (10, 20, 49)]
                 + [("val_bicubic/psnr", 0, 28.43)])
-    out = figures.plot_curves(str(path), str(tmp_path / "curves.png"), phase_ends=[25])
+    out = figures.plot_curves(str(path), str(tmp_path / "curves.png"),
+                              phases=[("mse", 1, 25), ("gan", 26, 49)])
     img = cv2.imread(out)
-    assert img is not None and img.shape[0] > 200 and img.shape[1] > 600
+    assert img is not None and img.shape[0] > 500 and img.shape[1] > 800
     assert not any(n.endswith(".tmp.png") for n in os.listdir(tmp_path))
-    # the data is drawn: losses left (d_loss in matplotlib's first colour, g_pixel in its
-    # second), validation right (val/psnr and its bicubic line in the first)
-    left, right = img[:, :img.shape[1] // 2], img[:, img.shape[1] // 2:]
-    assert colour_pixels(left, BLUE) > 200 and colour_pixels(left, ORANGE) > 200
-    assert colour_pixels(right, BLUE) > 200 and colour_pixels(right, ORANGE) == 0
+    # one loss panel per phase (top row): d_loss (matplotlib's C0) only in the gan phase's,
+    # g_pixel (C1) in both; validation below-left (val/psnr in C0)
+    top, bottom = img[:img.shape[0] // 2], img[img.shape[0] // 2:]
+    mse_panel, gan_panel = top[:, :img.shape[1] // 2], top[:, img.shape[1] // 2:]
+    assert colour_pixels(mse_panel, ORANGE) > 200 and colour_pixels(mse_panel, BLUE) == 0
+    assert colour_pixels(gan_panel, ORANGE) > 100 and colour_pixels(gan_panel, BLUE) > 100
+    assert colour_pixels(bottom[:, :img.shape[1] // 2], BLUE) > 200
     empty = tmp_path / "empty.jsonl"
     write_jsonl(empty, [])
     img = cv2.imread(figures.plot_curves(str(empty), str(tmp_path / "empty.png")))

@@ -443,8 +443,13 @@ def test_best_json_survives_a_failed_write(tmp_path, train_images, monkeypatch):
         return real_dump(obj, f, **kwargs)
     monkeypatch.setattr(json, "dump", disk_full_on_second_write)
     trainer = Trainer(cfg)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(ckpt.CheckpointError) as err:
         trainer.run()
+    assert str(err.value) == (
+        f"could not write best.pdparams in {tmp_path / 'runs' / 'tiny' / 'checkpoints'} at "
+        f"iteration 4 (No space left on device); the files written before are intact and "
+        f"the newest checkpoint is iter_00000003.pdparams: free space, then run the same "
+        f"command with --resume")
     assert len(calls) == 2  # the fault did happen (validation at 4 improved on 2)
     folder = tmp_path / "runs" / "tiny" / "checkpoints"
     assert json.loads((folder / "best.json").read_text())["iteration"] == 2
@@ -583,7 +588,10 @@ def test_fault_then_resume_ends_with_the_uninterrupted_weights(straight_run, tmp
     config = tiny_config(tmp_path, train_images)
     proc = run_with_fault(config, at, kind=kind)
     if kind == "disk_full":
-        assert proc.returncode == 1 and "No space left on device" in proc.stderr
+        (line,) = [x for x in proc.stderr.splitlines() if x.startswith("error:")]
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr
+        assert line.startswith(f"error: could not write iter_{at:08d}.pdparams") and \
+            "(No space left on device)" in line and line.endswith("with --resume")
     else:
         assert proc.returncode == -signal.SIGKILL, proc.stderr[-3000:]
     run_dir = tmp_path / "runs" / "tiny"
@@ -612,3 +620,22 @@ def test_resume_passes_over_a_damaged_newest_checkpoint(straight_run, tmp_path, 
     assert f"resumed from {run_dir / 'checkpoints' / 'iter_00000006.pdparams'}" in out
     assert (run_dir / "checkpoints" / "iter_00000009.pdparams.corrupt").is_file()
     assert_same_weights(generator_weights(run_dir), generator_weights(straight_run[0]))
+
+
+def test_a_corrupt_training_image_stops_the_run_in_one_line(tmp_path, train_images):
+    """A truncated PNG passes the set's header checks and fails in a DataLoader worker; Paddle
+    re-raises it in its reader thread with the worker's traceback inside, and the main thread
+    then dies on 'Blocking queue is killed' (about 70 lines of two tracebacks). One line."""
+    folder = tmp_path / "hr"
+    folder.mkdir()
+    for image in train_images.iterdir():
+        (folder / image.name).write_bytes(image.read_bytes())
+    data = (folder / "coffee.png").read_bytes()
+    (folder / "coffee.png").write_bytes(data[:len(data) // 2])
+    config = tiny_config(tmp_path, folder, **{"datasets.train.num_workers": 2})
+    proc = run_tool("train", "-c", config, check=False)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr and "Blocking queue" not in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if "rror" in line]
+    assert errors == [f"error: cannot read image {folder / 'coffee.png'}: truncated PNG (the "
+                      f"file ends before its last chunk)"]

@@ -98,6 +98,8 @@ def main(argv=None):
         if args.scale and args.scale != scale:
             raise InputError(f"--scale {args.scale} differs from the config's scale {scale}")
     channel = cfg["datasets"]["val"]["channel"] if cfg else None
+    if args.out:
+        cli.check_output_folder(args.out, "--out")  # before any work
 
     from paddle_srgan.data.benchmarks import open_benchmark_sets
     sets = open_benchmark_sets(args.data_root, args.datasets, scale, args.lr_from, channel)

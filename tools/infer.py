@@ -68,6 +68,7 @@ def main(argv=None):
     ap.add_argument("--tile", type=int, help="tile side in LR pixels (default: whole image)")
     args = ap.parse_args(argv)
     check_model_choice(args.model, args.config, args.weights)  # before scanning the inputs
+    cli.check_output_folder(args.output, "--output")
     if args.tile is not None and args.tile < 1 or args.tile_pad is not None and args.tile_pad < 0:
         raise InputError("--tile must be >= 1 and --tile-pad >= 0")
 

@@ -29,6 +29,10 @@ class ImageReadError(InputError):
     names the file and the reason."""
 
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+IEND = b"IEND"  # the type of a PNG's mandatory last chunk
+
+
 def read_image(path, keep_gray=False, keep_alpha=False):
     """Decode an image file to RGB.
 
@@ -56,6 +60,11 @@ def read_image(path, keep_gray=False, keep_alpha=False):
         raise ImageReadError(f"cannot read image {path}: {reason}") from None
     if data.size == 0:
         raise ImageReadError(f"cannot read image {path}: the file is empty")
+    if data[:8].tobytes() == PNG_SIGNATURE and IEND not in data[-12:].tobytes():
+        # a cut-off PNG (a copy or sync stopped half way): refused before libpng, which
+        # would print its own "libpng error" line beside ours
+        raise ImageReadError(f"cannot read image {path}: truncated PNG (the file ends "
+                             f"before its last chunk)")
     img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if img is None:
         raise ImageReadError(f"cannot read image {path}: not a decodable PNG/JPEG/BMP/TIFF "

@@ -29,7 +29,7 @@ def tile_windows(size, tile, pad):
         yield start, end, window, window + length
 
 
-def upscale(run_fn, lr, scale, tile=None, tile_pad=None):
+def upscale(run_fn, lr, scale, tile=None, tile_pad=None, finish=None):
     """Super-resolve one image, whole or tile by tile.
 
     Args:
@@ -37,20 +37,25 @@ def upscale(run_fn, lr, scale, tile=None, tile_pad=None):
         lr: float32 [C, h, w] in [0, 1].
         scale: the model's SR factor s.
         tile: core tile side in LR pixels; None runs the whole image at once. The network's
-            memory then depends on tile + 2 * tile_pad, not on the image size (the output
-            array itself is 4 * C_out * h*s * w*s bytes).
+            memory then depends on tile + 2 * tile_pad, not on the image size.
         tile_pad: LR pixels of context on each side of a tile; >= the model's
             receptive_field_radius makes tiled output equal untiled output up to float
             rounding. Required with `tile`.
+        finish: optional callable float32 [C_out, y, x] -> array [y, x, ...] (e.g. the
+            final integer image), applied to each tile's output: the whole result is then
+            held only in its final form (a uint8 RGB output needs 3 bytes per pixel instead
+            of the 12 of float32), so peak memory is that plus one tile's buffers.
     Returns:
-        float32 [C_out, h*s, w*s] in the model's output range.
+        float32 [C_out, h*s, w*s] in the model's output range, or with `finish` the
+        [h*s, w*s, ...] array it makes.
     """
     lr = np.asarray(lr, dtype=np.float32)
     if lr.ndim != 3:
         raise ValueError(f"upscale expects one image [C, h, w], got shape {list(lr.shape)}")
     _, h, w = lr.shape
     if tile is None or (tile >= h and tile >= w):
-        return run_fn(lr[None])[0]
+        sr = run_fn(lr[None])[0]
+        return sr if finish is None else finish(sr)
     if tile < 1 or tile_pad is None or tile_pad < 0:
         raise ValueError(f"upscale: tile must be >= 1 and tile_pad >= 0 (use the model's "
                          f"receptive_field_radius), got tile={tile}, tile_pad={tile_pad}")
@@ -58,10 +63,19 @@ def upscale(run_fn, lr, scale, tile=None, tile_pad=None):
     for y0, y1, wy0, wy1 in tile_windows(h, tile, tile_pad):
         for x0, x1, wx0, wx1 in tile_windows(w, tile, tile_pad):
             sr = run_fn(np.ascontiguousarray(lr[None, :, wy0:wy1, wx0:wx1]))[0]
+            core = sr[:, (y0 - wy0) * scale:(y1 - wy0) * scale,
+                      (x0 - wx0) * scale:(x1 - wx0) * scale]
+            del sr  # the window's output: free before the next tile runs
+            if finish is not None:
+                core = finish(core)  # [y, x, ...]
             if out is None:
-                out = np.empty((sr.shape[0], h * scale, w * scale), dtype=np.float32)
-            out[:, y0 * scale:y1 * scale, x0 * scale:x1 * scale] = sr[
-                :, (y0 - wy0) * scale:(y1 - wy0) * scale, (x0 - wx0) * scale:(x1 - wx0) * scale]
+                shape = ((core.shape[0], h * scale, w * scale) if finish is None
+                         else (h * scale, w * scale) + core.shape[2:])
+                out = np.empty(shape, dtype=core.dtype)
+            if finish is None:
+                out[:, y0 * scale:y1 * scale, x0 * scale:x1 * scale] = core
+            else:
+                out[y0 * scale:y1 * scale, x0 * scale:x1 * scale] = core
     return out
 
 
@@ -102,10 +116,12 @@ def super_resolve_image(runner, image, tile=None, tile_pad=None):
             sr = runner.run(batch.reshape(n * c, 1, h, w))
             return sr.reshape(n, c, *sr.shape[2:])
     pad = info.receptive_field_radius if tile_pad is None else tile_pad
-    sr = upscale(run, lr, info.scale, tile, pad)
-    if gray and sr.shape[0] == 3:
-        sr = np.tensordot(GRAY_WEIGHTS, sr, axes=1)[None]  # weights sum to 1: range kept
-    out = to_image(sr, info.output_range, image.dtype)
+
+    def finish(sr):  # a tile's float output -> its pixels in the input's layout and dtype
+        if gray and sr.shape[0] == 3:
+            sr = np.tensordot(GRAY_WEIGHTS, sr, axes=1)[None]  # weights sum to 1: range kept
+        return to_image(sr, info.output_range, image.dtype)
+    out = upscale(run, lr, info.scale, tile, pad, finish)
     if alpha is not None:
         size = (out.shape[1], out.shape[0])
         out = np.dstack([out, cv2.resize(alpha, size, interpolation=cv2.INTER_CUBIC)])

@@ -205,49 +205,65 @@ def read_scalars(path):
             for tag, steps in latest.items()}
 
 
-def plot_curves(scalars_path, out_path, phase_ends=(), title=None):
-    """curves.png of a run: every train/ loss term (log scale), validation PSNR against
-    bicubic's and validation NIQE against bicubic's and the HR images', over iterations,
-    with the phase boundaries marked. Returns `out_path`."""
+def plot_curves(scalars_path, out_path, phases=(), title=None):
+    """curves.png of a run. Top row: the loss terms of each phase in a panel of its own, each
+    term divided by its first logged value in the phase, on a linear scale: terms of very
+    different sizes (a pixel MSE of 0.002 beside an adversarial BCE of 0.7) share one axis,
+    and a slow fall late in a phase stays visible (a log scale flattens it). The legend keeps
+    each term's first value. Bottom row: validation PSNR against bicubic's and validation
+    NIQE against bicubic's and the HR images', with every phase's start marked and named.
+    Returns `out_path`.
+
+    Args:
+        phases: [(name, first iteration, last iteration)] of the run's phases; () draws one
+            loss panel over every iteration.
+    """
     plt = _pyplot()
     scalars = read_scalars(scalars_path)
     losses = sorted(t for t in scalars if t.startswith("train/") and
                     t.split("/", 1)[1].startswith(("g_", "d_loss")))
-    psnr_tags = sorted(t for t in scalars if t.startswith("val/psnr"))
-    niqe = "val/niqe" in scalars
-    fig, axes = plt.subplots(1, 3 if niqe else 2, figsize=(16 if niqe else 11, 4))
-    ax_loss, ax_val = axes[:2]
-    for tag in losses:
-        steps, values = scalars[tag]
-        positive = [(s, v) for s, v in zip(steps, values) if v > 0]
-        if positive:
-            ax_loss.plot(*zip(*positive), label=tag.split("/", 1)[1])
-    ax_loss.set_yscale("log")
-    ax_loss.set_title("training losses")
-    for tag in psnr_tags:
-        steps, values = scalars[tag]
-        line, = ax_val.plot(steps, values, marker="o", label=tag.split("/", 1)[1])
-        bicubic = scalars.get("val_bicubic/" + tag.split("/", 1)[1])
-        if bicubic:
-            ax_val.axhline(bicubic[1][-1], color=line.get_color(), linestyle="--",
-                           label=f"bicubic ({bicubic[1][-1]:.2f})")
-    ax_val.set_title("validation PSNR (dB)")
-    if niqe:
-        ax_niqe = axes[2]
-        ax_niqe.plot(*scalars["val/niqe"], marker="o", label="niqe")
-        for tag, style, name in (("val_bicubic/niqe", "--", "bicubic"),
-                                 ("val_hr/niqe", ":", "HR images")):
-            if tag in scalars:
-                level = scalars[tag][1][-1]
-                ax_niqe.axhline(level, linestyle=style, color="grey",
-                                label=f"{name} ({level:.2f})")
-        ax_niqe.set_title("validation NIQE (lower is more natural)")
-    for ax in axes:
-        for end in phase_ends:
-            ax.axvline(end, color="grey", linewidth=0.8, linestyle=":")
+    phases = list(phases) or [("training", 0, float("inf"))]
+    val_tags = [t for t in ("val/psnr", "val/niqe") if t in scalars] or ["val/psnr"]
+    columns = max(len(phases), len(val_tags))
+    fig, axes = plt.subplots(2, columns, figsize=(5.5 * columns, 7.5), squeeze=False)
+    for ax, (name, first, last) in zip(axes[0], phases):
+        for i, tag in enumerate(losses):
+            points = [(s, v) for s, v in zip(*scalars[tag]) if first <= s <= last]
+            if not points or points[0][1] == 0:
+                continue
+            start = points[0][1]
+            ax.plot([s for s, _ in points], [v / start for _, v in points], marker=".",
+                    color=f"C{i}", linestyle="--" if tag.startswith("train/d_") else "-",
+                    label=f"{tag.split('/', 1)[1]} (1 = {start:.3g})")
+        ax.set_title(f"phase '{name}': losses" if name != "training" else "training losses")
         ax.set_xlabel("iteration")
+        ax.set_ylabel("value / its first value in the phase")
         if ax.lines:
             ax.legend(fontsize=8)
+    for ax in axes[0][len(phases):]:
+        ax.axis("off")
+    references = {"val/psnr": (("val_bicubic/psnr", "--", "bicubic"),),
+                  "val/niqe": (("val_bicubic/niqe", "--", "bicubic"),
+                               ("val_hr/niqe", ":", "HR images"))}
+    titles = {"val/psnr": "validation PSNR (dB)",
+              "val/niqe": "validation NIQE (lower is more natural)"}
+    for ax, tag in zip(axes[1], val_tags):
+        if tag in scalars:
+            ax.plot(*scalars[tag], marker="o", color="C0", label=tag.split("/", 1)[1])
+        for ref, style, label in references[tag]:
+            if ref in scalars:
+                level = scalars[ref][1][-1]
+                ax.axhline(level, linestyle=style, color="grey", label=f"{label} ({level:.2f})")
+        for name, first, _ in phases[1:]:
+            ax.axvline(first - 1, color="grey", linewidth=0.8, linestyle=":")
+            ax.annotate(f" {name} ->", (first - 1, 1), xycoords=("data", "axes fraction"),
+                        va="top", fontsize=8, color="dimgrey")
+        ax.set_title(titles[tag])
+        ax.set_xlabel("iteration")
+        if ax.lines:
+            ax.legend(fontsize=8, loc="lower right" if tag == "val/psnr" else "upper right")
+    for ax in axes[1][len(val_tags):]:
+        ax.axis("off")
     if title:
         fig.suptitle(title)
     fig.tight_layout()

@@ -13,6 +13,7 @@ import threading
 import time
 
 from ..compat import import_paddle
+from ..errors import InputError, UserError
 
 paddle = import_paddle()
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -36,6 +37,7 @@ class StopRequests:
         self._paddle_sigchld = None  # Paddle's dead-worker check, run between iterations
         self._child_exited = False
         self._old_thread_hook = None
+        self.worker_error = None  # InputError: a worker's user error (e.g. a corrupt image)
 
     def __enter__(self):
         self._old_handlers = {s: signal.signal(s, self._on_signal) for s in STOP_SIGNALS}
@@ -58,8 +60,15 @@ class StopRequests:
         DataLoader worker just after it queued a batch in shared memory, which the worker's
         exit then removes: Paddle's reader thread fails to open it and dies with a traceback
         (seen about once in five group kills). If this process's own stop signal comes, that
-        failure is part of the stop: one line instead. Every other thread error, and this one
-        without a stop signal, goes to the previous hook."""
+        failure is part of the stop: one line instead. A user error from a worker (a corrupt
+        training image) is kept for the loop to report in one line. Every other thread error,
+        and the first one without a stop signal, goes to the previous hook."""
+        if issubclass(args.exc_type, UserError) and _raised_in(args.exc_traceback,
+                                                               PADDLE_IO_DIR):
+            # a worker's user error (a corrupt image), re-raised by Paddle's reader thread
+            # with the worker's traceback inside its message: the loop reports its last line
+            self.worker_error = InputError(_last_line(str(args.exc_value)))
+            return
         if _raised_in(args.exc_traceback, PADDLE_IO_DIR) and self.wait_for_signal():
             sys.stderr.write(f"DataLoader reader thread ended with its workers on {self.name()} "
                              f"({args.exc_type.__name__}); the run saves and stops.\n")
@@ -117,3 +126,12 @@ def _raised_in(traceback, directory):
             return True
         traceback = traceback.tb_next
     return False
+
+
+def _last_line(message):
+    """'cannot read image X.png: ...' from Paddle's 'DataLoader worker(1) caught
+    ImageReadError with message:\n<traceback>\npaddle_srgan...ImageReadError: cannot read
+    image X.png: ...': the worker's own error message."""
+    line = [x for x in message.strip().splitlines() if x.strip()][-1]
+    head, sep, rest = line.partition(": ")
+    return rest if sep and "Error" in head else line

@@ -28,6 +28,7 @@ names and LR milestones (counted inside each phase) all derive from that one cou
 order depends only on (seed, iteration) (data.datasets), so a resumed run sees exactly the
 batches the uninterrupted run would have seen.
 """
+import contextlib
 import os
 import time
 import warnings
@@ -214,9 +215,10 @@ class Trainer:
         improved = self._is_best(result)
         if improved:
             self.best.update(value=result[self.best["metric"]], iteration=step)
-            ckpt.save_best(self.run_dir, net.state_dict(),
-                           {**self.best, **{k: result[k] for k in ("psnr", "ssim", "niqe")
-                                            if k in result}})
+            with self._writing("best.pdparams"):
+                ckpt.save_best(self.run_dir, net.state_dict(),
+                               {**self.best, **{k: result[k] for k in ("psnr", "ssim", "niqe")
+                                                if k in result}})
         scores = report.score_line(result, self.bicubic, self.level_scales)
         self.log.info(f"validation @ {step}: {scores}" + ("  * new best" if improved else ""))
         return result
@@ -231,6 +233,23 @@ class Trainer:
         lower_wins = self.best["metric"] == "niqe"
         return best is None or (value < best if lower_wins else value > best)
 
+    @contextlib.contextmanager
+    def _writing(self, name):
+        """A failed write of a run file (a full disk, a vanished mount) as one line: what
+        failed, what is kept (writes are atomic: the earlier files are whole) and how to go
+        on."""
+        try:
+            yield
+        except OSError as exc:
+            kept = ckpt.list_checkpoints(self.run_dir)
+            newest = (f"the newest checkpoint is {os.path.basename(kept[-1][1])}" if kept
+                      else "no checkpoint was written yet")
+            raise ckpt.CheckpointError(
+                f"could not write {name} in {os.path.join(self.run_dir, 'checkpoints')} at "
+                f"iteration {self.iteration} ({exc.strerror or exc}); the files written before "
+                f"are intact and {newest}: free space, then run the same command with "
+                f"--resume") from None
+
     def save(self):
         """Checkpoint the completed iterations (rank 0; atomic, keeps train.keep_last)."""
         if not self.is_main:
@@ -238,7 +257,9 @@ class Trainer:
         phase = self.phase_of(self.iteration - 1) if self.iteration else 0
         state = ckpt.training_state(self.iteration, phase, self.nets, self.step, self.best,
                                     self.phase_results, self.guard.streak, self.cfg)
-        path = ckpt.save_checkpoint(state, self.run_dir, self.train_cfg["keep_last"])
+        with self._writing(os.path.basename(ckpt.checkpoint_path(self.run_dir,
+                                                                 self.iteration))):
+            path = ckpt.save_checkpoint(state, self.run_dir, self.train_cfg["keep_last"])
         self.log.info(f"checkpoint {path}")
 
     def _stop_after_loader_error(self):
@@ -247,10 +268,13 @@ class Trainer:
         iteration is saved and False returned (the caller re-raises). With several ranks
         nothing is saved here: the others are not at this point, and the BN all-reduce of a
         save would wait for them forever."""
-        if self.stop.wait_for_signal():
+        worker_error = self.stop.worker_error  # a corrupt image: no stop signal to wait for
+        if worker_error is None and self.stop.wait_for_signal():
             return True
         if self.world == 1:
             self._save_unsaved()
+        if worker_error is not None:
+            raise worker_error
         return False
 
     def _save_unsaved(self):
@@ -302,29 +326,31 @@ class Trainer:
                 net.train()
         bar = tqdm(total=total, initial=self.iteration, disable=not self.is_main,
                    dynamic_ncols=True, desc="train")
-        meter = LossMeter()
-        val = None
-        phase = self.phase_of(self.iteration)
-        while phase < len(self.phases) and not self.stop.requested():
-            step = self.start_phase(phase)
-            end = self.phase_starts[phase + 1]
-            while self.iteration < end and not self.stop.requested():
-                t0 = time.perf_counter()
-                try:
-                    batch = self.stop.next_batch(loader)
-                except Exception:
-                    if not self._stop_after_loader_error():
-                        raise
-                    break
-                data_seconds = time.perf_counter() - t0
-                meter.add(step(batch), data_seconds)
-                self.iteration += 1
-                bar.update(1)
-                if self.iteration % self.train_cfg["log_interval"] == 0 and meter.count:
-                    self._log_progress(meter, step, bar)
-                val = self._after_iteration(phase, val)
-            phase += 1
-        bar.close()
+        try:  # an error leaves the bar's line finished, so its message starts a new one
+            meter = LossMeter()
+            val = None
+            phase = self.phase_of(self.iteration)
+            while phase < len(self.phases) and not self.stop.requested():
+                step = self.start_phase(phase)
+                end = self.phase_starts[phase + 1]
+                while self.iteration < end and not self.stop.requested():
+                    t0 = time.perf_counter()
+                    try:
+                        batch = self.stop.next_batch(loader)
+                    except Exception:
+                        if not self._stop_after_loader_error():
+                            raise
+                        break
+                    data_seconds = time.perf_counter() - t0
+                    meter.add(step(batch), data_seconds)
+                    self.iteration += 1
+                    bar.update(1)
+                    if self.iteration % self.train_cfg["log_interval"] == 0 and meter.count:
+                        self._log_progress(meter, step, bar)
+                    val = self._after_iteration(phase, val)
+                phase += 1
+        finally:
+            bar.close()
         stopped = self.stop.name()
         if stopped is not None:
             self._save_unsaved()
@@ -377,8 +403,10 @@ class Trainer:
                 self.phase_results[self.phases[phase]["name"]] = mean_scores(val)
             self.save()
         if phase_end and self.is_main:
-            atomic_save(self.nets.G_eval.state_dict(), os.path.join(
-                self.run_dir, "checkpoints", f"{self.phases[phase]['name']}_G.pdparams"))
+            name = f"{self.phases[phase]['name']}_G.pdparams"
+            with self._writing(name):
+                atomic_save(self.nets.G_eval.state_dict(),
+                            os.path.join(self.run_dir, "checkpoints", name))
         return val
 
     def _report(self, val):
@@ -406,9 +434,10 @@ class Trainer:
     def _plot_curves(self):
         """curves.png of the run so far (also when stopped early); returns its path."""
         self.log.flush()
+        phases = [(p["name"], start + 1, end) for p, start, end in
+                  zip(self.phases, self.phase_starts, self.phase_starts[1:])]
         return figures.plot_curves(self.log.scalars_path, os.path.join(self.run_dir, "curves.png"),
-                                   phase_ends=self.phase_starts[1:-1],
-                                   title=self.cfg["experiment"])
+                                   phases, title=self.cfg["experiment"])
 
 
 def train(cfg, resume=None):

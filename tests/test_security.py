@@ -1,0 +1,309 @@
+"""A weights or checkpoint file never runs code (storage.load_file, the restricted unpickler).
+
+Every entry point that reads a .pdparams is run as the real CLI on a file whose pickle asks to
+run os.system: it must fail with one line naming the file and the refused global, and the
+payload must not have run (its marker file does not exist). Every kind of file the package
+and `paddle.save` write must still load, and load to exactly what `paddle.load` returns,
+with pickle protocols 2 and 4.
+"""
+import builtins
+import os
+import pickle
+import shutil
+
+import numpy as np
+import pytest
+
+from paddle_srgan import checkpoint, convert, storage
+from paddle_srgan.compat import import_paddle
+from paddle_srgan.metrics import load_lpips
+from paddle_srgan.models import build_vgg
+from paddle_srgan.models.lpips import LPIPS
+
+from conftest import SET5, require, run_tool, tiny_config
+
+paddle = import_paddle()
+
+REFUSED = f"{os.system.__module__}.system"  # how a pickle names os.system ('posix.system')
+HOLDS = "but a Paddle weights or checkpoint file holds only arrays, numbers and strings"
+
+
+class Payload:
+    """What an attacker puts in a weights file: unpickling it calls `call(*args)`."""
+
+    def __init__(self, call, *args):
+        self.call, self.args = call, args
+
+    def __reduce__(self):
+        return self.call, self.args
+
+
+def plant(path, marker, protocol=4, checkpoint_like=True):
+    """Write a .pdparams that looks like ours (real arrays first) with os.system('touch
+    marker') inside: a state dict, or a checkpoint with the payload as its Paddle RNG state."""
+    weights = {"head_conv.weight": np.ones([8, 3, 9, 9], np.float32)}
+    payload = Payload(os.system, f"touch {marker}")
+    obj = ({"format": checkpoint.CHECKPOINT_FORMAT, "iteration": 99, "G": weights,
+            "rng": {"paddle": [payload]}} if checkpoint_like else {**weights, "x": payload})
+    path.write_bytes(pickle.dumps(obj, protocol=protocol))
+    return path
+
+
+def assert_refused(proc, path, marker):
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode != 0, proc.stdout
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith(f"error: {path}: refused to load: it asks to run {REFUSED}, "
+                               f"{HOLDS}; nothing in the file was run"), lines[0]
+    assert not marker.exists()
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, train_images):
+    """A finished tiny run (MSE then GAN phase, EMA): its config and run directory."""
+    tmp = tmp_path_factory.mktemp("run")
+    cfg = tiny_config(tmp, train_images, **{
+        "train.phases": [{"name": "mse", "iters": 2, "lr": 1e-3},
+                         {"name": "gan", "iters": 2, "lr": 1e-3, "lr_milestones": [1]}],
+        "train.save_interval": 2, "train.val_interval": 2, "train.ema_decay": 0.9})
+    run_tool("train", "-c", cfg)
+    return cfg, tmp / "runs" / "tiny"
+
+
+# ------------------------------------------------------------------ every entry point refuses
+@pytest.mark.parametrize("entry", ["eval", "eval --lpips", "infer", "export", "convert_weights",
+                                   "app", "train --resume FILE", "train vgg.weights",
+                                   "train train.pretrained_g"])
+def test_cli_refuses_a_weights_file_that_runs_code(entry, tmp_path, train_images):
+    marker, evil = tmp_path / "pwned", tmp_path / "evil.pdparams"
+    plant(evil, marker, checkpoint_like=entry.startswith(("train --resume", "eval", "infer")))
+    cfg = tiny_config(tmp_path, train_images)
+    if entry == "app":
+        require("gradio", 'pip install -e ".[app]"')
+    args = {
+        "eval": ["eval", "-c", cfg, "--weights", evil, "--datasets", "Set5", "--no-niqe",
+                 "--out", tmp_path / "eval"],
+        "eval --lpips": ["eval", "--bicubic-only", "--scale", "4", "--datasets", "Set5",
+                         "--lpips", evil, "--out", tmp_path / "eval"],
+        "infer": ["infer", "-c", cfg, "--weights", evil, "--input", SET5 / "HR" / "baby.png",
+                  "--output", tmp_path / "sr"],
+        "export": ["export", "-c", cfg, "--weights", evil, "--out", tmp_path / "exp" / "x"],
+        "convert_weights": ["convert_weights", "--src", evil, "--out", tmp_path / "o.pdparams"],
+        "app": ["app", "-c", cfg, "--weights", evil],
+        "train --resume FILE": ["train", "-c", cfg, "--resume", evil],
+        "train vgg.weights": ["train", "-c", cfg, "-o", f"vgg.weights={evil}"],
+        "train train.pretrained_g": ["train", "-c", cfg, "-o", f"train.pretrained_g={evil}"],
+    }[entry]
+    proc = run_tool(*args, check=False, timeout=120)
+    assert_refused(proc, evil, marker)
+    for output in ("eval", "sr", "exp", "o.pdparams"):
+        assert not (tmp_path / output).exists()
+    assert not list((tmp_path / "runs").glob("*/checkpoints/iter_*.pdparams"))
+
+
+def test_plain_resume_stops_at_a_planted_checkpoint(tiny_run, tmp_path):
+    """`--resume` finds the newest iter_*.pdparams: a planted one is refused and resuming
+    stops (not renamed to .corrupt with training going on from the older checkpoint)."""
+    cfg, run_dir = tiny_run
+    run = tmp_path / "runs" / "tiny"
+    shutil.copytree(run_dir, run)
+    before = sorted(p.name for p in (run / "checkpoints").iterdir())
+    marker, evil = tmp_path / "pwned", run / "checkpoints" / "iter_00000099.pdparams"
+    plant(evil, marker)
+    proc = run_tool("train", "-c", cfg, "-o", f"output_dir={tmp_path / 'runs'}", "--resume",
+                    check=False, timeout=120)
+    assert_refused(proc, evil, marker)
+    assert "--resume stops here: delete the file (or move it out of checkpoints/)" in proc.stderr
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == sorted(before + [evil.name])
+
+
+# ------------------------------------------------------------------- payloads and encodings
+def touch_payloads(marker):
+    """Ways a pickle can try to create `marker`: {kind: (payload, the global refused)}."""
+    code = f"open({str(marker)!r}, 'w').close()"
+    named = lambda fn: f"{fn.__module__}.{fn.__name__}"  # noqa: E731
+    return {
+        "os.system": (Payload(os.system, f"touch {marker}"), named(os.system)),
+        "builtins.exec": (Payload(builtins.exec, code), "builtins.exec"),
+        "builtins.open": (Payload(builtins.open, str(marker), "w"), named(builtins.open)),
+        # eval and _codecs.encode are stand-ins: only paddle.save's own calls pass
+        "builtins.eval": (Payload(builtins.eval, code), "builtins.eval(\"open("),
+        "eval with a scope": (Payload(builtins.eval, "data", {"data": np.zeros(1),
+                                                              "__builtins__": {}}),
+                              "builtins.eval('data')"),
+        "_codecs.encode": (Payload(__import__("_codecs").encode, "x", "rot13"),
+                           "_codecs.encode(..., 'rot13')"),
+    }
+
+
+@pytest.mark.parametrize("protocol", [0, 2, 4])
+@pytest.mark.parametrize("kind", list(touch_payloads("m")))
+def test_payloads_are_refused_before_they_run(kind, protocol, tmp_path):
+    marker, path = tmp_path / "pwned", tmp_path / "evil.pdparams"
+    payload, refused_global = touch_payloads(marker)[kind]
+    obj = {"w": np.ones([3], np.float32), "nested": [(1, {"x": payload})]}
+    path.write_bytes(pickle.dumps(obj, protocol=protocol))
+    with pytest.raises(storage.RefusedFileError) as refused:
+        storage.load_file(path)
+    message = str(refused.value)
+    assert message.startswith(f"{path}: refused to load: it asks to run {refused_global}")
+    assert "\n" not in message
+    assert not marker.exists()
+
+
+def test_inst_opcode_is_refused(tmp_path):
+    """Protocol 0's INST opcode (class + call in one) goes through the same check."""
+    marker, path = tmp_path / "pwned", tmp_path / "evil.pdparams"
+    path.write_bytes(b"(S'touch " + str(marker).encode() + b"'\nios\nsystem\n.")
+    with pytest.raises(storage.RefusedFileError, match=r"it asks to run os\.system, "):
+        storage.load_file(path)
+    assert not marker.exists()
+
+
+def test_torch_and_paddle_share_one_unpickler(tmp_path):
+    """A PyTorch file is refused by the same unpickler, with its own explanation."""
+    from paddle_srgan.torch_weights import TorchWeightsError, read_torch_weights
+    marker, path = tmp_path / "pwned", tmp_path / "evil.pth"
+    path.write_bytes(pickle.dumps({"w": Payload(os.system, f"touch {marker}")}, protocol=2))
+    with pytest.raises(TorchWeightsError, match=rf"{path}: refused to load: it asks to run "
+                                                rf"{REFUSED}, but a PyTorch weights file"):
+        read_torch_weights(str(path))
+    assert not marker.exists()
+
+
+def test_damaged_file_is_unreadable_not_refused(tmp_path):
+    path = tmp_path / "cut.pdparams"
+    paddle.save({"w": paddle.ones([64, 64])}, str(path))
+    path.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(checkpoint.CheckpointError, match=r"cut\.pdparams: unreadable weights"):
+        storage.load_file(path, "weights", checkpoint.CheckpointError)
+
+
+# ------------------------------------------------------------- what we write still loads
+def assert_same(ours, theirs, where="file"):
+    """`ours` is what `paddle.load` returned: same types, keys, tensor names, values."""
+    assert type(ours) is type(theirs), (where, type(ours), type(theirs))
+    if isinstance(ours, dict):
+        assert list(ours) == list(theirs), where
+        for key in ours:
+            assert_same(ours[key], theirs[key], f"{where}[{key!r}]")
+    elif isinstance(ours, (list, tuple)):
+        assert len(ours) == len(theirs), where
+        for i, (a, b) in enumerate(zip(ours, theirs)):
+            assert_same(a, b, f"{where}[{i}]")
+    elif isinstance(ours, paddle.Tensor):
+        # a name paddle.load does not restore is generated anew on every load
+        assert ours.name == theirs.name or "generated" in ours.name, (where, ours.name)
+        assert ours.dtype == theirs.dtype, where
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy(), err_msg=where)
+    elif isinstance(ours, np.ndarray):
+        assert ours.dtype == theirs.dtype, where
+        np.testing.assert_array_equal(ours, theirs, err_msg=where)
+    elif hasattr(ours, "__getstate__") and type(ours).__name__ == "GeneratorState":
+        assert ours.__getstate__() == theirs.__getstate__(), where
+    else:
+        assert ours == theirs, where
+
+
+def loads_like_paddle(path):
+    ours = storage.load_file(path)
+    assert_same(ours, paddle.load(str(path)), str(path))
+    return ours
+
+
+@pytest.mark.parametrize("protocol", [None, 2, 4])  # None: the file as the package wrote it
+def test_files_of_a_training_run_load_as_paddle_load_does(tiny_run, tmp_path, protocol):
+    _, run_dir = tiny_run
+    names = ["iter_00000002.pdparams", "iter_00000004.pdparams", "best.pdparams",
+             "mse_G.pdparams", "gan_G.pdparams"]
+    for name in names:
+        path = run_dir / "checkpoints" / name
+        if protocol is not None:
+            path = tmp_path / name
+            paddle.save(paddle.load(str(run_dir / "checkpoints" / name)), str(path),
+                        protocol=protocol)
+        state = loads_like_paddle(path)
+        if name.startswith("iter_"):
+            assert type(state["rng"]["paddle"][0]).__name__ == "GeneratorState"
+            assert isinstance(state["rng"]["numpy"][1], np.ndarray)
+            assert state["opt_g"]["LR_Scheduler"]["last_epoch"] >= 1
+    # a checkpoint's generator and EMA, and a state dict, go into a generator
+    from paddle_srgan.config import load_config
+    from paddle_srgan.models import build_generator
+    cfg = load_config(str(run_dir / "config.yml"))
+    for name, ema in [("iter_00000004.pdparams", True), ("best.pdparams", False)]:
+        checkpoint.load_generator_weights(build_generator(cfg), run_dir / "checkpoints" / name,
+                                          use_ema=ema)
+
+
+def test_restored_rng_states_are_usable(tiny_run):
+    """The GeneratorState and numpy state of a checkpoint set the generators again."""
+    _, run_dir = tiny_run
+    path, state, skipped = checkpoint.load_latest_checkpoint(run_dir)
+    assert path.endswith("iter_00000004.pdparams") and not skipped
+    draws = []
+    for _ in range(2):
+        paddle.set_rng_state(state["rng"]["paddle"])
+        np.random.set_state(state["rng"]["numpy"])
+        draws.append((paddle.rand([3]).numpy().tolist(), np.random.rand(3).tolist()))
+    assert draws[0] == draws[1]
+
+
+@pytest.mark.parametrize("protocol", [2, 4])
+def test_paddle_save_state_dicts_load_as_paddle_load_does(tmp_path, protocol):
+    """Layer, Adam with an LR schedule, GradScaler, a lone tensor, a DenseTensor, numpy
+    scalars, complex, bytes-free plain values; each saved with paddle.save."""
+    layer = paddle.nn.Linear(3, 2)
+    schedule = paddle.optimizer.lr.MultiStepDecay(1e-3, [1])
+    adam = paddle.optimizer.Adam(schedule, parameters=layer.parameters())
+    layer(paddle.ones([1, 3])).sum().backward()
+    adam.step()
+    schedule.step()
+    # an enabled GradScaler's state (on a GPU; on a CPU state_dict() is {}): its form
+    scaler = {"scale": np.array([1024.0], np.float32), "incr_ratio": 2.0, "decr_ratio": 0.5,
+              "incr_every_n_steps": 1000, "decr_every_n_nan_or_inf": 2, "incr_count": 3,
+              "decr_count": 0, "use_dynamic_loss_scaling": True}
+    objects = {
+        "layer": layer.state_dict(), "adam": adam.state_dict(), "scaler": scaler,
+        "cpu_scaler": paddle.amp.GradScaler().state_dict(), "tensor": paddle.arange(4),
+        "dense": {"a": {"w": layer.weight.value().get_tensor()}},
+        # as in a checkpoint: with a tensor present, paddle.load turns only tensors into
+        # Tensors and leaves other arrays (the numpy RNG state's uint32 key) alone
+        "plain": {"x": [np.float32(1.5), np.int64(3), 1j, None, True, "é", (1, 2.5)],
+                  "t": paddle.ones([2]), "empty": np.zeros([0, 3], np.float32),
+                  "rng": np.random.get_state()},
+    }
+    for name, obj in objects.items():
+        path = tmp_path / f"{name}.pdparams"
+        paddle.save(obj, str(path), protocol=protocol)
+        loads_like_paddle(path)
+    fresh = paddle.optimizer.Adam(paddle.optimizer.lr.MultiStepDecay(1e-3, [1]),
+                                  parameters=paddle.nn.Linear(3, 2).parameters())
+    fresh.set_state_dict(storage.load_file(tmp_path / "adam.pdparams"))
+    assert fresh.get_lr() == adam.get_lr() == 1e-4
+
+
+@pytest.mark.parametrize("protocol", [2, 4])
+def test_vgg_lpips_and_converted_weights_load(tmp_path, parity_npz, protocol):
+    # VGG19 made as the README says: paddle.save of a state dict (random here)
+    vgg = build_vgg({"vgg": {"layer": "relu1_2", "weights": "none"}})
+    paddle.save(vgg.state_dict(), str(tmp_path / "vgg19.pdparams"), protocol=protocol)
+    loaded = build_vgg({"vgg": {"layer": "relu1_2", "weights": str(tmp_path / "vgg19.pdparams")}})
+    for key, value in vgg.state_dict().items():
+        np.testing.assert_array_equal(loaded.state_dict()[key].numpy(), value.numpy())
+    # LPIPS weights as tools/convert_lpips_weights.py writes them (convert.save_state)
+    state = {k: v.numpy() for k, v in LPIPS("alex").state_dict().items()}
+    writer = convert.save_state if protocol == 4 else (
+        lambda s, p: paddle.save({k: paddle.to_tensor(v) for k, v in s.items()}, str(p),
+                                 protocol=2))
+    writer(state, tmp_path / "lpips.pdparams")
+    loads_like_paddle(tmp_path / "lpips.pdparams")
+    assert load_lpips(tmp_path / "lpips.pdparams") is not None
+    # converted PyTorch weights (convert.save_state) read back by convert_weights --src
+    converted = convert.convert_state(convert.read_state(str(parity_npz)), "srresnet")
+    writer(converted, tmp_path / "converted.pdparams")
+    loads_like_paddle(tmp_path / "converted.pdparams")
+    back = convert.read_state(str(tmp_path / "converted.pdparams"))
+    assert back.keys() == converted.keys()
+    for key in converted:
+        np.testing.assert_array_equal(back[key], converted[key])
