@@ -46,7 +46,7 @@ def main(argv=None):
     runner = load_runner(**cli.runner_arguments(args))
     label = Path(args.model).name if args.model else Path(args.weights).name
     upscaler = app.Upscaler(runner, args.tile or None, args.tile_pad, int(args.max_pixels),
-                            label=f"{label}, {type(runner).__name__}")
+                            label=f"{label}, {runner.backend}")
     try:
         app.serve(upscaler, args.host, args.port, args.share, args.max_file_mb)
     finally:
