@@ -510,3 +510,19 @@ def test_sigterm_during_the_swap_waits_for_the_whole_export(tiny, tmp_path):
     assert predictor.read_metadata(prefix)["scale"] == 2
     x = np.random.default_rng(0).random((1, 3, 6, 6), dtype=np.float32)
     assert predictor.create_predictor(prefix, "cpu").run(x).shape == (1, 3, 12, 12)  # new weights
+
+
+def test_an_export_removes_what_killed_exports_left_behind(tiny, tmp_path):
+    """kill -9 skips the cleanup of an export's hidden staging folder (megabytes each); the
+    next export to the same prefix removes those of dead processes, not a running one's."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / f".tiny_x4.tmp-export-{dead.pid}-abc123"
+    running = tmp_path / f".tiny_x4.tmp-export-{os.getpid()}-def456"
+    other = tmp_path / f".other.tmp-export-{dead.pid}-ghi789"  # another prefix's: not ours
+    for folder in (stale, running, other):
+        folder.mkdir()
+        (folder / "tiny_x4.pdiparams").write_bytes(bytes(1000))
+    export.export_generator(tiny["generator"], tmp_path / "tiny_x4")
+    assert not stale.exists() and running.exists() and other.exists()
+    assert predictor.read_metadata(tmp_path / "tiny_x4")["scale"] == 4

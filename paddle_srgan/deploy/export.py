@@ -12,6 +12,7 @@ Paddle version behaviour handled here (measured with 2.6.2 and 3.3.1; reading: `
 """
 import contextlib
 import os
+import re
 import shutil
 import signal
 import tempfile
@@ -55,7 +56,8 @@ def export_generator(generator, out_prefix, meta=None, onnx_opset=None):
     out_prefix = os.path.abspath(os.fspath(out_prefix))
     folder, stem = os.path.split(out_prefix)
     _make_folder(folder)
-    staging = tempfile.mkdtemp(prefix=f".{stem}.tmp-export-", dir=folder)
+    _remove_stale_staging(folder, stem)
+    staging = tempfile.mkdtemp(prefix=f".{stem}.tmp-export-{os.getpid()}-", dir=folder)
     try:
         record = _write_export(generator, os.path.join(staging, stem), meta)
         if onnx_opset is not None:
@@ -64,6 +66,27 @@ def export_generator(generator, out_prefix, meta=None, onnx_opset=None):
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return record
+
+
+def _remove_stale_staging(folder, stem):
+    """Remove the hidden staging folders of exports to this prefix whose process is gone (a
+    kill -9 or a power cut skips the cleanup; each can hold megabytes). Folders of a process
+    still running, another export in progress, are left alone."""
+    pattern = re.compile(rf"\.{re.escape(stem)}\.tmp-export-(\d+)-")
+    for name in os.listdir(folder):
+        match = pattern.match(name)
+        if match and not _process_alive(int(match.group(1))):
+            shutil.rmtree(os.path.join(folder, name), ignore_errors=True)
+
+
+def _process_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
 
 
 def _make_folder(folder):
