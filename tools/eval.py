@@ -16,6 +16,10 @@ Examples:
         --weights output/demo_x4/checkpoints/{mse_G,gan_G}.pdparams
     python tools/eval.py --bicubic-only --scale 4 --data-root data/benchmarks --datasets Set5
 
+Under degradation (a fixed, per-image seeded spec on the MATLAB-bicubic LR; grammar in
+paddle_srgan/data/degrade_spec.py):
+    python tools/eval.py --bicubic-only --datasets Set5 --degrade blur:1.2+noise:5+jpeg:50
+
 Writes results.json, per_image.csv and results.md to --out (default: an eval/ folder next to
 the weights' checkpoints/ folder, or results/bicubic_x<scale>); --figures adds labelled crops
 and perception_distortion.png (PSNR against NIQE, every method and the HR line).
@@ -70,6 +74,11 @@ def main(argv=None):
     ap.add_argument("--scale", type=int, help="SR factor for --bicubic-only (else the config's)")
     ap.add_argument("--lr-from", choices=["matlab", "folder"], default="matlab",
                     help="LR inputs: MATLAB-exact bicubic of HR (default) or <set>/LR_bicubic/X<s>")
+    ap.add_argument("--degrade", metavar="SPEC",
+                    help="degrade the MATLAB-bicubic LR: blur:SIGMA (Gaussian, of the HR before "
+                         "the shrink), noise:SIGMA (Gaussian, 0-255 scale), jpeg:Q, joined by '+' "
+                         "(applied in that order; noise seeded by file name), e.g. "
+                         "blur:1.2+noise:5+jpeg:50")
     ap.add_argument("--bicubic-only", action="store_true", help="only the bicubic baseline")
     ap.add_argument("--save-images", action="store_true", help="write SR outputs as PNG")
     ap.add_argument("--figures", action="store_true",
@@ -96,11 +105,14 @@ def main(argv=None):
         if args.scale and args.scale != scale:
             raise InputError(f"--scale {args.scale} differs from the config's scale {scale}")
     channel = cfg["datasets"]["val"]["channel"] if cfg else None
+    from paddle_srgan.data.degrade_spec import canonical
+    degrade = canonical(args.degrade)  # a bad spec fails here, before any work
     if args.out:
         cli.check_output_folder(args.out, "--out")  # before any work
 
     from paddle_srgan.data.benchmarks import open_benchmark_sets
-    sets = open_benchmark_sets(args.data_root, args.datasets, scale, args.lr_from, channel)
+    sets = open_benchmark_sets(args.data_root, args.datasets, scale, args.lr_from, channel,
+                               degrade)
 
     lpips_net = None
     if args.lpips:
@@ -131,9 +143,10 @@ def main(argv=None):
         scorers=[evaluator.lpips_scorer(lpips_net)] if lpips_net is not None else [],
         on_image=writer, progress=functools.partial(tqdm, leave=False), niqe=not args.no_niqe)
     meta = evaluator.evaluation_meta(scale, channel, args.lr_from, sets, named, args.use_ema,
-                                     lpips_net, args.lpips, niqe=not args.no_niqe)
+                                     lpips_net, args.lpips, niqe=not args.no_niqe,
+                                     degrade=degrade)
     report.write_results(out_dir, results, meta)
-    print(report.console_table(results))
+    print(report.console_table(results, degrade))
     written = "results.json, per_image.csv, results.md"
     if args.figures and not args.no_niqe:
         figures.plot_perception_distortion(
