@@ -22,6 +22,11 @@ class CheckpointError(InputError):
     """A checkpoint is missing, unreadable or not ours; the message names the file."""
 
 
+class WeightsMisfitError(CheckpointError):
+    """Readable weights whose keys or shapes do not fit the network; the message lists them
+    (and names the config they do fit when load_generator finds it)."""
+
+
 def checkpoint_path(run_dir, iteration):
     return os.path.join(run_dir, "checkpoints", f"iter_{iteration:08d}.pdparams")
 
@@ -187,4 +192,34 @@ def load_generator_weights(generator, path, use_ema=False):
         state = state["G_ema"]
     elif full:
         state = state["G"]
-    return load_state_strict(generator, state, source=path, error=CheckpointError)
+    return load_state_strict(generator, state, source=path, error=WeightsMisfitError)
+
+
+def load_generator(cfg, path, use_ema=False, overrides=()):
+    """The generator of the resolved config `cfg` with the weights at `path`
+    (load_generator_weights; the caller chooses train or eval mode).
+
+    When the weights do not fit and lie in a training run folder whose config.yml
+    (config.run_config_path, with the same `overrides`) builds a network they fit, the
+    WeightsMisfitError says so in one line naming that config.yml: the usual cause is a
+    recipe given with -c (configs/srgan.yml) for weights trained with another (the demo).
+    """
+    from .config import load_config, run_config_path
+    from .errors import UserError
+    from .models import build_generator
+    try:
+        return load_generator_weights(build_generator(cfg), path, use_ema)
+    except WeightsMisfitError as exc:
+        run_config = run_config_path(path)
+        source = cfg.get("_source")
+        if run_config is None or source and os.path.samefile(source, run_config):
+            raise
+        try:
+            load_generator_weights(build_generator(load_config(run_config, list(overrides))),
+                                   path, use_ema)
+        except (UserError, ValueError):
+            raise exc from None
+        network = f"{cfg['network_g']['type']} of {source or 'the default config'}"
+        raise WeightsMisfitError(
+            f"{path} does not fit the {network} ({exc.summary}); they fit {run_config}, the "
+            f"config of the run they come from: give -c {run_config} or leave -c out") from None

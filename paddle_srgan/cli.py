@@ -8,7 +8,7 @@ import os
 import signal
 import sys
 
-from .config import load_config
+from .config import load_config, weights_config
 from .errors import InputError, UserError
 
 # Errors that mean "your input is wrong", reported as one line: the package's own (errors.py)
@@ -32,6 +32,10 @@ def parser(description, config=True, config_help="YAML config, e.g. configs/srga
     return ap
 
 
+WEIGHTS_CONFIG_HELP = ("model config of --weights; default: the config.yml of the training run "
+                       "the weights lie in (<run>/checkpoints/ -> <run>/config.yml)")
+
+
 def model_parser(description):
     """The parser of a tool that runs a model on images (tools/infer.py, tools/app.py): --model
     (an export or its .onnx file) or -c/-o with --weights [--use-ema]; --device, --threads and
@@ -52,8 +56,10 @@ def model_parser(description):
 
 
 def runner_arguments(args):
-    """The keyword arguments of deploy.runners.load_runner from a model_parser's args."""
-    return dict(model=args.model, config=args.config, overrides=args.override,
+    """The keyword arguments of deploy.runners.load_runner from a model_parser's args (the
+    config of --weights found as config_path does)."""
+    config = config_path(args, args.weights) if args.weights and not args.model else args.config
+    return dict(model=args.model, config=config, overrides=args.override,
                 weights=args.weights, use_ema=args.use_ema, device=args.device,
                 threads=args.threads)
 
@@ -68,9 +74,20 @@ def check_output_folder(path, flag):
         raise InputError(f"{flag} {path}: {probe} is a file, not a folder")
 
 
-def config_from_args(args):
-    """The resolved config of `-c` and `-o`."""
-    return load_config(args.config, args.override)
+def config_path(args, weights=None):
+    """`-c`, or without it the config.yml of the training run that `weights` lie in (named on
+    stderr); ConfigError when neither is there. None without -c and weights."""
+    if args.config or not weights:
+        return args.config
+    path = weights_config(None, weights)
+    print(f"config: {path} (the run's, beside the weights)", file=sys.stderr)
+    return path
+
+
+def config_from_args(args, weights=None):
+    """The resolved config of `-c` (or of the run `weights` come from: config_path) and
+    `-o`."""
+    return load_config(config_path(args, weights), args.override)
 
 
 class Terminated(BaseException):

@@ -433,6 +433,32 @@ def load_config(path=None, overrides=(), environ=None):
     return cfg
 
 
+RUN_CONFIG = "config.yml"  # a run directory's resolved config (engine.trainer writes it)
+
+
+def run_config_path(weights):
+    """The config.yml of the training run that the file `weights` belongs to: <run>/config.yml
+    when `weights` lies in <run>/checkpoints/ (iter_*.pdparams, best.pdparams,
+    <phase>_G.pdparams) and that file exists; else None. Relative as `weights` is."""
+    folder = os.path.dirname(os.fspath(weights))
+    if os.path.basename(os.path.abspath(folder or os.curdir)) != "checkpoints":
+        return None
+    path = os.path.normpath(os.path.join(folder, os.pardir, RUN_CONFIG))
+    return path if os.path.isfile(path) else None
+
+
+def weights_config(config, weights):
+    """The model config for `weights`: `config` when given, else their run's config.yml
+    (run_config_path). Raises ConfigError when neither is there."""
+    if config:
+        return config
+    found = run_config_path(weights) if weights else None
+    if found is None:
+        raise ConfigError(f"give the model config with -c: {weights} does not lie in a training "
+                          f"run's checkpoints/ folder beside its {RUN_CONFIG}")
+    return found
+
+
 def dump_config(cfg):
     """YAML text of a resolved config (what `--print-config` shows and runs save)."""
     return yaml.safe_dump({k: v for k, v in cfg.items() if not k.startswith("_")},

@@ -125,3 +125,61 @@ def tiny_config(tmp_path, train_images, **extra):
     path = tmp_path / "tiny.yml"
     path.write_text(yaml.safe_dump(cfg))
     return path
+
+
+# Tiny widths for the generators of the model table, by constructor keyword: a generator
+# takes those it has (test_export checks that each then stays tiny).
+TINY_SIZES = {"num_feat": 8, "num_block": 1, "depth": 1}
+TINY_MAX_PARAMETERS = 50_000
+
+
+def tiny_kwargs(name):
+    """The TINY_SIZES keywords that generator type `name` takes."""
+    import inspect
+
+    from paddle_srgan.models import GENERATORS
+    params = inspect.signature(GENERATORS[name].__init__).parameters
+    return {k: v for k, v in TINY_SIZES.items() if k in params}
+
+
+def tiny_table_generator(name, seed=0, scale=4, in_channels=3):
+    """Generator type `name` of models.GENERATORS with tiny widths, seeded, in eval mode."""
+    import paddle
+
+    from paddle_srgan.models import build_model
+    paddle.seed(seed)
+    generator = build_model({"type": name, **tiny_kwargs(name)}, scale=scale,
+                            in_channels=in_channels)
+    generator.eval()
+    return generator
+
+
+@pytest.fixture(scope="module")
+def generator_exports(tmp_path_factory):
+    """{type: {"generator", "weights", "config", "prefix", "onnx"}} for every generator of the
+    model table (tiny, RGB, x4): weights and a config for tools/*.py -c/--weights, exported
+    once per test module in-process, with <prefix>.onnx when paddle2onnx works here (else
+    "onnx" is None)."""
+    import paddle
+
+    from paddle_srgan.deploy import export
+    from paddle_srgan.models import GENERATORS
+    folder = tmp_path_factory.mktemp("generators")
+    try:
+        onnx = export.onnx_available() and bool(__import__("paddle2onnx"))
+    except Exception:  # paddle2onnx 2.x beside Paddle 2.6 refuses to import
+        onnx = False
+    exports = {}
+    for name in GENERATORS:
+        generator = tiny_table_generator(name)
+        weights = folder / f"{name}.pdparams"
+        paddle.save(generator.state_dict(), str(weights))
+        config = folder / f"{name}.yml"
+        config.write_text(yaml.safe_dump({"network_g": {"type": name, **tiny_kwargs(name)},
+                                          "device": "cpu"}))
+        prefix = folder / "exported" / name
+        export.export_generator(generator, prefix, {"weights": str(weights)},
+                                onnx_opset=11 if onnx else None)
+        exports[name] = {"generator": generator, "weights": weights, "config": config,
+                         "prefix": prefix, "onnx": f"{prefix}.onnx" if onnx else None}
+    return exports

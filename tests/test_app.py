@@ -16,9 +16,12 @@ import numpy as np
 import paddle
 import pytest
 
+from paddle_srgan.data.io import read_image
 from paddle_srgan.deploy import app, predictor
 from paddle_srgan.deploy.metadata import ModelInfo
-from paddle_srgan.models import SRResNet
+from paddle_srgan.deploy.runners import load_runner
+from paddle_srgan.deploy.tiling import super_resolve_image
+from paddle_srgan.models import GENERATORS, SRResNet
 
 from conftest import ROOT, not_blank, require, run_tool
 
@@ -139,6 +142,42 @@ def test_page_returns_what_infer_writes(client, inputs, infer_outputs, name):
         assert shown.shape[:2] == (86 * 4, 57 * 4) and shown.dtype == np.uint8
     assert summary.startswith("**x4**: 57x86 -> 228x344") and "6 tiles of 32 px" in summary
     assert re.search(r" in \*\*\d+\.\d\d s\*\* ", summary), summary  # the time it took
+    assert summary.endswith("tiny.pdparams, Paddle dygraph)"), summary  # words, not classes
+
+
+@pytest.mark.parametrize("backend", ["predictor", "onnx"])
+@pytest.mark.parametrize("name", sorted(GENERATORS))
+def test_page_serves_every_generator_export(generator_exports, inputs, name, backend, tmp_path):
+    """Each generator type of the model table, exported (Paddle predictor or .onnx), served by
+    the page as tools/app.py --model serves it (runners.load_runner, app.serve; in-process to
+    keep one Paddle and Gradio import): the upload's PNG is the eager model's tiled output
+    within one 8-bit level (backends differ by <= 1e-4, which may flip a rounding step).
+    MSRResNet's --model page failed on every image with Paddle 3.3."""
+    gradio_client = require("gradio_client", 'pip install -e ".[app]"')
+    exported = generator_exports[name]
+    if backend == "onnx":
+        require("onnxruntime", 'pip install -e ".[onnx]"')
+        require("paddle2onnx", 'pip install -e ".[onnx]"')
+    model = exported["onnx"] if backend == "onnx" else exported["prefix"]
+    runner = load_runner(model=str(model), device="cpu", threads=2)
+    upscaler = app.Upscaler(runner, TILE, None, MAX_PIXELS, out_dir=tmp_path / "results",
+                            label=f"{name}, {runner.backend}")
+    port = free_port()
+    page = app.serve(upscaler, port=port, max_file_mb=MAX_FILE_MB, block=False)
+    try:
+        client = gradio_client.Client(f"http://127.0.0.1:{port}/", verbose=False)
+        png, _, summary = client.predict(gradio_client.handle_file(str(inputs / "woman.png")),
+                                         api_name="/super_resolve")
+        got = cv2.imread(png, cv2.IMREAD_UNCHANGED)[:, :, ::-1]
+    finally:
+        page.close()
+        upscaler.cleanup()
+    generator = exported["generator"]
+    eager = predictor.LayerRunner(generator, ModelInfo.of(generator))
+    expected = super_resolve_image(eager, read_image(inputs / "woman.png"), TILE)
+    assert got.shape == expected.shape == (344, 228, 3)
+    assert np.abs(got.astype(int) - expected).max() <= 1, (name, backend)
+    assert summary.startswith("**x4**: 57x86 -> 228x344") and f"{name}, " in summary
 
 
 def test_bad_uploads_get_a_readable_message(client, tmp_path):
@@ -215,6 +254,43 @@ def test_page_works_in_headless_chromium(server, inputs, tmp_path):
     finally:
         browser.quit()
     assert not_blank(shot) and cv2.imread(str(shot)).shape[0] > 100  # not a blank page
+
+
+def test_uploads_are_sized_from_their_header_and_named_without_server_paths(tmp_path,
+                                                                            monkeypatch):
+    """A 100-byte PNG declaring 30000x30000 pixels is refused by its header, before anything
+    would decode 2.7 GB; an unreadable upload is named, not shown with the server's path."""
+    import struct
+    import zlib
+    paddle.seed(0)
+    generator = SRResNet(num_feat=8, num_block=1)
+    generator.eval()
+    upscaler = app.Upscaler(predictor.LayerRunner(generator, ModelInfo.of(generator)),
+                            out_dir=tmp_path / "results", max_pixels=10_000)
+
+    def chunk(kind, data):
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+    bomb = tmp_path / "uploads" / "bomb.png"
+    bomb.parent.mkdir()
+    bomb.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 30000, 30000,
+                                                                     8, 2, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(bytes(64))) + chunk(b"IEND", b""))
+    monkeypatch.setattr(app, "read_image", lambda *a, **k: pytest.fail("decoded the bomb"))
+    with pytest.raises(app.UploadError) as err:
+        upscaler.process(str(bomb))
+    assert str(err.value).startswith("bomb.png is 30000x30000 = 900,000,000 pixels; this page "
+                                     "accepts at most 10,000 (--max-pixels)")
+    monkeypatch.undo()
+    junk = tmp_path / "uploads" / "holiday.png"
+    junk.write_bytes(b"\x89PNG\r\n\x1a\n" + b"junk" * 10)
+    with pytest.raises(app.UploadError) as err:
+        upscaler.process(str(junk))
+    assert str(err.value).startswith("holiday.png is not an image this page can read (")
+    assert str(tmp_path) not in str(err.value)
+    for runner_class, words in ((predictor.LayerRunner, "Paddle dygraph"),
+                                (predictor.Predictor, "Paddle inference predictor")):
+        assert runner_class.backend == words
 
 
 def test_a_long_running_page_keeps_only_the_latest_results(tmp_path):

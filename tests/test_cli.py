@@ -122,16 +122,16 @@ def test_sigterm_stops_a_tool_in_one_line_without_paddles_crash_dump(tmp_path):
     proc = subprocess.Popen(
         [sys.executable, str(ROOT / "tools" / "infer.py"), "-c", str(config), "--weights",
          str(weights), "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out"),
-         "--tile", "16"], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+         "--tile", "8"], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
         env={**os.environ, "PYTHONWARNINGS": "ignore"})
     seen = ""
     while "super-resolving" not in seen:  # the progress bar: it is working on the images
         char = proc.stderr.read(1)
         assert char, f"infer ended before working: {seen}"
         seen += char
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signal.SIGTERM)  # minutes of work are left (3 photos in 8x8 tiles)
     rest = proc.stderr.read()
-    assert proc.wait(timeout=120) == 143
+    assert proc.wait(timeout=120) == 143, rest
     assert "FatalError" not in rest and "Traceback" not in rest
     assert rest.strip().splitlines()[-1] == "stopped by SIGTERM"
     assert not [p for p in (tmp_path / "out").glob("*") if ".tmp" in p.name]
@@ -149,3 +149,79 @@ def test_an_output_folder_that_is_a_file_is_refused_before_any_work(tmp_path):
             assert proc.returncode == 2
             assert proc.stderr.strip().splitlines() == [
                 f"error: {flag} {out}: {taken} is a file, not a folder"], (tool, proc.stderr)
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    """A training run folder as tools/train.py leaves it for the demo (config.yml as the
+    trainer writes it, checkpoints/gan_G.pdparams), with a tiny MSRResNet."""
+    import paddle
+
+    from paddle_srgan.config import dump_config, load_config
+    from paddle_srgan.models import build_generator
+    run = tmp_path_factory.mktemp("output") / "demo_x4"
+    (run / "checkpoints").mkdir(parents=True)
+    cfg = load_config(ROOT / "configs" / "demo.yml",
+                      ["network_g.num_feat=8", "network_g.num_block=1", "device=cpu"])
+    (run / "config.yml").write_text(dump_config(cfg))
+    paddle.seed(0)
+    weights = run / "checkpoints" / "gan_G.pdparams"
+    paddle.save(build_generator(cfg).state_dict(), str(weights))
+    return {"run": run, "config": run / "config.yml", "weights": weights}
+
+
+def test_weights_in_a_run_folder_find_the_runs_config(demo_run, tmp_path):
+    """export, infer and eval without -c read <run>/config.yml for <run>/checkpoints/X and
+    say so on stderr (the page takes the same runner arguments)."""
+    import yaml
+
+    from conftest import SET5
+    weights, config = demo_run["weights"], demo_run["config"]
+    note = f"config: {config} (the run's, beside the weights)"
+    proc = run_tool("export", "--weights", weights, "--out", tmp_path / "exported" / "demo_x4")
+    assert note in proc.stderr
+    meta = yaml.safe_load((tmp_path / "exported" / "demo_x4.yml").read_text())
+    assert meta["config"] == str(config) and meta["model"]["type"] == "MSRResNet"
+    proc = run_tool("infer", "--weights", weights, "--input",
+                    SET5 / "LR_bicubic" / "X4" / "baby.png", "--output", tmp_path / "sr")
+    assert note in proc.stderr and (tmp_path / "sr" / "baby_x4.png").is_file()
+    proc = run_tool("eval", "--weights", weights, "--data-root", SET5.parent, "--datasets",
+                    "Set5", "--no-niqe", "--out", tmp_path / "eval")
+    assert note in proc.stderr and (tmp_path / "eval" / "results.json").is_file()
+    args = cli.model_parser("app").parse_args(["--weights", str(weights)])  # tools/app.py's
+    assert cli.runner_arguments(args)["config"] == str(config)
+
+
+def test_weights_outside_a_run_folder_need_c(demo_run, tmp_path):
+    from paddle_srgan.config import ConfigError
+    loose = tmp_path / "gan_G.pdparams"
+    loose.write_bytes(demo_run["weights"].read_bytes())
+    with pytest.raises(ConfigError, match=r"give the model config with -c: .*gan_G\.pdparams "
+                                          r"does not lie in a training run's checkpoints/"):
+        cli.config_from_args(cli.parser("t", config="optional").parse_args([]), str(loose))
+
+
+def test_a_config_that_does_not_fit_the_weights_names_the_runs_config(demo_run, tmp_path):
+    """The README's -c configs/srgan.yml with the demo's weights: one line naming the run's
+    config.yml, which fits; without such a config.yml the plain key list stays."""
+    from paddle_srgan.checkpoint import WeightsMisfitError
+    from paddle_srgan.deploy.runners import load_runner
+    weights, config = demo_run["weights"], demo_run["config"]
+    srgan = ROOT / "configs" / "srgan.yml"
+    proc = run_tool("export", "-c", srgan, "--weights", weights, "--out", tmp_path / "x",
+                    check=False)
+    assert proc.returncode == 2
+    line, = proc.stderr.strip().splitlines()
+    assert line.startswith(f"error: {weights} does not fit the SRResNet of {srgan} (missing ")
+    assert line.endswith(f"; they fit {config}, the config of the run they come from: give "
+                         f"-c {config} or leave -c out")
+    with pytest.raises(WeightsMisfitError, match=f"they fit {config}"):  # infer, the page
+        load_runner(config=str(srgan), weights=str(weights), device="cpu")
+    other = tmp_path / "other" / "checkpoints"  # a run whose config.yml does not fit either
+    other.mkdir(parents=True)
+    (other.parent / "config.yml").write_text("network_g: {type: LapSRN, num_feat: 8}\n")
+    (other / "g.pdparams").write_bytes(weights.read_bytes())
+    with pytest.raises(WeightsMisfitError) as plain:
+        load_runner(config=str(srgan), weights=str(other / "g.pdparams"), device="cpu")
+    assert "they fit" not in str(plain.value) and "does not fit SRResNet: missing" in str(
+        plain.value)

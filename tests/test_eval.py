@@ -135,7 +135,7 @@ def test_missing_dataset_is_a_clear_error(tmp_path):
                     check=False)
     assert proc.returncode == 2 and "unknown benchmark 'Set6'" in proc.stderr
     proc = run_tool("eval", "-c", ROOT / "configs" / "srgan.yml", check=False)
-    assert proc.returncode == 2 and "give -c CONFIG and --weights FILE" in proc.stderr
+    assert proc.returncode == 2 and "give --weights FILE [FILE ...] (with -c CONFIG" in proc.stderr
 
 
 def test_benchmark_lookup_and_aliases():

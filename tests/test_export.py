@@ -17,9 +17,16 @@ from paddle_srgan.compat import paddle_version
 from paddle_srgan.data.transforms import to_image
 from paddle_srgan.deploy import export, introspect, predictor, tiling
 from paddle_srgan.deploy.metadata import ExportError, ModelInfo
-from paddle_srgan.models import LapSRN, SRResNet, final_level
+from paddle_srgan.models import GENERATORS, LapSRN, SRResNet, count_parameters, final_level
 
-from conftest import ROOT, require, run_tool
+from conftest import (
+    ROOT,
+    TINY_MAX_PARAMETERS,
+    require,
+    run_tool,
+    tiny_kwargs,
+    tiny_table_generator,
+)
 
 TINY_YML = "network_g: {type: SRResNet, num_feat: 8, num_block: 2}\ndevice: cpu\n"
 PROGRAM_SUFFIX = ".json" if paddle_version() >= (3, 0) else ".pdmodel"
@@ -176,6 +183,47 @@ def test_dygraph_jit_load_and_predictor_agree(full):
         generator.train()
     with pytest.raises(ValueError, match=r"expects \[N, 3, h, w\], got shape \[1, 1, 8, 8\]"):
         runners["predictor"].run(np.zeros((1, 1, 8, 8), np.float32))
+
+
+# Every generator type of the model table (models.GENERATORS), exported: eager vs jit.load vs
+# the Paddle predictor. Tolerance: float32 (eps 1.2e-7) sums in another order in each backend
+# (Paddle's eager kernels, oneDNN in the predictor); tiny random nets amplify that to at most
+# 6.5e-6 (SRResNet; MSRResNet 6e-8, LapSRN 6e-7; Paddle 2.6.2 and 3.3.1). 1e-4 is 15x that and
+# 39x below one 8-bit level of a [0, 1] output, while a wrong op is far above it (a LeakyReLU
+# slope lost put LapSRN off by 0.2, a missing bilinear skip puts MSRResNet off by ~0.5).
+EXPORT_MAX_DIFF = 1e-4
+
+
+@pytest.mark.parametrize("name", sorted(GENERATORS))
+def test_tiny_table_generators_are_tiny(name):
+    """A new generator whose width keywords are not in conftest.TINY_SIZES would make every
+    deployment test slow: it must say how to be tiny."""
+    assert tiny_kwargs(name), f"{name}: add its width keywords to conftest.TINY_SIZES"
+    assert count_parameters(tiny_table_generator(name)) <= TINY_MAX_PARAMETERS
+
+
+@pytest.mark.parametrize("name", sorted(GENERATORS))
+def test_every_generator_type_exports_and_runs_like_eager(generator_exports, name):
+    """jit.load and the Paddle predictor give the eager output of each type of the table
+    (MSRResNet's predictor failed on Paddle 3.3: float64 attribute of its bilinear skip)."""
+    exported = generator_exports[name]
+    generator = exported["generator"]
+    info = ModelInfo.of(generator)
+    assert ModelInfo.from_meta(predictor.read_metadata(exported["prefix"]), "meta") == info
+    runners = {"jit.load": predictor.LayerRunner(predictor.load_exported(exported["prefix"]),
+                                                 info),
+               "predictor": predictor.create_predictor(exported["prefix"], "cpu", threads=2)}
+    rng = np.random.default_rng(0)
+    for x in (rng.random((1, 3, 17, 23), dtype=np.float32),
+              rng.random((2, 3, 12, 9), dtype=np.float32),
+              as_lr(astronaut_crop(40, 200, 14, 20))[None]):
+        ref = final_level(generator(paddle.to_tensor(x))).numpy()
+        assert ref.shape == (x.shape[0], 3, 4 * x.shape[2], 4 * x.shape[3])
+        for backend, runner in runners.items():
+            diff = float(np.abs(runner.run(x) - ref).max())
+            print(f"{name} paddle {paddle.__version__} {list(x.shape)}: max |{backend} - eager| "
+                  f"= {diff:.1e}")
+            assert diff <= EXPORT_MAX_DIFF, (backend, x.shape)
 
 
 def test_paddle_free_deployment_modules_import_without_paddle():
@@ -462,3 +510,19 @@ def test_sigterm_during_the_swap_waits_for_the_whole_export(tiny, tmp_path):
     assert predictor.read_metadata(prefix)["scale"] == 2
     x = np.random.default_rng(0).random((1, 3, 6, 6), dtype=np.float32)
     assert predictor.create_predictor(prefix, "cpu").run(x).shape == (1, 3, 12, 12)  # new weights
+
+
+def test_an_export_removes_what_killed_exports_left_behind(tiny, tmp_path):
+    """kill -9 skips the cleanup of an export's hidden staging folder (megabytes each); the
+    next export to the same prefix removes those of dead processes, not a running one's."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / f".tiny_x4.tmp-export-{dead.pid}-abc123"
+    running = tmp_path / f".tiny_x4.tmp-export-{os.getpid()}-def456"
+    other = tmp_path / f".other.tmp-export-{dead.pid}-ghi789"  # another prefix's: not ours
+    for folder in (stale, running, other):
+        folder.mkdir()
+        (folder / "tiny_x4.pdiparams").write_bytes(bytes(1000))
+    export.export_generator(tiny["generator"], tmp_path / "tiny_x4")
+    assert not stale.exists() and running.exists() and other.exists()
+    assert predictor.read_metadata(tmp_path / "tiny_x4")["scale"] == 4

@@ -5,12 +5,14 @@ import pytest
 from paddle_srgan.config import ConfigError, load_config
 from paddle_srgan.models import (
     Discriminator,
+    MSRResNet,
     SRResNet,
     VGGFeatures,
     build_discriminator,
     build_generator,
     count_parameters,
 )
+from paddle_srgan.models.srresnet import BilinearUpsample
 from paddle_srgan.models.vgg import VGGWeightsError, vgg19_layer_names
 
 TINY = {"num_feat": 8, "num_block": 2}
@@ -179,6 +181,23 @@ def test_srresnet_variant_options():
     lr = paddle.to_tensor(np.tile(np.float32([0, 1]), (1, 3, 2, 1)))
     np.testing.assert_allclose(m(lr).numpy()[0, :, 1], np.tile([0, .25, .75, 1], (3, 1)), atol=1e-6)
     assert m.output_range == (0.0, 1.0)
+
+
+@pytest.mark.parametrize("scale", [2, 4, 8])
+def test_bilinear_input_skip_is_paddles_bilinear_interpolation(scale):
+    """MSRResNet's skip (a fixed transposed convolution, because F.interpolate's float64
+    scale attribute made Paddle 3.3 exports unusable) computes F.interpolate's half-pixel
+    bilinear, clamped at the borders, up to float rounding: <= 2 ulp of 1.0 on [0, 1]."""
+    rng = np.random.default_rng(scale)
+    for shape in [(1, 3, 1, 1), (2, 3, 2, 5), (1, 1, 17, 23), (1, 3, 40, 31)]:
+        x = paddle.to_tensor(rng.random(shape, dtype=np.float32))
+        ours = BilinearUpsample(shape[1], scale)(x).numpy()
+        theirs = paddle.nn.functional.interpolate(x, scale_factor=scale, mode="bilinear",
+                                                  align_corners=False).numpy()
+        assert ours.shape == theirs.shape == (*shape[:2], shape[2] * scale, shape[3] * scale)
+        assert np.abs(ours - theirs).max() <= 2 * 2.0 ** -23, shape
+    msr = MSRResNet(**TINY, scale=scale)
+    assert not any(k.startswith("input_upsample") for k in msr.state_dict())  # no new keys
 
 
 @pytest.mark.parametrize("kwargs, message", [

@@ -1,5 +1,10 @@
-"""ONNX deployment: paddle2onnx export of SRResNet and LapSRN, onnxruntime against the Paddle
-predictor (dynamic sizes), and tools/infer.py --model X.onnx with Paddle unavailable."""
+"""ONNX deployment: paddle2onnx export of every generator type of the model table,
+onnxruntime against the Paddle predictor and eager (dynamic sizes), an export that installs
+nothing, and tools/infer.py --model X.onnx with Paddle unavailable."""
+import json
+import os
+import subprocess
+import sys
 
 import cv2
 import numpy as np
@@ -8,55 +13,117 @@ import pytest
 
 from paddle_srgan.compat import paddle_version
 from paddle_srgan.deploy import export, predictor
+from paddle_srgan.deploy.metadata import ExportError
 from paddle_srgan.deploy.onnx_runner import ORT_MISSING, OnnxRunner
-from paddle_srgan.models import LapSRN, SRResNet
+from paddle_srgan.models import GENERATORS, SRResNet, final_level
 
 from conftest import ROOT, require, run_tool
 
 P2O_INSTALL = ('pip install -e ".[onnx]"' if paddle_version() >= (3, 0)
                else 'pip install "paddle2onnx<2" onnxruntime')
-MAX_DIFF = 1e-4  # onnxruntime vs paddle.inference, outputs of [0, 1] inputs
+# onnxruntime vs paddle.inference and vs eager, outputs of [0, 1] inputs: as test_export's
+# EXPORT_MAX_DIFF (float32 sums in another order per backend; measured at most 6.1e-6, tiny
+# random SRResNet; MSRResNet 6e-8, LapSRN 5e-7; both Paddle versions).
+MAX_DIFF = 1e-4
 # Two sizes and batch sizes per model: the graph's N, h and w must be dynamic.
 SHAPES = [(1, 17, 23), (2, 32, 24)]
-MODELS = {  # the papers' classes with tiny widths
-    "srresnet": lambda: SRResNet(num_feat=8, num_block=2),
-    "lapsrn": lambda: LapSRN(in_channels=3, num_feat=8, depth=2),
-}
 TINY_YML = "network_g: {type: SRResNet, num_feat: 8, num_block: 2}\ndevice: cpu\n"
 
 
 @pytest.fixture(scope="module")
-def onnx_exports(tmp_path_factory):
-    """{name: export prefix} with <prefix>.onnx, written by export_onnx."""
+def onnx_exports(generator_exports):
+    """conftest.generator_exports (every generator type of the model table, exported with
+    .onnx), once paddle2onnx and onnxruntime are known to be here."""
     require("paddle2onnx", P2O_INSTALL)
     require("onnxruntime", P2O_INSTALL)
-    folder = tmp_path_factory.mktemp("onnx")
-    prefixes = {}
-    for name, make in MODELS.items():
-        paddle.seed(0)
-        generator = make()
-        prefix = folder / name
-        export.export_generator(generator, prefix)
-        assert export.export_onnx(prefix) == str(prefix) + ".onnx"
-        prefixes[name] = prefix
-    return prefixes
+    assert all(e["onnx"] for e in generator_exports.values())
+    return generator_exports
 
 
-@pytest.mark.parametrize("name", sorted(MODELS))
-def test_onnxruntime_matches_the_paddle_predictor(onnx_exports, name):
-    prefix = onnx_exports[name]
-    ort_runner = OnnxRunner(str(prefix) + ".onnx", threads=2)
-    paddle_runner = predictor.create_predictor(prefix, "cpu", 2)
+@pytest.mark.parametrize("name", sorted(GENERATORS))
+def test_onnxruntime_matches_the_paddle_predictor_and_eager(onnx_exports, name):
+    exported = onnx_exports[name]
+    generator = exported["generator"]
+    ort_runner = OnnxRunner(exported["onnx"], threads=2)
+    paddle_runner = predictor.create_predictor(exported["prefix"], "cpu", 2)
     assert ort_runner.info == paddle_runner.info
     rng = np.random.default_rng(0)
     for n, h, w in SHAPES:
         lr = rng.random((n, paddle_runner.info.in_channels, h, w), dtype=np.float32)
         got, expected = ort_runner.run(lr), paddle_runner.run(lr)
+        eager = final_level(generator(paddle.to_tensor(lr))).numpy()
         assert got.shape == expected.shape == (n, paddle_runner.info.out_channels, 4 * h, 4 * w)
-        diff = float(np.abs(got - expected).max())
-        print(f"{name} paddle {paddle.__version__} {list(lr.shape)}: max |ort - paddle| = "
-              f"{diff:.2e}")
-        assert diff <= MAX_DIFF
+        diffs = {"predictor": float(np.abs(got - expected).max()),
+                 "eager": float(np.abs(got - eager).max())}
+        print(f"{name} paddle {paddle.__version__} {list(lr.shape)}: max |ort - predictor| = "
+              f"{diffs['predictor']:.1e}, max |ort - eager| = {diffs['eager']:.1e}")
+        assert max(diffs.values()) <= MAX_DIFF, diffs
+
+
+# Run in a fresh process (a module Polygraphy loaded earlier in the test process would not
+# need installing): hides onnx_graphsurgeon, records every subprocess and os.system command
+# (pip ones are replaced by a failing no-op, never run), exports a tiny MSRResNet with ONNX
+# and prints what it saw as JSON.
+EXPORT_WATCHING_INSTALLS = """
+import importlib.metadata, json, os, subprocess, sys
+sys.path.insert(0, sys.argv[1])
+sys.modules["onnx_graphsurgeon"] = None  # "not installed": Polygraphy would want it
+os.environ.pop("POLYGRAPHY_AUTOINSTALL_DEPS", None)
+commands = []
+real_popen = subprocess.Popen
+class RecordingPopen(real_popen):
+    def __init__(self, args, *rest, **kwargs):
+        commands.append(args if isinstance(args, str) else [str(a) for a in args])
+        if "pip" in str(args):
+            args = [sys.executable, "-c", "raise SystemExit(1)"]
+        super().__init__(args, *rest, **kwargs)
+subprocess.Popen = RecordingPopen
+real_system = os.system
+os.system = lambda command: commands.append(command) or 1
+def distributions():
+    return sorted([d.metadata["Name"], d.version] for d in importlib.metadata.distributions())
+before = distributions()
+from paddle_srgan.compat import import_paddle
+paddle = import_paddle()
+from paddle_srgan.deploy import export
+from paddle_srgan.models import MSRResNet
+paddle.seed(0)
+export.export_generator(MSRResNet(num_feat=8, num_block=1), sys.argv[2], onnx_opset=11)
+print(json.dumps({"commands": commands, "same_distributions": distributions() == before,
+                  "polygraphy_env": os.environ.get("POLYGRAPHY_AUTOINSTALL_DEPS"),
+                  "onnx_bytes": os.path.getsize(sys.argv[2] + ".onnx")}))
+"""
+
+
+def test_onnx_export_installs_nothing(onnx_exports, tmp_path):
+    """paddle2onnx 2.x's default Polygraphy pass set POLYGRAPHY_AUTOINSTALL_DEPS=1 and
+    pip-installed onnx_graphsurgeon, sympy and onnxruntime from the internet during an export.
+    With a package Polygraphy needs made unimportable (so that pass, if it ran, would start
+    pip): no subprocess runs pip, the installed distributions (importlib.metadata) are the
+    same after the export, and the environment variable is not left set."""
+    proc = subprocess.run([sys.executable, "-c", EXPORT_WATCHING_INSTALLS, str(ROOT),
+                           str(tmp_path / "msrresnet")], capture_output=True, text=True,
+                          timeout=600, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    assert proc.returncode == 0, proc.stderr
+    seen = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert not [c for c in seen["commands"] if "pip" in str(c)], seen["commands"]
+    assert seen["same_distributions"] and seen["polygraphy_env"] is None
+    assert seen["onnx_bytes"] > 0
+
+
+def test_a_paddle2onnx_failure_is_a_one_line_export_error(onnx_exports, tmp_path, monkeypatch):
+    """paddle2onnx 2.x reports a conversion error by sys.exit(-1) (exit code 255, nothing
+    written, the earlier export gone); it becomes an ExportError and no export is swapped in."""
+    import paddle2onnx
+
+    def failing_export(*args, **kwargs):
+        raise SystemExit(-1)
+    monkeypatch.setattr(paddle2onnx, "export", failing_export)
+    prefix = tmp_path / "m"
+    with pytest.raises(ExportError, match=r"paddle2onnx could not convert m\.(json|pdmodel) "
+                                          r"to ONNX"):
+        export.export_generator(onnx_exports["MSRResNet"]["generator"], prefix, onnx_opset=11)
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ Examples:
     python tools/app.py --model exported/srgan_x4                 # http://127.0.0.1:7860
     python tools/app.py --model exported/srgan_x4.onnx            # onnxruntime, no Paddle
     python tools/app.py -c configs/srgan.yml --weights best.pdparams --port 8080
+    python tools/app.py --weights output/demo_x4/checkpoints/gan_G.pdparams  # the run's config
     python tools/app.py --model exported/srgan_x4 --share         # public link (notebooks)
     python tools/app.py --model exported/srgan_x4 --host 0.0.0.0  # other machines (AI Studio)
 
@@ -45,7 +46,7 @@ def main(argv=None):
     runner = load_runner(**cli.runner_arguments(args))
     label = Path(args.model).name if args.model else Path(args.weights).name
     upscaler = app.Upscaler(runner, args.tile or None, args.tile_pad, int(args.max_pixels),
-                            label=f"{label}, {type(runner).__name__}")
+                            label=f"{label}, {runner.backend}")
     try:
         app.serve(upscaler, args.host, args.port, args.share, args.max_file_mb)
     finally:

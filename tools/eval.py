@@ -12,8 +12,8 @@ set.
 Examples:
     python tools/eval.py -c configs/srgan.yml --weights output/srgan_x4/checkpoints/best.pdparams \\
         --data-root data/benchmarks --datasets Set5 Set14 B100 Urban100 DIV2K
-    python tools/eval.py -c output/demo_x4/config.yml --figures --datasets Set5 data/heldout/HR \\
-        --weights output/demo_x4/checkpoints/{mse_G,gan_G}.pdparams
+    python tools/eval.py --figures --datasets Set5 data/heldout/HR \\
+        --weights output/demo_x4/checkpoints/{mse_G,gan_G}.pdparams  # config: the run's
     python tools/eval.py --bicubic-only --scale 4 --data-root data/benchmarks --datasets Set5
 
 Under degradation (a fixed, per-image seeded spec on the MATLAB-bicubic LR; grammar in
@@ -62,7 +62,8 @@ def method_names(network, weights):
 
 def main(argv=None):
     ap = cli.parser(__doc__, config="optional",
-                    config_help="model config (needed unless --bicubic-only)")
+                    config_help="model config of --weights; default: the config.yml of the "
+                                "training run the (first) weights lie in")
     ap.add_argument("--weights", nargs="+", default=[],
                     help="generator weights: best.pdparams, a checkpoint, or converted weights; "
                          "several files (same config) are compared side by side")
@@ -98,9 +99,10 @@ def main(argv=None):
         cfg = cli.config_from_args(args) if args.config else None
         scale = args.scale or (cfg["scale"] if cfg else 4)
     else:
-        if not args.config or not args.weights:
-            raise InputError("give -c CONFIG and --weights FILE [FILE ...] (or --bicubic-only)")
-        cfg = cli.config_from_args(args)
+        if not args.weights:
+            raise InputError("give --weights FILE [FILE ...] (with -c CONFIG unless they lie in "
+                             "a training run's checkpoints/ folder), or --bicubic-only")
+        cfg = cli.config_from_args(args, args.weights[0])
         scale = cfg["scale"]
         if args.scale and args.scale != scale:
             raise InputError(f"--scale {args.scale} differs from the config's scale {scale}")
@@ -126,12 +128,11 @@ def main(argv=None):
     weights = [] if args.bicubic_only else args.weights
     named = dict(zip(method_names(cfg["network_g"]["type"], weights), weights)) if weights else {}
     if named:
-        from paddle_srgan.checkpoint import load_generator_weights
+        from paddle_srgan.checkpoint import load_generator
         from paddle_srgan.compat import use_device
-        from paddle_srgan.models import build_generator
         use_device(cfg["device"], cfg["cpu_threads"])
         for name, path in named.items():
-            generators[name] = load_generator_weights(build_generator(cfg), path, args.use_ema)
+            generators[name] = load_generator(cfg, path, args.use_ema, args.override)
             generators[name].eval()
 
     out_dir = args.out or default_out(weights, scale)

@@ -4,6 +4,8 @@
 Examples:
     python tools/export.py -c configs/srgan.yml \\
         --weights output/srgan_x4/checkpoints/best.pdparams --out exported/srgan_x4
+    python tools/export.py --weights output/demo_x4/checkpoints/gan_G.pdparams \\
+        --out exported/demo_x4          # -c left out: the run's output/demo_x4/config.yml
     python tools/export.py -c configs/srgan.yml --weights best.pdparams --out exported/srgan_x4 \\
         --onnx
 
@@ -25,7 +27,7 @@ from paddle_srgan.errors import MissingPackageError  # noqa: E402
 
 
 def main(argv=None):
-    ap = cli.parser(__doc__)
+    ap = cli.parser(__doc__, config="optional", config_help=cli.WEIGHTS_CONFIG_HELP)
     ap.add_argument("--weights", required=True,
                     help="generator weights: best.pdparams, a checkpoint, or converted weights")
     ap.add_argument("--use-ema", action="store_true",
@@ -38,13 +40,12 @@ def main(argv=None):
     from paddle_srgan.deploy import export
     if args.onnx and not export.onnx_available():  # before any work: no half-done export
         raise MissingPackageError(export.ONNX_MISSING)
-    cfg = cli.config_from_args(args)
+    cfg = cli.config_from_args(args, args.weights)
 
-    from paddle_srgan.checkpoint import load_generator_weights
+    from paddle_srgan.checkpoint import load_generator
     from paddle_srgan.compat import import_paddle
-    from paddle_srgan.models import build_generator
     import_paddle().set_device("cpu")  # tracing needs no GPU; the export runs anywhere
-    generator = load_generator_weights(build_generator(cfg), args.weights, args.use_ema)
+    generator = load_generator(cfg, args.weights, args.use_ema, args.override)
     meta = export.export_generator(generator, args.out, {
         "model": {**cfg["network_g"], "scale": cfg["scale"]},
         "config": cfg["_source"], "weights": args.weights, "use_ema": args.use_ema},

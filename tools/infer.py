@@ -6,6 +6,8 @@ Examples:
     python tools/infer.py --model exported/srgan_x4.onnx --input photos/ --output sr/
     python tools/infer.py --model exported/srgan_x4 --input "photos/*.jpg" --output sr/ --tile 256
     python tools/infer.py -c configs/srgan.yml --weights best.pdparams --input a.png --output sr/
+    python tools/infer.py --weights output/demo_x4/checkpoints/gan_G.pdparams --input a.png \\
+        --output sr/                    # -c left out: the run's output/demo_x4/config.yml
 
 --input takes files, folders (their images, not recursive) and glob patterns. Each output is
 <output>/<stem>_x<scale>.png with the input's bit depth (16-bit stays 16-bit) and layout: gray

@@ -6,6 +6,7 @@ bytes and decoded in memory (``np.fromfile`` + ``cv2.imdecode``) because ``cv2.i
 open non-ASCII paths on Windows; the same holds for writing.
 """
 import os
+import threading
 from pathlib import Path
 
 import cv2
@@ -121,10 +122,14 @@ def write_image(path, img):
     atomic_write_bytes(encoded, path)
 
 
+_HEADER_LOCK = threading.Lock()  # image_size lifts Pillow's size limit for one header read
+
+
 def image_size(path):
     """(height, width) of an image file, from its header where Pillow can read it.
 
-    Scanning a training set this way takes milliseconds instead of decoding every image.
+    Scanning a training set this way takes milliseconds instead of decoding every image, and
+    a server checks an upload's size this way before decoding it.
     Files Pillow does not know (some TIFF variants) are decoded instead, which also gives
     read_image's exact error for unsupported ones.
 
@@ -134,8 +139,16 @@ def image_size(path):
     from PIL import Image, UnidentifiedImageError  # only here: the rest of io needs no Pillow
 
     try:
-        with Image.open(path) as im:
-            width, height = im.size
+        with _HEADER_LOCK:
+            # Pillow's guard against decompression bombs refuses sizes past ~179 Mpixels at
+            # open: here nothing is decoded, and the caller wants exactly that size (a page
+            # refuses a 5 MB PNG declaring 30000x30000 by it, before decoding 2.7 GB)
+            limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+            try:
+                with Image.open(path) as im:
+                    width, height = im.size
+            finally:
+                Image.MAX_IMAGE_PIXELS = limit
     except FileNotFoundError:
         raise ImageReadError(f"cannot read image {path}: no such file") from None
     except (UnidentifiedImageError, OSError):

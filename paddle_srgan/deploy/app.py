@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data.imresize import imresize
-from ..data.io import read_image, write_image
+from ..data.io import image_size, read_image, write_image
 from ..data.transforms import to_uint8
 from ..errors import InputError, MissingPackageError
 from .tiling import super_resolve_image
@@ -99,16 +99,14 @@ class Upscaler:
         if not path:
             raise UploadError("no image uploaded: choose or drop an image file first")
         name = Path(path).name
-        try:
-            image = read_image(path, keep_gray=True, keep_alpha=True)
-        except (ValueError, OSError) as exc:  # ImageReadError is a ValueError
-            raise UploadError(f"{name} is not an image this page can read ({exc}); "
-                              f"use PNG, JPEG, BMP, TIFF or WebP") from None
-        h, w = image.shape[:2]
+        # the size from the header first: a small file can declare a huge image, which
+        # decoding would allocate in full
+        h, w = self._read(image_size, path)
         if h * w > self.max_pixels:
-            raise UploadError(f"{name} is {w}x{h} = {h * w:,} pixels; this page accepts at most "
-                              f"{self.max_pixels:,} (--max-pixels): crop or shrink it, or use "
-                              f"tools/infer.py")
+            raise UploadError(f"{name} is {w}x{h} = {h * w:,} pixels; this page accepts at "
+                              f"most {self.max_pixels:,} (--max-pixels): crop or shrink it, "
+                              f"or use tools/infer.py")
+        image = self._read(read_image, path, keep_gray=True, keep_alpha=True)
         start = time.perf_counter()
         try:
             with self._lock:
@@ -128,6 +126,18 @@ class Upscaler:
         bicubic = imresize(image, scale)  # MATLAB bicubic, the literature's baseline
         return Result(str(png), to_preview(bicubic), to_preview(sr), seconds,
                       self._summary(image, sr, seconds))
+
+    @staticmethod
+    def _read(reader, path, **kwargs):
+        """reader(path) with a failure as an UploadError in the uploader's words: the file's
+        name, not the server's temporary path."""
+        name = Path(path).name
+        try:
+            return reader(path, **kwargs)
+        except (ValueError, OSError) as exc:  # ImageReadError is a ValueError
+            reason = str(exc).replace(f"cannot read image {path}: ", "").replace(str(path), name)
+            raise UploadError(f"{name} is not an image this page can read ({reason}); "
+                              f"use PNG, JPEG, BMP, TIFF or WebP") from None
 
     def _summary(self, image, sr, seconds):
         h, w = image.shape[:2]
@@ -193,15 +203,17 @@ def build_page(upscaler, title="paddle-srgan: super-resolution"):
 
 
 def serve(upscaler, host="127.0.0.1", port=7860, share=False,
-          max_file_mb=DEFAULT_MAX_FILE_MB):
+          max_file_mb=DEFAULT_MAX_FILE_MB, block=True):
     """Build the page and serve it until interrupted (Ctrl-C).
 
     host 0.0.0.0 serves other machines too (AI Studio apps, containers); share=True asks
     Gradio for a temporary public link (needs internet). Uploads over max_file_mb are refused
-    by Gradio before they reach the model.
+    by Gradio before they reach the model. block=False returns the served page at once (a
+    notebook cell, tests); stop it with page.close().
     """
     page = build_page(upscaler)
     page.queue(max_size=8)  # waiting requests beyond this are told the page is busy
     page.launch(server_name=host, server_port=port, share=share,
                 max_file_size=int(max_file_mb * 1e6), allowed_paths=[str(upscaler.out_dir)],
-                show_error=True)
+                show_error=True, prevent_thread_lock=not block, quiet=not block)
+    return page

@@ -6,10 +6,13 @@ Paddle version behaviour handled here (measured with 2.6.2 and 3.3.1; reading: `
 * 3.x writes PIR `.json` programs; with FLAGS_enable_pir_api=0 its jit.save fails on this model.
 * ONNX: paddle2onnx 2.x reads only 3.x (PIR) exports and refuses to import beside 2.6, 1.x
   reads 2.6 exports; with 3.3's float64 leaky_relu slope, paddle2onnx 2.1 writes alpha 0
-  (export_onnx restores the slopes).
+  (export_onnx restores the slopes); 2.x's default Polygraphy pass pip-installs packages
+  (switched off: _no_installs). 3.3 also stores interpolate's scale as float64, which its
+  CPU predictor and paddle2onnx 2.1 reject: models.srresnet.BilinearUpsample avoids the op.
 """
 import contextlib
 import os
+import re
 import shutil
 import signal
 import tempfile
@@ -53,7 +56,8 @@ def export_generator(generator, out_prefix, meta=None, onnx_opset=None):
     out_prefix = os.path.abspath(os.fspath(out_prefix))
     folder, stem = os.path.split(out_prefix)
     _make_folder(folder)
-    staging = tempfile.mkdtemp(prefix=f".{stem}.tmp-export-", dir=folder)
+    _remove_stale_staging(folder, stem)
+    staging = tempfile.mkdtemp(prefix=f".{stem}.tmp-export-{os.getpid()}-", dir=folder)
     try:
         record = _write_export(generator, os.path.join(staging, stem), meta)
         if onnx_opset is not None:
@@ -62,6 +66,27 @@ def export_generator(generator, out_prefix, meta=None, onnx_opset=None):
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return record
+
+
+def _remove_stale_staging(folder, stem):
+    """Remove the hidden staging folders of exports to this prefix whose process is gone (a
+    kill -9 or a power cut skips the cleanup; each can hold megabytes). Folders of a process
+    still running, another export in progress, are left alone."""
+    pattern = re.compile(rf"\.{re.escape(stem)}\.tmp-export-(\d+)-")
+    for name in os.listdir(folder):
+        match = pattern.match(name)
+        if match and not _process_alive(int(match.group(1))):
+            shutil.rmtree(os.path.join(folder, name), ignore_errors=True)
+
+
+def _process_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
 
 
 def _make_folder(folder):
@@ -167,6 +192,24 @@ ONNX_MISSING = ("ONNX export needs paddle2onnx, which is not installed: pip inst
                 "(with Paddle 2.6: pip install \"paddle2onnx<2\")")
 
 
+def _no_installs():
+    """paddle2onnx.export keyword arguments that keep it from installing packages.
+
+    paddle2onnx 2.x's default `optimize_tool="polygraphy"` sets POLYGRAPHY_AUTOINSTALL_DEPS=1
+    in os.environ and folds constants with Polygraphy, which then pip-installs what it lacks
+    (onnx_graphsurgeon, sympy, onnxruntime) from the internet into the user's environment.
+    "None" writes the converter's own graph (its C++ optimisation, `enable_optimize`, still
+    runs, and onnxruntime folds constants itself when it loads the model). paddle2onnx 1.x
+    has no such option and installs nothing.
+    """
+    import inspect
+
+    import paddle2onnx
+    if "optimize_tool" in inspect.signature(paddle2onnx.export).parameters:
+        return {"optimize_tool": "None"}
+    return {}
+
+
 def export_onnx(prefix, opset=11):
     """Convert the export at `prefix` to `<prefix>.onnx` with paddle2onnx; returns that path.
 
@@ -184,9 +227,16 @@ def export_onnx(prefix, opset=11):
                           f"\"paddle2onnx<2\"") from None
 
     model_file, params_file = model_files(prefix)
+    no_installs = _no_installs()
     onnx_file = os.fspath(prefix) + ".onnx"
-    paddle2onnx.export(model_filename=model_file, params_filename=params_file,
-                       save_file=onnx_file, opset_version=opset)
+    try:
+        paddle2onnx.export(model_filename=model_file, params_filename=params_file,
+                           save_file=onnx_file, opset_version=opset, **no_installs)
+    except SystemExit:  # paddle2onnx 2.x logs a conversion error, then calls sys.exit(-1)
+        raise ExportError(f"paddle2onnx could not convert {os.path.basename(model_file)} to "
+                          f"ONNX (its message is above)") from None
+    if not os.path.isfile(onnx_file):
+        raise ExportError(f"paddle2onnx wrote no {onnx_file} (its message is above)")
     if model_file.endswith(".json"):
         _restore_leaky_relu_slopes(model_file, onnx_file)
     return onnx_file

@@ -27,6 +27,8 @@ class OnnxRunner:
     info.output_range. Safe to call from one thread at a time.
     """
 
+    backend = "onnxruntime"
+
     def __init__(self, onnx_file, threads=None):
         onnx_file = os.fspath(onnx_file)
         if not os.path.isfile(onnx_file):

@@ -90,6 +90,8 @@ class LayerRunner:
     info.output_range. The layer must be in eval mode.
     """
 
+    backend = "Paddle dygraph"  # how pages and logs name it to people
+
     def __init__(self, layer, info):
         self.layer, self.info = layer, info
 
@@ -105,6 +107,8 @@ class Predictor:
     run(lr_batch float32 [N, C, h, w] in [0, 1]) -> np.ndarray [N, C_out, h*s, w*s] in
     info.output_range. Not thread-safe: one Predictor per thread.
     """
+
+    backend = "Paddle inference predictor"
 
     def __init__(self, prefix, device="auto", threads=None):
         from paddle import inference

@@ -13,6 +13,9 @@ from .vgg import VGGFeatures
 
 MODELS = {"SRResNet": SRResNet, "MSRResNet": MSRResNet, "LapSRN": LapSRN,
           "Discriminator": Discriminator}
+# The generators of the table (network_g types): what export, the predictor, ONNX, the page
+# and eval take, and what their tests iterate.
+GENERATORS = {name: cls for name, cls in MODELS.items() if cls is not Discriminator}
 # Network kwargs the rest of the config decides, and where (for error messages).
 DERIVED = {"scale": "the top-level 'scale'",
            "in_channels": "the data ('datasets.train.channel': one channel or RGB)"}
@@ -110,5 +113,5 @@ def count_parameters(layer):
 
 
 __all__ = ["SRResNet", "MSRResNet", "LapSRN", "Discriminator", "VGGFeatures", "MODELS",
-           "build_model", "build_generator", "build_discriminator", "build_vgg", "bn_statistics",
-           "count_parameters", "output_levels", "final_level", "level_scales"]
+           "GENERATORS", "build_model", "build_generator", "build_discriminator", "build_vgg",
+           "bn_statistics", "count_parameters", "output_levels", "final_level", "level_scales"]

@@ -29,6 +29,8 @@ converter layout sets are listed in `paddle_srgan.convert.LAYOUTS`):
 """
 import math
 
+import numpy as np
+
 from ..compat import import_paddle
 from .vgg import IMAGENET_MEAN, IMAGENET_STD
 
@@ -98,6 +100,42 @@ class NarrowConv2D(nn.Conv2D):
     def forward(self, x):
         kernel = paddle.flip(self.weight, [2, 3]).transpose([1, 0, 2, 3])
         return nn.functional.conv2d_transpose(x, kernel, self.bias, padding=self.same_padding)
+
+
+class BilinearUpsample(nn.Layer):
+    """Bilinear upsampling by an even integer factor, exactly F.interpolate(mode='bilinear',
+    align_corners=False) up to float rounding (max 1.2e-7 on [0, 1] inputs, tested), written as
+    edge padding + a fixed depthwise transposed convolution; no parameters, no state-dict keys.
+
+    Why not F.interpolate: Paddle 3.3 traces it with its scale stored as a float64 array
+    attribute (an empty one with an output size instead of a scale), which the 3.3 CPU
+    predictor (oneDNN: "ConvertPirAttribute2RuntimeAttribute not support
+    pir::ArrayAttribute<pir::DoubleAttribute>") and paddle2onnx 2.1 ("the 0th elementwise MUST
+    be ir::FloatAttribute") cannot read, so an exported MSRResNet did not run. pad3d and
+    conv2d_transpose export and convert on Paddle 2.6 and 3.x alike.
+
+    Half-pixel bilinear gives output pixel u of an LR pixel's s x s block (and of its
+    neighbours' blocks) the weight 1 - |u + 0.5 - s/2| / s per axis: a triangle kernel of
+    2s taps at stride s. Replicating the border pixel is the clamping of the source index at
+    the image border.
+    Input:  x [N, channels, h, w]. Output: [N, channels, h*scale, w*scale].
+    """
+
+    def __init__(self, channels, scale):
+        super().__init__()
+        if scale % 2:
+            raise ValueError(f"BilinearUpsample needs an even scale, got {scale}")
+        taps = 1 - np.abs(np.arange(2 * scale) + 0.5 - scale) / scale
+        kernel = np.tile(np.outer(taps, taps)[None, None], (channels, 1, 1, 1))
+        self.scale = scale
+        self.channels = channels
+        self.register_buffer("kernel", paddle.to_tensor(kernel, paddle.get_default_dtype()),
+                             persistable=False)
+
+    def forward(self, x):
+        padded = nn.functional.pad(x, [1, 1, 1, 1], mode="replicate")
+        return nn.functional.conv2d_transpose(padded, self.kernel, stride=self.scale,
+                                              padding=3 * self.scale // 2, groups=self.channels)
 
 
 class ResidualBlock(nn.Layer):
@@ -230,6 +268,8 @@ class SRResNet(nn.Layer):
             self.hr_conv = nn.Conv2D(num_feat, num_feat, body_kernel, padding=body_kernel // 2)
             self.hr_act = make_activation(act, num_feat, slope)
         self.tail_conv = NarrowConv2D(num_feat, self.out_channels, head_kernel)
+        self.input_upsample = (BilinearUpsample(in_channels, scale) if input_skip == "bilinear"
+                               else None)
 
     @staticmethod
     def _output_range(output_act, output_range):
@@ -264,8 +304,7 @@ class SRResNet(nn.Layer):
             feat = self.hr_act(self.hr_conv(feat))
         sr = self.tail_conv(feat)
         if self.input_skip == "bilinear":  # the network then learns the residual to bilinear
-            sr = sr + nn.functional.interpolate(lr, scale_factor=self.scale, mode="bilinear",
-                                                align_corners=False)
+            sr = sr + self.input_upsample(lr)
         if self.output_act == "tanh":
             return paddle.tanh(sr)
         if self.output_act == "tanh01":

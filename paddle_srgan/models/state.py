@@ -41,7 +41,11 @@ def load_state_strict(model, state, source="weights", origins=None, error=StateD
     if shapes:
         problems.append(f"mis-shaped {len(shapes)}: {'; '.join(shapes[:8])}")
     if problems:
-        raise error(f"{source} does not fit {type(model).__name__}: " + " | ".join(problems))
+        exc = error(f"{source} does not fit {type(model).__name__}: " + " | ".join(problems))
+        exc.summary = ", ".join(f"{kind} {n}" for kind, n in [
+            ("missing", len(missing)), ("unexpected", len(unexpected)),
+            ("mis-shaped", len(shapes))] if n)  # e.g. "missing 185, unexpected 40"
+        raise exc
     model.set_state_dict({k: v if isinstance(v, paddle.Tensor) else paddle.to_tensor(v)
                           for k, v in state.items()})
     return model
