@@ -231,6 +231,14 @@ def test_eval_under_a_degradation_spec_is_recorded_and_reproducible(tmp_path):
     assert folder["meta"]["degrade"] is None
 
 
+def test_degraded_results_go_beside_the_clean_ones(tmp_path):
+    run_tool("eval", "--bicubic-only", "--data-root", BENCH, "--datasets", "Set5", "--no-niqe",
+             "--degrade", "jpeg:90+noise:1", cwd=tmp_path)
+    res = json.loads((tmp_path / "results" / "bicubic_x4_noise1+jpeg90" / "results.json")
+                     .read_text())
+    assert res["meta"]["degrade"]["spec"] == "noise:1+jpeg:90"
+
+
 @pytest.mark.parametrize("args, message", [
     (["--degrade", "jpeg:abc"], "error: --degrade jpeg:abc: 'jpeg' takes an integer quality"),
     (["--degrade", "noise:5", "--lr-from", "folder"], "error: --degrade noise:5: "),

@@ -41,8 +41,11 @@ def stem(path):
     return os.path.splitext(os.path.basename(path))[0]
 
 
-def default_out(weights, scale):
-    """eval/<stem>[_vs_<stem>...] beside the first weights' checkpoints/ folder."""
+def default_out(weights, scale, degrade=None):
+    """eval/<stem>[_vs_<stem>...] beside the first weights' checkpoints/ folder; with a
+    degradation spec, '_<spec without colons>' added (clean results are not overwritten)."""
+    if degrade:
+        return default_out(weights, scale) + "_" + degrade.replace(":", "")
     if not weights:
         return os.path.join("results", f"bicubic_x{scale}")
     folder = os.path.dirname(os.path.abspath(weights[0]))
@@ -135,7 +138,7 @@ def main(argv=None):
             generators[name] = load_generator(cfg, path, args.use_ema, args.override)
             generators[name].eval()
 
-    out_dir = args.out or default_out(weights, scale)
+    out_dir = args.out or default_out(weights, scale, degrade)
     from tqdm import tqdm
     writer = figures.EvalImageWriter(out_dir, scale, args.save_images, args.figures,
                                      methods=["bicubic", *generators])
