@@ -46,6 +46,10 @@ PHASE_DEFAULTS = {
     "losses": {"pixel": None, "perceptual": None, "adversarial": None, "feature_matching": None},
 }
 
+# Real-ESRGAN's blur kernel families (data.realworld.KERNEL_TYPES)
+_KERNELS = ("iso", "aniso", "generalized_iso", "generalized_aniso", "plateau_iso",
+            "plateau_aniso")
+
 DEFAULTS = {
     "experiment": "srgan_x4",    # run directory = output_dir/experiment
     "output_dir": "output",
@@ -80,6 +84,41 @@ DEFAULTS = {
             "small_images": "error",  # images smaller than hr_crop: error | skip (with a warning)
             "channel": None,         # one channel only: R | G | B | Y | gray | 0..2 (None: RGB)
             "num_workers": 4,        # DataLoader worker processes (0: load in the main process)
+            # type realworld: the LR of each HR patch comes from Real-ESRGAN's second-order
+            # degradation model (data/realworld.py); defaults: realesrgan_x4plus.yml's values.
+            # Other types ignore this section.
+            "degradation": {
+                "kernel_range": [7, 21],   # odd kernel sides 7, 9, ..., 21
+                "kernel_list": list(_KERNELS),
+                "kernel_prob": [0.45, 0.25, 0.12, 0.03, 0.12, 0.03],
+                "sinc_prob": 0.1,          # sinc kernel instead of the list's
+                "blur_sigma": [0.2, 3.0],
+                "betag_range": [0.5, 4.0],  # generalized Gaussian exp(-q^beta / 2)
+                "betap_range": [1.0, 2.0],  # plateau 1 / (1 + q^beta)
+                "resize_prob": [0.2, 0.7, 0.1],  # up, down, keep
+                "resize_range": [0.15, 1.5],
+                "gaussian_noise_prob": 0.5,  # else Poisson
+                "noise_range": [1.0, 30.0],  # Gaussian sigma, 0-255 scale
+                "poisson_scale_range": [0.05, 3.0],
+                "gray_noise_prob": 0.4,
+                "jpeg_range": [30, 95],
+                "second_blur_prob": 0.8,
+                "kernel_list2": list(_KERNELS),
+                "kernel_prob2": [0.45, 0.25, 0.12, 0.03, 0.12, 0.03],
+                "sinc_prob2": 0.1,
+                "blur_sigma2": [0.2, 1.5],
+                "betag_range2": [0.5, 4.0],
+                "betap_range2": [1.0, 2.0],
+                "resize_prob2": [0.3, 0.4, 0.3],
+                "resize_range2": [0.3, 1.2],
+                "gaussian_noise_prob2": 0.5,
+                "noise_range2": [1.0, 25.0],
+                "poisson_scale_range2": [0.05, 2.5],
+                "gray_noise_prob2": 0.4,
+                "jpeg_range2": [30, 95],
+                "final_sinc_prob": 0.8,
+                "order": "realesrgan",     # realesrgan | shuffled (each stage's ops shuffled)
+            },
         },
         "val": {
             "hr_dir": "benchmarks/Set5/HR",  # whole images, mod-cropped to the scale
@@ -141,7 +180,8 @@ def _integer(low, optional=False):
         v is None or isinstance(v, int))
 
 
-TRAIN_TYPES = ("hr_only", "paired")   # datasets.train.type (data.datasets.TrainPatches)
+# datasets.train.type (data.datasets.TrainPatches)
+TRAIN_TYPES = ("hr_only", "paired", "realworld")
 SMALL_IMAGE_POLICIES = ("error", "skip")
 
 # The values each key may take, checked when a config is loaded, so a bad value fails before
@@ -164,6 +204,7 @@ ALLOWED = {
     "datasets.train.patches_per_image": _integer(1),
     "datasets.train.small_images": _one_of(*SMALL_IMAGE_POLICIES),
     "datasets.train.num_workers": _integer(0),
+    "datasets.train.degradation.order": _one_of("realesrgan", "shuffled"),
     "datasets.val.max_images": _integer(1, optional=True),
     "train.batch_size": _integer(1),
     "train.beta1": _number(0, high=1),

@@ -611,6 +611,30 @@ def test_make_lr_end_to_end(tmp_path):
     np.testing.assert_array_equal(bench[0]["lr_image"], BenchmarkSet(hr_dir, 3)[0]["lr_image"])
 
 
+def test_make_lr_with_a_degradation_spec(tmp_path):
+    """make-lr --degrade writes what BenchmarkSet(degrade=...) makes (seeded by file name),
+    gray files stay gray; a bad spec is one line, before anything is written."""
+    hr_dir = tmp_path / "HR"
+    write_image(hr_dir / "a.png", natural("astronaut", 61, 50))
+    write_image(hr_dir / "g.png", natural("camera", 48, 40)[:, :, None])
+    proc = run_tool("prepare_data", "make-lr", "--hr", hr_dir, "--out", tmp_path / "LR",
+                    "--scales", 2, "--degrade", "noise:8+jpeg:70", "--workers", 1)
+    assert "degraded noise:8+jpeg:70" in proc.stdout
+    bench = BenchmarkSet(hr_dir, 2, degrade="jpeg:70+noise:8")
+    for item in bench:
+        out = read_image(tmp_path / "LR" / "X2" / f"{item['name']}x2.png")
+        np.testing.assert_array_equal(out, item["lr_image"])
+        assert not np.array_equal(out, BenchmarkSet(hr_dir, 2)[0 if item["name"] == "a" else 1]
+                                  ["lr_image"])
+    gray = read_image(tmp_path / "LR" / "X2" / "gx2.png")
+    np.testing.assert_array_equal(gray[..., 0], gray[..., 2])  # gray noise, gray JPEG
+    bad = run_tool("prepare_data", "make-lr", "--hr", hr_dir, "--out", tmp_path / "bad",
+                   "--degrade", "blur:x", check=False)
+    assert bad.returncode == 2 and bad.stderr.strip() == (
+        "error: --degrade blur:x: 'blur' takes a Gaussian sigma > 0 (HR pixels), got 'x'")
+    assert not (tmp_path / "bad").exists()
+
+
 def test_make_lr_with_sub_images(tmp_path):
     img = natural("coffee", 50, 75)
     write_image(tmp_path / "HR" / "c.png", img)

@@ -1,6 +1,7 @@
 """tools/eval.py end to end, and the evaluator's protocol."""
 import csv
 import json
+import shutil
 
 import numpy as np
 import paddle
@@ -197,3 +198,54 @@ def test_gray_hr_is_compared_with_the_luma_of_an_rgb_output():
     assert out["psnr"] == pytest.approx(psnr_by_hand(luma, gray, 4), abs=1e-9)
     assert out["psnr_rgb"] == score(sr, hr, 4, rgb=True)["psnr_rgb"]
     assert score(sr, hr, 4)["psnr"] != pytest.approx(out["psnr"], abs=0.1)  # RGB file: Y
+
+
+def test_eval_under_a_degradation_spec_is_recorded_and_reproducible(tmp_path):
+    """--degrade: spec -> parsed -> results.json meta and table labels; a re-run, and the LR
+    files make-lr --degrade writes (read back with --lr-from folder), give the same pixels."""
+    spec = "jpeg:50+noise:5+blur:1.2"  # any written order; applied blur -> noise -> jpeg
+    runs = {}
+    for name in ("a", "b"):
+        out = run_tool("eval", "--bicubic-only", "--data-root", BENCH, "--datasets", "Set5",
+                       "--no-niqe", "--degrade", spec, "--out", tmp_path / name).stdout
+        assert "Set5 [blur:1.2+noise:5+jpeg:50]" in out
+        runs[name] = json.loads((tmp_path / name / "results.json").read_text())
+    meta = runs["a"]["meta"]
+    assert meta["degrade"]["spec"] == "blur:1.2+noise:5+jpeg:50"
+    assert meta["degrade"]["jpeg"] == 50 and meta["lr_from"] == "matlab-bicubic"
+    assert "| Set5 [blur:1.2+noise:5+jpeg:50] | bicubic | 5 |" in \
+        (tmp_path / "a" / "results.md").read_text()
+    bic = runs["a"]["results"]["Set5"]["bicubic"]
+    assert bic["psnr"] < 28.0  # below the clean 28.43
+    assert runs["b"]["results"] == runs["a"]["results"]
+    # the same LR files through prepare_data make-lr --degrade and --lr-from folder
+    root = tmp_path / "root"
+    shutil.copytree(SET5 / "HR", root / "Set5" / "HR")
+    run_tool("prepare_data", "make-lr", "--hr", root / "Set5" / "HR", "--out",
+             root / "Set5" / "LR_bicubic", "--scales", 4, "--degrade", meta["degrade"]["spec"],
+             "--workers", 1)
+    run_tool("eval", "--bicubic-only", "--data-root", root, "--datasets", "Set5", "--no-niqe",
+             "--lr-from", "folder", "--out", tmp_path / "folder")
+    folder = json.loads((tmp_path / "folder" / "results.json").read_text())
+    assert folder["results"]["Set5"]["bicubic"]["per_image"] == bic["per_image"]
+    assert folder["meta"]["degrade"] is None
+
+
+def test_degraded_results_go_beside_the_clean_ones(tmp_path):
+    run_tool("eval", "--bicubic-only", "--data-root", BENCH, "--datasets", "Set5", "--no-niqe",
+             "--degrade", "jpeg:90+noise:1", cwd=tmp_path)
+    res = json.loads((tmp_path / "results" / "bicubic_x4_noise1+jpeg90" / "results.json")
+                     .read_text())
+    assert res["meta"]["degrade"]["spec"] == "noise:1+jpeg:90"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--degrade", "jpeg:abc"], "error: --degrade jpeg:abc: 'jpeg' takes an integer quality"),
+    (["--degrade", "noise:5", "--lr-from", "folder"], "error: --degrade noise:5: "),
+])
+def test_bad_degradation_spec_is_one_clear_line(tmp_path, args, message):
+    proc = run_tool("eval", "--bicubic-only", "--data-root", BENCH, "--datasets", "Set5",
+                    "--out", tmp_path, *args, check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().startswith(message) and len(proc.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "results.json").exists()

@@ -16,6 +16,10 @@ Examples:
         --weights output/demo_x4/checkpoints/{mse_G,gan_G}.pdparams  # config: the run's
     python tools/eval.py --bicubic-only --scale 4 --data-root data/benchmarks --datasets Set5
 
+Under degradation (a fixed, per-image seeded spec on the MATLAB-bicubic LR; grammar in
+paddle_srgan/data/degrade_spec.py):
+    python tools/eval.py --bicubic-only --datasets Set5 --degrade blur:1.2+noise:5+jpeg:50
+
 Writes results.json, per_image.csv and results.md to --out (default: an eval/ folder next to
 the weights' checkpoints/ folder, or results/bicubic_x<scale>); --figures adds labelled crops
 and perception_distortion.png (PSNR against NIQE, every method and the HR line).
@@ -37,8 +41,11 @@ def stem(path):
     return os.path.splitext(os.path.basename(path))[0]
 
 
-def default_out(weights, scale):
-    """eval/<stem>[_vs_<stem>...] beside the first weights' checkpoints/ folder."""
+def default_out(weights, scale, degrade=None):
+    """eval/<stem>[_vs_<stem>...] beside the first weights' checkpoints/ folder; with a
+    degradation spec, '_<spec without colons>' added (clean results are not overwritten)."""
+    if degrade:
+        return default_out(weights, scale) + "_" + degrade.replace(":", "")
     if not weights:
         return os.path.join("results", f"bicubic_x{scale}")
     folder = os.path.dirname(os.path.abspath(weights[0]))
@@ -71,6 +78,11 @@ def main(argv=None):
     ap.add_argument("--scale", type=int, help="SR factor for --bicubic-only (else the config's)")
     ap.add_argument("--lr-from", choices=["matlab", "folder"], default="matlab",
                     help="LR inputs: MATLAB-exact bicubic of HR (default) or <set>/LR_bicubic/X<s>")
+    ap.add_argument("--degrade", metavar="SPEC",
+                    help="degrade the MATLAB-bicubic LR: blur:SIGMA (Gaussian, of the HR before "
+                         "the shrink), noise:SIGMA (Gaussian, 0-255 scale), jpeg:Q, joined by '+' "
+                         "(applied in that order; noise seeded by file name), e.g. "
+                         "blur:1.2+noise:5+jpeg:50")
     ap.add_argument("--bicubic-only", action="store_true", help="only the bicubic baseline")
     ap.add_argument("--save-images", action="store_true", help="write SR outputs as PNG")
     ap.add_argument("--figures", action="store_true",
@@ -98,11 +110,14 @@ def main(argv=None):
         if args.scale and args.scale != scale:
             raise InputError(f"--scale {args.scale} differs from the config's scale {scale}")
     channel = cfg["datasets"]["val"]["channel"] if cfg else None
+    from paddle_srgan.data.degrade_spec import canonical
+    degrade = canonical(args.degrade)  # a bad spec fails here, before any work
     if args.out:
         cli.check_output_folder(args.out, "--out")  # before any work
 
     from paddle_srgan.data.benchmarks import open_benchmark_sets
-    sets = open_benchmark_sets(args.data_root, args.datasets, scale, args.lr_from, channel)
+    sets = open_benchmark_sets(args.data_root, args.datasets, scale, args.lr_from, channel,
+                               degrade)
 
     lpips_net = None
     if args.lpips:
@@ -123,7 +138,7 @@ def main(argv=None):
             generators[name] = load_generator(cfg, path, args.use_ema, args.override)
             generators[name].eval()
 
-    out_dir = args.out or default_out(weights, scale)
+    out_dir = args.out or default_out(weights, scale, degrade)
     from tqdm import tqdm
     writer = figures.EvalImageWriter(out_dir, scale, args.save_images, args.figures,
                                      methods=["bicubic", *generators])
@@ -132,9 +147,10 @@ def main(argv=None):
         scorers=[evaluator.lpips_scorer(lpips_net)] if lpips_net is not None else [],
         on_image=writer, progress=functools.partial(tqdm, leave=False), niqe=not args.no_niqe)
     meta = evaluator.evaluation_meta(scale, channel, args.lr_from, sets, named, args.use_ema,
-                                     lpips_net, args.lpips, niqe=not args.no_niqe)
+                                     lpips_net, args.lpips, niqe=not args.no_niqe,
+                                     degrade=degrade)
     report.write_results(out_dir, results, meta)
-    print(report.console_table(results))
+    print(report.console_table(results, degrade))
     written = "results.json, per_image.csv, results.md"
     if args.figures and not args.no_niqe:
         figures.plot_perception_distortion(

@@ -13,6 +13,10 @@ imresize (the protocol every SR paper's LR images follow; OpenCV/Pillow resizes 
   480x480 sub-images (written to DIR; LR images are then made of those), so training reads
   small files (BasicSR's extract_subimages). Train on them with datasets.train.hr_dir=DIR.
 
+  --degrade SPEC degrades each LR exactly as tools/eval.py --degrade does (the same pixels:
+  seeded by file name; grammar in paddle_srgan/data/degrade_spec.py), e.g.
+  --degrade blur:1.2+noise:5+jpeg:50.
+
 check: which benchmark sets are in place under a root folder, with image counts.
 
     python tools/prepare_data.py check --root data/benchmarks [--datasets Set5 Set14]
@@ -27,6 +31,8 @@ import sys
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import nullcontext
 from pathlib import Path
+
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -74,14 +80,17 @@ def extract_subimages(job):
 
 def make_lr(job):
     """LR images of one HR image at every scale; returns the number of files written."""
+    from paddle_srgan.data.degrade_spec import degraded_lr
     from paddle_srgan.data.io import read_image, write_image
-    from paddle_srgan.data.transforms import downscale
     from paddle_srgan.metrics import mod_crop
 
-    path, out_dir, scales = job
-    hr = read_image(path)
+    path, out_dir, scales, degrade = job
+    hr = read_image(path, keep_gray=True)
+    gray = hr.shape[2] == 1
+    hr = np.repeat(hr, 3, axis=2) if gray else hr  # as BenchmarkSet reads it
     for s in scales:
-        write_image(out_dir / f"X{s}" / f"{path.stem}x{s}.png", downscale(mod_crop(hr, s), s))
+        lr = degraded_lr(np.ascontiguousarray(mod_crop(hr, s)), s, degrade, path.stem, gray)
+        write_image(out_dir / f"X{s}" / f"{path.stem}x{s}.png", lr)
     return len(scales)
 
 
@@ -99,10 +108,11 @@ def run_jobs(fn, jobs, workers, desc):
 
 
 def cmd_make_lr(args):
+    from paddle_srgan.data.degrade_spec import canonical
     from paddle_srgan.data.io import list_images
-
     if any(s < 1 for s in args.scales):
         raise InputError(f"--scales must be integers >= 1, got {args.scales}")
+    degrade = canonical(args.degrade)
     hr_dir = Path(args.hr)
     hr_files = list_images(hr_dir)
     if args.sub_images is not None:
@@ -118,10 +128,11 @@ def cmd_make_lr(args):
               f"from {len(hr_files)} images to {sub_dir}")
         hr_dir, hr_files = sub_dir, list_images(sub_dir)
     out = Path(args.out)
-    jobs = [(p, out, tuple(args.scales)) for p in hr_files]
+    jobs = [(p, out, tuple(args.scales), degrade) for p in hr_files]
     n = run_jobs(make_lr, jobs, args.workers, "LR " + " ".join(f"x{s}" for s in args.scales))
     folders = ", ".join(str(out / f"X{s}") for s in args.scales)
-    print(f"wrote {n} LR images (MATLAB bicubic) of {len(hr_files)} HR images in {hr_dir} "
+    how = "MATLAB bicubic" + (f", degraded {degrade}" if degrade else "")
+    print(f"wrote {n} LR images ({how}) of {len(hr_files)} HR images in {hr_dir} "
           f"to {folders}")
     return 0
 
@@ -178,6 +189,9 @@ def main(argv=None):
     mk.add_argument("--thresh", type=int, default=0,
                     help="skip a border remainder of at most this many pixels (default: 0)")
     mk.add_argument("--sub-out", help="folder for the sub-images")
+    mk.add_argument("--degrade", metavar="SPEC",
+                    help="degrade each LR as tools/eval.py --degrade does (same pixels), e.g. "
+                         "blur:1.2+noise:5+jpeg:50")
     mk.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1),
                     help="processes (default: min(4, CPU cores))")
 

@@ -13,9 +13,10 @@ import numpy as np
 
 from ..errors import InputError
 from ..metrics import mod_crop
+from .degrade_spec import canonical, degraded_lr, parse_spec
 from .folders import check_lr_size, list_config_images, match_lr_files, resolve_dir
 from .io import check_channel, list_images, read_image, select_channel
-from .transforms import downscale, to_chw_float
+from .transforms import to_chw_float
 
 # name: (images in the published set, HR folders accepted, relative to the root)
 BENCHMARKS = {
@@ -68,7 +69,7 @@ def find_benchmark(root, name):
     raise FileNotFoundError(f"benchmark {name}: no images in {looked}; {root} holds: {holds}")
 
 
-def open_benchmark_sets(root, names=None, scale=4, lr_from="matlab", channel=None):
+def open_benchmark_sets(root, names=None, scale=4, lr_from="matlab", channel=None, degrade=None):
     """{name: BenchmarkSet} of the benchmarks `names` under `root` (tools/eval.py).
 
     Args:
@@ -79,10 +80,16 @@ def open_benchmark_sets(root, names=None, scale=4, lr_from="matlab", channel=Non
         lr_from: "matlab" (LR made by MATLAB-exact bicubic) or "folder" (the set's
             LR_bicubic/X<scale> files).
         channel: see io.select_channel.
+        degrade: a degradation spec ('blur:1.2+noise:5+jpeg:50', data.degrade_spec) applied
+            to the MATLAB-bicubic LR of every set; None: none.
     Raises:
-        ValueError for an unknown name; FileNotFoundError for a missing set or LR folder,
-        before any set is read (all are found first).
+        ValueError for an unknown name or a bad spec; FileNotFoundError for a missing set or
+        LR folder, before any set is read (all are found first).
     """
+    degrade = parse_spec(degrade)
+    if degrade and lr_from != "matlab":
+        raise InputError(f"--degrade {canonical(degrade)}: degrades the LR made from the HR "
+                         f"images, so it needs --lr-from matlab (not {lr_from})")
     if not names:
         names = [n for n in BENCHMARKS if count_images(Path(root) / BENCHMARKS[n][1][0])]
         if not names:
@@ -102,7 +109,8 @@ def open_benchmark_sets(root, names=None, scale=4, lr_from="matlab", channel=Non
             lr_dir = lr_folder(hr_dir) / f"X{scale}"
             if not lr_dir.is_dir():
                 raise FileNotFoundError(f"--lr-from folder: {lr_dir} does not exist")
-        sets[name] = BenchmarkSet(hr_dir, scale, lr_dir=lr_dir, channel=channel, key=name)
+        sets[name] = BenchmarkSet(hr_dir, scale, lr_dir=lr_dir, channel=channel, key=name,
+                                  degrade=degrade)
     return sets
 
 
@@ -123,6 +131,8 @@ class BenchmarkSet:
 
     HR images are mod-cropped to multiples of ``scale``; the LR is MATLAB bicubic
     ``imresize(HR, 1/scale)`` (uint8/uint16-exact), or read from ``lr_dir``, matched by name.
+    With ``degrade``, the made LR is degraded by that spec (data.degrade_spec.degraded_lr,
+    seeded by the file name), the one place evaluation LR images are degraded.
 
     Args:
         hr_dir: folder of HR images (relative: under ``data_root``).
@@ -132,6 +142,7 @@ class BenchmarkSet:
         max_images: use the first N images (sorted by name); None: all.
         data_root: folder that relative dirs are under.
         key: config section named in errors.
+        degrade: None, or a spec string / parsed spec (data.degrade_spec); not with lr_dir.
 
     Items (``ds[i]`` or iteration, in file-name order):
         {"name": file stem,
@@ -143,13 +154,17 @@ class BenchmarkSet:
     """
 
     def __init__(self, hr_dir, scale, lr_dir=None, channel=None, max_images=None,
-                 data_root=None, key="datasets.val"):
+                 data_root=None, key="datasets.val", degrade=None):
         if max_images is not None and (not isinstance(max_images, int) or max_images < 1):
             raise InputError(f"'{key}.max_images' must be None or an integer >= 1, "
                              f"got {max_images!r}")
         self.scale = scale
         self.channel = check_channel(channel, f"{key}.channel")
         self._key = key
+        self.degrade = parse_spec(degrade)
+        if self.degrade and lr_dir is not None:
+            raise InputError(f"'{key}': a degradation spec applies to the LR made from HR, "
+                             f"not to LR files ({lr_dir})")
         self.hr_files = list_config_images(resolve_dir(hr_dir, data_root), f"{key}.hr_dir")
         self.hr_files = self.hr_files[:max_images]
         self.lr_files = None
@@ -172,7 +187,7 @@ class BenchmarkSet:
         hr, gray = self._read(hr_path)
         hr = np.ascontiguousarray(mod_crop(hr, self.scale))
         if self.lr_files is None:
-            lr = downscale(hr, self.scale)
+            lr = degraded_lr(hr, self.scale, self.degrade, hr_path.stem, gray)
         else:
             lr, _ = self._read(self.lr_files[i])
             check_lr_size(hr_path, hr.shape[:2], self.lr_files[i], lr.shape[:2], self.scale)

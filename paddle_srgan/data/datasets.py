@@ -19,7 +19,10 @@ so neither worker processes, call order, the global numpy RNG nor a restart chan
 
 LR images. ``hr_only`` makes the LR of each (augmented) HR patch with MATLAB-exact bicubic
 (data.imresize, integer rounding after each pass), the protocol of the SR literature;
-``paired`` reads pre-made LR files (e.g. DIV2K's X4 folders, or tools/prepare_data.py make-lr).
+``paired`` reads pre-made LR files (e.g. DIV2K's X4 folders, or tools/prepare_data.py make-lr);
+``realworld`` degrades each HR patch by Real-ESRGAN's second-order model (data.realworld,
+parameters in ``datasets.train.degradation``), drawing from the same per-patch generator after
+the crop and flips, so a degraded patch is as reproducible as a clean one.
 """
 import ctypes
 import functools
@@ -40,6 +43,7 @@ from ..metrics import level_key, mod_crop
 from .benchmarks import BenchmarkSet
 from .folders import check_lr_size, list_config_images, match_lr_files, resolve_dir
 from .io import check_channel, image_size, read_image, select_channel
+from .realworld import RealWorldDegradation
 from .transforms import augment, downscale, paired_random_crop, random_crop, to_chw_float
 
 paddle = import_paddle()
@@ -57,7 +61,8 @@ class TrainPatches(paddle.io.Dataset):
     Args:
         hr_dir: folder of HR images (relative: under ``data_root``).
         scale: int, HR side / LR side.
-        type: 'hr_only' (LR made from each HR patch) or 'paired' (LR files in ``lr_dir``).
+        type: 'hr_only' (LR made from each HR patch by MATLAB bicubic), 'paired' (LR files in
+            ``lr_dir``) or 'realworld' (LR made from each HR patch by ``degradation``).
         lr_dir: folder of LR images for 'paired', matched by name (folders.match_lr_files).
         hr_crop: HR patch side, a multiple of ``scale``.
         patches_per_image: patches of each image in one epoch.
@@ -70,6 +75,8 @@ class TrainPatches(paddle.io.Dataset):
         data_root: folder that relative ``hr_dir``/``lr_dir`` are under (None: current dir).
         level_scales: scales the generator outputs, finest last (LapSRN x4: (2, 4));
             each coarser one gets its own target, the HR patch shrunk by MATLAB bicubic.
+        degradation: dict of realworld.RealWorldDegradation's arguments (the config's
+            ``datasets.train.degradation``); used by 'realworld' only.
 
     Items: ``ds[k]`` for any int k >= 0 (k >= len(ds) is a later epoch) ->
         {"lr": float32 [C, hr_crop/scale, hr_crop/scale] in [0, 1],
@@ -80,7 +87,8 @@ class TrainPatches(paddle.io.Dataset):
 
     def __init__(self, hr_dir, scale, type="hr_only", lr_dir=None, hr_crop=384,
                  patches_per_image=100, flip=True, rot90=True, cache=False,
-                 small_images="error", channel=None, seed=0, data_root=None, level_scales=None):
+                 small_images="error", channel=None, seed=0, data_root=None, level_scales=None,
+                 degradation=None):
         super().__init__()
         key = "datasets.train"
         if type not in TRAIN_TYPES:
@@ -109,6 +117,12 @@ class TrainPatches(paddle.io.Dataset):
             raise ValueError(f"level_scales {self.level_scales} must divide the scale "
                              f"({scale}) and end with it")
         self._cache = {} if cache else None
+        self.degrade = None
+        if type == "realworld":
+            if not isinstance(degradation, dict):
+                raise InputError(f"'{key}.type' is 'realworld' but '{key}.degradation' is not "
+                                 f"a mapping (got {degradation!r})")
+            self.degrade = RealWorldDegradation(**degradation, key=f"{key}.degradation")
 
         hr_files = list_config_images(resolve_dir(hr_dir, data_root), f"{key}.hr_dir")
         lr_files = None
@@ -172,7 +186,10 @@ class TrainPatches(paddle.io.Dataset):
         else:
             (hr,) = augment([random_crop(hr, self.hr_crop, rng)], self.flip, self.rot90, rng)
             # Augmenting before resizing makes lr == imresize(hr) exactly for every patch.
-            lr = downscale(hr, self.scale)
+            if self.degrade is None:
+                lr = downscale(hr, self.scale)
+            else:
+                lr = self.degrade(hr, self.scale, rng)  # draws after the crop and flips
         item = {"lr": to_chw_float(lr), "hr": to_chw_float(hr)}
         for s in self.level_scales[:-1]:  # coarser supervision levels (LapSRN)
             item[level_key("hr", s)] = to_chw_float(downscale(hr, self.scale // s))

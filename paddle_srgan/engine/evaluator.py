@@ -23,6 +23,7 @@ import numpy as np
 
 from .. import metrics, models
 from ..compat import import_paddle
+from ..data.degrade_spec import describe
 from ..data.imresize import imresize
 from ..data.transforms import downscale, to_image
 from ..errors import InputError
@@ -207,7 +208,7 @@ def evaluate_sets(sets, scale, generators=None, scorers=(), on_image=None, progr
 
 
 def evaluation_meta(scale, channel, lr_from, datasets, weights=None, use_ema=False,
-                    lpips_net=None, lpips_weights=None, niqe=True):
+                    lpips_net=None, lpips_weights=None, niqe=True, degrade=None):
     """The protocol and provenance tags stored with evaluation results.
 
     Args:
@@ -219,11 +220,13 @@ def evaluation_meta(scale, channel, lr_from, datasets, weights=None, use_ema=Fal
         use_ema: whether the EMA generator of a checkpoint was evaluated.
         lpips_net, lpips_weights: the LPIPS network and its file, if LPIPS was scored.
         niqe: whether NIQE was scored.
+        degrade: the degradation spec of the LR inputs (data.degrade_spec), or None.
     """
     weights = dict(weights or {})
     meta = {**metrics.protocol(scale, y_channel=channel is None,
                                lr_from="matlab-bicubic" if lr_from == "matlab"
                                else "LR_bicubic folder"),
+            "degrade": describe(degrade),
             "scale": scale, "channel": channel, "weights": weights,
             "weights_md5": {m: file_md5(w) for m, w in weights.items()}, "use_ema": use_ema,
             "datasets": list(datasets), **metrics.no_reference_protocol(crop_border=scale,

@@ -17,26 +17,28 @@ COLUMNS = (("psnr", "PSNR Y", 2), ("ssim", "SSIM Y", 4), ("psnr_rgb", "PSNR RGB"
            ("lpips", "LPIPS", 4))
 
 
-def table_rows(results):
-    """[[dataset, method, n, metric...], ...] with the metrics present, plus the header."""
+def table_rows(results, degrade=None):
+    """[[dataset, method, n, metric...], ...] with the metrics present, plus the header.
+    ``degrade``: the LR's degradation spec, shown with each set's name ('Set5 [jpeg:50]')."""
     present = [c for c in COLUMNS if any(c[0] in r for d in results.values() for r in d.values())]
     header = ["dataset", "method", "images"] + [c[1] for c in present]
     rows = []
     for dataset, methods in results.items():
         for method, res in methods.items():
-            rows.append([dataset, method, str(len(res["per_image"]))]
+            label = f"{dataset} [{degrade}]" if degrade else dataset
+            rows.append([label, method, str(len(res["per_image"]))]
                         + [f"{res[k]:.{nd}f}" if k in res else "-" for k, _, nd in present])
     return header, rows
 
 
-def markdown_table(results):
-    header, rows = table_rows(results)
+def markdown_table(results, degrade=None):
+    header, rows = table_rows(results, degrade)
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
 
 
-def console_table(results):
-    header, rows = table_rows(results)
+def console_table(results, degrade=None):
+    header, rows = table_rows(results, degrade)
     widths = [max(len(x) for x in col) for col in zip(header, *rows)]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     return "\n".join([fmt.format(*header), fmt.format(*("-" * w for w in widths))]
@@ -59,7 +61,8 @@ def write_results(out_dir, results, meta):
                                     + [f"{row[k]:.6f}" if k in row else "" for k in keys])
     protocol = ", ".join(f"{k}: {v}" for k, v in meta.items() if k != "datasets")
     with open(os.path.join(out_dir, "results.md"), "w", encoding="utf-8") as f:
-        f.write(markdown_table(results) + f"\n\n{protocol}\n")
+        degrade = (meta.get("degrade") or {}).get("spec")
+        f.write(markdown_table(results, degrade) + f"\n\n{protocol}\n")
 
 
 def _shell_path(path):
