@@ -55,8 +55,7 @@ def score(sr_image, hr_image, scale, rgb=False, gray=False):
     `gray`: the HR file was gray (its three channels equal): "psnr"/"ssim" then compare its
     values with metrics.rgb_to_gray of the SR output instead of Y with Y.
     """
-    peak = float(np.iinfo(hr_image.dtype).max)
-    sr8, hr8 = (img.astype(np.float64) * (255.0 / peak) for img in (sr_image, hr_image))
+    sr8, hr8 = on_8bit_scale(sr_image), on_8bit_scale(hr_image)
     y = hr_image.shape[-1] == 3
     sr_l, hr_l = sr8, hr8
     if y and gray:  # 2-D images: psnr/ssim take them as luma already
@@ -69,14 +68,19 @@ def score(sr_image, hr_image, scale, rgb=False, gray=False):
     return out
 
 
+def on_8bit_scale(image):
+    """float64 copy of an integer image on the 8-bit scale (16-bit values / 257): every
+    metric here scores 16-bit images that way, so numbers compare with 8-bit results."""
+    return image.astype(np.float64) * (255.0 / np.iinfo(image.dtype).max)
+
+
 def no_reference_scores(image, scale, gray=False, niqe=True):
     """{"niqe", "grid"} of one integer [H, W, C] image on the 8-bit scale, border = scale.
 
     `gray`: the source file was gray (score the gray scale, as `score` does). An image with
     fewer than two 96x96 blocks after the crop gets no "niqe" (NIQE needs a covariance).
     """
-    peak = float(np.iinfo(image.dtype).max)
-    img8 = image.astype(np.float64) * (255.0 / peak)
+    img8 = on_8bit_scale(image)
     gray = gray and image.shape[-1] == 3
     out = {"grid": metrics.periodic_artifacts(img8, scale, gray, period=scale)}
     if niqe and metrics.niqe_fits(image.shape, scale):
@@ -84,10 +88,14 @@ def no_reference_scores(image, scale, gray=False, niqe=True):
     return out
 
 
-def _means(rows):
-    """Mean of every score over the rows that have it (NIQE skips images too small for it)."""
+def _summary(rows):
+    """{"per_image": rows, score: mean, ...}: each score averaged over the rows that have it
+    (NIQE skips images too small for it); InputError for a set without images."""
+    if not rows:
+        raise InputError("the evaluation set has no images")
     keys = [k for k in dict.fromkeys(k for r in rows for k in r) if k != "name"]
-    return {k: float(np.mean([r[k] for r in rows if k in r])) for k in keys}
+    return {"per_image": rows, **{k: float(np.mean([r[k] for r in rows if k in r]))
+                                  for k in keys}}
 
 
 def evaluate(dataset, scale, generator=None, on_image=None, rgb=False, level_scales=None,
@@ -142,9 +150,7 @@ def evaluate(dataset, scale, generator=None, on_image=None, rgb=False, level_sca
         rows.append(row)
         if on_image is not None:
             on_image(item, sr_image, row)
-    if not rows:
-        raise InputError("the evaluation set has no images")
-    return {"per_image": rows, **_means(rows)}
+    return _summary(rows)
 
 
 def evaluate_reference(dataset, scale, niqe=True):
@@ -155,9 +161,7 @@ def evaluate_reference(dataset, scale, niqe=True):
     rows = [{"name": item["name"],
              **no_reference_scores(item["hr"], scale, bool(item.get("gray", False)), niqe)}
             for item in dataset]
-    if not rows:
-        raise InputError("the evaluation set has no images")
-    return {"per_image": rows, **_means(rows)}
+    return _summary(rows)
 
 
 def lpips_scorer(net):
@@ -165,8 +169,8 @@ def lpips_scorer(net):
     metrics.load_lpips; lower is better), border-cropped like PSNR/SSIM; 16-bit images are
     scored on the 8-bit scale, as `score` does."""
     def lpips_column(sr_image, hr_image, scale):
-        k = 255.0 / np.iinfo(hr_image.dtype).max
-        return {"lpips": metrics.lpips(sr_image * k, hr_image * k, net, crop_border=scale)}
+        return {"lpips": metrics.lpips(on_8bit_scale(sr_image), on_8bit_scale(hr_image), net,
+                                       crop_border=scale)}
     return lpips_column
 
 

@@ -324,12 +324,12 @@ class Trainer:
         for net in (self.nets.G_parallel, self.nets.D_parallel):
             if net is not None:
                 net.train()
-        bar = tqdm(total=total, initial=self.iteration, disable=not self.is_main,
-                   dynamic_ncols=True, desc="train")
-        try:  # an error leaves the bar's line finished, so its message starts a new one
-            meter = LossMeter()
-            val = None
-            phase = self.phase_of(self.iteration)
+        meter = LossMeter()
+        val = None
+        phase = self.phase_of(self.iteration)
+        # the bar closes on an error too, so the error's message starts a line of its own
+        with tqdm(total=total, initial=self.iteration, disable=not self.is_main,
+                  dynamic_ncols=True, desc="train") as bar:
             while phase < len(self.phases) and not self.stop.requested():
                 step = self.start_phase(phase)
                 end = self.phase_starts[phase + 1]
@@ -349,8 +349,6 @@ class Trainer:
                         self._log_progress(meter, step, bar)
                     val = self._after_iteration(phase, val)
                 phase += 1
-        finally:
-            bar.close()
         stopped = self.stop.name()
         if stopped is not None:
             self._save_unsaved()
@@ -420,11 +418,11 @@ class Trainer:
         names = [p["name"] for p in self.phases]
         plane = None
         if "niqe" in self.bicubic:
-            points = [("bicubic", self.bicubic["psnr"], self.bicubic["niqe"])] + [
-                (f"after '{n}'", self.phase_results[n]["psnr"], self.phase_results[n].get("niqe"))
-                for n in names if n in self.phase_results]
+            methods = {"bicubic": self.bicubic, "HR": self.hr_reference,
+                       **{f"after '{n}'": self.phase_results[n] for n in names
+                          if n in self.phase_results}}
             plane = figures.plot_perception_distortion(
-                {"validation": {"points": points, "hr_niqe": self.hr_reference.get("niqe")}},
+                figures.perception_distortion_panels({"validation": methods}),
                 os.path.join(self.run_dir, "perception_distortion.png"),
                 title=self.cfg["experiment"])
         self.log.block(report.training_verdict(

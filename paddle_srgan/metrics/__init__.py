@@ -123,6 +123,12 @@ def crop_border(img, n):
     return img[n:h - n, n:w - n] if n else img
 
 
+def _check_dtype(img):
+    """TypeError unless `img` holds uint8 or float values (taken to be in [0, 255])."""
+    if img.dtype != np.uint8 and not np.issubdtype(img.dtype, np.floating):
+        raise TypeError(f"images must be uint8 or float in [0, 255], got dtype {img.dtype}")
+
+
 def _prepare(img1, img2, border, y_channel):
     """Validate a pair of images and bring them to the space the metric is computed in.
 
@@ -137,8 +143,7 @@ def _prepare(img1, img2, border, y_channel):
     if img1.shape != img2.shape:
         raise ValueError(f"image shapes differ: {img1.shape} vs {img2.shape}")
     for img in (img1, img2):
-        if img.dtype != np.uint8 and not np.issubdtype(img.dtype, np.floating):
-            raise TypeError(f"images must be uint8 or float in [0, 255], got dtype {img.dtype}")
+        _check_dtype(img)
     if img1.ndim == 2:
         img1, img2 = img1[..., None], img2[..., None]
     elif img1.ndim != 3:
@@ -235,8 +240,7 @@ def _luma(img, border, gray):
         float64 [H - 2 border, W - 2 border].
     """
     img = np.asarray(img)
-    if img.dtype != np.uint8 and not np.issubdtype(img.dtype, np.floating):
-        raise TypeError(f"images must be uint8 or float in [0, 255], got dtype {img.dtype}")
+    _check_dtype(img)
     if img.ndim == 3 and img.shape[2] == 1:
         img = img[..., 0]
     if img.ndim == 3 and img.shape[2] == 3:
