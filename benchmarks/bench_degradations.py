@@ -3,7 +3,8 @@
 Prints one JSON object: patches per second (batch 16, 256x256 HR / 64x64 LR crops, x4,
 flips + rot90) of build_train_loader with ``hr_only`` (MATLAB bicubic) and ``realworld``
 (Real-ESRGAN's second-order model, its default parameters, and the shuffled order), with 0 and
-2 DataLoader workers, plus the pipeline's own milliseconds per patch in this process. The images
+2 DataLoader workers, plus the pipeline's own milliseconds per patch in this process and those
+of each primitive on one HR-sized patch (which stage is slow). The images
 are Set5's five HR photos resized to 480x480 (the size of make-lr --sub-images 480), with the
 image cache on, so decoding does not hide the LR-making cost. Warm-up batches are not timed.
 Other processes on the machine lower the numbers: the load average is reported.
@@ -58,6 +59,33 @@ def pipeline_ms(crop, n):
     return round(1000 * (time.perf_counter() - start) / n, 2)
 
 
+def stage_ms(crop, n):
+    """Milliseconds per call of each primitive of a stage on one crop x crop x 3 float32 patch
+    (the sizes of stage 1), one process: which stage is the slow one."""
+    from paddle_srgan.data import degradations as deg
+    img = np.random.default_rng(0).random((crop, crop, 3), dtype=np.float32)
+    rng = np.random.default_rng(1)
+    stages = {
+        "blur_21_isotropic_separable": lambda: deg.blur(
+            img, deg.anisotropic_gaussian_kernel(21, 2.0)),
+        "blur_21_anisotropic": lambda: deg.blur(
+            img, deg.anisotropic_gaussian_kernel(21, 2.0, 1.0, 0.5)),
+        "resize_down_bicubic": lambda: deg.resize(img, crop // 2, crop // 2, "bicubic"),
+        "gaussian_noise_colour": lambda: deg.gaussian_noise(img, 10.0, False, rng),
+        "poisson_noise_colour": lambda: deg.poisson_noise(img, 1.0, False, rng),
+        "poisson_noise_gray": lambda: deg.poisson_noise(img, 1.0, True, rng),
+        "jpeg": lambda: deg.jpeg(img, 50),
+    }
+    out = {}
+    for name, run in stages.items():
+        run()
+        start = time.perf_counter()
+        for _ in range(n):
+            run()
+        out[name] = round(1000 * (time.perf_counter() - start) / n, 2)
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--batches", type=int, default=10, help="timed batches per configuration")
@@ -74,6 +102,7 @@ def main():
     load_at_start = os.getloadavg()[0]
     cv2.setNumThreads(1)  # as build_train_loader does with workers: one thread per process
     single_ms = pipeline_ms(crop, 4 if args.smoke else 100)
+    stages = stage_ms(crop, 2 if args.smoke else 30)
     runs = {}
     with tempfile.TemporaryDirectory(prefix="bench_degradations_") as tmp:
         for path in list_images(ROOT / "data" / "benchmarks" / "Set5" / "HR"):
@@ -95,6 +124,7 @@ def main():
         "hr_crop": crop, "batch_size": batch_size, "warmup_batches": args.warmup,
         "timed_batches": args.batches,
         "realworld_pipeline_ms_per_patch_one_thread": single_ms,
+        "stage_ms_one_thread": stages,
         "cpu_cores": os.cpu_count(),
         "load_avg_1min": [round(load_at_start, 2), round(os.getloadavg()[0], 2)],
         "python": platform.python_version(), "paddle": paddle.__version__,

@@ -154,14 +154,21 @@ def tiny_table_generator(name, seed=0, scale=4, in_channels=3):
     return generator
 
 
+# metadata.trained_for of a realworld config with Real-ESRGAN's ranges (the defaults), by hand
+REAL_ESRGAN = ("realworld: JPEG q30-95, noise sigma 1-30 or Poisson x0.05-3, blur sigma 0.2-3, "
+               "resize x0.15-1.5, two stages (realesrgan order)")
+
+
 @pytest.fixture(scope="module")
 def generator_exports(tmp_path_factory):
     """{type: {"generator", "weights", "config", "prefix", "onnx"}} for every generator of the
     model table (tiny, RGB, x4): weights and a config for tools/*.py -c/--weights, exported
-    once per test module in-process, with <prefix>.onnx when paddle2onnx works here (else
-    "onnx" is None)."""
+    once per test module in-process as tools/export.py exports (its metadata: trained for
+    the config's realworld degradations), with <prefix>.onnx when paddle2onnx works here
+    (else "onnx" is None)."""
     import paddle
 
+    from paddle_srgan.config import load_config
     from paddle_srgan.deploy import export
     from paddle_srgan.models import GENERATORS
     folder = tmp_path_factory.mktemp("generators")
@@ -176,9 +183,11 @@ def generator_exports(tmp_path_factory):
         paddle.save(generator.state_dict(), str(weights))
         config = folder / f"{name}.yml"
         config.write_text(yaml.safe_dump({"network_g": {"type": name, **tiny_kwargs(name)},
-                                          "device": "cpu"}))
+                                          "device": "cpu",
+                                          "datasets": {"train": {"type": "realworld"}}}))
         prefix = folder / "exported" / name
-        export.export_generator(generator, prefix, {"weights": str(weights)},
+        export.export_generator(generator, prefix,
+                                export.provenance(load_config(config), str(weights)),
                                 onnx_opset=11 if onnx else None)
         exports[name] = {"generator": generator, "weights": weights, "config": config,
                          "prefix": prefix, "onnx": f"{prefix}.onnx" if onnx else None}

@@ -23,7 +23,7 @@ from paddle_srgan.deploy.runners import load_runner
 from paddle_srgan.deploy.tiling import super_resolve_image
 from paddle_srgan.models import GENERATORS, SRResNet
 
-from conftest import ROOT, not_blank, require, run_tool
+from conftest import REAL_ESRGAN, ROOT, not_blank, require, run_tool
 
 # A tiny SRResNet from the paper's class (the tool's -o overrides), weights saved by the test.
 TINY = ["-c", ROOT / "configs" / "srgan.yml", "-o", "network_g.num_block=2",
@@ -142,7 +142,9 @@ def test_page_returns_what_infer_writes(client, inputs, infer_outputs, name):
         assert shown.shape[:2] == (86 * 4, 57 * 4) and shown.dtype == np.uint8
     assert summary.startswith("**x4**: 57x86 -> 228x344") and "6 tiles of 32 px" in summary
     assert re.search(r" in \*\*\d+\.\d\d s\*\* ", summary), summary  # the time it took
-    assert summary.endswith("tiny.pdparams, Paddle dygraph)"), summary  # words, not classes
+    # words, not classes; and what the model is for (configs/srgan.yml: clean bicubic LR)
+    assert summary.endswith("tiny.pdparams, Paddle dygraph; trained for bicubic (clean))"), \
+        summary
 
 
 @pytest.mark.parametrize("backend", ["predictor", "onnx"])
@@ -178,6 +180,8 @@ def test_page_serves_every_generator_export(generator_exports, inputs, name, bac
     assert got.shape == expected.shape == (344, 228, 3)
     assert np.abs(got.astype(int) - expected).max() <= 1, (name, backend)
     assert summary.startswith("**x4**: 57x86 -> 228x344") and f"{name}, " in summary
+    # the export's record of its training (conftest: realworld, Real-ESRGAN's ranges)
+    assert summary.endswith(f"; trained for {REAL_ESRGAN})"), summary
 
 
 def test_bad_uploads_get_a_readable_message(client, tmp_path):

@@ -99,12 +99,28 @@ def test_sinc_kernel_is_a_low_pass_with_the_given_cutoff():
 
 # ---- blur, resize, noise, JPEG ----
 
+def correlate_by_hand(img, kernel):
+    """sum over the kernel window of kernel * pixel, borders mirrored without repeating the
+    edge (numpy's 'reflect' = OpenCV's BORDER_REFLECT_101), in float64."""
+    r = kernel.shape[0] // 2
+    padded = np.pad(img.astype(np.float64), ((r, r), (r, r), (0, 0)), mode="reflect")
+    h, w = img.shape[:2]
+    return sum(kernel[i, j] * padded[i:i + h, j:j + w]
+               for i in range(kernel.shape[0]) for j in range(kernel.shape[1]))
+
+
 def test_blur_equals_opencv_gaussian_blur_and_keeps_one_channel():
     rng = np.random.default_rng(0)
     img = rng.random((40, 30, 3), dtype=np.float32)
-    out = deg.blur(img, deg.anisotropic_gaussian_kernel(7, 1.1))
+    out = deg.blur(img, deg.anisotropic_gaussian_kernel(7, 1.1))  # separable: two 1-D passes
     ref = cv2.GaussianBlur(img, (7, 7), 1.1, borderType=cv2.BORDER_REFLECT_101)
     np.testing.assert_allclose(out, ref, atol=1e-5)
+    # separable or not, every kernel family is the same correlation
+    for kernel in (deg.anisotropic_gaussian_kernel(21, 3.0),
+                   deg.anisotropic_gaussian_kernel(9, 2.0, 0.6, 0.7),
+                   deg.plateau_kernel(11, 1.5, beta=1.5), deg.sinc_kernel(13, 1.2)):
+        np.testing.assert_allclose(deg.blur(img, kernel), correlate_by_hand(img, kernel),
+                                   atol=1e-5)
     assert deg.blur(img[:, :, :1], np.ones((3, 3)) / 9).shape == (40, 30, 1)
     assert deg.resize(img[:, :, :1], 20, 15, "area").shape == (20, 15, 1)
 
@@ -130,9 +146,14 @@ def test_poisson_noise_variance_is_proportional_to_intensity():
         variances[v] = noise.var()
         assert variances[v] == pytest.approx(1.5 ** 2 * v / 255, rel=0.03)  # scale^2 v / 255
     assert variances[0.6] / variances[0.1] == pytest.approx(6, rel=0.05)
-    gray = deg.poisson_noise(np.full((64, 64, 3), 0.5, np.float32), 1.0, True,
-                             np.random.default_rng(3))
-    np.testing.assert_array_equal(gray[..., 0], gray[..., 1])
+    # gray: one draw per pixel for its BT.601 luma, shared by the channels
+    rgb = np.empty((256, 256, 3), np.float32)
+    rgb[:] = [0.35, 0.6, 0.5]  # 5 noise sigmas from 0 and 1: no clipping
+    luma = 0.299 * 0.35 + 0.587 * 0.6 + 0.114 * 0.5
+    gray = deg.poisson_noise(rgb, 1.0, True, np.random.default_rng(3)) - rgb
+    np.testing.assert_allclose(gray[..., 0], gray[..., 1], atol=1e-6)
+    assert abs(gray.mean()) < 4e-4
+    assert gray[..., 0].var() == pytest.approx(luma / 255, rel=0.03)  # scale 1
 
 
 def test_jpeg_equals_pillow_at_the_same_quality():

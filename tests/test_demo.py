@@ -5,7 +5,7 @@ import os
 import paddle
 
 from paddle_srgan.checkpoint import load_generator_weights
-from paddle_srgan.config import load_config
+from paddle_srgan.config import DEFAULTS, load_config
 from paddle_srgan.data.imresize import imresize
 from paddle_srgan.engine.trainer import Trainer
 from paddle_srgan.layouts import LAYOUTS
@@ -77,3 +77,33 @@ def test_demo_runs_both_phases_and_lowers_the_pixel_loss(tmp_path):
     log = open(os.path.join(run_dir, "log.txt"), encoding="utf-8").read()
     assert "after phase 'mse'" in log and "after phase 'gan'" in log
     assert "tools/infer.py" in log and "mse_G.pdparams" in log
+
+
+def test_realworld_presets_are_their_clean_presets_trained_on_degradations():
+    """configs/realworld.yml is msrresnet.yml and demo_realworld.yml is demo.yml (network,
+    phases and losses) with datasets.train.type realworld; the full preset keeps
+    Real-ESRGAN's published degradations, the demo its own milder ones."""
+    for realworld, clean in (("realworld.yml", "msrresnet.yml"),
+                             ("demo_realworld.yml", "demo.yml")):
+        rw, base = (load_config(ROOT / "configs" / name) for name in (realworld, clean))
+        assert rw["datasets"]["train"]["type"] == "realworld", realworld
+        assert base["datasets"]["train"]["type"] == "hr_only"
+        assert rw["network_g"] == base["network_g"] and rw["network_d"] == base["network_d"]
+        assert [(p["name"], p["losses"]) for p in rw["train"]["phases"]] == \
+            [(p["name"], p["losses"]) for p in base["train"]["phases"]]
+    full = load_config(ROOT / "configs" / "realworld.yml")
+    assert full["datasets"]["train"]["degradation"] == DEFAULTS["datasets"]["train"]["degradation"]
+    assert full["datasets"]["train"]["hr_crop"] == 256  # Real-ESRGAN's crop
+    assert full["train"]["phases"][1]["losses"]["perceptual"] == 1.0  # the paper's VGG54
+
+
+def test_demo_realworld_resolves_and_runs_two_steps(tmp_path):
+    overrides = [f"output_dir={tmp_path}", "datasets.train.num_workers=0",
+                 "datasets.train.patches_per_image=2", "datasets.val.max_images=1",
+                 "train.num_samples=1", "train.phases.0.iters=1", "train.phases.0.lr_milestones=[]",
+                 "train.phases.1.iters=1", "train.phases.1.lr_milestones=[]"]
+    cfg = load_config(ROOT / "configs" / "demo_realworld.yml", overrides)
+    summary = Trainer(cfg).run()
+    assert summary["iteration"] == 2 and set(summary["phases"]) == {"mse", "gan"}
+    saved = load_config(os.path.join(tmp_path, cfg["experiment"], "config.yml"))
+    assert saved["datasets"]["train"]["type"] == "realworld"

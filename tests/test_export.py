@@ -14,12 +14,15 @@ import yaml
 
 from paddle_srgan import convert
 from paddle_srgan.compat import paddle_version
+from paddle_srgan.config import load_config
 from paddle_srgan.data.transforms import to_image
 from paddle_srgan.deploy import export, introspect, predictor, tiling
-from paddle_srgan.deploy.metadata import ExportError, ModelInfo
+from paddle_srgan.deploy.metadata import NOT_RECORDED, ExportError, ModelInfo, trained_for
+from paddle_srgan.deploy.runners import load_runner
 from paddle_srgan.models import GENERATORS, LapSRN, SRResNet, count_parameters, final_level
 
 from conftest import (
+    REAL_ESRGAN,
     ROOT,
     TINY_MAX_PARAMETERS,
     require,
@@ -130,8 +133,10 @@ def test_export_cli_writes_this_paddles_format_and_metadata(tiny):
                     "receptive_field_radius": 12, "input_name": "lr",
                     "model_file": "tiny_x4" + PROGRAM_SUFFIX, "params_file": "tiny_x4.pdiparams",
                     "paddle_version": paddle.__version__, "weights": str(tiny["weights"]),
-                    "weights_md5": md5, "config": str(tiny["config"]), "use_ema": False}
+                    "weights_md5": md5, "config": str(tiny["config"]), "use_ema": False,
+                    "trained_for": "bicubic (clean)"}
     assert meta["model"] == {"type": "SRResNet", "num_feat": 8, "num_block": 2, "scale": 4}
+    assert "trained for bicubic (clean)" in tiny["stdout"]
     assert introspect.receptive_field_radius(tiny["generator"]) == 12
     assert "receptive field 12 LR px" in tiny["stdout"]
 
@@ -208,7 +213,7 @@ def test_every_generator_type_exports_and_runs_like_eager(generator_exports, nam
     (MSRResNet's predictor failed on Paddle 3.3: float64 attribute of its bilinear skip)."""
     exported = generator_exports[name]
     generator = exported["generator"]
-    info = ModelInfo.of(generator)
+    info = ModelInfo.of(generator, trained_for(load_config(exported["config"])))
     assert ModelInfo.from_meta(predictor.read_metadata(exported["prefix"]), "meta") == info
     runners = {"jit.load": predictor.LayerRunner(predictor.load_exported(exported["prefix"]),
                                                  info),
@@ -224,6 +229,53 @@ def test_every_generator_type_exports_and_runs_like_eager(generator_exports, nam
             print(f"{name} paddle {paddle.__version__} {list(x.shape)}: max |{backend} - eager| "
                   f"= {diff:.1e}")
             assert diff <= EXPORT_MAX_DIFF, (backend, x.shape)
+
+
+DEMO_REALWORLD = ("realworld: JPEG q30-95, noise sigma 0-5 or Poisson x0-0.5, blur sigma "
+                  "0.2-1.2, resize x0.5-1.5, two stages (realesrgan order)")
+
+
+def test_trained_for_names_the_training_lr_of_each_kind_of_config():
+    """Derived from datasets.train: the type, and for realworld the ranges of both stages
+    (here the demo's, written out by hand from configs/demo_realworld.yml)."""
+    assert trained_for(load_config(ROOT / "configs" / "demo.yml")) == "bicubic (clean)"
+    assert trained_for(load_config(ROOT / "configs" / "demo_realworld.yml")) == DEMO_REALWORLD
+    assert trained_for(load_config(ROOT / "configs" / "realworld.yml")) == REAL_ESRGAN
+    paired = load_config(None, ["datasets.train.type=paired", "datasets.train.lr_dir=X4"])
+    assert trained_for(paired) == "paired LR files (X4)"
+    shuffled = load_config(ROOT / "configs" / "demo_realworld.yml",
+                           ["datasets.train.degradation.order=shuffled",
+                            "datasets.train.degradation.jpeg_range2=[20, 99]"])
+    assert trained_for(shuffled).startswith("realworld: JPEG q20-99,")
+    assert trained_for(shuffled).endswith("(shuffled order)")
+
+
+@pytest.mark.parametrize("kind", ["demo.yml", "realworld.yml"])
+@pytest.mark.parametrize("name", sorted(GENERATORS))
+def test_every_generator_type_records_and_reports_its_training(generator_exports, name, kind,
+                                                               tmp_path):
+    """What a model was trained for travels from its config into the export's metadata and
+    every runner's info (export -> predictor; config + weights -> dygraph), for each
+    generator type and both kinds of training; an export from before the field says so."""
+    exported = generator_exports[name]
+    config = tmp_path / "model.yml"
+    preset = yaml.safe_load((ROOT / "configs" / kind).read_text())
+    config.write_text(yaml.safe_dump({**yaml.safe_load(exported["config"].read_text()),
+                                      "datasets": {"train": preset["datasets"]["train"]}}))
+    cfg = load_config(config)
+    expected = "bicubic (clean)" if kind == "demo.yml" else REAL_ESRGAN
+    assert trained_for(cfg) == expected
+    prefix = tmp_path / "exported" / name
+    meta = export.export_generator(exported["generator"], prefix,
+                                   export.provenance(cfg, str(exported["weights"])))
+    assert meta["trained_for"] == expected
+    assert predictor.create_predictor(prefix, "cpu", threads=1).info.trained_for == expected
+    runner = load_runner(config=str(config), weights=str(exported["weights"]), device="cpu")
+    assert runner.info.trained_for == expected
+    meta_file = prefix.with_suffix(".yml")
+    old = {k: v for k, v in yaml.safe_load(meta_file.read_text()).items() if k != "trained_for"}
+    meta_file.write_text(yaml.safe_dump(old))
+    assert predictor.create_predictor(prefix, "cpu", threads=1).info.trained_for == NOT_RECORDED
 
 
 def test_paddle_free_deployment_modules_import_without_paddle():
@@ -326,6 +378,7 @@ def test_infer_cli_writes_every_layout_and_skips_a_corrupt_file(tiny, tmp_path):
     assert proc.returncode == 1, proc.stderr
     assert "skipped" in proc.stderr and "broken.png: cannot read image" in proc.stderr
     assert "1 of 6 failed" in proc.stderr and "wrote 5 image(s)" in proc.stdout
+    assert "model trained for: bicubic (clean)" in proc.stdout
     out = {p.name: cv2.imread(str(p), cv2.IMREAD_UNCHANGED) for p in (tmp_path / "sr").iterdir()}
     assert sorted(out) == ["deep_x4.png", "gray_x4.png", "photo_x4.png", "rgb_x4.png",
                            "rgba_x4.png"]

@@ -176,6 +176,23 @@ def test_kill9_then_resume_matches_the_uninterrupted_run(straight_run, tmp_path,
     assert steps == sorted(steps) and steps[-1] == 12 and steps.count(8) == 1
 
 
+def test_kill9_then_resume_is_exact_with_the_realworld_pipeline(tmp_path, train_images):
+    """Real-world degradations draw from each patch's own generator: a run killed and resumed
+    (with 2 workers) ends with the weights of an uninterrupted run (in the main process)."""
+    runs = {}
+    for name, workers in (("straight", 0), ("killed", 2)):
+        (tmp_path / name).mkdir()
+        runs[name] = tiny_config(tmp_path / name, train_images, **{
+            "datasets.train.type": "realworld", "datasets.train.hr_crop": 48,
+            "datasets.train.num_workers": workers})
+    run_tool("train", "-c", runs["straight"])
+    proc = run_with_fault(runs["killed"], 8, signal.SIGKILL)
+    assert proc.returncode == -signal.SIGKILL
+    assert "resumed from" in run_tool("train", "-c", runs["killed"], "--resume").stdout
+    assert_same_weights(generator_weights(tmp_path / "killed" / "runs" / "tiny"),
+                        generator_weights(tmp_path / "straight" / "runs" / "tiny"))
+
+
 def test_sigterm_saves_and_exits_cleanly_then_resumes(straight_run, tmp_path, train_images):
     config = tiny_config(tmp_path, train_images)
     proc = run_with_fault(config, 5, signal.SIGTERM)

@@ -10,7 +10,9 @@ Examples:
         --onnx
 
 Writes <out>.json (Paddle 3.x) or <out>.pdmodel (Paddle 2.6), <out>.pdiparams and <out>.yml
-(scale, channels, value ranges, receptive field, Paddle version, weights path and md5); with
+(scale, channels, value ranges, receptive field, Paddle version, weights path and md5, and
+trained_for: the LR the model was trained on, "bicubic (clean)" or "realworld: JPEG q30-95,
+..." from the config's datasets.train, shown by tools/infer.py and tools/app.py); with
 --onnx also <out>.onnx (needs `pip install paddle2onnx`). Paddle 2.6 cannot read a Paddle 3.x
 export: export with the oldest Paddle that will run it (3.x reads 2.6 exports).
 An earlier export at <out> is replaced only once the new one is complete (an interrupted export
@@ -46,16 +48,16 @@ def main(argv=None):
     from paddle_srgan.compat import import_paddle
     import_paddle().set_device("cpu")  # tracing needs no GPU; the export runs anywhere
     generator = load_generator(cfg, args.weights, args.use_ema, args.override)
-    meta = export.export_generator(generator, args.out, {
-        "model": {**cfg["network_g"], "scale": cfg["scale"]},
-        "config": cfg["_source"], "weights": args.weights, "use_ema": args.use_ema},
-        onnx_opset=args.opset if args.onnx else None)
+    meta = export.export_generator(generator, args.out,
+                                   export.provenance(cfg, args.weights, args.use_ema),
+                                   onnx_opset=args.opset if args.onnx else None)
     folder = os.path.dirname(os.path.abspath(args.out))
     written = [meta["model_file"], meta["params_file"], os.path.basename(args.out) + ".yml"]
     if args.onnx:
         written.append(os.path.basename(args.out) + ".onnx")
     print(f"wrote {', '.join(written)} to {folder} (Paddle {meta['paddle_version']}, x"
-          f"{meta['scale']}, receptive field {meta['receptive_field_radius']} LR px)")
+          f"{meta['scale']}, receptive field {meta['receptive_field_radius']} LR px; trained for "
+          f"{meta['trained_for']})")
     return 0
 
 

@@ -14,7 +14,9 @@ Examples:
 stays gray, RGBA keeps its alpha (upscaled bicubic). --tile bounds memory: the image is
 processed in tiles of that many LR pixels with --tile-pad pixels of context (default: the
 model's receptive field, which makes tiled output equal untiled output). An unreadable file is
-reported and skipped; the exit code is then 1. An .onnx model runs through onnxruntime on the
+reported and skipped; the exit code is then 1. It first prints what the model was trained for
+("bicubic (clean)" or "realworld: JPEG q30-95, ..."; for JPEG photos pick a realworld model).
+An .onnx model runs through onnxruntime on the
 CPU (pip install onnxruntime) and needs its <prefix>.yml beside it, not Paddle.
 """
 import glob
@@ -75,6 +77,8 @@ def main(argv=None):
     files = collect_inputs(args.input)
     runner = load_runner(**cli.runner_arguments(args))
     targets = output_names(files, args.output, runner.info.scale)
+    # which inputs the model is for: a clean-trained model sharpens a photo's JPEG blocks
+    print(f"model trained for: {runner.info.trained_for}")
 
     from tqdm import tqdm
 

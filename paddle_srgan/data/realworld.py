@@ -30,7 +30,7 @@ import numpy as np
 from ..errors import InputError
 from . import degradations as deg
 
-__all__ = ["RealWorldDegradation", "KERNEL_TYPES"]
+__all__ = ["RealWorldDegradation", "KERNEL_TYPES", "describe"]
 
 KERNEL_TYPES = ("iso", "aniso", "generalized_iso", "generalized_aniso", "plateau_iso",
                 "plateau_aniso")
@@ -41,6 +41,20 @@ _STAGE_KEYS = ("kernel_list", "kernel_prob", "sinc_prob", "blur_sigma", "betag_r
 _PROBABILITIES = ("sinc_prob", "gaussian_noise_prob", "gray_noise_prob")
 _RANGES = {"blur_sigma": 0, "betag_range": 0, "betap_range": 0, "resize_range": 0,
            "noise_range": 0, "poisson_scale_range": 0, "jpeg_range": 1}  # name: lowest value
+
+
+def describe(degradation):
+    """The ranges of a ``datasets.train.degradation`` section in a few words, for a person
+    choosing a model (export metadata, the page): each range spans both stages, e.g.
+    'JPEG q30-95, noise sigma 1-30 or Poisson x0.05-3, blur sigma 0.2-3, resize x0.15-1.5,
+    two stages (realesrgan order)'. Probabilities are left out: a label, not the recipe."""
+    def span(name):
+        lo = min(degradation[name][0], degradation[name + "2"][0])
+        hi = max(degradation[name][1], degradation[name + "2"][1])
+        return f"{lo:g}-{hi:g}"
+    return (f"JPEG q{span('jpeg_range')}, noise sigma {span('noise_range')} or Poisson "
+            f"x{span('poisson_scale_range')}, blur sigma {span('blur_sigma')}, resize "
+            f"x{span('resize_range')}, two stages ({degradation['order']} order)")
 
 
 class RealWorldDegradation:

@@ -38,6 +38,12 @@ KEEP_RESULTS = 4
 CACHE_MAX_AGE_S = 3600  # Gradio's copies of uploads and results are deleted after an hour
 
 
+# Shown under the page's title: which model suits which upload (README, Results: a model
+# trained on clean bicubic LR gains nothing on JPEG-50 LR and sharpens its blocks)
+CHOOSING = ("For JPEG photos from phones or the web use a model trained with realworld "
+            "degradations; a bicubic (clean) model is for clean, downscaled images.")
+
+
 class UploadError(InputError):
     """The upload cannot be processed; the message is shown on the page as it is."""
 
@@ -150,7 +156,8 @@ class Upscaler:
             tiles = -(-h // self.tile) * -(-w // self.tile)
             tiling = f"{tiles} tiles of {self.tile} px + {pad} px context"
         return (f"**x{self.runner.info.scale}**: {w}x{h} -> {sr.shape[1]}x{sr.shape[0]} "
-                f"({layout}, {bits}-bit) in **{seconds:.2f} s** ({tiling}; {self.label})")
+                f"({layout}, {bits}-bit) in **{seconds:.2f} s** ({tiling}; {self.label}; "
+                f"trained for {self.runner.info.trained_for})")
 
     def cleanup(self):
         """Remove the result files written so far."""
@@ -186,7 +193,8 @@ def build_page(upscaler, title="paddle-srgan: super-resolution"):
 
     with gr.Blocks(title=title, delete_cache=(CACHE_MAX_AGE_S, CACHE_MAX_AGE_S)) as page:
         gr.Markdown(f"## {title}\nUpload an image (PNG, JPEG, BMP, TIFF; gray, RGB, RGBA, "
-                    f"8 or 16 bit) to get it x{scale}. Drag the slider to compare with bicubic.")
+                    f"8 or 16 bit) to get it x{scale}. Drag the slider to compare with bicubic."
+                    f"\n\nTrained for: **{upscaler.runner.info.trained_for}**. {CHOOSING}")
         with gr.Row():
             with gr.Column(scale=1):
                 upload = gr.File(label="image", file_types=["image"], type="filepath")

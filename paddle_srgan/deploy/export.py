@@ -23,7 +23,7 @@ import yaml
 from ..compat import import_paddle
 from ..storage import file_md5
 from .introspect import FinalLevel
-from .metadata import EXPORT_FORMAT, META_SUFFIX, ExportError, ModelInfo
+from .metadata import EXPORT_FORMAT, META_SUFFIX, ExportError, ModelInfo, trained_for
 from .predictor import EXPORT_SUFFIXES, model_files, present_files
 
 paddle = import_paddle()
@@ -66,6 +66,14 @@ def export_generator(generator, out_prefix, meta=None, onnx_opset=None):
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return record
+
+
+def provenance(cfg, weights, use_ema=False):
+    """The `meta` of export_generator for the generator of the resolved config `cfg` with
+    `weights`: its network options, config and weights files, and what LR it was trained for
+    (metadata.trained_for), so the page and tools/infer.py can tell a user."""
+    return {"model": {**cfg["network_g"], "scale": cfg["scale"]}, "config": cfg["_source"],
+            "weights": weights, "use_ema": use_ema, "trained_for": trained_for(cfg)}
 
 
 def _remove_stale_staging(folder, stem):

@@ -12,10 +12,14 @@ from dataclasses import dataclass
 import numpy as np
 import yaml
 
+from ..data.realworld import describe
 from ..errors import InputError
 
 EXPORT_FORMAT = "paddle-srgan-export"
 META_SUFFIX = ".yml"  # not .json: Paddle 3.x writes its program there
+# trained_for of exports written before the field existed (their config is not at hand)
+NOT_RECORDED = "not recorded (exported before paddle-srgan recorded it; re-export)"
+CLEAN = "bicubic (clean)"
 
 
 class ExportError(InputError):
@@ -29,7 +33,9 @@ class ModelInfo:
 
     scale: SR factor; in_channels / out_channels: 1 or 3; output_range: (lo, hi) of the
     output values (SRResNet: (-1, 1)); receptive_field_radius: LR pixels on each side of an
-    LR pixel that its HR output depends on (the exact tile padding).
+    LR pixel that its HR output depends on (the exact tile padding); trained_for: the LR
+    images the model learned to restore, in words (see trained_for()): a model for clean
+    bicubic LR sharpens a photo's JPEG blocks and noise, one for real-world LR removes them.
     """
 
     scale: int
@@ -37,9 +43,10 @@ class ModelInfo:
     out_channels: int
     output_range: tuple
     receptive_field_radius: int
+    trained_for: str = NOT_RECORDED
 
     @classmethod
-    def of(cls, generator):
+    def of(cls, generator, trained_for=NOT_RECORDED):
         missing = [a for a in ("scale", "in_channels", "out_channels", "output_range")
                    if not hasattr(generator, a)]
         if missing:
@@ -49,17 +56,31 @@ class ModelInfo:
         from .introspect import receptive_field_radius
         return cls(int(generator.scale), int(generator.in_channels), int(generator.out_channels),
                    tuple(float(v) for v in generator.output_range),
-                   receptive_field_radius(generator))
+                   receptive_field_radius(generator), trained_for)
 
     @classmethod
     def from_meta(cls, meta, source):
-        missing = [k for k in cls.__dataclass_fields__ if k not in meta]
+        missing = [k for k in cls.__dataclass_fields__ if k not in meta and k != "trained_for"]
         if missing:
             raise ExportError(f"{source}: missing key(s) {', '.join(missing)}; re-export with "
                               f"tools/export.py")
         return cls(int(meta["scale"]), int(meta["in_channels"]), int(meta["out_channels"]),
                    tuple(float(v) for v in meta["output_range"]),
-                   int(meta["receptive_field_radius"]))
+                   int(meta["receptive_field_radius"]),
+                   str(meta.get("trained_for", NOT_RECORDED)))
+
+
+def trained_for(cfg):
+    """What LR images the generator of the resolved config `cfg` was trained on, in words:
+    'bicubic (clean)' (hr_only: MATLAB bicubic), 'paired LR files (<lr_dir>)', or
+    'realworld: JPEG q30-95, noise ...' (realworld.describe of its degradation section).
+    Recorded in an export's metadata and shown by tools/infer.py and the page."""
+    train = cfg["datasets"]["train"]
+    if train["type"] == "realworld":
+        return "realworld: " + describe(train["degradation"])
+    if train["type"] == "paired":
+        return f"paired LR files ({train['lr_dir']})"
+    return CLEAN
 
 
 def read_metadata_file(path):
@@ -90,5 +111,5 @@ def check_batch(lr_batch, channels, who):
     return batch
 
 
-__all__ = ["EXPORT_FORMAT", "META_SUFFIX", "ExportError", "ModelInfo", "read_metadata_file",
-           "check_batch"]
+__all__ = ["EXPORT_FORMAT", "META_SUFFIX", "NOT_RECORDED", "CLEAN", "ExportError", "ModelInfo",
+           "trained_for", "read_metadata_file", "check_batch"]

@@ -8,7 +8,7 @@
 Shared by tools/infer.py and tools/app.py so both run a given model the same way.
 """
 from ..errors import InputError
-from .metadata import ModelInfo
+from .metadata import ModelInfo, trained_for
 from .onnx_runner import OnnxRunner, is_onnx_model
 
 MODEL_CHOICE = ("give either --model PREFIX (or X.onnx) or --weights FILE [-c CONFIG] (-c may "
@@ -54,4 +54,4 @@ def load_runner(model=None, config=None, overrides=(), weights=None, use_ema=Fal
     use_device(device, threads or 0)
     generator = load_generator(cfg, weights, use_ema, overrides)
     generator.eval()
-    return predictor.LayerRunner(generator, ModelInfo.of(generator))
+    return predictor.LayerRunner(generator, ModelInfo.of(generator, trained_for(cfg)))
