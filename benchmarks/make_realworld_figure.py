@@ -3,14 +3,15 @@
 resolved by bicubic, a clean-trained and a realworld-trained generator, side by side.
 
 The LR is exactly what `tools/eval.py --degrade SPEC` evaluates (data.degrade_spec: MATLAB
-bicubic, then JPEG), the panels are centre crops (or --box) labelled with the whole image's
-PSNR on Y (4-pixel border) and NIQE, scored by engine.evaluator as tools/eval.py scores them:
+bicubic, then JPEG). The panels are centre crops (or --box) labelled "PSNR / NIQE" of the
+whole image (Y, 4-pixel border; NIQE: lower is more natural), scored by engine.evaluator as
+tools/eval.py scores them:
 
     LR (JPEG) | bicubic | clean-trained | realworld-trained | HR
 
     python benchmarks/make_realworld_figure.py \\
-        --clean output/demo_x4/checkpoints/gan_G.pdparams \\
-        --realworld output/demo_realworld_x4/checkpoints/gan_G.pdparams \\
+        --clean output/demo_x4/checkpoints/mse_G.pdparams \\
+        --realworld output/demo_realworld_x4/checkpoints/mse_G.pdparams \\
         [--image grace_hopper] [--degrade jpeg:50] [--out docs/realworld_jpeg50.png]
 
 Each weights file's model config is its run's config.yml (as for tools/eval.py without -c).
@@ -50,7 +51,7 @@ def main(argv=None):
     ap.add_argument("--image", default="grace_hopper", help="file stem in --heldout")
     ap.add_argument("--degrade", default="jpeg:50", help="tools/eval.py --degrade SPEC")
     ap.add_argument("--box", type=int, nargs=3, metavar=("TOP", "LEFT", "SIDE"),
-                    help="HR crop shown (default: a centred 192-pixel square)")
+                    help="HR crop shown (default: a centred 176-pixel square)")
     ap.add_argument("--out", default=str(ROOT / "docs" / "realworld_jpeg50.png"))
     args = ap.parse_args(argv)
 
@@ -61,7 +62,7 @@ def main(argv=None):
 
     use_device("cpu", 0)
     models = {}
-    for label, weights in (("clean-trained", args.clean), ("realworld-trained", args.realworld)):
+    for label, weights in (("clean", args.clean), ("realworld", args.realworld)):
         cfg = load_config(weights_config(None, weights))
         models[label] = load_generator(cfg, weights)
         models[label].eval()
@@ -75,9 +76,9 @@ def main(argv=None):
     for label, generator in [("bicubic", None), *models.items()]:
         image, row = scored(item, scale, generator)
         scores[label] = {k: round(float(row[k]), 3) for k in ("psnr", "ssim", "niqe", "grid")}
-        panels.append((f"{label} {row['psnr']:.2f} dB, NIQE {row['niqe']:.2f}", image))
+        panels.append((f"{label}: {row['psnr']:.2f} dB / {row['niqe']:.2f}", image))
     panels.append(("HR", item["hr"]))
-    box = tuple(args.box) if args.box else centre_box(item["hr"].shape, 192, scale)
+    box = tuple(args.box) if args.box else centre_box(item["hr"].shape, 176, scale)
     write_image(args.out, comparison(panels, box))
     print(json.dumps({"out": args.out, "image": args.image, "degrade": args.degrade,
                       "box": list(box), "scores": scores}, indent=1))

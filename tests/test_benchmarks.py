@@ -7,11 +7,37 @@ import sys
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, SET5
 
 SCRIPTS = sorted(p.name for p in (ROOT / "benchmarks").glob("*.py"))
-# arguments other than --smoke: make_heldout writes files rather than timing anything
-ARGUMENTS = {"make_heldout.py": lambda tmp: ["--out", str(tmp / "heldout")]}
+
+
+def figure_arguments(tmp):
+    """make_realworld_figure.py draws two trained generators: here tiny random MSRResNets,
+    each in a run folder with its config.yml, as training leaves them; Set5's baby as the
+    photo."""
+    import paddle
+    import yaml
+
+    from paddle_srgan.models import MSRResNet
+    args = []
+    for kind in ("clean", "realworld"):
+        run = tmp / kind
+        (run / "checkpoints").mkdir(parents=True)
+        (run / "config.yml").write_text(yaml.safe_dump({
+            "network_g": {"type": "MSRResNet", "num_feat": 8, "num_block": 1},
+            "device": "cpu"}))
+        paddle.seed(0)
+        weights = run / "checkpoints" / "G.pdparams"
+        paddle.save(MSRResNet(num_feat=8, num_block=1).state_dict(), str(weights))
+        args += [f"--{kind}", str(weights)]
+    return args + ["--heldout", str(SET5 / "HR"), "--image", "baby", "--out",
+                   str(tmp / "figure.png")]
+
+
+# arguments other than --smoke: these write files rather than timing anything
+ARGUMENTS = {"make_heldout.py": lambda tmp: ["--out", str(tmp / "heldout")],
+             "make_realworld_figure.py": figure_arguments}
 
 
 def test_the_benchmarks_folder_holds_the_scripts_the_readme_names():

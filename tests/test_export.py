@@ -231,8 +231,8 @@ def test_every_generator_type_exports_and_runs_like_eager(generator_exports, nam
             assert diff <= EXPORT_MAX_DIFF, (backend, x.shape)
 
 
-DEMO_REALWORLD = ("realworld: JPEG q30-95, noise sigma 0-5 or Poisson x0-0.5, blur sigma "
-                  "0.2-1.2, resize x0.5-1.5, two stages (realesrgan order)")
+DEMO_REALWORLD = ("realworld: JPEG q30-95, noise sigma 0-2 or Poisson x0-0.2, blur sigma "
+                  "0.2-1.6, resize x0.5-1.2, two stages (realesrgan order)")
 
 
 def test_trained_for_names_the_training_lr_of_each_kind_of_config():
