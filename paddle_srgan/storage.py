@@ -11,7 +11,7 @@ importable callable (os.system, builtins.exec, ...) and REDUCE calls it, which i
 only through an explicit allow-list and refuses any other one before it is even imported, so
 nothing the file asks for runs. `load_file` reads every `.pdparams` (checkpoints, generator
 weights, VGG and LPIPS weights, converted weights) that way and then returns exactly what
-`paddle.load` would; torch_weights.py reads PyTorch files with the same unpickler.
+`paddle.load` would; published_weights/torch_files.py reads PyTorch files with the same unpickler.
 """
 import _compat_pickle
 import collections

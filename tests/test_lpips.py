@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from skimage import data
 
-from paddle_srgan import metrics, torch_weights
+from paddle_srgan import metrics
 from paddle_srgan.models import lpips as lpips_net
+from paddle_srgan.published_weights import torch_files
 
 from conftest import ROOT, run_tool
 
@@ -75,7 +76,7 @@ def test_conversion_cli_round_trip(fixture, tmp_path):
 @pytest.mark.parametrize("fmt", ["legacy", "zip"])
 def test_lin_weights_read_from_pytorch_files(fixture, fmt):
     """The published weights/v0.1/*.pth are in the legacy format."""
-    state = torch_weights.read_torch_weights(str(FIXTURES / f"lpips_lin_alex_{fmt}.pth"))
+    state = torch_files.read_torch_weights(str(FIXTURES / f"lpips_lin_alex_{fmt}.pth"))
     _, lin = torch_states(fixture, "alex")
     assert sorted(state) == sorted(lin)
     for key in lin:

@@ -62,7 +62,7 @@ def test_wrong_rank_and_channels_are_clear_errors():
 
 
 def _parity_model(npz):
-    from paddle_srgan import convert
+    from paddle_srgan.published_weights import convert
     state = convert.convert_state(convert.read_state(str(npz)), "srresnet")
     return convert.load_into(SRResNet(), state)
 
@@ -161,7 +161,7 @@ def test_vgg_missing_weights_offline_is_one_clear_error(tmp_path, monkeypatch):
 
 
 def test_srresnet_variant_options():
-    """The published variants (paddle_srgan.convert.LAYOUTS) are options of the one class."""
+    """The published variants (published_weights.convert.LAYOUTS) are options of one class."""
     g = SRResNet(num_feat=8, num_block=1, act="prelu_channel", conv_bias=False, norm="bn",
                  output_act="tanh01", body_end="conv_act")
     keys = g.state_dict()

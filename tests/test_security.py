@@ -14,11 +14,12 @@ import shutil
 import numpy as np
 import pytest
 
-from paddle_srgan import checkpoint, convert, storage
+from paddle_srgan import checkpoint, storage
 from paddle_srgan.compat import import_paddle
 from paddle_srgan.metrics import load_lpips
 from paddle_srgan.models import build_vgg
 from paddle_srgan.models.lpips import LPIPS
+from paddle_srgan.published_weights import convert
 
 from conftest import SET5, require, run_tool, tiny_config
 
@@ -162,7 +163,7 @@ def test_inst_opcode_is_refused(tmp_path):
 
 def test_torch_and_paddle_share_one_unpickler(tmp_path):
     """A PyTorch file is refused by the same unpickler, with its own explanation."""
-    from paddle_srgan.torch_weights import TorchWeightsError, read_torch_weights
+    from paddle_srgan.published_weights.torch_files import TorchWeightsError, read_torch_weights
     marker, path = tmp_path / "pwned", tmp_path / "evil.pth"
     path.write_bytes(pickle.dumps({"w": Payload(os.system, f"touch {marker}")}, protocol=2))
     with pytest.raises(TorchWeightsError, match=rf"{path}: refused to load: it asks to run "

@@ -35,9 +35,9 @@ def read_weights(path, flag):
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{flag} {path}: no such file (expected {WHERE[flag]})")
     if path.lower().endswith(".npz"):
-        from paddle_srgan.convert import read_state
+        from paddle_srgan.published_weights.convert import read_state
         return read_state(path)
-    from paddle_srgan.torch_weights import read_torch_weights
+    from paddle_srgan.published_weights.torch_files import read_torch_weights
     return read_torch_weights(path)
 
 
@@ -53,8 +53,8 @@ def main(argv=None):
     lin_state = read_weights(args.lin, "--lin")
     backbone_state = read_weights(args.backbone, "--backbone")
 
-    from paddle_srgan.convert import save_state
     from paddle_srgan.models import lpips
+    from paddle_srgan.published_weights.convert import save_state
     backbone, state = lpips.from_torch_state(backbone_state, lin_state,
                                              backbone_source=args.backbone, lin_source=args.lin)
     lpips.LPIPS(backbone).set_weights(state, source=f"{args.backbone} + {args.lin}")

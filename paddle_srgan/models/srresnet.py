@@ -1,5 +1,5 @@
 """SRResNet, the SRGAN generator (Ledig et al. 2017, Fig. 4, top), and the published variants
-of it whose weights `paddle_srgan.convert` imports.
+of it whose weights `paddle_srgan.published_weights.convert` imports.
 
 Defaults are the paper's network:
 
@@ -13,10 +13,10 @@ Defaults are the paper's network:
 
 The paper scales HR targets to [-1,1] and LR inputs to [0,1]; tanh bounds the output to the
 target range. The layout and parameter count (1,549,462 at defaults) match the sgrvinod PyTorch
-tutorial, so its checkpoints convert key by key (`paddle_srgan.convert`).
+tutorial, so its checkpoints convert key by key (`paddle_srgan.published_weights.convert`).
 
 The other options describe the same skeleton as other projects trained it (the options each
-converter layout sets are listed in `paddle_srgan.convert.LAYOUTS`):
+converter layout sets are listed in `paddle_srgan.published_weights.convert.LAYOUTS`):
 * PyTorch's ONNX-example SRResNet: per-channel PReLU, bias-free convs before BN, no output
   activation (`act='prelu_channel', conv_bias=False, output_act='none', output_range=(-1, 1)`);
 * BasicSR MSRResNet: no BN, LeakyReLU(0.1) outside and ReLU inside the residual blocks, no
