@@ -259,12 +259,33 @@ def check_values(cfg, source, overrides=()):
             if not test(value):
                 raise ConfigError(f"{_origin(full, source, overrides)}: '{full}' must be "
                                   f"{allowed}, got {value!r}")
-    train = cfg["train"]
-    if train["best_metric"] == "niqe" and not train["val_niqe"]:
-        where = _origin("train.best_metric", _origin("train.val_niqe", source, overrides),
-                        overrides)
-        raise ConfigError(f"{where}: 'train.best_metric' is 'niqe' but 'train.val_niqe' is "
-                          f"false: validation would have no NIQE to choose by")
+    for keys, fits, problem in COMBINATIONS:
+        values = [_get(cfg, key) for key in keys]
+        if not fits(*values):
+            where = source
+            for key in reversed(keys):  # the override that set any of them is named first
+                where = _origin(key, where, overrides)
+            raise ConfigError(f"{where}: {problem.format(*values)}")
+
+
+def _get(cfg, key):
+    for part in key.split("."):
+        cfg = cfg[part]
+    return cfg
+
+
+# Rules that tie keys together: (keys, test of their values, the problem in words).
+COMBINATIONS = [
+    (("datasets.train.hr_crop", "scale"), lambda crop, scale: crop % scale == 0,
+     "'datasets.train.hr_crop' ({0}) must be a multiple of the scale ({1}), e.g. {1}x96"),
+    (("datasets.train.type", "datasets.train.lr_dir"),
+     lambda kind, lr_dir: kind != "paired" or lr_dir is not None,
+     "'datasets.train.type' is 'paired' but 'datasets.train.lr_dir' is not set"),
+    (("train.best_metric", "train.val_niqe"),
+     lambda metric, niqe: metric != "niqe" or bool(niqe),
+     "'train.best_metric' is 'niqe' but 'train.val_niqe' is false: validation would have no "
+     "NIQE to choose by"),
+]
 
 
 def closest_hint(key, valid, prefix=""):

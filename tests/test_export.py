@@ -339,6 +339,60 @@ def test_infer_cli_writes_every_layout_and_skips_a_corrupt_file(tiny, tmp_path):
     assert np.array_equal(out["rgba_x4.png"][:, :, 2::-1], expected)
 
 
+def test_tiling_values_follow_one_rule_wherever_they_come_from(tiny, tmp_path):
+    """deploy.tiling.check_tiling is the rule: upscale, the page's Upscaler and both tools'
+    flags (through cli.tiling_arguments) refuse the same values, in their own words; --tile 0
+    means the whole image in both tools."""
+    from paddle_srgan import cli
+    from paddle_srgan.deploy.app import Upscaler
+    from paddle_srgan.errors import InputError
+    runner = predictor.LayerRunner(tiny["generator"], ModelInfo.of(tiny["generator"]))
+    lr = as_lr(astronaut_crop(60, 150, 12, 12))
+    for tile, pad in [(0, 4), (-3, 4), (8, -1)]:
+        with pytest.raises(InputError, match="tile must be >= 1 and tile_pad >= 0"):
+            tiling.upscale(runner.run, lr, 4, tile, pad)
+        with pytest.raises(InputError, match="tile must be >= 1 and tile_pad >= 0"):
+            Upscaler(runner, tile, pad, out_dir=tmp_path)
+    parse = cli.model_parser("test", tile_default=512).parse_args
+    assert cli.tiling_arguments(parse(["--tile", "0"])) == (None, None)
+    assert cli.tiling_arguments(parse([])) == (512, None)
+    with pytest.raises(InputError, match="--tile must be >= 1 and --tile-pad >= 0, got --tile 8 "
+                                         "and --tile-pad -2"):
+        cli.tiling_arguments(parse(["--tile", "8", "--tile-pad", "-2"]))
+    proc = run_tool("infer", "--model", tiny["prefix"], "--input", tmp_path / "none.png",
+                    "--output", tmp_path / "sr", "--tile", "-1", check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "error: --tile must be >= 1 and --tile-pad >= 0, got --tile -1 and --tile-pad None"]
+    write_inputs(tmp_path / "in")
+    run_tool("infer", "--model", tiny["prefix"], "--input", tmp_path / "in" / "rgb.png",
+             "--output", tmp_path / "whole", "--tile", "0")
+    assert (tmp_path / "whole" / "rgb_x4.png").is_file()
+
+
+def test_a_bug_in_a_runner_keeps_its_traceback_in_infer(tiny, tmp_path, monkeypatch, capsys):
+    """infer skips files it cannot read (a user's problem), not every file when the code
+    fails: a plain ValueError from inside a runner is a bug and propagates."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("infer_tool", ROOT / "tools" / "infer.py")
+    infer = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(infer)
+
+    class Broken:
+        info = ModelInfo.of(tiny["generator"])
+        backend = "test"
+
+        def run(self, lr):
+            raise ValueError("operands could not be broadcast together")
+
+    monkeypatch.setattr(infer, "load_runner", lambda **kwargs: Broken())
+    write_inputs(tmp_path / "in")
+    with pytest.raises(ValueError, match="could not be broadcast"):
+        infer.main(["--model", str(tiny["prefix"]), "--input", str(tmp_path / "in" / "rgb.png"),
+                    "--output", str(tmp_path / "sr")])
+    assert "skipped" not in capsys.readouterr().err
+
+
 def test_infer_cli_runs_training_weights_directly(tiny, tmp_path):
     rgb = write_inputs(tmp_path / "in")
     run_tool("infer", "-c", tiny["config"], "--weights", tiny["weights"], "--input",

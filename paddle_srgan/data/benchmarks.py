@@ -155,9 +155,6 @@ class BenchmarkSet:
 
     def __init__(self, hr_dir, scale, lr_dir=None, channel=None, max_images=None,
                  data_root=None, key="datasets.val", degrade=None):
-        if max_images is not None and (not isinstance(max_images, int) or max_images < 1):
-            raise InputError(f"'{key}.max_images' must be None or an integer >= 1, "
-                             f"got {max_images!r}")
         self.scale = scale
         self.channel = check_channel(channel, f"{key}.channel")
         self._key = key

@@ -13,6 +13,16 @@ from ..errors import InputError
 GRAY_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
+def check_tiling(tile, tile_pad, names=("tile", "tile_pad")):
+    """The one rule for tiling arguments, wherever they come from (upscale, the page, the
+    tools' --tile / --tile-pad): tile None (the whole image at once) or >= 1 LR pixels;
+    tile_pad None (the model's receptive field radius) or >= 0. Raises InputError naming the
+    arguments as the caller calls them (`names`)."""
+    if tile is not None and tile < 1 or tile_pad is not None and tile_pad < 0:
+        raise InputError(f"{names[0]} must be >= 1 and {names[1]} >= 0, got {names[0]} "
+                         f"{tile} and {names[1]} {tile_pad}")
+
+
 def tile_windows(size, tile, pad):
     """Tiles along one axis: (core_start, core_end, window_start, window_end) in LR pixels.
 
@@ -53,12 +63,13 @@ def upscale(run_fn, lr, scale, tile=None, tile_pad=None, finish=None):
     if lr.ndim != 3:
         raise ValueError(f"upscale expects one image [C, h, w], got shape {list(lr.shape)}")
     _, h, w = lr.shape
+    check_tiling(tile, tile_pad)
     if tile is None or (tile >= h and tile >= w):
         sr = run_fn(lr[None])[0]
         return sr if finish is None else finish(sr)
-    if tile < 1 or tile_pad is None or tile_pad < 0:
-        raise ValueError(f"upscale: tile must be >= 1 and tile_pad >= 0 (use the model's "
-                         f"receptive_field_radius), got tile={tile}, tile_pad={tile_pad}")
+    if tile_pad is None:
+        raise ValueError("upscale: a tiled run needs tile_pad (the model's "
+                         "receptive_field_radius makes tiled output equal untiled output)")
     out = None
     for y0, y1, wy0, wy1 in tile_windows(h, tile, tile_pad):
         for x0, x1, wx0, wx1 in tile_windows(w, tile, tile_pad):
@@ -128,4 +139,4 @@ def super_resolve_image(runner, image, tile=None, tile_pad=None):
     return out[:, :, 0] if squeeze else out
 
 
-__all__ = ["tile_windows", "upscale", "super_resolve_image"]
+__all__ = ["check_tiling", "tile_windows", "upscale", "super_resolve_image"]
