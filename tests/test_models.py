@@ -213,3 +213,28 @@ def test_bilinear_input_skip_is_paddles_bilinear_interpolation(scale):
 def test_srresnet_option_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):
         SRResNet(num_feat=8, num_block=1, **kwargs)
+
+
+def test_a_generator_that_breaks_the_contract_fails_when_built(monkeypatch):
+    """models.GENERATOR_CONTRACT is checked by build_model, so a new generator type without
+    output_range (which the evaluator used to default to (-1, 1)) fails at build time."""
+    from paddle_srgan import models
+
+    class NoRange(paddle.nn.Layer):
+        def __init__(self, scale=4, in_channels=3):
+            super().__init__()
+            self.scale, self.in_channels, self.out_channels = scale, in_channels, in_channels
+
+    class BadLevels(NoRange):
+        output_range = (0.0, 1.0)
+        level_scales = (4, 2)
+
+    for cls, message in [(NoRange, "'output_range' must be .* got None"),
+                         (BadLevels, "'level_scales' must be increasing .* got \\(4, 2\\)")]:
+        monkeypatch.setitem(models.MODELS, cls.__name__, cls)
+        monkeypatch.setitem(models.GENERATORS, cls.__name__, cls)
+        with pytest.raises(models.ConfigError, match=f"generator {cls.__name__} breaks the "
+                                                     f"generator contract: {message}"):
+            models.build_model({"type": cls.__name__}, scale=4, in_channels=3)
+    for name in ("SRResNet", "MSRResNet", "LapSRN"):  # the table's own types fit it
+        assert models.check_generator(models.build_model({"type": name}, scale=4, in_channels=3))

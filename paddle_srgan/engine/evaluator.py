@@ -131,8 +131,8 @@ def evaluate(dataset, scale, generator=None, on_image=None, rgb=False, level_sca
             images = [imresize(item["lr_image"], scale=s) for s in level_scales]
         else:
             out = super_resolve(generator, item["lr"])
-            out_range = getattr(generator, "output_range", (-1.0, 1.0))
-            images = [to_image(o, out_range, hr.dtype.type) for o in output_levels(out)]
+            images = [to_image(o, generator.output_range, hr.dtype.type)
+                      for o in output_levels(out)]
         sr_image = images[-1]
         if sr_image.shape != hr.shape:
             raise InputError(f"{item['name']}: SR image is {sr_image.shape}, HR is {hr.shape}; "
