@@ -227,7 +227,7 @@ def test_files_of_a_training_run_load_as_paddle_load_does(tiny_run, tmp_path, pr
         if name.startswith("iter_"):
             assert type(state["rng"]["paddle"][0]).__name__ == "GeneratorState"
             assert isinstance(state["rng"]["numpy"][1], np.ndarray)
-            assert state["opt_g"]["LR_Scheduler"]["last_epoch"] >= 1
+            assert state["step"]["opt_g"]["LR_Scheduler"]["last_epoch"] >= 1
     # a checkpoint's generator and EMA, and a state dict, go into a generator
     from paddle_srgan.config import load_config
     from paddle_srgan.models import build_generator

@@ -43,7 +43,6 @@ from ..data.datasets import build_train_loader, build_train_set, build_val_set
 from ..data.io import write_image
 from ..errors import InputError
 from ..models import count_parameters, level_scales
-from ..storage import atomic_save
 from . import figures, report
 from .evaluator import evaluate, evaluate_reference, mean_scores, validate
 from .logger import LossMeter, RunLogger
@@ -86,6 +85,7 @@ class Trainer:
         self.nets = self.step = self.guard = self.log = None
         self.bicubic = self.hr_reference = None
         self._resume_state = None
+        self._resumed = None  # restore_training_state's counters of a resumed run
         self.stop = None  # StopRequests while run() runs
         self.lock = RunLock(self.run_dir)  # one trainer per run directory (rank 0 holds it)
 
@@ -148,7 +148,7 @@ class Trainer:
 
     def _prepare_run_dir(self):
         if self.is_main:
-            os.makedirs(os.path.join(self.run_dir, "checkpoints"), exist_ok=True)
+            os.makedirs(ckpt.checkpoints_dir(self.run_dir), exist_ok=True)
             with open(os.path.join(self.run_dir, "config.yml"), "w", encoding="utf-8") as f:
                 f.write(dump_config(self.cfg))
 
@@ -160,6 +160,7 @@ class Trainer:
             self.log.info("resuming with a changed config (the new values apply): "
                           + "; ".join(diffs))
         counters = ckpt.restore_training_state(state, self.nets)
+        self._resumed = counters  # its phase and step state: start_phase needs them
         self.iteration = counters["iteration"]
         self.best = counters["best"]
         self.phase_results = counters["phase_results"]
@@ -182,13 +183,13 @@ class Trainer:
         self.step = PhaseStep(self.nets, phase, self.train_cfg, self.cfg["losses"],
                               self.level_scales, self.guard, self.amp, self.iteration)
         if self.iteration > start:  # resuming inside this phase: its optimizer state is needed
-            state = self._resume_state
-            if state is None or state.get("phase") != index:
+            saved_in = self._resumed["phase"] if self._resumed else None
+            if saved_in != index or self._resumed["step"] is None:
                 raise ckpt.CheckpointError(
                     f"the checkpoint at iteration {self.iteration} was saved in phase "
-                    f"{None if state is None else state.get('phase')}, but train.phases puts "
-                    f"that iteration in phase {index}: were the phases' iters changed?")
-            self.step.set_state_dict(state)
+                    f"{saved_in}, but train.phases puts that iteration in phase {index}: were "
+                    f"the phases' iters changed?")
+            self.step.set_state_dict(self._resumed["step"])
         self.log.info(f"phase {index + 1}/{len(self.phases)} '{phase['name']}': iterations "
                       f"{start + 1}..{self.phase_starts[index + 1]}, lr {phase['lr']}, "
                       f"losses {phase['losses']}")
@@ -245,7 +246,7 @@ class Trainer:
             newest = (f"the newest checkpoint is {os.path.basename(kept[-1][1])}" if kept
                       else "no checkpoint was written yet")
             raise ckpt.CheckpointError(
-                f"could not write {name} in {os.path.join(self.run_dir, 'checkpoints')} at "
+                f"could not write {name} in {ckpt.checkpoints_dir(self.run_dir)} at "
                 f"iteration {self.iteration} ({exc.strerror or exc}); the files written before "
                 f"are intact and {newest}: free space, then run the same command with "
                 f"--resume") from None
@@ -401,10 +402,9 @@ class Trainer:
                 self.phase_results[self.phases[phase]["name"]] = mean_scores(val)
             self.save()
         if phase_end and self.is_main:
-            name = f"{self.phases[phase]['name']}_G.pdparams"
-            with self._writing(name):
-                atomic_save(self.nets.G_eval.state_dict(),
-                            os.path.join(self.run_dir, "checkpoints", name))
+            name = self.phases[phase]["name"]
+            with self._writing(f"{name}_G.pdparams"):
+                ckpt.save_phase_weights(self.run_dir, name, self.nets.G_eval.state_dict())
         return val
 
     def _report(self, val):
