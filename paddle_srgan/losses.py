@@ -6,8 +6,7 @@ Conventions: images are [N, C, H, W] float32 in the generator's output range (`v
 import contextlib
 
 from .compat import import_paddle
-from .metrics import level_key
-from .models import output_levels
+from .models import level_key, output_levels
 
 paddle = import_paddle()
 F = paddle.nn.functional

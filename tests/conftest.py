@@ -39,7 +39,7 @@ runpy.run_path(sys.argv[0], run_name="__main__")
 
 def y_by_hand(rgb):
     """MATLAB rgb2ycbcr luma (BT.601, 16..235) of a float RGB image in [0, 255], written out
-    here independently of metrics.rgb_to_y."""
+    here independently of data.colour.rgb_to_y."""
     return 16 + (65.481 * rgb[..., 0] + 128.553 * rgb[..., 1] + 24.966 * rgb[..., 2]) / 255
 
 

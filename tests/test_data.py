@@ -13,6 +13,7 @@ from skimage import data as skdata
 
 from paddle_srgan.config import load_config
 from paddle_srgan.data.benchmarks import BenchmarkSet
+from paddle_srgan.data.colour import rgb_to_y, to_chw_float
 from paddle_srgan.data.datasets import (
     EpochBatchSampler,
     TrainPatches,
@@ -30,11 +31,10 @@ from paddle_srgan.data.io import (
 from paddle_srgan.data.transforms import (
     augment,
     downscale,
+    mod_crop,
     paired_random_crop,
     random_crop,
-    to_chw_float,
 )
-from paddle_srgan.metrics import mod_crop, rgb_to_y
 
 from conftest import ROOT, SET5, run_tool, y_by_hand
 
@@ -236,9 +236,10 @@ def test_select_channel_y_is_matlab_luma_rounded():
 def test_select_channel_gray_is_full_range_601_luma():
     img = natural("chelsea", 40, 40)
     gray = select_channel(img, "gray")
-    np.testing.assert_array_equal(gray[:, :, 0], cv2.cvtColor(img, cv2.COLOR_RGB2GRAY))
     expected = 0.299 * img[..., 0] + 0.587 * img[..., 1] + 0.114 * img[..., 2]
-    assert np.abs(gray[:, :, 0] - expected).max() <= 0.51
+    assert np.abs(gray[:, :, 0] - expected).max() <= 0.5 + 1e-9  # rounded, one luma (colour.py)
+    # OpenCV's fixed-point weights round a few pixels the other way
+    assert np.abs(gray[:, :, 0].astype(int) - cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)).max() <= 1
     assert select_channel(np.full((1, 1, 3), 255, np.uint8), "gray")[0, 0, 0] == 255
 
 

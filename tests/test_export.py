@@ -13,7 +13,7 @@ import skimage.data
 import yaml
 
 from paddle_srgan.compat import paddle_version
-from paddle_srgan.data.transforms import to_image
+from paddle_srgan.data.colour import to_image
 from paddle_srgan.deploy import export, introspect, predictor, tiling
 from paddle_srgan.deploy.metadata import ExportError, ModelInfo
 from paddle_srgan.models import GENERATORS, LapSRN, SRResNet, count_parameters, final_level

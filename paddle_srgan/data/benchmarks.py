@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from ..metrics import mod_crop
+from .colour import to_chw_float
 from .degrade_spec import canonical, degraded_lr, parse_spec
 from .folders import check_lr_size, list_config_images, match_lr_files, resolve_dir
 from .io import check_channel, list_images, read_image, select_channel
-from .transforms import to_chw_float
+from .transforms import mod_crop
 
 # name: (images in the published set, HR folders accepted, relative to the root)
 BENCHMARKS = {

@@ -38,12 +38,13 @@ import numpy as np
 
 from ..compat import import_paddle
 from ..errors import InputError
-from ..metrics import level_key, mod_crop
+from ..models import level_key
 from .benchmarks import BenchmarkSet
+from .colour import to_chw_float
 from .folders import check_lr_size, list_config_images, match_lr_files, resolve_dir
 from .io import check_channel, image_size, read_image, select_channel
 from .realworld import RealWorldDegradation
-from .transforms import augment, downscale, paired_random_crop, random_crop, to_chw_float
+from .transforms import augment, downscale, mod_crop, paired_random_crop, random_crop
 
 paddle = import_paddle()
 

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.colour import to_uint8
 from ..data.imresize import imresize
 from ..data.io import image_size, read_image, write_image
-from ..data.transforms import to_uint8
 from ..errors import InputError, MissingPackageError
 from .tiling import check_tiling, super_resolve_image
 

@@ -6,11 +6,8 @@ gray, RGB, RGBA, 8/16-bit in, the same layout out). Images are read and written 
 import cv2
 import numpy as np
 
-from ..data.transforms import to_image
+from ..data.colour import rgb_to_gray, to_chw_float, to_image
 from ..errors import InputError
-
-# ITU-R 601 luma without offset, as cv2.COLOR_RGB2GRAY and data.io.select_channel("gray").
-GRAY_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
 def check_tiling(tile, tile_pad, names=("tile", "tile_pad")):
@@ -117,7 +114,7 @@ def super_resolve_image(runner, image, tile=None, tile_pad=None):
     alpha = pixels[:, :, 3] if pixels.shape[2] == 4 else None
     color = pixels[:, :, :3] if alpha is not None else pixels
     gray = color.shape[2] == 1
-    lr = color.transpose(2, 0, 1).astype(np.float32) / np.float32(np.iinfo(image.dtype).max)
+    lr = to_chw_float(color)
     run = runner.run
     if info.in_channels == 3 and gray:
         lr = np.repeat(lr, 3, axis=0)
@@ -130,7 +127,7 @@ def super_resolve_image(runner, image, tile=None, tile_pad=None):
 
     def finish(sr):  # a tile's float output -> its pixels in the input's layout and dtype
         if gray and sr.shape[0] == 3:
-            sr = np.tensordot(GRAY_WEIGHTS, sr, axes=1)[None]  # weights sum to 1: range kept
+            sr = rgb_to_gray(sr.transpose(1, 2, 0))[None]  # weights sum to 1: range kept
         return to_image(sr, info.output_range, image.dtype)
     out = upscale(run, lr, info.scale, tile, pad, finish)
     if alpha is not None:

@@ -14,9 +14,9 @@ from collections import defaultdict
 import cv2
 import numpy as np
 
+from ..data.colour import to_uint8
 from ..data.imresize import imresize
 from ..data.io import write_image
-from ..data.transforms import to_uint8
 
 LABEL_HEIGHT = 18
 GAP = 2  # white pixels between panels

@@ -9,7 +9,7 @@ import json
 import os
 
 from .. import checkpoint as ckpt
-from ..metrics import level_key
+from ..models import level_key
 
 # (key, header, decimals); NIQE (lower is more natural) and the grid score (dB of spectral
 # peaks at the pixel-shuffle period) beside PSNR

@@ -18,8 +18,14 @@ from typing import Optional
 from .. import losses
 from ..compat import import_paddle
 from ..errors import UserError
-from ..metrics import level_key
-from ..models import bn_statistics, build_discriminator, build_generator, build_vgg, final_level
+from ..models import (
+    bn_statistics,
+    build_discriminator,
+    build_generator,
+    build_vgg,
+    final_level,
+    level_key,
+)
 
 paddle = import_paddle()
 unique_name = paddle.utils.unique_name

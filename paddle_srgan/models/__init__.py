@@ -107,6 +107,12 @@ def level_scales(generator, scale):
     return tuple(getattr(generator, "level_scales", None) or (scale,))
 
 
+def level_key(name, scale):
+    """The key of a per-level value of a multi-level generator (LapSRN): 'psnr_x2' for the
+    x2 level's PSNR, 'hr_x2' for its training target, 'pixel_x2' for its loss term."""
+    return f"{name}_x{scale}"
+
+
 def final_level(out):
     """The full-scale output of a generator call (the last of `output_levels`): what is
     scored, shown and exported."""
@@ -155,4 +161,4 @@ def count_parameters(layer):
 __all__ = ["SRResNet", "MSRResNet", "LapSRN", "Discriminator", "VGGFeatures", "MODELS",
            "GENERATORS", "GENERATOR_CONTRACT", "check_generator", "build_model",
            "build_generator", "build_discriminator", "build_vgg", "bn_statistics",
-           "count_parameters", "output_levels", "final_level", "level_scales"]
+           "count_parameters", "output_levels", "final_level", "level_scales", "level_key"]
