@@ -471,7 +471,7 @@ def bilinear_x4_set5_psnr():
     for item in BenchmarkSet(scale=4, data_root=str(BENCH), hr_dir="Set5/HR"):
         lr = item["lr_image"].astype(np.float32) / 255
         sr = cv2.resize(lr, None, fx=4, fy=4, interpolation=cv2.INTER_LINEAR)
-        scores.append(psnr(np.clip(np.round(sr * 255), 0, 255), item["hr"].astype(np.float64),
+        scores.append(psnr(np.clip(np.round(sr * 255), 0, 255), item["hr_image"].astype(np.float64),
                            crop_border=4))
     return float(np.mean(scores))
 

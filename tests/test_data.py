@@ -558,7 +558,8 @@ def test_set5_benchmark_reproduces_the_shipped_matlab_lr():
     for item in items:
         shipped = read_image(SET5 / "LR_bicubic" / "X4" / f"{item['name']}.png")
         np.testing.assert_array_equal(item["lr_image"], shipped)
-        np.testing.assert_array_equal(item["hr"], read_image(SET5 / "HR" / f"{item['name']}.png"))
+        np.testing.assert_array_equal(item["hr_image"],
+                                      read_image(SET5 / "HR" / f"{item['name']}.png"))
         assert item["lr"].dtype == np.float32 and item["lr"].shape == (3,) + shipped.shape[:2]
         np.testing.assert_array_equal(to_uint8(item["lr"]), shipped)
     paired = BenchmarkSet("Set5/HR", 4, lr_dir="Set5/LR_bicubic/X4", data_root=SET5.parent)
@@ -569,8 +570,8 @@ def test_benchmark_mod_crop_max_images_and_channel():
     bench = BenchmarkSet(SET5 / "HR", 3, max_images=2, channel="Y")
     assert len(bench) == 2
     baby = bench[0]
-    assert baby["hr"].shape == (510, 510, 1) and baby["lr"].shape == (1, 170, 170)
-    assert bench[1]["name"] == "bird" and bench[1]["hr"].shape == (288, 288, 1)
+    assert baby["hr_image"].shape == (510, 510, 1) and baby["lr"].shape == (1, 170, 170)
+    assert bench[1]["name"] == "bird" and bench[1]["hr_image"].shape == (288, 288, 1)
     with pytest.raises(IndexError):
         bench[2]
 

@@ -16,9 +16,8 @@ import pytest
 
 from paddle_srgan import checkpoint, storage
 from paddle_srgan.compat import import_paddle
-from paddle_srgan.metrics import load_lpips
 from paddle_srgan.models import build_vgg
-from paddle_srgan.models.lpips import LPIPS
+from paddle_srgan.models.lpips import LPIPS, load_lpips
 from paddle_srgan.published_weights import convert
 
 from conftest import SET5, require, run_tool, tiny_config

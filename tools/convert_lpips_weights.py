@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""One-time step: make the LPIPS weights file that metrics.load_lpips / eval.py --lpips read.
+"""One-time step: make the LPIPS weights file that eval.py --lpips (models.lpips.load_lpips)
+reads.
 
 LPIPS v0.1 needs two published PyTorch files, read here without PyTorch:
   --lin       the authors' calibrated lin layers: lpips/weights/v0.1/alex.pth (or vgg.pth)

@@ -147,7 +147,7 @@ class BenchmarkSet:
     Items (``ds[i]`` or iteration, in file-name order):
         {"name": file stem,
          "lr": float32 [C, h, w] in [0, 1] (network input),
-         "hr": [h * scale, w * scale, C] uint8/uint16, the mod-cropped HR (for metrics),
+         "hr_image": [h * scale, w * scale, C] uint8/uint16, the mod-cropped HR (metrics),
          "lr_image": [h, w, C] uint8/uint16, the LR as integers,
          "gray": True if the HR file is single-channel (its three channels are then equal;
                  the evaluator scores it on the gray values, as the literature does)}
@@ -188,7 +188,7 @@ class BenchmarkSet:
         else:
             lr, _ = self._read(self.lr_files[i])
             check_lr_size(hr_path, hr.shape[:2], self.lr_files[i], lr.shape[:2], self.scale)
-        return {"name": hr_path.stem, "lr": to_chw_float(lr), "hr": hr, "lr_image": lr,
+        return {"name": hr_path.stem, "lr": to_chw_float(lr), "hr_image": hr, "lr_image": lr,
                 "gray": gray}
 
     def __iter__(self):

@@ -73,15 +73,15 @@ def to_chw_float(img):
     return chw
 
 
-def to_image(sr, value_range=(-1.0, 1.0), dtype=np.uint8):
-    """[C, H, W] or [1, C, H, W] float tensor/array in `value_range` -> [H, W, C] integer image
+def to_image(sr, output_range=(-1.0, 1.0), dtype=np.uint8):
+    """[C, H, W] or [1, C, H, W] float tensor/array in `output_range` -> [H, W, C] integer image
     (the inverse of to_chw_float: network output -> picture).
 
     Rounds half away from zero after clipping, like MATLAB's im2uint8.
     """
     arr = sr.numpy() if hasattr(sr, "numpy") else np.asarray(sr)
     arr = arr.reshape(arr.shape[-3:]).transpose(1, 2, 0)
-    lo, hi = value_range
+    lo, hi = output_range
     peak = np.iinfo(dtype).max
     unit = np.clip((arr.astype(np.float64) - lo) / (hi - lo), 0.0, 1.0)
     return np.floor(unit * peak + 0.5).astype(dtype)

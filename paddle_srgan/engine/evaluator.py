@@ -98,7 +98,7 @@ def evaluate(dataset, scale, generator=None, on_image=None, rgb=False, level_sca
     """Score `generator` (or, if None, bicubic upsampling) on every item of `dataset`.
 
     Args:
-        dataset: iterable of {"name", "lr": float32 [C,h,w] in [0,1], "hr": int [H,W,C],
+        dataset: iterable of {"name", "lr": float32 [C,h,w] in [0,1], "hr_image": int [H,W,C],
             "lr_image": int [h,w,C], optional "gray": bool} (data.benchmarks.BenchmarkSet).
         scale: the SR factor (also the border crop).
         generator: an nn.Layer mapping [N,C,h,w] [0,1] -> [N,C,sh,sw] in its
@@ -121,7 +121,7 @@ def evaluate(dataset, scale, generator=None, on_image=None, rgb=False, level_sca
     level_scales = tuple(level_scales or models.level_scales(generator, scale))
     rows = []
     for item in dataset:
-        hr = item["hr"]
+        hr = item["hr_image"]
         if generator is None:
             images = [imresize(item["lr_image"], scale=s) for s in level_scales]
         else:
@@ -154,14 +154,14 @@ def evaluate_reference(dataset, scale, niqe=True):
 
     Returns {"per_image": [{"name", "grid", "niqe"}, ...], "grid": mean, "niqe": mean}."""
     rows = [{"name": item["name"],
-             **no_reference_scores(item["hr"], scale, bool(item.get("gray", False)), niqe)}
+             **no_reference_scores(item["hr_image"], scale, bool(item.get("gray", False)), niqe)}
             for item in dataset]
     return _summary(rows)
 
 
 def lpips_scorer(net):
     """An `evaluate` scorer adding the column "lpips" (LPIPS with `net`, from
-    metrics.load_lpips; lower is better), border-cropped like PSNR/SSIM; 16-bit images are
+    models.lpips.load_lpips; lower is better), border-cropped like PSNR/SSIM; 16-bit images are
     scored on the 8-bit scale, as `score` does."""
     def lpips_column(sr_image, hr_image, scale):
         return {"lpips": metrics.lpips(on_8bit_scale(sr_image), on_8bit_scale(hr_image), net,

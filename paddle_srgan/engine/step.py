@@ -1,4 +1,4 @@
-"""One training step of a phase, as an object: `PhaseStep(nets, phase, ...)(batch)`.
+"""One training step of a phase, as an object: `PhaseStep(nets, phase_cfg, ...)(batch)`.
 
     PhaseStep(batch)          g_step: G forward, objective (pixel / VGG / adversarial),
                                       NaN guard, G update, EMA update
@@ -141,7 +141,7 @@ class PhaseStep:
 
     Args:
         nets: Networks.
-        phase: one entry of train.phases ({'name', 'lr', 'lr_milestones', 'lr_gamma',
+        phase_cfg: one entry of train.phases ({'name', 'lr', 'lr_milestones', 'lr_gamma',
             'losses'}); a phase whose adversarial weight is > 0 also trains D, whatever
             its name.
         train_cfg: the config's `train` section (beta1, beta2, ema_decay).
@@ -151,7 +151,7 @@ class PhaseStep:
         amp: None or an AMP level ('O1') for paddle.amp.auto_cast.
     """
 
-    def __init__(self, nets, phase, train_cfg, losses_cfg, level_scales, guard, amp=None,
+    def __init__(self, nets, phase_cfg, train_cfg, losses_cfg, level_scales, guard, amp=None,
                  iteration=0):
         self.nets, self.guard, self.amp = nets, guard, amp
         self.level_scales = tuple(level_scales)
@@ -160,20 +160,20 @@ class PhaseStep:
 
         def adam(params):
             # the schedule counts iterations inside the phase: it starts at 0 here
-            schedule = paddle.optimizer.lr.MultiStepDecay(phase["lr"], phase["lr_milestones"],
-                                                          phase["lr_gamma"])
+            schedule = paddle.optimizer.lr.MultiStepDecay(
+                phase_cfg["lr"], phase_cfg["lr_milestones"], phase_cfg["lr_gamma"])
             return paddle.optimizer.Adam(learning_rate=schedule, beta1=train_cfg["beta1"],
                                          beta2=train_cfg["beta2"], parameters=params), schedule
 
         self.opt_g, self.schedule_g = adam(nets.G_parallel.parameters())
-        adversarial = phase["losses"]["adversarial"] > 0
+        adversarial = phase_cfg["losses"]["adversarial"] > 0
         self.opt_d, self.schedule_d = (adam(nets.D_parallel.parameters()) if adversarial
                                        else (None, None))
         self.adversarial_form = losses_cfg["adversarial"]["form"]
         self.scaler_g = paddle.amp.GradScaler(enable=bool(amp))
         self.scaler_d = paddle.amp.GradScaler(enable=bool(amp))
         self.objective = losses.GeneratorObjective(
-            phase["losses"], losses_cfg["pixel"], nets.perceptual,
+            phase_cfg["losses"], losses_cfg["pixel"], nets.perceptual,
             # the bare D: its weights get no gradient from this term (losses.frozen), so
             # DataParallel has nothing to all-reduce for it
             nets.D if adversarial else None, self.level_scales, self.adversarial_form)
@@ -240,11 +240,11 @@ class PhaseStep:
     def _autocast(self):
         return paddle.amp.auto_cast(enable=bool(self.amp), level=self.amp or "O1")
 
-    def g_step(self, lr_image, targets):
+    def g_step(self, lr, targets):
         """Generator update. Returns ({'g_<term>': 0-d tensor, 'g_total'}, finest SR) or
         (None, None) when the loss was not finite."""
         with self._autocast():
-            out = self.nets.G_parallel(lr_image)
+            out = self.nets.G_parallel(lr)
             total, terms = self.objective(out, targets)
         if not self.guard.passes(total, "generator", self.iteration):
             self.opt_g.clear_grad()

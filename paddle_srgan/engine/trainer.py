@@ -178,9 +178,9 @@ class Trainer:
     def start_phase(self, index):
         """The PhaseStep of phase `index` (fresh optimizers, or the checkpoint's when resuming
         inside this phase); also kept as `self.step`."""
-        phase = self.phases[index]
+        phase_cfg = self.phases[index]
         start = self.phase_starts[index]
-        self.step = PhaseStep(self.nets, phase, self.train_cfg, self.cfg["losses"],
+        self.step = PhaseStep(self.nets, phase_cfg, self.train_cfg, self.cfg["losses"],
                               self.level_scales, self.guard, self.amp, self.iteration)
         if self.iteration > start:  # resuming inside this phase: its optimizer state is needed
             saved_in = self._resumed["phase"] if self._resumed else None
@@ -190,9 +190,9 @@ class Trainer:
                     f"{saved_in}, but train.phases puts that iteration in phase {index}: were "
                     f"the phases' iters changed?")
             self.step.set_state_dict(self._resumed["step"])
-        self.log.info(f"phase {index + 1}/{len(self.phases)} '{phase['name']}': iterations "
-                      f"{start + 1}..{self.phase_starts[index + 1]}, lr {phase['lr']}, "
-                      f"losses {phase['losses']}")
+        self.log.info(f"phase {index + 1}/{len(self.phases)} '{phase_cfg['name']}': iterations "
+                      f"{start + 1}..{self.phase_starts[index + 1]}, lr {phase_cfg['lr']}, "
+                      f"losses {phase_cfg['losses']}")
         return self.step
 
     # ----------------------------------------------------------------------------- events
@@ -209,19 +209,19 @@ class Trainer:
                           self.train_cfg["val_niqe"])
         if net is self.nets.G:
             net.train()
-        step = self.iteration
-        self.log.scalars(mean_scores(result), step, "val/")
+        iteration = self.iteration
+        self.log.scalars(mean_scores(result), iteration, "val/")
         for name, strip in result["samples"]:
-            self.log.image(f"val_samples/{name}", strip, step)
+            self.log.image(f"val_samples/{name}", strip, iteration)
         improved = self._is_best(result)
         if improved:
-            self.best.update(value=result[self.best["metric"]], iteration=step)
+            self.best.update(value=result[self.best["metric"]], iteration=iteration)
             with self._writing("best.pdparams"):
                 ckpt.save_best(self.run_dir, net.state_dict(),
                                {**self.best, **{k: result[k] for k in ("psnr", "ssim", "niqe")
                                                 if k in result}})
         scores = report.score_line(result, self.bicubic, self.level_scales)
-        self.log.info(f"validation @ {step}: {scores}" + ("  * new best" if improved else ""))
+        self.log.info(f"validation @ {iteration}: {scores}" + ("  * new best" if improved else ""))
         return result
 
     def _is_best(self, result):
@@ -332,7 +332,7 @@ class Trainer:
         with tqdm(total=total, initial=self.iteration, disable=not self.is_main,
                   dynamic_ncols=True, desc="train") as bar:
             while phase < len(self.phases) and not self.stop.requested():
-                step = self.start_phase(phase)
+                phase_step = self.start_phase(phase)
                 end = self.phase_starts[phase + 1]
                 while self.iteration < end and not self.stop.requested():
                     t0 = time.perf_counter()
@@ -343,11 +343,11 @@ class Trainer:
                             raise
                         break
                     data_seconds = time.perf_counter() - t0
-                    meter.add(step(batch), data_seconds)
+                    meter.add(phase_step(batch), data_seconds)
                     self.iteration += 1
                     bar.update(1)
                     if self.iteration % self.train_cfg["log_interval"] == 0 and meter.count:
-                        self._log_progress(meter, step, bar)
+                        self._log_progress(meter, phase_step, bar)
                     val = self._after_iteration(phase, val)
                 phase += 1
         stopped = self.stop.name()
@@ -369,11 +369,11 @@ class Trainer:
         return {"iteration": self.iteration, "stopped_by": stopped, "val": val,
                 "bicubic": self.bicubic, "best": self.best, "phases": self.phase_results}
 
-    def _log_progress(self, meter, step, bar):
+    def _log_progress(self, meter, phase_step, bar):
         """Mean loss terms, learning rates, epoch and times since the last log line: to
         VisualDL, the progress bar and log.txt (the loop's one host sync per log_interval)."""
         means, step_time, data_time = meter.pop()
-        means.update(step.learning_rates(), epoch=self.iteration / self.iters_per_epoch)
+        means.update(phase_step.learning_rates(), epoch=self.iteration / self.iters_per_epoch)
         self.log.scalars(means, self.iteration, "train/")
         self.log.scalars({"step_time": step_time, "data_time": data_time}, self.iteration,
                          "time/")
@@ -391,11 +391,11 @@ class Trainer:
         if every["val_every_epochs"]:
             val_interval = every["val_every_epochs"] * self.iters_per_epoch
         phase_end = self.iteration == self.phase_starts[phase + 1]
-        validate = self.iteration % val_interval == 0 or phase_end
+        due_validation = self.iteration % val_interval == 0 or phase_end
         save = self.iteration % every["save_interval"] == 0 or phase_end
-        if validate or save:
+        if due_validation or save:
             self.nets.average_bn_statistics(self.world)
-        if validate:
+        if due_validation:
             val = self._validate() or val
         if save:
             if phase_end and self.is_main:

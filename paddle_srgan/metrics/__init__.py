@@ -9,8 +9,8 @@ it for results files. All functions are pure and take numpy arrays in RGB channe
 Perceptual quality without a reference or a download: ``niqe`` (Mittal et al. 2013, the
 MATLAB release's algorithm and pristine model; metrics/naturalness.py) and ``periodic_artifacts``
 (the grid that pixel-shuffle upsampling can leave; metrics/artifacts.py), both on the same
-luma as PSNR. LPIPS (``lpips``, ``load_lpips``) needs a network and Paddle; both are imported
-on first use so this package stays numpy-only for the data pipeline.
+luma as PSNR. LPIPS (``lpips``, its network from ``models.lpips.load_lpips``) needs Paddle,
+imported on first use so this package stays numpy-only for the data pipeline.
 
 Reference check (tests/test_metrics.py): MATLAB-bicubic x4 on Set5 scores 28.4290 dB /
 0.81114 (published: 28.42 dB / 0.8104).
@@ -24,7 +24,7 @@ import numpy as np
 from ..data.colour import rgb_to_gray, rgb_to_y
 
 __all__ = ["psnr", "ssim", "niqe", "niqe_fits", "periodic_artifacts", "remove_border",
-           "protocol", "no_reference_protocol", "load_lpips", "lpips", "lpips_protocol"]
+           "protocol", "no_reference_protocol", "lpips", "lpips_protocol"]
 
 # Wang et al. (2004) SSIM constants, as in their ssim_index.m and BasicSR's _ssim.
 _SSIM_L = 255.0
@@ -263,46 +263,21 @@ def no_reference_protocol(crop_border, niqe=True):
             "grid": f"periodic_artifacts, period = scale, dB (crop_border {int(crop_border)})"}
 
 
-_LPIPS_BACKBONE_FILES = {"alex": "alexnet-owt-7be5be79.pth", "vgg": "vgg16-397923af.pth"}
-
-
-def load_lpips(weights_path, backbone=None):
-    """The LPIPS v0.1 network (models.lpips.LPIPS) with the weights of a local .pdparams.
-
-    Args:
-        weights_path: file written once by tools/convert_lpips_weights.py (torchvision
-            backbone + the authors' calibrated lin layers); nothing is downloaded.
-        backbone: 'alex' or 'vgg' to insist on one; None takes what the file holds.
-
-    Returns:
-        LPIPS network in eval mode, for ``lpips(img1, img2, net)``.
-    """
-    if not os.path.isfile(str(weights_path)):
-        net = backbone or "alex"
-        raise FileNotFoundError(
-            f"LPIPS weights not found: {weights_path}. Make them once: python "
-            f"tools/convert_lpips_weights.py --lin lpips/weights/v0.1/{net}.pth (from the "
-            f"'lpips' PyPI package) --backbone {_LPIPS_BACKBONE_FILES[net]} (torchvision's, "
-            f"https://download.pytorch.org/models/{_LPIPS_BACKBONE_FILES[net]}) --out "
-            f"{weights_path}")
-    from ..models.lpips import load_lpips as load
-    return load(weights_path, backbone)
-
-
 def lpips(img1, img2, net, crop_border=0):
     """LPIPS distance (Zhang et al. 2018), as the authors' ``lpips.LPIPS()(im2tensor(a),
     im2tensor(b))``: inputs mapped to [-1, 1] by x / 127.5 - 1.
 
     Args:
         img1, img2: same shape [H, W, 3], RGB, uint8 or float in [0, 255] (not [0, 1]).
-        net: network from ``load_lpips``.
+        net: network from ``models.lpips.load_lpips``.
         crop_border: pixels removed from each border first (as for psnr/ssim).
 
     Returns:
         float >= 0 (0.0 for identical images); lower is more similar.
     """
     if isinstance(net, (str, os.PathLike)):
-        raise TypeError(f"lpips needs the network from load_lpips({str(net)!r}), not a path")
+        raise TypeError(f"lpips needs the network from models.lpips.load_lpips({str(net)!r}), "
+                        f"not a path")
     if np.ndim(img1) != 3 or np.shape(img1)[2] != 3:
         raise ValueError(f"lpips needs [H, W, 3] RGB images, got shape {np.shape(img1)}")
     img1, img2 = _prepare(img1, img2, crop_border, y_channel=False)
