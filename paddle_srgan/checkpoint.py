@@ -17,7 +17,13 @@ import numpy as np
 from .compat import import_paddle
 from .errors import InputError
 from .models.state import load_state_strict
-from .storage import RefusedFileError, atomic_save, atomic_save_json, load_file
+from .storage import (
+    RefusedFileError,
+    atomic_save,
+    atomic_save_json,
+    load_file,
+    remove_stale_temporaries,
+)
 
 CHECKPOINT_FORMAT = "paddle-srgan-checkpoint"
 
@@ -134,16 +140,12 @@ def save_phase_weights(run_dir, phase_name, generator_state):
 def save_checkpoint(state, run_dir, keep_last):
     """Write `state` (a dict with 'iteration') atomically, then drop all but the newest
     `keep_last` iteration checkpoints and the temporary files of saves that a killed process
-    never finished. Returns the path written."""
+    never finished (storage.remove_stale_temporaries). Returns the path written."""
     path = checkpoint_path(run_dir, state["iteration"])
     atomic_save(dict(state, format=CHECKPOINT_FORMAT), path)
     for _, old in list_checkpoints(run_dir)[:-max(1, keep_last)]:
         os.remove(old)
-    folder = os.path.dirname(path)
-    for name in os.listdir(folder):
-        stem, _, pid = name.rpartition(".tmp")
-        if stem.endswith(".pdparams") and pid.isdigit() and int(pid) != os.getpid():
-            os.remove(os.path.join(folder, name))
+    remove_stale_temporaries(os.path.dirname(path), ".pdparams")
     return path
 
 

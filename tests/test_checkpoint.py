@@ -90,3 +90,21 @@ def test_a_checkpoint_holds_the_step_state_whole_and_older_ones_still_resume(tmp
             == new_counters["step"]["opt_g"]["LR_Scheduler"])
     before = ckpt.training_state(0, None, nets, None, {}, {}, 0, cfg)  # no phase started yet
     assert before["step"] is None and ckpt.restore_training_state(before, nets)["step"] is None
+
+
+def test_a_save_removes_only_the_temporaries_of_dead_processes(tmp_path):
+    """A kill -9 mid-save leaves <name>.pdparams.tmp<pid>; the next save removes it, but not
+    the temporary file of a save still running in another process (it used to remove every
+    other process's)."""
+    import subprocess
+    import sys
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    folder = tmp_path / "run" / "checkpoints"
+    folder.mkdir(parents=True)
+    left = folder / f"iter_00000003.pdparams.tmp{int(dead.stdout)}"
+    running = folder / f"best.pdparams.tmp{os.getppid()}"
+    for path in (left, running):
+        path.write_bytes(b"half a checkpoint")
+    ckpt.save_checkpoint({"iteration": 6}, str(tmp_path / "run"), 2)
+    assert not left.exists() and running.exists()
