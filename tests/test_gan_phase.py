@@ -161,3 +161,24 @@ def test_best_metric_niqe_needs_niqe(tmp_path, train_images):
     with pytest.raises(ConfigError, match="'train.val_niqe' is false"):
         load_config(tiny_config(tmp_path, train_images),
                     ["train.best_metric=niqe", "train.val_niqe=false"])
+
+
+def test_ema_starts_at_the_pretrained_generator(tmp_path, train_images):
+    """A GAN-only run from train.pretrained_g with an EMA: the average starts at the loaded
+    weights (it started at the random init, so the saved 'EMA' generator was mostly noise),
+    so after one step EMA = d * pretrained + (1 - d) * G."""
+    paddle.seed(3)
+    pretrained = build_networks(load_config(tiny_config(tmp_path, train_images))).G
+    weights = tmp_path / "pretrained.pdparams"
+    paddle.save(pretrained.state_dict(), str(weights))
+    config = tiny_config(tmp_path, train_images, **{
+        "train.pretrained_g": str(weights), "train.ema_decay": 0.9,
+        "train.phases": [{"name": "gan", "iters": 1, "lr": 1e-3}]})
+    trainer = Trainer(load_config(config))
+    trainer.run()
+    w = "head_conv.weight"
+    start = pretrained.state_dict()[w].numpy()
+    raw = trainer.nets.G.state_dict()[w].numpy()
+    assert not np.allclose(raw, start)  # the step moved G
+    np.testing.assert_allclose(trainer.nets.G_ema.state_dict()[w].numpy(),
+                               0.9 * start + 0.1 * raw, rtol=1e-5, atol=1e-7)

@@ -46,6 +46,13 @@ class Networks:
         """The generator that is validated and saved: the EMA one when there is one."""
         return self.G_ema if self.G_ema is not None else self.G
 
+    def restart_ema(self):
+        """Start the EMA generator at G's current weights; called whenever weights are put
+        into G from outside training (build, train.pretrained_g), or the average would begin
+        at weights G never had."""
+        if self.G_ema is not None:
+            self.G_ema.set_state_dict(self.G.state_dict())
+
     def bn_statistics(self):
         """BN running statistics of G and D (the tensors every train-mode forward updates)."""
         return bn_statistics(self.G, self.D)
@@ -85,13 +92,14 @@ def build_networks(cfg, world=1):
                 build_vgg(cfg), cfg["vgg"]["feature_scale"],
                 cfg["losses"]["perceptual"]["criterion"], G.output_range)
     if G_ema is not None:
-        G_ema.set_state_dict(G.state_dict())
         G_ema.eval()
         for p in G_ema.parameters():
             p.stop_gradient = True
     parallel = paddle.DataParallel if world > 1 else (lambda layer: layer)
-    return Networks(G=G, G_parallel=parallel(G), G_ema=G_ema, D=D,
+    nets = Networks(G=G, G_parallel=parallel(G), G_ema=G_ema, D=D,
                     D_parallel=parallel(D) if D is not None else None, perceptual=perceptual)
+    nets.restart_ema()
+    return nets
 
 
 class NanGuard:

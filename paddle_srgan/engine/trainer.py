@@ -299,6 +299,7 @@ class Trainer:
             self._restore(self._resume_state)
         elif self.train_cfg["pretrained_g"]:
             ckpt.load_generator_weights(self.nets.G, self.train_cfg["pretrained_g"])
+            self.nets.restart_ema()
             self.log.info(f"generator initialised from {self.train_cfg['pretrained_g']}")
         if self.is_main:
             D = self.nets.D
