@@ -139,7 +139,8 @@ def training_state(iteration, phase, nets, step, best, phase_results, nan_streak
     """
     paddle = import_paddle()
     optimizers = (step.state_dict() if step is not None else
-                  {"opt_g": None, "opt_d": None, "scaler_g": None, "scaler_d": None})
+                  {"opt_g": None, "opt_d": None, "scaler_g": None, "scaler_d": None,
+                   "g_start": None})
     return {
         "iteration": iteration, "phase": phase,
         "G": nets.G.state_dict(), "D": nets.D.state_dict() if nets.D is not None else None,

@@ -19,7 +19,8 @@ Life of a run:
                                 every save_interval  checkpoint (checkpoint.py, atomic)
                                 SIGTERM / SIGINT     checkpoint, then stop (engine.stop; also
                                                      when the DataLoader workers died first)
-        phase end               validation, checkpoint, <phase>_G.pdparams
+        phase end               network interpolation (PhaseStep.finish), validation,
+                                checkpoint, <phase>_G.pdparams
       end of the run            comparison.png, curves.png, perception_distortion.png, the
                                 verdict table (report)
 
@@ -391,6 +392,8 @@ class Trainer:
         if every["val_every_epochs"]:
             val_interval = every["val_every_epochs"] * self.iters_per_epoch
         phase_end = self.iteration == self.phase_starts[phase + 1]
+        if phase_end:
+            self.step.finish()  # before the phase end's validation, checkpoint and G file
         validate = self.iteration % val_interval == 0 or phase_end
         save = self.iteration % every["save_interval"] == 0 or phase_end
         if validate or save:
