@@ -12,7 +12,7 @@ from paddle_srgan.models import (
     build_generator,
     count_parameters,
 )
-from paddle_srgan.models.srresnet import BilinearUpsample, NearestUpsample
+from paddle_srgan.models.srresnet import BilinearUpsample, UpsampleBlock
 from paddle_srgan.models.vgg import VGGWeightsError, vgg19_layer_names
 
 TINY = {"num_feat": 8, "num_block": 2}
@@ -200,12 +200,23 @@ def test_bilinear_input_skip_is_paddles_bilinear_interpolation(scale):
     assert not any(k.startswith("input_upsample") for k in msr.state_dict())  # no new keys
 
 
-def test_nearest_upsample_is_paddles_nearest_interpolation():
-    """The resize of upsampler 'nearest' (a fixed transposed convolution, for the export
-    reason above) copies each pixel into its 2x2 block, exactly as F.interpolate does."""
-    x = paddle.to_tensor(np.random.default_rng(0).random((2, 5, 7, 3), dtype=np.float32))
-    theirs = paddle.nn.functional.interpolate(x, scale_factor=2, mode="nearest").numpy()
-    np.testing.assert_array_equal(NearestUpsample(5)(x).numpy(), theirs)
+@pytest.mark.parametrize("upsampler, ring", [("nearest", 0), ("bilinear", 1)])
+def test_resize_conv_at_lr_is_interpolate_then_conv(upsampler, ring):
+    """The resize-convolution, computed at LR with derived sub-pixel kernels, is
+    F.interpolate followed by the block's own 3x3 conv and activation: everywhere for
+    'nearest'; for 'bilinear' (LR padded by replication) away from the outermost ring."""
+    paddle.seed(0)
+    block = UpsampleBlock(5, 3, act="leakyrelu", negative_slope=0.1, upsampler=upsampler)
+    block.conv.bias.set_value(paddle.rand([5]))
+    x = paddle.to_tensor(np.random.default_rng(0).random((2, 5, 7, 9), dtype=np.float32))
+    resized = paddle.nn.functional.interpolate(x, scale_factor=2, mode=upsampler,
+                                               align_corners=False)
+    theirs = block.act(block.conv(resized)).numpy()
+    ours = block(x).numpy()
+    assert ours.shape == theirs.shape == (2, 5, 14, 18)
+    inner = (slice(None), slice(None), slice(ring, 14 - ring), slice(ring, 18 - ring))
+    np.testing.assert_allclose(ours[inner], theirs[inner], atol=1e-6)
+    assert list(block.state_dict()) == ["conv.weight", "conv.bias"]  # taps: not a weight
 
 
 @pytest.mark.parametrize("scale", [2, 4, 8])

@@ -161,19 +161,18 @@ class ResidualBlock(nn.Layer):
         return x + self.bn2(self.conv2(self.act(self.bn1(self.conv1(x)))))
 
 
-class NearestUpsample(nn.Layer):
-    """Nearest-neighbour upsampling x2, [N, channels, h, w] -> [N, channels, 2h, 2w], written
-    as a depthwise transposed convolution with a fixed 2x2 kernel of ones at stride 2 (each
-    LR pixel copied into its 2x2 block); no parameters, no state-dict keys. Not
-    F.interpolate, for the export reason given in BilinearUpsample."""
-
-    def __init__(self, channels):
-        super().__init__()
-        self.channels = channels
-        self.register_buffer("kernel", paddle.ones([channels, 1, 2, 2]), persistable=False)
-
-    def forward(self, x):
-        return nn.functional.conv2d_transpose(x, self.kernel, stride=2, groups=self.channels)
+# Resize-convolution (a fixed x2 resize, then a 3x3 conv) computed at LR resolution. Per axis,
+# output pixel 2i + a of the resized-then-convolved map is a 3-tap filter over LR pixels
+# i-1, i, i+1 (rows) made from the conv's taps at HR offsets -1, 0, +1 (columns):
+# RESIZE_TAPS[kind][a]. Nearest: HR 2i-1, 2i, 2i+1 are LR i-1, i, i (a = 0). Bilinear
+# (half-pixel, as F.interpolate): HR 2i = 0.25 LR i-1 + 0.75 LR i, HR 2i+1 = 0.75 LR i +
+# 0.25 LR i+1.
+RESIZE_TAPS = {
+    "nearest": [[[1, 0, 0], [0, 1, 1], [0, 0, 0]],
+                [[0, 0, 0], [1, 1, 0], [0, 0, 1]]],
+    "bilinear": [[[0.75, 0.25, 0], [0.25, 0.75, 0.75], [0, 0, 0.25]],
+                 [[0.25, 0, 0], [0.75, 0.75, 0.25], [0, 0.25, 0.75]]],
+}
 
 
 class UpsampleBlock(nn.Layer):
@@ -184,28 +183,51 @@ class UpsampleBlock(nn.Layer):
         carries a period-2 pattern (the grid `metrics.periodic_artifacts` measures), which a
         discriminator then amplifies.
     'nearest' / 'bilinear' (resize-convolution, Odena et al. 2016; ESRGAN's RRDBNet uses
-        nearest): fixed x2 resize -> conv3 -> act. One kernel serves every output pixel, so
-        the layer cannot make a checkerboard; same multiply-adds as the sub-pixel conv.
+        nearest): x2 resize -> conv3 -> act, one F x F kernel for every output pixel, so
+        the layer cannot make a checkerboard. Computed without the resized map: the four
+        sub-pixel kernels the resize implies (RESIZE_TAPS) run at LR and a PixelShuffle
+        interleaves them, as fast as 'pixelshuffle'. Exactly F.interpolate + conv for
+        'nearest' (both zero-padded); 'bilinear' pads the LR map by replication (the
+        resize's own border rule), so it differs from interpolate + zero-padded conv only
+        in the outermost ring of output pixels.
     """
 
     def __init__(self, num_feat, kernel_size, act="prelu", negative_slope=0.2,
                  upsampler="pixelshuffle"):
         super().__init__()
-        pad = kernel_size // 2
         if upsampler == "pixelshuffle":
-            self.conv = nn.Conv2D(num_feat, num_feat * 4, kernel_size, padding=pad)
-            self.shuffle = nn.PixelShuffle(2)
+            self.conv = nn.Conv2D(num_feat, num_feat * 4, kernel_size, padding=kernel_size // 2)
         else:
-            self.resize = (NearestUpsample(num_feat) if upsampler == "nearest"
-                           else BilinearUpsample(num_feat, 2))
-            self.conv = nn.Conv2D(num_feat, num_feat, kernel_size, padding=pad)
+            if kernel_size != 3:
+                raise ValueError(f"SRResNet upsampler {upsampler!r} needs body_kernel 3, got "
+                                 f"{kernel_size}")
+            self.conv = nn.Conv2D(num_feat, num_feat, 3, padding=1)
+            self.register_buffer("taps", paddle.to_tensor(RESIZE_TAPS[upsampler], "float32"),
+                                 persistable=False)
+        self.shuffle = nn.PixelShuffle(2)
         self.upsampler = upsampler
         self.act = make_activation(act, num_feat, negative_slope)
+
+    def subpixel_kernels(self):
+        """(weight [4F, F, 3, 3], bias [4F]) of the LR conv that, pixel-shuffled, is the
+        resize-convolution; output channel 4c + 2a + b is channel c at sub-pixel (a, b)."""
+        out_c, in_c = self.conv.weight.shape[:2]
+        w = self.conv.weight.reshape([1, out_c * in_c, 3, 3])
+        rows = paddle.matmul(self.taps.unsqueeze(1), w)  # [2 (a), O*I, 3, 3]
+        both = paddle.matmul(rows.unsqueeze(1),          # [2 (a), 2 (b), O*I, 3, 3]
+                             self.taps.transpose([0, 2, 1]).unsqueeze(1).unsqueeze(0))
+        weight = both.reshape([2, 2, out_c, in_c, 3, 3]).transpose([2, 0, 1, 3, 4, 5])
+        return (weight.reshape([out_c * 4, in_c, 3, 3]),
+                self.conv.bias.unsqueeze(1).tile([1, 4]).reshape([out_c * 4]))
 
     def forward(self, x):
         if self.upsampler == "pixelshuffle":
             return self.act(self.shuffle(self.conv(x)))
-        return self.act(self.conv(self.resize(x)))
+        weight, bias = self.subpixel_kernels()
+        if self.upsampler == "bilinear":
+            x = nn.functional.pad(x, [1, 1, 1, 1], mode="replicate")
+        out = nn.functional.conv2d(x, weight, bias, padding=1 if self.upsampler == "nearest" else 0)
+        return self.act(self.shuffle(out))
 
 
 class SRResNet(nn.Layer):
