@@ -219,9 +219,8 @@ class PhaseStep:
     def finish(self):
         """At the phase end: network interpolation (Wang et al. 2018, ESRGAN, section 3.4),
         G = w * G + (1 - w) * G at the phase start, w = `network_interpolation`. After a
-        pixel-loss phase, a GAN phase's weights blended back towards the start keep most of
-        its texture and lose its noise: a smoother perception-distortion trade-off than
-        fewer GAN steps or a smaller adversarial weight give. No-op at w = 1."""
+        pixel-loss phase, w picks a point between the PSNR model and the GAN one without
+        retraining (the demo's GAN phase alone loses too much PSNR). No-op at w = 1."""
         if self.g_start is None:
             return
         w = self.interpolation
