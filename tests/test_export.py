@@ -16,7 +16,14 @@ from paddle_srgan.compat import paddle_version
 from paddle_srgan.data.colour import to_image
 from paddle_srgan.deploy import export, introspect, predictor, tiling
 from paddle_srgan.deploy.metadata import ExportError, ModelInfo
-from paddle_srgan.models import GENERATORS, LapSRN, SRResNet, count_parameters, final_level
+from paddle_srgan.models import (
+    GENERATORS,
+    LapSRN,
+    MSRResNet,
+    SRResNet,
+    count_parameters,
+    final_level,
+)
 from paddle_srgan.published_weights import convert
 
 from conftest import (
@@ -224,6 +231,23 @@ def test_every_generator_type_exports_and_runs_like_eager(generator_exports, nam
             print(f"{name} paddle {paddle.__version__} {list(x.shape)}: max |{backend} - eager| "
                   f"= {diff:.1e}")
             assert diff <= EXPORT_MAX_DIFF, (backend, x.shape)
+
+
+@pytest.mark.parametrize("upsampler", ["nearest", "bilinear"])
+def test_resize_conv_upsamplers_export_and_run_like_eager(upsampler, tmp_path):
+    """The resize-conv upsamplers (fixed transposed convolutions, not F.interpolate, whose
+    float64 attribute the Paddle 3.3 predictor cannot read) export: jit.load and the
+    predictor give the eager output."""
+    paddle.seed(0)
+    generator = MSRResNet(num_feat=8, num_block=2, upsampler=upsampler)
+    generator.eval()
+    meta = export.export_generator(generator, tmp_path / upsampler)
+    info = ModelInfo.from_meta(meta, "meta")
+    x = np.random.default_rng(0).random((2, 3, 13, 10), dtype=np.float32)
+    ref = generator(paddle.to_tensor(x)).numpy()
+    for runner in (predictor.LayerRunner(predictor.load_exported(tmp_path / upsampler), info),
+                   predictor.create_predictor(tmp_path / upsampler, "cpu")):
+        assert np.abs(runner.run(x) - ref).max() <= EXPORT_MAX_DIFF
 
 
 def test_paddle_free_deployment_modules_import_without_paddle():

@@ -12,7 +12,7 @@ from paddle_srgan.models import (
     build_generator,
     count_parameters,
 )
-from paddle_srgan.models.srresnet import BilinearUpsample
+from paddle_srgan.models.srresnet import BilinearUpsample, UpsampleBlock
 from paddle_srgan.models.vgg import VGGWeightsError, vgg19_layer_names
 
 TINY = {"num_feat": 8, "num_block": 2}
@@ -200,7 +200,54 @@ def test_bilinear_input_skip_is_paddles_bilinear_interpolation(scale):
     assert not any(k.startswith("input_upsample") for k in msr.state_dict())  # no new keys
 
 
+@pytest.mark.parametrize("upsampler, ring", [("nearest", 0), ("bilinear", 1)])
+def test_resize_conv_at_lr_is_interpolate_then_conv(upsampler, ring):
+    """The resize-convolution, computed at LR with derived sub-pixel kernels, is
+    F.interpolate followed by the block's own 3x3 conv and activation: everywhere for
+    'nearest'; for 'bilinear' (LR padded by replication) away from the outermost ring."""
+    paddle.seed(0)
+    block = UpsampleBlock(5, 3, act="leakyrelu", negative_slope=0.1, upsampler=upsampler)
+    block.conv.bias.set_value(paddle.rand([5]))
+    x = paddle.to_tensor(np.random.default_rng(0).random((2, 5, 7, 9), dtype=np.float32))
+    resized = paddle.nn.functional.interpolate(x, scale_factor=2, mode=upsampler,
+                                               align_corners=False)
+    theirs = block.act(block.conv(resized)).numpy()
+    ours = block(x).numpy()
+    assert ours.shape == theirs.shape == (2, 5, 14, 18)
+    inner = (slice(None), slice(None), slice(ring, 14 - ring), slice(ring, 18 - ring))
+    np.testing.assert_allclose(ours[inner], theirs[inner], atol=1e-6)
+    assert list(block.state_dict()) == ["conv.weight", "conv.bias"]  # taps: not a weight
+
+
+@pytest.mark.parametrize("scale", [2, 4, 8])
+@pytest.mark.parametrize("upsampler", ["nearest", "bilinear"])
+def test_resize_conv_upsamplers_leave_no_sub_pixel_grid(upsampler, scale):
+    """Resize-then-conv upsampling (one kernel for every output pixel) maps a flat image to a
+    flat image away from the zero-padded borders; pixel shuffle with the same random init
+    gives its sub-pixel positions different values (the grid the demo's GAN phase grew).
+    Same output shape, same state-dict keys with the upsampling convs 4x narrower."""
+    nets = {}
+    for kind in (upsampler, "pixelshuffle"):
+        paddle.seed(0)
+        nets[kind] = MSRResNet(**TINY, scale=scale, upsampler=kind)
+        nets[kind].eval()
+    flat = paddle.full([1, 3, 24, 24], 0.5)
+    margin = 8 * scale  # beyond the reach of the zero-padded borders (HR pixels)
+    for kind, net in nets.items():
+        out = net(flat).numpy()
+        assert out.shape == (1, 3, 24 * scale, 24 * scale)
+        inner = out[:, :, margin:-margin, margin:-margin]
+        spread = float((inner.max(axis=(2, 3)) - inner.min(axis=(2, 3))).max())  # per channel
+        assert (spread == 0) == (kind == upsampler), (kind, spread)
+    resize, shuffle = (nets[k].state_dict() for k in (upsampler, "pixelshuffle"))
+    assert resize.keys() == shuffle.keys()
+    assert resize["upsample.0.conv.weight"].shape == [8, 8, 3, 3]
+    assert shuffle["upsample.0.conv.weight"].shape == [32, 8, 3, 3]
+
+
 @pytest.mark.parametrize("kwargs, message", [
+    ({"upsampler": "deconv"},
+     r"SRResNet upsampler must be one of \['pixelshuffle', 'nearest', 'bilinear'\]"),
     ({"output_act": "none"}, "output_act 'none' needs output_range"),
     ({"output_range": [0, 1]},
      r"output_act 'tanh' produces \[-1.0, 1.0\], but output_range is \[0.0, 1.0\]"),

@@ -38,7 +38,7 @@ def test_straight_run_writes_the_run_directory(straight_run):
     state = ckpt.load_checkpoint(str(run_dir / "checkpoints" / "iter_00000012.pdparams"))
     assert state["iteration"] == 12 and state["phase"] == 1
     assert set(state) >= {"G", "D", "step", "best", "rng", "config"}
-    assert set(state["step"]) == {"opt_g", "opt_d", "scaler_g", "scaler_d"}  # PhaseStep's own
+    assert set(state["step"]) == {"opt_g", "opt_d", "scaler_g", "scaler_d", "g_start"}
     log = (run_dir / "log.txt").read_text()
     assert "finished 12 iterations. validation PSNR" in log and "bicubic" in log
     assert "NIQE" in log and "HR images" in log

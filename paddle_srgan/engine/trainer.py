@@ -19,7 +19,8 @@ Life of a run:
                                 every save_interval  checkpoint (checkpoint.py, atomic)
                                 SIGTERM / SIGINT     checkpoint, then stop (engine.stop; also
                                                      when the DataLoader workers died first)
-        phase end               validation, checkpoint, <phase>_G.pdparams
+        phase end               network interpolation (PhaseStep.finish), validation,
+                                checkpoint, <phase>_G.pdparams
       end of the run            comparison.png, curves.png, perception_distortion.png, the
                                 verdict table (report)
 
@@ -300,6 +301,7 @@ class Trainer:
             self._restore(self._resume_state)
         elif self.train_cfg["pretrained_g"]:
             ckpt.load_generator_weights(self.nets.G, self.train_cfg["pretrained_g"])
+            self.nets.restart_ema()
             self.log.info(f"generator initialised from {self.train_cfg['pretrained_g']}")
         if self.is_main:
             D = self.nets.D
@@ -391,6 +393,8 @@ class Trainer:
         if every["val_every_epochs"]:
             val_interval = every["val_every_epochs"] * self.iters_per_epoch
         phase_end = self.iteration == self.phase_starts[phase + 1]
+        if phase_end:
+            self.step.finish()  # before the phase end's validation, checkpoint and G file
         due_validation = self.iteration % val_interval == 0 or phase_end
         save = self.iteration % every["save_interval"] == 0 or phase_end
         if due_validation or save:
