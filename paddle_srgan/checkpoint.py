@@ -1,9 +1,13 @@
-"""The training checkpoint format: the only module that writes or reads it.
+"""The files of a run's checkpoints/ folder: the only module that names, writes or reads them.
 
-A checkpoint is a dict of plain state (`training_state` lists the entries) tagged with
-`format: CHECKPOINT_FORMAT`, written atomically (`storage.atomic_save`: an interruption leaves
-the previous file or the new one, never a truncated one). `load_generator_weights` also reads
-plain generator state dicts (best.pdparams, converted weights).
+    iter_<iteration>.pdparams   full training state (`training_state` lists the entries),
+                                tagged `format: CHECKPOINT_FORMAT`; the newest `keep_last`
+    best.pdparams, best.json    the generator chosen by train.best_metric, and why
+    <phase>_G.pdparams          the generator at the end of each phase
+
+Everything is written atomically (`storage.atomic_save`: an interruption leaves the previous
+file or the new one, never a truncated one). `load_generator_weights` also reads plain
+generator state dicts (best.pdparams, converted weights).
 """
 import os
 import random
@@ -13,7 +17,13 @@ import numpy as np
 from .compat import import_paddle
 from .errors import InputError
 from .models.state import load_state_strict
-from .storage import RefusedFileError, atomic_save, atomic_save_json, load_file
+from .storage import (
+    RefusedFileError,
+    atomic_save,
+    atomic_save_json,
+    load_file,
+    remove_stale_temporaries,
+)
 
 CHECKPOINT_FORMAT = "paddle-srgan-checkpoint"
 
@@ -27,13 +37,26 @@ class WeightsMisfitError(CheckpointError):
     (and names the config they do fit when load_generator finds it)."""
 
 
+def checkpoints_dir(run_dir):
+    return os.path.join(run_dir, "checkpoints")
+
+
 def checkpoint_path(run_dir, iteration):
-    return os.path.join(run_dir, "checkpoints", f"iter_{iteration:08d}.pdparams")
+    return os.path.join(checkpoints_dir(run_dir), f"iter_{iteration:08d}.pdparams")
+
+
+def phase_weights_path(run_dir, phase_name):
+    """<run>/checkpoints/<phase>_G.pdparams: the generator at the end of phase `phase_name`."""
+    return os.path.join(checkpoints_dir(run_dir), f"{phase_name}_G.pdparams")
+
+
+def best_weights_path(run_dir):
+    return os.path.join(checkpoints_dir(run_dir), "best.pdparams")
 
 
 def list_checkpoints(run_dir):
     """Full-state checkpoints of a run, oldest first: [(iteration, path), ...]."""
-    folder = os.path.join(run_dir, "checkpoints")
+    folder = checkpoints_dir(run_dir)
     if not os.path.isdir(folder):
         return []
     found = []
@@ -67,7 +90,7 @@ def load_latest_checkpoint(run_dir):
     found = list_checkpoints(run_dir)
     if not found:
         raise CheckpointError(f"--resume: no checkpoint (iter_*.pdparams) in "
-                              f"{os.path.join(run_dir, 'checkpoints')}")
+                              f"{checkpoints_dir(run_dir)}")
     skipped = []
     for _, path in reversed(found):
         try:
@@ -104,24 +127,25 @@ def resume_state(run_dir, resume, fresh_check=True):
 def save_best(run_dir, generator_state, record):
     """checkpoints/best.pdparams (the generator's state dict) and best.json (`record`: metric,
     value, iteration, psnr, ssim), both written atomically."""
-    folder = os.path.join(run_dir, "checkpoints")
-    atomic_save(generator_state, os.path.join(folder, "best.pdparams"))
-    atomic_save_json(record, os.path.join(folder, "best.json"))
+    path = best_weights_path(run_dir)
+    atomic_save(generator_state, path)
+    atomic_save_json(record, os.path.join(os.path.dirname(path), "best.json"))
+
+
+def save_phase_weights(run_dir, phase_name, generator_state):
+    """checkpoints/<phase>_G.pdparams, the generator's state dict at the end of a phase."""
+    atomic_save(generator_state, phase_weights_path(run_dir, phase_name))
 
 
 def save_checkpoint(state, run_dir, keep_last):
     """Write `state` (a dict with 'iteration') atomically, then drop all but the newest
     `keep_last` iteration checkpoints and the temporary files of saves that a killed process
-    never finished. Returns the path written."""
+    never finished (storage.remove_stale_temporaries). Returns the path written."""
     path = checkpoint_path(run_dir, state["iteration"])
     atomic_save(dict(state, format=CHECKPOINT_FORMAT), path)
     for _, old in list_checkpoints(run_dir)[:-max(1, keep_last)]:
         os.remove(old)
-    folder = os.path.dirname(path)
-    for name in os.listdir(folder):
-        stem, _, pid = name.rpartition(".tmp")
-        if stem.endswith(".pdparams") and pid.isdigit() and int(pid) != os.getpid():
-            os.remove(os.path.join(folder, name))
+    remove_stale_temporaries(os.path.dirname(path), ".pdparams")
     return path
 
 
@@ -131,20 +155,18 @@ def training_state(iteration, phase, nets, step, best, phase_results, nan_streak
     Args:
         phase: index of the phase that iteration belongs to.
         nets: engine.step.Networks (G, D, G_ema).
-        step: the phase's engine.step.PhaseStep (its optimizers, schedules and scalers), or
-            None before the first phase started.
+        step: the phase's engine.step.PhaseStep, or None before the first phase started;
+            its own state_dict (optimizers, schedules, scalers) is kept whole under 'step'.
         best, phase_results: the trainer's best-metric record and per-phase results.
         nan_streak: consecutive skipped steps so far.
         config: the resolved config.
     """
     paddle = import_paddle()
-    optimizers = (step.state_dict() if step is not None else
-                  {"opt_g": None, "opt_d": None, "scaler_g": None, "scaler_d": None})
     return {
         "iteration": iteration, "phase": phase,
         "G": nets.G.state_dict(), "D": nets.D.state_dict() if nets.D is not None else None,
         "G_ema": nets.G_ema.state_dict() if nets.G_ema is not None else None,
-        **optimizers,
+        "step": step.state_dict() if step is not None else None,
         "best": best, "phase_results": phase_results, "nan_streak": nan_streak,
         "rng": {"python": random.getstate(), "numpy": np.random.get_state(),
                 "paddle": paddle.get_rng_state()},
@@ -152,10 +174,15 @@ def training_state(iteration, phase, nets, step, best, phase_results, nan_streak
     }
 
 
+# the PhaseStep's entries, at the top level in checkpoints written before 'step' held them
+_OLD_STEP_KEYS = ("opt_g", "opt_d", "scaler_g", "scaler_d")
+
+
 def restore_training_state(state, nets):
-    """Put a checkpoint's network weights and RNG states back (the phase's optimizers are set
-    on its PhaseStep with `state` itself). Returns the counters: {'iteration', 'phase',
-    'best', 'phase_results', 'nan_streak'}."""
+    """Put a checkpoint's network weights and RNG states back. Returns the counters
+    {'iteration', 'phase', 'best', 'phase_results', 'nan_streak'} and 'step', the state of
+    the phase's PhaseStep (for its set_state_dict when that phase starts; None before the
+    first phase)."""
     paddle = import_paddle()
     nets.G.set_state_dict(state["G"])
     if nets.G_ema is not None:
@@ -166,9 +193,12 @@ def restore_training_state(state, nets):
     random.setstate(rng["python"])
     np.random.set_state(rng["numpy"])
     paddle.set_rng_state(rng["paddle"])
+    step = state.get("step")
+    if step is None and state.get("opt_g") is not None:  # an older checkpoint: not nested
+        step = {key: state[key] for key in _OLD_STEP_KEYS}
     return {"iteration": int(state["iteration"]), "phase": state.get("phase"),
             "best": state["best"], "phase_results": state.get("phase_results", {}),
-            "nan_streak": int(state.get("nan_streak", 0))}
+            "nan_streak": int(state.get("nan_streak", 0)), "step": step}
 
 
 def load_checkpoint(path):

@@ -36,10 +36,11 @@ WEIGHTS_CONFIG_HELP = ("model config of --weights; default: the config.yml of th
                        "the weights lie in (<run>/checkpoints/ -> <run>/config.yml)")
 
 
-def model_parser(description):
+def model_parser(description, tile_default=None):
     """The parser of a tool that runs a model on images (tools/infer.py, tools/app.py): --model
-    (an export or its .onnx file) or -c/-o with --weights [--use-ema]; --device, --threads and
-    --tile-pad. Pass the parsed args to `runner_arguments` for deploy.runners.load_runner."""
+    (an export or its .onnx file) or -c/-o with --weights [--use-ema]; --device, --threads,
+    --tile (`tile_default`; 0 or None: whole image) and --tile-pad. Pass the parsed args to
+    `runner_arguments` for deploy.runners.load_runner and to `tiling_arguments`."""
     ap = parser(description, config="optional",
                 config_help="model config, with --weights (instead of --model)")
     ap.add_argument("--model",
@@ -50,9 +51,21 @@ def model_parser(description):
                     help="with --weights: run the EMA generator of a training checkpoint")
     ap.add_argument("--device", default="auto", choices=["auto", "cpu", "gpu"])
     ap.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
+    ap.add_argument("--tile", type=int, default=tile_default,
+                    help="tile side in LR pixels, bounds memory (default "
+                         f"{tile_default or 'none'}; 0: the whole image at once)")
     ap.add_argument("--tile-pad", type=int,
                     help="LR pixels of context around each tile (default: receptive field)")
     return ap
+
+
+def tiling_arguments(args):
+    """(tile, tile_pad) of a model_parser's args as deploy.tiling takes them (--tile 0 ->
+    None), checked by its one rule (InputError naming the flags)."""
+    from .deploy.tiling import check_tiling
+    tile = args.tile or None
+    check_tiling(tile, args.tile_pad, ("--tile", "--tile-pad"))
+    return tile, args.tile_pad
 
 
 def runner_arguments(args):

@@ -42,6 +42,9 @@ PHASE_DEFAULTS = {
     "lr": 1e-4,              # Adam learning rate of G (and D in a gan phase)
     "lr_milestones": [],     # iterations (counted inside the phase) where lr *= lr_gamma
     "lr_gamma": 0.1,
+    # ESRGAN's network interpolation: at the phase end G = w * trained + (1 - w) * G at the
+    # phase start (1: the trained weights)
+    "network_interpolation": 1.0,
     # weights of the generator's loss terms; None -> the preset of the phase's name
     "losses": {"pixel": None, "perceptual": None, "adversarial": None, "feature_matching": None},
 }
@@ -211,6 +214,7 @@ ALLOWED = {
     "train.beta2": _number(0, high=1),
     "train.phases.*.lr": _number(0, strict=True),
     "train.phases.*.lr_gamma": _number(0, strict=True),
+    "train.phases.*.network_interpolation": ("a number > 0 and <= 1", lambda v: 0 < v <= 1),
     # O2 (fp16 weights) would need paddle.amp.decorate with master weights, checked on a GPU
     "train.amp": _one_of(None, "O1"),
     "train.ema_decay": _number(0, strict=True, high=1, optional=True),
@@ -260,11 +264,38 @@ def check_values(cfg, source, overrides=()):
                 raise ConfigError(f"{_origin(full, source, overrides)}: '{full}' must be "
                                   f"{allowed}, got {value!r}")
     train = cfg["train"]
-    if train["best_metric"] == "niqe" and not train["val_niqe"]:
-        where = _origin("train.best_metric", _origin("train.val_niqe", source, overrides),
-                        overrides)
-        raise ConfigError(f"{where}: 'train.best_metric' is 'niqe' but 'train.val_niqe' is "
-                          f"false: validation would have no NIQE to choose by")
+    for i, phase in enumerate(train["phases"]):
+        if phase["network_interpolation"] < 1 and train["ema_decay"]:
+            where = _origin(f"train.phases.{i}.network_interpolation", source, overrides)
+            raise ConfigError(f"{where}: 'train.phases.{i}.network_interpolation' and "
+                              f"'train.ema_decay' both average generator weights; use one")
+    for keys, fits, problem in COMBINATIONS:
+        values = [_get(cfg, key) for key in keys]
+        if not fits(*values):
+            where = source
+            for key in reversed(keys):  # the override that set any of them is named first
+                where = _origin(key, where, overrides)
+            raise ConfigError(f"{where}: {problem.format(*values)}")
+
+
+def _get(cfg, key):
+    for part in key.split("."):
+        cfg = cfg[part]
+    return cfg
+
+
+# Rules that tie keys together: (keys, test of their values, the problem in words).
+COMBINATIONS = [
+    (("datasets.train.hr_crop", "scale"), lambda crop, scale: crop % scale == 0,
+     "'datasets.train.hr_crop' ({0}) must be a multiple of the scale ({1}), e.g. {1}x96"),
+    (("datasets.train.type", "datasets.train.lr_dir"),
+     lambda kind, lr_dir: kind != "paired" or lr_dir is not None,
+     "'datasets.train.type' is 'paired' but 'datasets.train.lr_dir' is not set"),
+    (("train.best_metric", "train.val_niqe"),
+     lambda metric, niqe: metric != "niqe" or bool(niqe),
+     "'train.best_metric' is 'niqe' but 'train.val_niqe' is false: validation would have no "
+     "NIQE to choose by"),
+]
 
 
 def closest_hint(key, valid, prefix=""):

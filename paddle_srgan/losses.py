@@ -1,13 +1,12 @@
 """Loss terms of SRResNet / SRGAN training, and the weighted generator objective.
 
-Conventions: images are [N, C, H, W] float32 in the generator's output range (`value_range`,
+Conventions: images are [N, C, H, W] float32 in the generator's output range (`output_range`,
 [-1, 1] for SRResNet); every loss returns a 0-d tensor (mean over all elements).
 """
 import contextlib
 
 from .compat import import_paddle
-from .metrics import level_key
-from .models import output_levels
+from .models import level_key, output_levels
 
 paddle = import_paddle()
 F = paddle.nn.functional
@@ -44,10 +43,11 @@ class PerceptualLoss(paddle.nn.Layer):
         vgg: a frozen `VGGFeatures` (input RGB [0,1]).
         feature_scale: factor applied to both feature maps (paper: 1/12.75).
         criterion: 'mse' or 'l1' between the rescaled maps.
-        value_range: (lo, hi) of the images given to forward, mapped to [0,1] for VGG.
+        output_range: (lo, hi) of the images given to forward (the generator's), mapped
+            to [0, 1] for VGG.
     """
 
-    def __init__(self, vgg, feature_scale=1.0 / 12.75, criterion="mse", value_range=(-1.0, 1.0)):
+    def __init__(self, vgg, feature_scale=1.0 / 12.75, criterion="mse", output_range=(-1.0, 1.0)):
         super().__init__()
         if criterion not in ("mse", "l1"):
             raise ValueError("losses.perceptual.criterion must be 'mse' or 'l1', "
@@ -55,7 +55,7 @@ class PerceptualLoss(paddle.nn.Layer):
         self.vgg = vgg
         self.feature_scale = feature_scale
         self.criterion = criterion
-        self.lo, self.hi = value_range
+        self.lo, self.hi = output_range
 
     def _features(self, img):
         return self.vgg((img - self.lo) / (self.hi - self.lo)) * self.feature_scale

@@ -11,7 +11,7 @@ importable callable (os.system, builtins.exec, ...) and REDUCE calls it, which i
 only through an explicit allow-list and refuses any other one before it is even imported, so
 nothing the file asks for runs. `load_file` reads every `.pdparams` (checkpoints, generator
 weights, VGG and LPIPS weights, converted weights) that way and then returns exactly what
-`paddle.load` would; torch_weights.py reads PyTorch files with the same unpickler.
+`paddle.load` would; published_weights/torch_files.py reads PyTorch files with the same unpickler.
 """
 import _compat_pickle
 import collections
@@ -191,12 +191,36 @@ def _as_paddle_load_returns(obj):
     return paddle_io._parse_load_result(obj, return_numpy=False)
 
 
+def process_alive(pid):
+    """Whether process `pid` still runs: a temporary file or folder named after it may still
+    be in use (another save or export in progress), so it must not be removed."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+TEMPORARY_MARK = ".tmp"  # atomic writes go through <path>.tmp<pid>
+
+
+def remove_stale_temporaries(folder, suffix):
+    """Remove the temporary files of atomic writes to `<folder>/*<suffix>` that a killed
+    process left behind (kill -9 skips the cleanup); those of running processes stay."""
+    for name in os.listdir(folder):
+        stem, _, pid = name.rpartition(TEMPORARY_MARK)
+        if stem.endswith(suffix) and pid.isdigit() and not process_alive(int(pid)):
+            os.remove(os.path.join(folder, name))
+
+
 def _atomic_write(path, write, sync=True):
     """write(tmp) to a temporary file beside `path`, fsync it (if `sync`), rename it over
     `path`; creates the parent folder. The temporary file is removed if anything fails."""
     path = os.path.abspath(path)
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}"
+    tmp = f"{path}{TEMPORARY_MARK}{os.getpid()}"
     try:
         write(tmp)
         if sync:

@@ -39,7 +39,7 @@ runpy.run_path(sys.argv[0], run_name="__main__")
 
 def y_by_hand(rgb):
     """MATLAB rgb2ycbcr luma (BT.601, 16..235) of a float RGB image in [0, 255], written out
-    here independently of metrics.rgb_to_y."""
+    here independently of data.colour.rgb_to_y."""
     return 16 + (65.481 * rgb[..., 0] + 128.553 * rgb[..., 1] + 24.966 * rgb[..., 2]) / 255
 
 
@@ -192,3 +192,43 @@ def generator_exports(tmp_path_factory):
         exports[name] = {"generator": generator, "weights": weights, "config": config,
                          "prefix": prefix, "onnx": f"{prefix}.onnx" if onnx else None}
     return exports
+
+
+# ------------------------------------------------------ one finished tiny training run
+def generator_weights(run_dir):
+    """The run's final generator (gan_G.pdparams) as numpy arrays."""
+    state = import_paddle().load(str(run_dir / "checkpoints" / "gan_G.pdparams"))
+    return {k: v.numpy() for k, v in state.items()}
+
+
+def assert_same_weights(a, b):
+    import numpy as np
+    assert a.keys() == b.keys()
+    for k in a:
+        np.testing.assert_allclose(a[k], b[k], rtol=1e-5, atol=1e-6, err_msg=k)
+
+
+def vdl_steps(run_dir, tag):
+    """The steps VisualDL recorded for scalar `tag` in the run's vdl/ files."""
+    import glob
+
+    from visualdl import LogReader
+    steps = []
+    for f in sorted(glob.glob(str(run_dir / "vdl" / "vdlrecords*"))):
+        steps += [r.id for r in LogReader(file_path=f).get_data("scalar", tag)]
+    return steps
+
+
+@pytest.fixture(scope="session")
+def straight_run(tmp_path_factory, train_images):
+    """(run dir, tools/train.py output) of the tiny config trained without interruption: what
+    the resume tests must end with."""
+    tmp = tmp_path_factory.mktemp("straight")
+    config = tiny_config(tmp, train_images)
+    out = run_tool("train", "-c", config)
+    return tmp / "runs" / "tiny", out
+
+
+def best_record(run_dir):
+    import json
+    return json.loads((run_dir / "checkpoints" / "best.json").read_text())

@@ -129,6 +129,11 @@ def test_yaml11_float_strings_and_bad_loss_weights(tmp_path):
     ("train.phases.1.lr=0", "'train.phases.1.lr' must be a number > 0, got 0"),
     ("datasets.train.num_workers=-1", "'datasets.train.num_workers' must be an integer >= 0"),
     ("device=tpu", "'device' must be one of 'auto', 'gpu', 'cpu', got 'tpu'"),
+    # keys that must fit together: the override is named even when the other key is the file's
+    ("datasets.train.hr_crop=90",
+     "'datasets.train.hr_crop' (90) must be a multiple of the scale (4), e.g. 4x96"),
+    ("datasets.train.type=paired",
+     "'datasets.train.type' is 'paired' but 'datasets.train.lr_dir' is not set"),
 ])
 def test_values_are_checked_when_the_config_is_loaded(override, message):
     """Each of these used to pass loading and fail later (ZeroDivisionError at the first log

@@ -13,9 +13,9 @@ import numpy as np
 import paddle
 import pytest
 
-from paddle_srgan import convert, torch_weights
 from paddle_srgan.config import load_config
 from paddle_srgan.models import Discriminator, SRResNet, build_generator
+from paddle_srgan.published_weights import convert, torch_files
 
 from conftest import ROOT, run_tool
 
@@ -83,7 +83,7 @@ def test_bad_sources_are_one_line_errors(tmp_path):
 
 
 # --- PyTorch containers, written here without torch ------------------------------------------
-# torch/serialization.py formats: see paddle_srgan/torch_weights.py. The writer below emits
+# torch/serialization.py formats: see paddle_srgan/torch_files.py. The writer below emits
 # the same pickles torch.save does (GLOBAL torch._utils._rebuild_tensor_v2, storages as
 # persistent ids) so the reader is tested on files no code of the package made.
 
@@ -228,16 +228,16 @@ def test_reader_handles_views_dtypes_and_refuses_out_of_bounds(tmp_path):
            "h": np.float16([0.5, -2.0]), "n": np.array(3, np.int64)}
     for legacy in (False, True):
         write_torch(tmp_path / "v.pth", obj, legacy=legacy)
-        state = torch_weights.read_torch_weights(tmp_path / "v.pth")
+        state = torch_files.read_torch_weights(tmp_path / "v.pth")
         np.testing.assert_array_equal(state["t"], base.T)
         np.testing.assert_array_equal(state["s"], base[1:3, 1:4])
         assert state["h"].dtype == np.float16 and state["h"].tolist() == [0.5, -2.0]
         assert state["n"].shape == () and int(state["n"]) == 3
     write_torch(tmp_path / "bad.pth", {"w": TorchTensor(TorchStorage("0", np.zeros(4, np.float32)),
                                                          2, (3,), (1,))})
-    with pytest.raises(torch_weights.TorchWeightsError,
+    with pytest.raises(torch_files.TorchWeightsError,
                        match="reaches element 4 of a 4-element storage"):
-        torch_weights.read_torch_weights(tmp_path / "bad.pth")
+        torch_files.read_torch_weights(tmp_path / "bad.pth")
 
 
 def test_safetensors_bf16_and_truncation(tmp_path):
@@ -245,19 +245,19 @@ def test_safetensors_bf16_and_truncation(tmp_path):
     header = json.dumps({"w": {"dtype": "BF16", "shape": [3], "data_offsets": [0, 6]}}).encode()
     bf16 = (values.view(np.uint32) >> 16).astype("<u2").tobytes()
     (tmp_path / "b.safetensors").write_bytes(struct.pack("<Q", len(header)) + header + bf16)
-    read = torch_weights.read_safetensors(tmp_path / "b.safetensors")
+    read = torch_files.read_safetensors(tmp_path / "b.safetensors")
     np.testing.assert_array_equal(read["w"], values)
     (tmp_path / "cut.safetensors").write_bytes(struct.pack("<Q", len(header)) + header + bf16[:4])
-    with pytest.raises(torch_weights.TorchWeightsError,
+    with pytest.raises(torch_files.TorchWeightsError,
                        match=r"tensor 'w' data_offsets \[0, 6\] do not fit"):
-        torch_weights.read_safetensors(tmp_path / "cut.safetensors")
+        torch_files.read_safetensors(tmp_path / "cut.safetensors")
 
 
 def test_safetensors_from_the_official_writer(tmp_path):
     st = pytest.importorskip("safetensors.numpy")  # an independent writer, when installed
     state = {"a": np.arange(6, dtype=np.float32).reshape(2, 3), "b": np.float16([1, 2])}
     st.save_file(state, str(tmp_path / "o.safetensors"))
-    read = torch_weights.read_safetensors(tmp_path / "o.safetensors")
+    read = torch_files.read_safetensors(tmp_path / "o.safetensors")
     for key in state:
         np.testing.assert_array_equal(read[key], state[key])
 
@@ -292,12 +292,12 @@ def test_malicious_pickle_is_refused_and_nothing_runs(tmp_path, container):
 
 def test_state_dict_is_found_in_checkpoints():
     w = {"conv.weight": np.zeros([1], np.float32)}
-    find = torch_weights.find_state_dict
+    find = torch_files.find_state_dict
     assert find({"params": {"x": np.ones(1)}, "params_ema": w}, "f").keys() == w.keys()
     assert find({"epoch": 3, "model": {"state_dict": w}}, "f").keys() == w.keys()
     assert find({"generator": w, "discriminator": {"d": np.ones(1)}}, "f").keys() == w.keys()
     assert list(find({"epoch": 3, **w}, "f")) == ["conv.weight"]  # counters dropped
-    with pytest.raises(torch_weights.TorchWeightsError,
+    with pytest.raises(torch_files.TorchWeightsError,
                        match=r"f: no tensors found; top-level keys: 'epoch', 'args'; expected"):
         find({"epoch": 3, "args": "--lr 1"}, "f")
     stripped = convert.strip_prefixes({"module.net.conv.weight": 1, "module.fc.bias": 2})
@@ -471,7 +471,7 @@ def bilinear_x4_set5_psnr():
     for item in BenchmarkSet(scale=4, data_root=str(BENCH), hr_dir="Set5/HR"):
         lr = item["lr_image"].astype(np.float32) / 255
         sr = cv2.resize(lr, None, fx=4, fy=4, interpolation=cv2.INTER_LINEAR)
-        scores.append(psnr(np.clip(np.round(sr * 255), 0, 255), item["hr"].astype(np.float64),
+        scores.append(psnr(np.clip(np.round(sr * 255), 0, 255), item["hr_image"].astype(np.float64),
                            crop_border=4))
     return float(np.mean(scores))
 

@@ -13,6 +13,7 @@ from skimage import data as skdata
 
 from paddle_srgan.config import load_config
 from paddle_srgan.data.benchmarks import BenchmarkSet
+from paddle_srgan.data.colour import rgb_to_y, to_chw_float
 from paddle_srgan.data.datasets import (
     EpochBatchSampler,
     TrainPatches,
@@ -30,11 +31,10 @@ from paddle_srgan.data.io import (
 from paddle_srgan.data.transforms import (
     augment,
     downscale,
+    mod_crop,
     paired_random_crop,
     random_crop,
-    to_chw_float,
 )
-from paddle_srgan.metrics import mod_crop, rgb_to_y
 
 from conftest import ROOT, SET5, run_tool, y_by_hand
 
@@ -236,9 +236,10 @@ def test_select_channel_y_is_matlab_luma_rounded():
 def test_select_channel_gray_is_full_range_601_luma():
     img = natural("chelsea", 40, 40)
     gray = select_channel(img, "gray")
-    np.testing.assert_array_equal(gray[:, :, 0], cv2.cvtColor(img, cv2.COLOR_RGB2GRAY))
     expected = 0.299 * img[..., 0] + 0.587 * img[..., 1] + 0.114 * img[..., 2]
-    assert np.abs(gray[:, :, 0] - expected).max() <= 0.51
+    assert np.abs(gray[:, :, 0] - expected).max() <= 0.5 + 1e-9  # rounded, one luma (colour.py)
+    # OpenCV's fixed-point weights round a few pixels the other way
+    assert np.abs(gray[:, :, 0].astype(int) - cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)).max() <= 1
     assert select_channel(np.full((1, 1, 3), 255, np.uint8), "gray")[0, 0, 0] == 255
 
 
@@ -437,12 +438,7 @@ def test_small_images_error_or_skip(train_dirs):
 
 
 def test_train_patches_config_errors(train_dirs):
-    with pytest.raises(ValueError, match="hr_crop.*multiple of the scale"):
-        patches(train_dirs, hr_crop=30)
-    with pytest.raises(ValueError, match="lr_dir"):
-        patches(train_dirs, type="paired")
-    with pytest.raises(ValueError, match="datasets.train.type"):
-        patches(train_dirs, type="hr-only")
+    """What only the data can tell (values alone: tests/test_config.py)."""
     with pytest.raises(ValueError, match=r"datasets\.train\.channel"):
         patches(train_dirs, channel="U")
     with pytest.raises(FileNotFoundError, match=r"datasets\.train\.hr_dir.*nope.*HR/"):
@@ -562,7 +558,8 @@ def test_set5_benchmark_reproduces_the_shipped_matlab_lr():
     for item in items:
         shipped = read_image(SET5 / "LR_bicubic" / "X4" / f"{item['name']}.png")
         np.testing.assert_array_equal(item["lr_image"], shipped)
-        np.testing.assert_array_equal(item["hr"], read_image(SET5 / "HR" / f"{item['name']}.png"))
+        np.testing.assert_array_equal(item["hr_image"],
+                                      read_image(SET5 / "HR" / f"{item['name']}.png"))
         assert item["lr"].dtype == np.float32 and item["lr"].shape == (3,) + shipped.shape[:2]
         np.testing.assert_array_equal(to_uint8(item["lr"]), shipped)
     paired = BenchmarkSet("Set5/HR", 4, lr_dir="Set5/LR_bicubic/X4", data_root=SET5.parent)
@@ -573,8 +570,8 @@ def test_benchmark_mod_crop_max_images_and_channel():
     bench = BenchmarkSet(SET5 / "HR", 3, max_images=2, channel="Y")
     assert len(bench) == 2
     baby = bench[0]
-    assert baby["hr"].shape == (510, 510, 1) and baby["lr"].shape == (1, 170, 170)
-    assert bench[1]["name"] == "bird" and bench[1]["hr"].shape == (288, 288, 1)
+    assert baby["hr_image"].shape == (510, 510, 1) and baby["lr"].shape == (1, 170, 170)
+    assert bench[1]["name"] == "bird" and bench[1]["hr_image"].shape == (288, 288, 1)
     with pytest.raises(IndexError):
         bench[2]
 

@@ -8,9 +8,9 @@ from paddle_srgan.checkpoint import load_generator_weights
 from paddle_srgan.config import DEFAULTS, load_config
 from paddle_srgan.data.imresize import imresize
 from paddle_srgan.engine.trainer import Trainer
-from paddle_srgan.layouts import LAYOUTS
 from paddle_srgan.models import MSRResNet, build_generator
 from paddle_srgan.models.srresnet import MSRRESNET_OPTIONS
+from paddle_srgan.published_weights.pytorch_networks import LAYOUTS
 
 from conftest import ROOT, not_blank, read_rgb
 

@@ -12,14 +12,21 @@ import pytest
 import skimage.data
 import yaml
 
-from paddle_srgan import convert
 from paddle_srgan.compat import paddle_version
 from paddle_srgan.config import load_config
-from paddle_srgan.data.transforms import to_image
+from paddle_srgan.data.colour import to_image
 from paddle_srgan.deploy import export, introspect, predictor, tiling
 from paddle_srgan.deploy.metadata import NOT_RECORDED, ExportError, ModelInfo, trained_for
 from paddle_srgan.deploy.runners import load_runner
-from paddle_srgan.models import GENERATORS, LapSRN, SRResNet, count_parameters, final_level
+from paddle_srgan.models import (
+    GENERATORS,
+    LapSRN,
+    MSRResNet,
+    SRResNet,
+    count_parameters,
+    final_level,
+)
+from paddle_srgan.published_weights import convert
 
 from conftest import (
     REAL_ESRGAN,
@@ -278,6 +285,23 @@ def test_every_generator_type_records_and_reports_its_training(generator_exports
     assert predictor.create_predictor(prefix, "cpu", threads=1).info.trained_for == NOT_RECORDED
 
 
+@pytest.mark.parametrize("upsampler", ["nearest", "bilinear"])
+def test_resize_conv_upsamplers_export_and_run_like_eager(upsampler, tmp_path):
+    """The resize-conv upsamplers (fixed transposed convolutions, not F.interpolate, whose
+    float64 attribute the Paddle 3.3 predictor cannot read) export: jit.load and the
+    predictor give the eager output."""
+    paddle.seed(0)
+    generator = MSRResNet(num_feat=8, num_block=2, upsampler=upsampler)
+    generator.eval()
+    meta = export.export_generator(generator, tmp_path / upsampler)
+    info = ModelInfo.from_meta(meta, "meta")
+    x = np.random.default_rng(0).random((2, 3, 13, 10), dtype=np.float32)
+    ref = generator(paddle.to_tensor(x)).numpy()
+    for runner in (predictor.LayerRunner(predictor.load_exported(tmp_path / upsampler), info),
+                   predictor.create_predictor(tmp_path / upsampler, "cpu")):
+        assert np.abs(runner.run(x) - ref).max() <= EXPORT_MAX_DIFF
+
+
 def test_paddle_free_deployment_modules_import_without_paddle():
     """An ONNX deployment has no Paddle: metadata, tiling, the ONNX runner and the runner
     choice must import (and read/write images) with Paddle unimportable."""
@@ -390,6 +414,60 @@ def test_infer_cli_writes_every_layout_and_skips_a_corrupt_file(tiny, tmp_path):
     expected = tiling.super_resolve_image(paddle_runner, rgb)  # untiled, in this process
     assert np.array_equal(out["rgb_x4.png"][:, :, ::-1], expected)
     assert np.array_equal(out["rgba_x4.png"][:, :, 2::-1], expected)
+
+
+def test_tiling_values_follow_one_rule_wherever_they_come_from(tiny, tmp_path):
+    """deploy.tiling.check_tiling is the rule: upscale, the page's Upscaler and both tools'
+    flags (through cli.tiling_arguments) refuse the same values, in their own words; --tile 0
+    means the whole image in both tools."""
+    from paddle_srgan import cli
+    from paddle_srgan.deploy.app import Upscaler
+    from paddle_srgan.errors import InputError
+    runner = predictor.LayerRunner(tiny["generator"], ModelInfo.of(tiny["generator"]))
+    lr = as_lr(astronaut_crop(60, 150, 12, 12))
+    for tile, pad in [(0, 4), (-3, 4), (8, -1)]:
+        with pytest.raises(InputError, match="tile must be >= 1 and tile_pad >= 0"):
+            tiling.upscale(runner.run, lr, 4, tile, pad)
+        with pytest.raises(InputError, match="tile must be >= 1 and tile_pad >= 0"):
+            Upscaler(runner, tile, pad, out_dir=tmp_path)
+    parse = cli.model_parser("test", tile_default=512).parse_args
+    assert cli.tiling_arguments(parse(["--tile", "0"])) == (None, None)
+    assert cli.tiling_arguments(parse([])) == (512, None)
+    with pytest.raises(InputError, match="--tile must be >= 1 and --tile-pad >= 0, got --tile 8 "
+                                         "and --tile-pad -2"):
+        cli.tiling_arguments(parse(["--tile", "8", "--tile-pad", "-2"]))
+    proc = run_tool("infer", "--model", tiny["prefix"], "--input", tmp_path / "none.png",
+                    "--output", tmp_path / "sr", "--tile", "-1", check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "error: --tile must be >= 1 and --tile-pad >= 0, got --tile -1 and --tile-pad None"]
+    write_inputs(tmp_path / "in")
+    run_tool("infer", "--model", tiny["prefix"], "--input", tmp_path / "in" / "rgb.png",
+             "--output", tmp_path / "whole", "--tile", "0")
+    assert (tmp_path / "whole" / "rgb_x4.png").is_file()
+
+
+def test_a_bug_in_a_runner_keeps_its_traceback_in_infer(tiny, tmp_path, monkeypatch, capsys):
+    """infer skips files it cannot read (a user's problem), not every file when the code
+    fails: a plain ValueError from inside a runner is a bug and propagates."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("infer_tool", ROOT / "tools" / "infer.py")
+    infer = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(infer)
+
+    class Broken:
+        info = ModelInfo.of(tiny["generator"])
+        backend = "test"
+
+        def run(self, lr):
+            raise ValueError("operands could not be broadcast together")
+
+    monkeypatch.setattr(infer, "load_runner", lambda **kwargs: Broken())
+    write_inputs(tmp_path / "in")
+    with pytest.raises(ValueError, match="could not be broadcast"):
+        infer.main(["--model", str(tiny["prefix"]), "--input", str(tmp_path / "in" / "rgb.png"),
+                    "--output", str(tmp_path / "sr")])
+    assert "skipped" not in capsys.readouterr().err
 
 
 def test_infer_cli_runs_training_weights_directly(tiny, tmp_path):

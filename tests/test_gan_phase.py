@@ -14,6 +14,7 @@ from paddle_srgan.config import ConfigError, load_config
 from paddle_srgan.engine.figures import read_scalars
 from paddle_srgan.engine.step import NanGuard, PhaseStep, build_networks
 from paddle_srgan.engine.trainer import Trainer
+from paddle_srgan.errors import UserError
 from paddle_srgan.models import Discriminator
 
 from conftest import ROOT, SET5, run_tool, tiny_config
@@ -161,3 +162,89 @@ def test_best_metric_niqe_needs_niqe(tmp_path, train_images):
     with pytest.raises(ConfigError, match="'train.val_niqe' is false"):
         load_config(tiny_config(tmp_path, train_images),
                     ["train.best_metric=niqe", "train.val_niqe=false"])
+
+
+def test_ema_starts_at_the_pretrained_generator(tmp_path, train_images):
+    """A GAN-only run from train.pretrained_g with an EMA: the average starts at the loaded
+    weights (it started at the random init, so the saved 'EMA' generator was mostly noise),
+    so after one step EMA = d * pretrained + (1 - d) * G."""
+    paddle.seed(3)
+    pretrained = build_networks(load_config(tiny_config(tmp_path, train_images))).G
+    weights = tmp_path / "pretrained.pdparams"
+    paddle.save(pretrained.state_dict(), str(weights))
+    config = tiny_config(tmp_path, train_images, **{
+        "train.pretrained_g": str(weights), "train.ema_decay": 0.9,
+        "train.phases": [{"name": "gan", "iters": 1, "lr": 1e-3}]})
+    trainer = Trainer(load_config(config))
+    trainer.run()
+    w = "head_conv.weight"
+    start = pretrained.state_dict()[w].numpy()
+    raw = trainer.nets.G.state_dict()[w].numpy()
+    assert not np.allclose(raw, start)  # the step moved G
+    np.testing.assert_allclose(trainer.nets.G_ema.state_dict()[w].numpy(),
+                               0.9 * start + 0.1 * raw, rtol=1e-5, atol=1e-7)
+
+
+def test_network_interpolation_blends_the_phase_end_with_its_start(tmp_path, train_images):
+    """PhaseStep.finish: G = w * trained + (1 - w) * G at the phase start (ESRGAN); the start
+    travels in the step's state (a checkpoint) so that a resumed phase blends with it, not
+    with the weights it was resumed at."""
+    cfg = load_config(tiny_config(tmp_path, train_images))
+    nets = build_networks(cfg)
+    phase = dict(cfg["train"]["phases"][1], network_interpolation=0.25)
+    step = PhaseStep(nets, phase, cfg["train"], cfg["losses"], (4,), NanGuard(True, 3))
+    start = {k: v.numpy().copy() for k, v in nets.G.state_dict().items()}
+    batch = {"lr": paddle.rand([2, 3, 8, 8]), "hr": paddle.rand([2, 3, 32, 32])}
+    step(batch)
+    state = step.state_dict()
+    resumed = PhaseStep(nets, phase, cfg["train"], cfg["losses"], (4,), NanGuard(True, 3))
+    resumed.set_state_dict(state)  # built from the trained weights, as a resume is
+    trained = {k: v.numpy().copy() for k, v in nets.G.state_dict().items()}
+    w = "head_conv.weight"
+    assert not np.allclose(trained[w], start[w])
+    resumed.finish()
+    for name, value in nets.G.state_dict().items():
+        np.testing.assert_allclose(value.numpy(), 0.25 * trained[name] + 0.75 * start[name],
+                                   rtol=1e-5, atol=1e-7)
+    plain = PhaseStep(nets, cfg["train"]["phases"][1], cfg["train"], cfg["losses"], (4,),
+                      NanGuard(True, 3))
+    assert plain.state_dict()["g_start"] is None  # w = 1: nothing kept, finish changes nothing
+    before = nets.G.state_dict()[w].numpy().copy()
+    plain.finish()
+    np.testing.assert_array_equal(nets.G.state_dict()[w].numpy(), before)
+    with pytest.raises(UserError, match="holds no phase-start generator"):
+        resumed.set_state_dict(plain.state_dict())
+
+
+def test_network_interpolation_in_a_run_and_its_resume(tmp_path, train_images):
+    """The GAN phase's file is the blend, also when the phase was resumed from a checkpoint
+    in its middle (iteration 9 of 6 + 6)."""
+    config = tiny_config(tmp_path, train_images,
+                         **{"train.phases": [{"name": "mse", "iters": 6, "lr": 1e-3},
+                                             {"name": "gan", "iters": 6, "lr": 1e-3,
+                                              "network_interpolation": 0.5}]})
+    run_tool("train", "-c", config)
+    checkpoints = tmp_path / "runs" / "tiny" / "checkpoints"
+    mse = paddle.load(str(checkpoints / "mse_G.pdparams"))
+    gan = paddle.load(str(checkpoints / "gan_G.pdparams"))
+    end = paddle.load(str(checkpoints / "iter_00000012.pdparams"))
+    w = "head_conv.weight"
+    np.testing.assert_array_equal(end["G"][w].numpy(), gan[w].numpy())
+    # the blend's other end is the GAN phase's start: the pixel phase's generator
+    middle = paddle.load(str(checkpoints / "iter_00000009.pdparams"))
+    np.testing.assert_array_equal(middle["step"]["g_start"][w].numpy(), mse[w].numpy())
+    (checkpoints / "iter_00000012.pdparams").unlink()
+    run_tool("train", "-c", config, "--resume")
+    again = paddle.load(str(checkpoints / "gan_G.pdparams"))
+    np.testing.assert_allclose(again[w].numpy(), gan[w].numpy(), atol=1e-6)
+
+
+def test_network_interpolation_values(tmp_path, train_images):
+    config = tiny_config(tmp_path, train_images)
+    for value in (0, 1.5):
+        with pytest.raises(ConfigError, match=r"network_interpolation' must be a number > 0 "
+                                              r"and <= 1"):
+            load_config(config, [f"train.phases.1.network_interpolation={value}"])
+    with pytest.raises(ConfigError, match="both average generator weights"):
+        load_config(config, ["train.phases.1.network_interpolation=0.5",
+                             "train.ema_decay=0.99"])

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from skimage import data
 
-from paddle_srgan import metrics, torch_weights
+from paddle_srgan import metrics
 from paddle_srgan.models import lpips as lpips_net
+from paddle_srgan.published_weights import torch_files
 
 from conftest import ROOT, run_tool
 
@@ -63,19 +64,19 @@ def test_conversion_cli_round_trip(fixture, tmp_path):
     log = run_tool("convert_lpips_weights", "--lin", FIXTURES / "lpips_lin_alex_legacy.pth",
                    "--backbone", tmp_path / "alexnet.npz", "--out", out).stdout
     assert "alex backbone, 15 tensors" in log
-    net = metrics.load_lpips(out)
+    net = lpips_net.load_lpips(out)
     assert metrics.lpips_protocol(net, 4) == {"lpips": "v0.1-alex", "lpips_input": "rgb/127.5-1",
                                               "lpips_crop_border": 4}
     got = [metrics.lpips(fixture["ref"], fixture[k], net) for k in ("noisy", "blurred")]
     np.testing.assert_allclose(got, fixture["alex_f64"], rtol=0, atol=1e-5)
     with pytest.raises(ValueError, match=r"holds LPIPS-alex weights, not 'vgg'"):
-        metrics.load_lpips(out, backbone="vgg")
+        lpips_net.load_lpips(out, backbone="vgg")
 
 
 @pytest.mark.parametrize("fmt", ["legacy", "zip"])
 def test_lin_weights_read_from_pytorch_files(fixture, fmt):
     """The published weights/v0.1/*.pth are in the legacy format."""
-    state = torch_weights.read_torch_weights(str(FIXTURES / f"lpips_lin_alex_{fmt}.pth"))
+    state = torch_files.read_torch_weights(str(FIXTURES / f"lpips_lin_alex_{fmt}.pth"))
     _, lin = torch_states(fixture, "alex")
     assert sorted(state) == sorted(lin)
     for key in lin:
@@ -134,7 +135,7 @@ def test_input_errors(nets):
 
 def test_missing_weights_say_how_to_make_them(tmp_path):
     with pytest.raises(FileNotFoundError) as err:
-        metrics.load_lpips(tmp_path / "lpips_vgg.pdparams", backbone="vgg")
+        lpips_net.load_lpips(tmp_path / "lpips_vgg.pdparams", backbone="vgg")
     msg = str(err.value)
     assert f"LPIPS weights not found: {tmp_path / 'lpips_vgg.pdparams'}" in msg
     for part in ("tools/convert_lpips_weights.py", "--lin lpips/weights/v0.1/vgg.pth",
@@ -143,7 +144,7 @@ def test_missing_weights_say_how_to_make_them(tmp_path):
     (tmp_path / "junk.pdparams").write_bytes(b"not a paddle file")
     with pytest.raises(ValueError, match=r"junk.pdparams: unreadable LPIPS weights "
                                          r"\(make them with tools/convert_lpips_weights.py\)"):
-        metrics.load_lpips(tmp_path / "junk.pdparams")
+        lpips_net.load_lpips(tmp_path / "junk.pdparams")
 
 
 def test_cli_missing_input_is_one_line(tmp_path):
@@ -176,14 +177,15 @@ def test_lpips_is_one_more_column_of_the_evaluation(nets, tmp_path):
     sets = {"Tiny": BenchmarkSet(tmp_path / "HR", 4)}
     results = evaluate_sets(sets, 4, scorers=[lpips_scorer(net)])
     res = results["Tiny"]["bicubic"]
-    expected = [metrics.lpips(imresize(item["lr_image"], scale=4), item["hr"], net, crop_border=4)
-                for item in sets["Tiny"]]
+    expected = [metrics.lpips(imresize(item["lr_image"], scale=4), item["hr_image"], net,
+                              crop_border=4) for item in sets["Tiny"]]
     assert [row["lpips"] for row in res["per_image"]] == pytest.approx(expected, abs=1e-6)
     assert res["lpips"] == pytest.approx(np.mean(expected), abs=1e-6)
     assert list(results["Tiny"]) == ["bicubic", "HR"]  # no generator: the baseline alone
     item = sets["Tiny"][0]
     sr = imresize(item["lr_image"], scale=4)
-    deep = lpips_scorer(net)(sr.astype(np.uint16) * 257, item["hr"].astype(np.uint16) * 257, 4)
+    hr16 = item["hr_image"].astype(np.uint16) * 257
+    deep = lpips_scorer(net)(sr.astype(np.uint16) * 257, hr16, 4)
     assert deep["lpips"] == pytest.approx(expected[0], abs=1e-5)
 
 
@@ -202,7 +204,7 @@ def test_eval_tool_scores_lpips_as_a_column(fixture, nets, tmp_path):
              "benchmarks", "--datasets", "Set5", "--out", tmp_path / "eval")
     out = json.loads((tmp_path / "eval" / "results.json").read_text())
     bicubic = out["results"]["Set5"]["bicubic"]
-    expected = [metrics.lpips(imresize(item["lr_image"], scale=4), item["hr"], nets["alex"],
+    expected = [metrics.lpips(imresize(item["lr_image"], scale=4), item["hr_image"], nets["alex"],
                               crop_border=4)
                 for item in BenchmarkSet(ROOT / "data" / "benchmarks" / "Set5" / "HR", 4)]
     assert [row["lpips"] for row in bicubic["per_image"]] == pytest.approx(expected, abs=1e-5)

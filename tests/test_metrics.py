@@ -7,16 +7,10 @@ import warnings
 import numpy as np
 import pytest
 
+from paddle_srgan.data.colour import rgb_to_y
 from paddle_srgan.data.imresize import imresize
-from paddle_srgan.metrics import (
-    GRAY_PROTOCOL,
-    crop_border,
-    mod_crop,
-    protocol,
-    psnr,
-    rgb_to_y,
-    ssim,
-)
+from paddle_srgan.data.transforms import mod_crop
+from paddle_srgan.metrics import GRAY_PROTOCOL, protocol, psnr, remove_border, ssim
 
 from conftest import SET5, read_rgb
 
@@ -168,16 +162,16 @@ def test_bad_inputs_raise_clear_errors():
     with pytest.raises(TypeError, match="uint16"):
         psnr(img.astype(np.uint16), img.astype(np.uint16))
     with pytest.raises(ValueError, match="crop border"):
-        crop_border(img, -1)
+        remove_border(img, -1)
 
 
-def test_mod_crop_and_crop_border_shapes():
+def test_mod_crop_and_remove_border_shapes():
     img = np.arange(10 * 13 * 3).reshape(10, 13, 3)
     assert mod_crop(img, 4).shape == (8, 12, 3)
     assert mod_crop(img[..., 0], 3).shape == (9, 12)
     np.testing.assert_array_equal(mod_crop(img, 4), img[:8, :12])
-    np.testing.assert_array_equal(crop_border(img, 2), img[2:8, 2:11])
-    assert crop_border(img, 0) is img
+    np.testing.assert_array_equal(remove_border(img, 2), img[2:8, 2:11])
+    assert remove_border(img, 0) is img
     with pytest.raises(ValueError, match="scale"):
         mod_crop(img, 0)
 

@@ -12,7 +12,7 @@ from paddle_srgan.models import (
     build_generator,
     count_parameters,
 )
-from paddle_srgan.models.srresnet import BilinearUpsample
+from paddle_srgan.models.srresnet import BilinearUpsample, UpsampleBlock
 from paddle_srgan.models.vgg import VGGWeightsError, vgg19_layer_names
 
 TINY = {"num_feat": 8, "num_block": 2}
@@ -62,7 +62,7 @@ def test_wrong_rank_and_channels_are_clear_errors():
 
 
 def _parity_model(npz):
-    from paddle_srgan import convert
+    from paddle_srgan.published_weights import convert
     state = convert.convert_state(convert.read_state(str(npz)), "srresnet")
     return convert.load_into(SRResNet(), state)
 
@@ -161,7 +161,7 @@ def test_vgg_missing_weights_offline_is_one_clear_error(tmp_path, monkeypatch):
 
 
 def test_srresnet_variant_options():
-    """The published variants (paddle_srgan.convert.LAYOUTS) are options of the one class."""
+    """The published variants (published_weights.convert.LAYOUTS) are options of one class."""
     g = SRResNet(num_feat=8, num_block=1, act="prelu_channel", conv_bias=False, norm="bn",
                  output_act="tanh01", body_end="conv_act")
     keys = g.state_dict()
@@ -200,7 +200,54 @@ def test_bilinear_input_skip_is_paddles_bilinear_interpolation(scale):
     assert not any(k.startswith("input_upsample") for k in msr.state_dict())  # no new keys
 
 
+@pytest.mark.parametrize("upsampler, ring", [("nearest", 0), ("bilinear", 1)])
+def test_resize_conv_at_lr_is_interpolate_then_conv(upsampler, ring):
+    """The resize-convolution, computed at LR with derived sub-pixel kernels, is
+    F.interpolate followed by the block's own 3x3 conv and activation: everywhere for
+    'nearest'; for 'bilinear' (LR padded by replication) away from the outermost ring."""
+    paddle.seed(0)
+    block = UpsampleBlock(5, 3, act="leakyrelu", negative_slope=0.1, upsampler=upsampler)
+    block.conv.bias.set_value(paddle.rand([5]))
+    x = paddle.to_tensor(np.random.default_rng(0).random((2, 5, 7, 9), dtype=np.float32))
+    resized = paddle.nn.functional.interpolate(x, scale_factor=2, mode=upsampler,
+                                               align_corners=False)
+    theirs = block.act(block.conv(resized)).numpy()
+    ours = block(x).numpy()
+    assert ours.shape == theirs.shape == (2, 5, 14, 18)
+    inner = (slice(None), slice(None), slice(ring, 14 - ring), slice(ring, 18 - ring))
+    np.testing.assert_allclose(ours[inner], theirs[inner], atol=1e-6)
+    assert list(block.state_dict()) == ["conv.weight", "conv.bias"]  # taps: not a weight
+
+
+@pytest.mark.parametrize("scale", [2, 4, 8])
+@pytest.mark.parametrize("upsampler", ["nearest", "bilinear"])
+def test_resize_conv_upsamplers_leave_no_sub_pixel_grid(upsampler, scale):
+    """Resize-then-conv upsampling (one kernel for every output pixel) maps a flat image to a
+    flat image away from the zero-padded borders; pixel shuffle with the same random init
+    gives its sub-pixel positions different values (the grid the demo's GAN phase grew).
+    Same output shape, same state-dict keys with the upsampling convs 4x narrower."""
+    nets = {}
+    for kind in (upsampler, "pixelshuffle"):
+        paddle.seed(0)
+        nets[kind] = MSRResNet(**TINY, scale=scale, upsampler=kind)
+        nets[kind].eval()
+    flat = paddle.full([1, 3, 24, 24], 0.5)
+    margin = 8 * scale  # beyond the reach of the zero-padded borders (HR pixels)
+    for kind, net in nets.items():
+        out = net(flat).numpy()
+        assert out.shape == (1, 3, 24 * scale, 24 * scale)
+        inner = out[:, :, margin:-margin, margin:-margin]
+        spread = float((inner.max(axis=(2, 3)) - inner.min(axis=(2, 3))).max())  # per channel
+        assert (spread == 0) == (kind == upsampler), (kind, spread)
+    resize, shuffle = (nets[k].state_dict() for k in (upsampler, "pixelshuffle"))
+    assert resize.keys() == shuffle.keys()
+    assert resize["upsample.0.conv.weight"].shape == [8, 8, 3, 3]
+    assert shuffle["upsample.0.conv.weight"].shape == [32, 8, 3, 3]
+
+
 @pytest.mark.parametrize("kwargs, message", [
+    ({"upsampler": "deconv"},
+     r"SRResNet upsampler must be one of \['pixelshuffle', 'nearest', 'bilinear'\]"),
     ({"output_act": "none"}, "output_act 'none' needs output_range"),
     ({"output_range": [0, 1]},
      r"output_act 'tanh' produces \[-1.0, 1.0\], but output_range is \[0.0, 1.0\]"),
@@ -213,3 +260,28 @@ def test_bilinear_input_skip_is_paddles_bilinear_interpolation(scale):
 def test_srresnet_option_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):
         SRResNet(num_feat=8, num_block=1, **kwargs)
+
+
+def test_a_generator_that_breaks_the_contract_fails_when_built(monkeypatch):
+    """models.GENERATOR_CONTRACT is checked by build_model, so a new generator type without
+    output_range (which the evaluator used to default to (-1, 1)) fails at build time."""
+    from paddle_srgan import models
+
+    class NoRange(paddle.nn.Layer):
+        def __init__(self, scale=4, in_channels=3):
+            super().__init__()
+            self.scale, self.in_channels, self.out_channels = scale, in_channels, in_channels
+
+    class BadLevels(NoRange):
+        output_range = (0.0, 1.0)
+        level_scales = (4, 2)
+
+    for cls, message in [(NoRange, "'output_range' must be .* got None"),
+                         (BadLevels, "'level_scales' must be increasing .* got \\(4, 2\\)")]:
+        monkeypatch.setitem(models.MODELS, cls.__name__, cls)
+        monkeypatch.setitem(models.GENERATORS, cls.__name__, cls)
+        with pytest.raises(models.ConfigError, match=f"generator {cls.__name__} breaks the "
+                                                     f"generator contract: {message}"):
+            models.build_model({"type": cls.__name__}, scale=4, in_channels=3)
+    for name in ("SRResNet", "MSRResNet", "LapSRN"):  # the table's own types fit it
+        assert models.check_generator(models.build_model({"type": name}, scale=4, in_channels=3))

@@ -14,11 +14,11 @@ import shutil
 import numpy as np
 import pytest
 
-from paddle_srgan import checkpoint, convert, storage
+from paddle_srgan import checkpoint, storage
 from paddle_srgan.compat import import_paddle
-from paddle_srgan.metrics import load_lpips
 from paddle_srgan.models import build_vgg
-from paddle_srgan.models.lpips import LPIPS
+from paddle_srgan.models.lpips import LPIPS, load_lpips
+from paddle_srgan.published_weights import convert
 
 from conftest import SET5, require, run_tool, tiny_config
 
@@ -162,7 +162,7 @@ def test_inst_opcode_is_refused(tmp_path):
 
 def test_torch_and_paddle_share_one_unpickler(tmp_path):
     """A PyTorch file is refused by the same unpickler, with its own explanation."""
-    from paddle_srgan.torch_weights import TorchWeightsError, read_torch_weights
+    from paddle_srgan.published_weights.torch_files import TorchWeightsError, read_torch_weights
     marker, path = tmp_path / "pwned", tmp_path / "evil.pth"
     path.write_bytes(pickle.dumps({"w": Payload(os.system, f"touch {marker}")}, protocol=2))
     with pytest.raises(TorchWeightsError, match=rf"{path}: refused to load: it asks to run "
@@ -226,7 +226,7 @@ def test_files_of_a_training_run_load_as_paddle_load_does(tiny_run, tmp_path, pr
         if name.startswith("iter_"):
             assert type(state["rng"]["paddle"][0]).__name__ == "GeneratorState"
             assert isinstance(state["rng"]["numpy"][1], np.ndarray)
-            assert state["opt_g"]["LR_Scheduler"]["last_epoch"] >= 1
+            assert state["step"]["opt_g"]["LR_Scheduler"]["last_epoch"] >= 1
     # a checkpoint's generator and EMA, and a state dict, go into a generator
     from paddle_srgan.config import load_config
     from paddle_srgan.models import build_generator

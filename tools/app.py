@@ -20,32 +20,28 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from paddle_srgan import cli  # noqa: E402
-from paddle_srgan.errors import InputError  # noqa: E402
 
 
 def main(argv=None):
     from paddle_srgan.deploy import app
-    ap = cli.model_parser(__doc__)
+    ap = cli.model_parser(__doc__, tile_default=app.DEFAULT_TILE)
     ap.add_argument("--host", default="127.0.0.1",
                     help="address to serve on (0.0.0.0: reachable from other machines)")
     ap.add_argument("--port", type=int, default=7860, help="port to serve on (default 7860)")
     ap.add_argument("--share", action="store_true", help="ask Gradio for a public link")
-    ap.add_argument("--tile", type=int, default=app.DEFAULT_TILE,
-                    help=f"tile side in LR pixels (default {app.DEFAULT_TILE}; 0: whole image)")
     ap.add_argument("--max-pixels", type=float, default=app.DEFAULT_MAX_PIXELS,
                     help=f"largest upload in LR pixels, width x height (default "
                          f"{app.DEFAULT_MAX_PIXELS:.0f})")
     ap.add_argument("--max-file-mb", type=float, default=app.DEFAULT_MAX_FILE_MB,
                     help=f"largest upload in MB (default {app.DEFAULT_MAX_FILE_MB})")
     args = ap.parse_args(argv)
-    if args.tile < 0 or args.tile_pad is not None and args.tile_pad < 0:
-        raise InputError("--tile must be >= 0 and --tile-pad >= 0")
+    tile, tile_pad = cli.tiling_arguments(args)
     app.import_gradio()  # before loading a model: a missing extra is a one-line error at once
 
     from paddle_srgan.deploy.runners import load_runner
     runner = load_runner(**cli.runner_arguments(args))
     label = Path(args.model).name if args.model else Path(args.weights).name
-    upscaler = app.Upscaler(runner, args.tile or None, args.tile_pad, int(args.max_pixels),
+    upscaler = app.Upscaler(runner, tile, tile_pad, int(args.max_pixels),
                             label=f"{label}, {runner.backend}")
     try:
         app.serve(upscaler, args.host, args.port, args.share, args.max_file_mb)

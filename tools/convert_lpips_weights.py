@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""One-time step: make the LPIPS weights file that metrics.load_lpips / eval.py --lpips read.
+"""One-time step: make the LPIPS weights file that eval.py --lpips (models.lpips.load_lpips)
+reads.
 
 LPIPS v0.1 needs two published PyTorch files, read here without PyTorch:
   --lin       the authors' calibrated lin layers: lpips/weights/v0.1/alex.pth (or vgg.pth)
@@ -35,9 +36,9 @@ def read_weights(path, flag):
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{flag} {path}: no such file (expected {WHERE[flag]})")
     if path.lower().endswith(".npz"):
-        from paddle_srgan.convert import read_state
+        from paddle_srgan.published_weights.convert import read_state
         return read_state(path)
-    from paddle_srgan.torch_weights import read_torch_weights
+    from paddle_srgan.published_weights.torch_files import read_torch_weights
     return read_torch_weights(path)
 
 
@@ -53,8 +54,8 @@ def main(argv=None):
     lin_state = read_weights(args.lin, "--lin")
     backbone_state = read_weights(args.backbone, "--backbone")
 
-    from paddle_srgan.convert import save_state
     from paddle_srgan.models import lpips
+    from paddle_srgan.published_weights.convert import save_state
     backbone, state = lpips.from_torch_state(backbone_state, lin_state,
                                              backbone_source=args.backbone, lin_source=args.lin)
     lpips.LPIPS(backbone).set_weights(state, source=f"{args.backbone} + {args.lin}")

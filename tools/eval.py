@@ -123,7 +123,7 @@ def main(argv=None):
     if args.lpips:
         if channel is not None:
             raise InputError("--lpips needs RGB evaluation; this config evaluates one channel")
-        from paddle_srgan.metrics import load_lpips
+        from paddle_srgan.models.lpips import load_lpips
         lpips_net = load_lpips(args.lpips)
 
     from paddle_srgan.engine import evaluator, figures, report

@@ -12,12 +12,13 @@ Examples:
 --input takes files, folders (their images, not recursive) and glob patterns. Each output is
 <output>/<stem>_x<scale>.png with the input's bit depth (16-bit stays 16-bit) and layout: gray
 stays gray, RGBA keeps its alpha (upscaled bicubic). --tile bounds memory: the image is
-processed in tiles of that many LR pixels with --tile-pad pixels of context (default: the
-model's receptive field, which makes tiled output equal untiled output). An unreadable file is
-reported and skipped; the exit code is then 1. It first prints what the model was trained for
-("bicubic (clean)" or "realworld: JPEG q30-95, ..."; for JPEG photos pick a realworld model).
-An .onnx model runs through onnxruntime on the
-CPU (pip install onnxruntime) and needs its <prefix>.yml beside it, not Paddle.
+processed in tiles of that many LR pixels (0 or none: whole) with --tile-pad pixels of context
+(default: the model's receptive field, which makes tiled output equal untiled output). An
+unreadable file is reported and skipped; the exit code is then 1 (an error in the code itself
+stops the run). It first prints what the model was trained for ("bicubic (clean)" or
+"realworld: JPEG q30-95, ..."; for JPEG photos pick a realworld model). An .onnx model runs
+through onnxruntime on the CPU (pip install onnxruntime) and needs its <prefix>.yml beside it,
+not Paddle.
 """
 import glob
 import os
@@ -28,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from paddle_srgan import cli  # noqa: E402
 from paddle_srgan.deploy.runners import check_model_choice, load_runner  # noqa: E402
-from paddle_srgan.errors import InputError  # noqa: E402
+from paddle_srgan.errors import InputError, UserError  # noqa: E402
 
 
 def collect_inputs(patterns):
@@ -64,15 +65,13 @@ def output_names(files, out_dir, scale):
 
 
 def main(argv=None):
-    ap = cli.model_parser(__doc__)
+    ap = cli.model_parser(__doc__, tile_default=None)
     ap.add_argument("--input", nargs="+", required=True, help="image files, folders or globs")
     ap.add_argument("--output", required=True, help="folder for the <stem>_x<scale>.png results")
-    ap.add_argument("--tile", type=int, help="tile side in LR pixels (default: whole image)")
     args = ap.parse_args(argv)
     check_model_choice(args.model, args.config, args.weights)  # before scanning the inputs
     cli.check_output_folder(args.output, "--output")
-    if args.tile is not None and args.tile < 1 or args.tile_pad is not None and args.tile_pad < 0:
-        raise InputError("--tile must be >= 1 and --tile-pad >= 0")
+    tile, tile_pad = cli.tiling_arguments(args)
 
     files = collect_inputs(args.input)
     runner = load_runner(**cli.runner_arguments(args))
@@ -89,9 +88,9 @@ def main(argv=None):
     for path in tqdm(files, desc="super-resolving", unit="img"):
         try:
             sr = super_resolve_image(runner, read_image(path, keep_gray=True, keep_alpha=True),
-                                     args.tile, args.tile_pad)
+                                     tile, tile_pad)
             write_image(targets[path], sr)
-        except (ValueError, OSError, MemoryError) as exc:  # ImageReadError is a ValueError
+        except (UserError, OSError, MemoryError) as exc:  # a bug keeps its traceback
             if args.debug:
                 raise
             hint = " (try --tile 256)" if isinstance(exc, MemoryError) else ""

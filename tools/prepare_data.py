@@ -82,7 +82,7 @@ def make_lr(job):
     """LR images of one HR image at every scale; returns the number of files written."""
     from paddle_srgan.data.degrade_spec import degraded_lr
     from paddle_srgan.data.io import read_image, write_image
-    from paddle_srgan.metrics import mod_crop
+    from paddle_srgan.data.transforms import mod_crop
 
     path, out_dir, scales, degrade = job
     hr = read_image(path, keep_gray=True)

@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from ..metrics import mod_crop
+from .colour import to_chw_float
 from .degrade_spec import canonical, degraded_lr, parse_spec
 from .folders import check_lr_size, list_config_images, match_lr_files, resolve_dir
 from .io import check_channel, list_images, read_image, select_channel
-from .transforms import to_chw_float
+from .transforms import mod_crop
 
 # name: (images in the published set, HR folders accepted, relative to the root)
 BENCHMARKS = {
@@ -147,7 +147,7 @@ class BenchmarkSet:
     Items (``ds[i]`` or iteration, in file-name order):
         {"name": file stem,
          "lr": float32 [C, h, w] in [0, 1] (network input),
-         "hr": [h * scale, w * scale, C] uint8/uint16, the mod-cropped HR (for metrics),
+         "hr_image": [h * scale, w * scale, C] uint8/uint16, the mod-cropped HR (metrics),
          "lr_image": [h, w, C] uint8/uint16, the LR as integers,
          "gray": True if the HR file is single-channel (its three channels are then equal;
                  the evaluator scores it on the gray values, as the literature does)}
@@ -155,9 +155,6 @@ class BenchmarkSet:
 
     def __init__(self, hr_dir, scale, lr_dir=None, channel=None, max_images=None,
                  data_root=None, key="datasets.val", degrade=None):
-        if max_images is not None and (not isinstance(max_images, int) or max_images < 1):
-            raise InputError(f"'{key}.max_images' must be None or an integer >= 1, "
-                             f"got {max_images!r}")
         self.scale = scale
         self.channel = check_channel(channel, f"{key}.channel")
         self._key = key
@@ -191,7 +188,7 @@ class BenchmarkSet:
         else:
             lr, _ = self._read(self.lr_files[i])
             check_lr_size(hr_path, hr.shape[:2], self.lr_files[i], lr.shape[:2], self.scale)
-        return {"name": hr_path.stem, "lr": to_chw_float(lr), "hr": hr, "lr_image": lr,
+        return {"name": hr_path.stem, "lr": to_chw_float(lr), "hr_image": hr, "lr_image": lr,
                 "gray": gray}
 
     def __iter__(self):

@@ -37,14 +37,14 @@ import cv2
 import numpy as np
 
 from ..compat import import_paddle
-from ..config import SMALL_IMAGE_POLICIES, TRAIN_TYPES
 from ..errors import InputError
-from ..metrics import level_key, mod_crop
+from ..models import level_key
 from .benchmarks import BenchmarkSet
+from .colour import to_chw_float
 from .folders import check_lr_size, list_config_images, match_lr_files, resolve_dir
 from .io import check_channel, image_size, read_image, select_channel
 from .realworld import RealWorldDegradation
-from .transforms import augment, downscale, paired_random_crop, random_crop, to_chw_float
+from .transforms import augment, downscale, mod_crop, paired_random_crop, random_crop
 
 paddle = import_paddle()
 
@@ -90,24 +90,8 @@ class TrainPatches(paddle.io.Dataset):
                  small_images="error", channel=None, seed=0, data_root=None, level_scales=None,
                  degradation=None):
         super().__init__()
+        # the values were checked when the config was loaded (config.py: ALLOWED, COMBINATIONS)
         key = "datasets.train"
-        if type not in TRAIN_TYPES:
-            raise InputError(f"'{key}.type' must be one of {TRAIN_TYPES}, got {type!r}")
-        if type == "paired" and lr_dir is None:
-            raise InputError(f"'{key}.type' is 'paired' but '{key}.lr_dir' is not set")
-        if small_images not in SMALL_IMAGE_POLICIES:
-            raise InputError(f"'{key}.small_images' must be one of {SMALL_IMAGE_POLICIES}, "
-                             f"got {small_images!r}")
-        if not isinstance(scale, int) or scale < 1:
-            raise InputError(f"'scale' must be an integer >= 1, got {scale!r}")
-        if not isinstance(hr_crop, int) or hr_crop < scale or hr_crop % scale:
-            raise InputError(f"'{key}.hr_crop' ({hr_crop}) must be a positive multiple of the "
-                             f"scale ({scale}), e.g. {scale * 96}")
-        if not isinstance(patches_per_image, int) or patches_per_image < 1:
-            raise InputError(f"'{key}.patches_per_image' must be an integer >= 1, "
-                             f"got {patches_per_image!r}")
-        if not isinstance(seed, int) or seed < 0:
-            raise InputError(f"'seed' must be an integer >= 0, got {seed!r}")
         self.type, self.scale, self.hr_crop = type, scale, hr_crop
         self.patches_per_image, self.flip, self.rot90 = patches_per_image, flip, rot90
         self.channel = check_channel(channel, f"{key}.channel")
@@ -119,9 +103,6 @@ class TrainPatches(paddle.io.Dataset):
         self._cache = {} if cache else None
         self.degrade = None
         if type == "realworld":
-            if not isinstance(degradation, dict):
-                raise InputError(f"'{key}.type' is 'realworld' but '{key}.degradation' is not "
-                                 f"a mapping (got {degradation!r})")
             self.degrade = RealWorldDegradation(**degradation, key=f"{key}.degradation")
 
         hr_files = list_config_images(resolve_dir(hr_dir, data_root), f"{key}.hr_dir")

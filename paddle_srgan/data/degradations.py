@@ -21,7 +21,7 @@ each divided by its sum.
 import cv2
 import numpy as np
 
-from ..metrics import rgb_to_gray
+from .colour import rgb_to_gray
 
 __all__ = ["anisotropic_gaussian_kernel", "generalized_gaussian_kernel", "plateau_kernel",
            "sinc_kernel", "bessel_j1", "blur", "resize", "gaussian_noise", "poisson_noise",

@@ -29,8 +29,9 @@ import numpy as np
 
 from ..errors import InputError
 from . import degradations as deg
+from .colour import to_uint8
 from .imresize import INTEGER_MAX
-from .transforms import downscale, to_uint8
+from .transforms import downscale
 
 __all__ = ["parse_spec", "canonical", "describe", "degraded_lr", "image_rng"]
 

@@ -13,8 +13,8 @@ import cv2
 import numpy as np
 
 from ..errors import InputError
-from ..metrics import rgb_to_y
 from ..storage import atomic_write_bytes
+from .colour import rgb_to_gray, rgb_to_y
 from .imresize import INTEGER_MAX
 
 __all__ = ["IMAGE_EXTENSIONS", "ImageReadError", "read_image", "write_image", "image_size",
@@ -233,9 +233,9 @@ def select_channel(img, channel, key="datasets.*.channel"):
     Args:
         img: [H, W, 3] RGB, uint8 or uint16.
         channel: see check_channel. None returns ``img`` unchanged. 'Y' is MATLAB's
-            rgb2ycbcr luma (metrics.rgb_to_y: 16..235 for uint8, the same scaled by 257 for
-            uint16); 'gray' is ITU-R 601 luma without the offset (0.299 R + 0.587 G +
-            0.114 B, full range, as cv2.COLOR_RGB2GRAY).
+            rgb2ycbcr luma (colour.rgb_to_y: 16..235 for uint8, the same scaled by 257 for
+            uint16); 'gray' is the same luma on the gray scale (colour.rgb_to_gray: 0.299 R +
+            0.587 G + 0.114 B, full range).
         key: config key named in the error for a bad ``channel``.
 
     Returns:
@@ -248,12 +248,10 @@ def select_channel(img, channel, key="datasets.*.channel"):
         raise ValueError(f"select_channel needs an [H, W, 3] RGB image, got shape {img.shape}")
     if isinstance(channel, int):
         return np.ascontiguousarray(img[:, :, channel:channel + 1])
-    if channel == "gray":
-        return cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_RGB2GRAY)[:, :, None]
     max_value = INTEGER_MAX.get(img.dtype)
     if max_value is None:
         raise ValueError(f"select_channel needs uint8 or uint16 pixels, got {img.dtype}")
     # rgb_to_y works on the 0..255 scale; 65535 / 255 = 257 maps uint16 onto it exactly.
     unit = max_value / 255.0
-    y = rgb_to_y(img / unit) * unit
-    return np.clip(np.floor(y + 0.5), 0, max_value).astype(img.dtype)[:, :, None]
+    luma = rgb_to_gray(img) if channel == "gray" else rgb_to_y(img / unit) * unit
+    return np.clip(np.floor(luma + 0.5), 0, max_value).astype(img.dtype)[:, :, None]

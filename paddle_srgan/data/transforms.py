@@ -1,19 +1,31 @@
-"""Training-patch transforms on numpy [H, W, C] arrays: aligned crops, flips/rotations, the
-conversion to the networks' float32 [C, H, W] in [0, 1], and back from their outputs to
-integer images (`to_image`).
+"""Geometry of numpy [H, W, C] images: mod-crop, aligned random crops, flips/rotations, the
+MATLAB-bicubic shrink of an HR patch. (Pixel values and colour: colour.py.)
 
 Randomness always comes from a ``numpy.random.Generator`` passed in by the caller, never from
 global state, so a patch is a function of the generator's seed alone (see
 datasets.TrainPatches for why that matters).
 """
-import numpy as np
 
 from ..errors import InputError
-from .imresize import INTEGER_MAX, imresize
+from .imresize import imresize
 
-__all__ = ["random_crop", "paired_random_crop", "augment", "downscale", "to_chw_float",
-           "to_image"]
+__all__ = ["mod_crop", "random_crop", "paired_random_crop", "augment", "downscale"]
 
+
+def mod_crop(img, scale):
+    """Crop height and width down to multiples of ``scale`` (keeps the top-left corner).
+
+    Args:
+        img: [H, W] or [H, W, C] array, any dtype.
+        scale: int >= 1.
+
+    Returns:
+        View of ``img``, [H - H % scale, W - W % scale, ...].
+    """
+    if int(scale) != scale or scale < 1:
+        raise ValueError(f"scale must be an integer >= 1, got {scale!r}")
+    h, w = img.shape[:2]
+    return img[:h - h % scale, :w - w % scale]
 
 
 def _check_fits(shape, crop, what):
@@ -102,7 +114,7 @@ def downscale(hr, scale):
 
     Args:
         hr: [H, W, C] uint8/uint16 (exact MATLAB rounding) or float array, H and W multiples
-            of ``scale`` (metrics.mod_crop first).
+            of ``scale`` (mod_crop first).
         scale: int >= 1.
 
     Returns:
@@ -116,45 +128,3 @@ def downscale(hr, scale):
     # double MATLAB uses) while ruling out ceil(H * (1/s)) landing one pixel too far when
     # 1/s is not a binary fraction.
     return imresize(hr, output_shape=(h // scale, w // scale))
-
-
-def to_chw_float(img):
-    """[H, W, C] image -> float32 [C, H, W] in [0, 1], C-contiguous (what the networks eat).
-
-    Args:
-        img: uint8 (divided by 255), uint16 (divided by 65535) or float (taken to be in
-            [0, 1] already).
-
-    Returns:
-        New float32 array [C, H, W].
-    """
-    if img.ndim != 3:
-        raise ValueError(f"to_chw_float needs an [H, W, C] image, got shape {img.shape}")
-    max_value = INTEGER_MAX.get(img.dtype)
-    if max_value is None and not np.issubdtype(img.dtype, np.floating):
-        raise ValueError(f"to_chw_float needs uint8, uint16 or float pixels, got {img.dtype}")
-    chw = np.array(img.transpose(2, 0, 1), dtype=np.float32, order="C")
-    if max_value is not None:
-        chw /= np.float32(max_value)
-    return chw
-
-
-def to_image(sr, value_range=(-1.0, 1.0), dtype=np.uint8):
-    """[C, H, W] or [1, C, H, W] float tensor/array in `value_range` -> [H, W, C] integer image
-    (the inverse of to_chw_float: network output -> picture).
-
-    Rounds half away from zero after clipping, like MATLAB's im2uint8.
-    """
-    arr = sr.numpy() if hasattr(sr, "numpy") else np.asarray(sr)
-    arr = arr.reshape(arr.shape[-3:]).transpose(1, 2, 0)
-    lo, hi = value_range
-    peak = np.iinfo(dtype).max
-    unit = np.clip((arr.astype(np.float64) - lo) / (hi - lo), 0.0, 1.0)
-    return np.floor(unit * peak + 0.5).astype(dtype)
-
-
-def to_uint8(img):
-    """uint8/uint16 image -> uint8 for display (16-bit scaled by 255 / 65535, rounded)."""
-    if img.dtype == np.uint8:
-        return img
-    return (img.astype(np.float64) / np.iinfo(img.dtype).max * 255 + 0.5).astype(np.uint8)

@@ -21,11 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.colour import to_uint8
 from ..data.imresize import imresize
 from ..data.io import image_size, read_image, write_image
-from ..data.transforms import to_uint8
 from ..errors import InputError, MissingPackageError
-from .tiling import super_resolve_image
+from .tiling import check_tiling, super_resolve_image
 
 GRADIO_MISSING = ("tools/app.py needs Gradio, which is not installed: "
                   "pip install -e \".[app]\" (or pip install gradio)")
@@ -84,8 +84,7 @@ class Upscaler:
 
     def __init__(self, runner, tile=DEFAULT_TILE, tile_pad=None, max_pixels=DEFAULT_MAX_PIXELS,
                  out_dir=None, label="model"):
-        if tile is not None and tile < 1 or tile_pad is not None and tile_pad < 0:
-            raise InputError("tile must be >= 1 and tile_pad >= 0")
+        check_tiling(tile, tile_pad)
         if max_pixels < 1:
             raise InputError(f"max_pixels must be >= 1, got {max_pixels}")
         self.runner, self.tile, self.tile_pad = runner, tile, tile_pad

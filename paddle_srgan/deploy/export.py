@@ -21,7 +21,7 @@ import threading
 import yaml
 
 from ..compat import import_paddle
-from ..storage import file_md5
+from ..storage import file_md5, process_alive
 from .introspect import FinalLevel
 from .metadata import EXPORT_FORMAT, META_SUFFIX, ExportError, ModelInfo, trained_for
 from .predictor import EXPORT_SUFFIXES, model_files, present_files
@@ -83,18 +83,8 @@ def _remove_stale_staging(folder, stem):
     pattern = re.compile(rf"\.{re.escape(stem)}\.tmp-export-(\d+)-")
     for name in os.listdir(folder):
         match = pattern.match(name)
-        if match and not _process_alive(int(match.group(1))):
+        if match and not process_alive(int(match.group(1))):
             shutil.rmtree(os.path.join(folder, name), ignore_errors=True)
-
-
-def _process_alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: alive
-        return True
-    return True
 
 
 def _make_folder(folder):

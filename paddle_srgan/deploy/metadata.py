@@ -47,11 +47,8 @@ class ModelInfo:
 
     @classmethod
     def of(cls, generator, trained_for=NOT_RECORDED):
-        missing = [a for a in ("scale", "in_channels", "out_channels", "output_range")
-                   if not hasattr(generator, a)]
-        if missing:
-            raise ValueError(f"{type(generator).__name__} cannot be exported: it has no "
-                             f"{', '.join(missing)} attribute(s)")
+        """The info of a generator that fits models.GENERATOR_CONTRACT (build_model checks);
+        `trained_for`: what its training LR was (see `trained_for`)."""
         # introspect imports Paddle; only a Paddle generator gets here, never an ONNX deployment
         from .introspect import receptive_field_radius
         return cls(int(generator.scale), int(generator.in_channels), int(generator.out_channels),

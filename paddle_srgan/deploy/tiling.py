@@ -6,11 +6,18 @@ gray, RGB, RGBA, 8/16-bit in, the same layout out). Images are read and written 
 import cv2
 import numpy as np
 
-from ..data.transforms import to_image
+from ..data.colour import rgb_to_gray, to_chw_float, to_image
 from ..errors import InputError
 
-# ITU-R 601 luma without offset, as cv2.COLOR_RGB2GRAY and data.io.select_channel("gray").
-GRAY_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+def check_tiling(tile, tile_pad, names=("tile", "tile_pad")):
+    """The one rule for tiling arguments, wherever they come from (upscale, the page, the
+    tools' --tile / --tile-pad): tile None (the whole image at once) or >= 1 LR pixels;
+    tile_pad None (the model's receptive field radius) or >= 0. Raises InputError naming the
+    arguments as the caller calls them (`names`)."""
+    if tile is not None and tile < 1 or tile_pad is not None and tile_pad < 0:
+        raise InputError(f"{names[0]} must be >= 1 and {names[1]} >= 0, got {names[0]} "
+                         f"{tile} and {names[1]} {tile_pad}")
 
 
 def tile_windows(size, tile, pad):
@@ -53,12 +60,13 @@ def upscale(run_fn, lr, scale, tile=None, tile_pad=None, finish=None):
     if lr.ndim != 3:
         raise ValueError(f"upscale expects one image [C, h, w], got shape {list(lr.shape)}")
     _, h, w = lr.shape
+    check_tiling(tile, tile_pad)
     if tile is None or (tile >= h and tile >= w):
         sr = run_fn(lr[None])[0]
         return sr if finish is None else finish(sr)
-    if tile < 1 or tile_pad is None or tile_pad < 0:
-        raise ValueError(f"upscale: tile must be >= 1 and tile_pad >= 0 (use the model's "
-                         f"receptive_field_radius), got tile={tile}, tile_pad={tile_pad}")
+    if tile_pad is None:
+        raise ValueError("upscale: a tiled run needs tile_pad (the model's "
+                         "receptive_field_radius makes tiled output equal untiled output)")
     out = None
     for y0, y1, wy0, wy1 in tile_windows(h, tile, tile_pad):
         for x0, x1, wx0, wx1 in tile_windows(w, tile, tile_pad):
@@ -106,7 +114,7 @@ def super_resolve_image(runner, image, tile=None, tile_pad=None):
     alpha = pixels[:, :, 3] if pixels.shape[2] == 4 else None
     color = pixels[:, :, :3] if alpha is not None else pixels
     gray = color.shape[2] == 1
-    lr = color.transpose(2, 0, 1).astype(np.float32) / np.float32(np.iinfo(image.dtype).max)
+    lr = to_chw_float(color)
     run = runner.run
     if info.in_channels == 3 and gray:
         lr = np.repeat(lr, 3, axis=0)
@@ -119,7 +127,7 @@ def super_resolve_image(runner, image, tile=None, tile_pad=None):
 
     def finish(sr):  # a tile's float output -> its pixels in the input's layout and dtype
         if gray and sr.shape[0] == 3:
-            sr = np.tensordot(GRAY_WEIGHTS, sr, axes=1)[None]  # weights sum to 1: range kept
+            sr = rgb_to_gray(sr.transpose(1, 2, 0))[None]  # weights sum to 1: range kept
         return to_image(sr, info.output_range, image.dtype)
     out = upscale(run, lr, info.scale, tile, pad, finish)
     if alpha is not None:
@@ -128,4 +136,4 @@ def super_resolve_image(runner, image, tile=None, tile_pad=None):
     return out[:, :, 0] if squeeze else out
 
 
-__all__ = ["tile_windows", "upscale", "super_resolve_image"]
+__all__ = ["check_tiling", "tile_windows", "upscale", "super_resolve_image"]

@@ -3,7 +3,7 @@
 Protocol (as in the SR papers): SR output quantised to the HR's integer type, then PSNR and
 SSIM on the BT.601 Y channel (RGB images) or the single channel, with `scale` pixels cropped
 from each border; a gray HR file is scored on its own values against the SR output's luma on
-the same scale (metrics.rgb_to_gray), as the MATLAB scripts apply rgb2ycbcr only to
+the same scale (data.colour.rgb_to_gray), as the MATLAB scripts apply rgb2ycbcr only to
 3-channel images; LR inputs made by MATLAB-exact bicubic (or read from paired folders). The
 bicubic baseline upsamples the same LR with the same MATLAB-exact resize, so the two rows
 differ only by the network.
@@ -23,9 +23,10 @@ import numpy as np
 
 from .. import metrics, models
 from ..compat import import_paddle
+from ..data.colour import on_8bit_scale, rgb_to_gray, to_image
 from ..data.degrade_spec import describe
 from ..data.imresize import imresize
-from ..data.transforms import downscale, to_image
+from ..data.transforms import downscale
 from ..errors import InputError
 from ..models import output_levels
 from ..storage import file_md5
@@ -53,25 +54,19 @@ def score(sr_image, hr_image, scale, rgb=False, gray=False):
     "ssim_rgb" over the three channels when `rgb` and the images are RGB. 16-bit images are
     scored on the 8-bit scale (values / 257) so numbers compare with 8-bit results.
     `gray`: the HR file was gray (its three channels equal): "psnr"/"ssim" then compare its
-    values with metrics.rgb_to_gray of the SR output instead of Y with Y.
+    values with rgb_to_gray of the SR output instead of Y with Y.
     """
     sr8, hr8 = on_8bit_scale(sr_image), on_8bit_scale(hr_image)
     y = hr_image.shape[-1] == 3
     sr_l, hr_l = sr8, hr8
     if y and gray:  # 2-D images: psnr/ssim take them as luma already
-        sr_l, hr_l = metrics.rgb_to_gray(sr8), hr8[..., 0]
+        sr_l, hr_l = rgb_to_gray(sr8), hr8[..., 0]
     out = {"psnr": metrics.psnr(sr_l, hr_l, crop_border=scale, y_channel=y),
            "ssim": metrics.ssim(sr_l, hr_l, crop_border=scale, y_channel=y)}
     if rgb and y:
         out["psnr_rgb"] = metrics.psnr(sr8, hr8, crop_border=scale, y_channel=False)
         out["ssim_rgb"] = metrics.ssim(sr8, hr8, crop_border=scale, y_channel=False)
     return out
-
-
-def on_8bit_scale(image):
-    """float64 copy of an integer image on the 8-bit scale (16-bit values / 257): every
-    metric here scores 16-bit images that way, so numbers compare with 8-bit results."""
-    return image.astype(np.float64) * (255.0 / np.iinfo(image.dtype).max)
 
 
 def no_reference_scores(image, scale, gray=False, niqe=True):
@@ -103,7 +98,7 @@ def evaluate(dataset, scale, generator=None, on_image=None, rgb=False, level_sca
     """Score `generator` (or, if None, bicubic upsampling) on every item of `dataset`.
 
     Args:
-        dataset: iterable of {"name", "lr": float32 [C,h,w] in [0,1], "hr": int [H,W,C],
+        dataset: iterable of {"name", "lr": float32 [C,h,w] in [0,1], "hr_image": int [H,W,C],
             "lr_image": int [h,w,C], optional "gray": bool} (data.benchmarks.BenchmarkSet).
         scale: the SR factor (also the border crop).
         generator: an nn.Layer mapping [N,C,h,w] [0,1] -> [N,C,sh,sw] in its
@@ -126,13 +121,13 @@ def evaluate(dataset, scale, generator=None, on_image=None, rgb=False, level_sca
     level_scales = tuple(level_scales or models.level_scales(generator, scale))
     rows = []
     for item in dataset:
-        hr = item["hr"]
+        hr = item["hr_image"]
         if generator is None:
             images = [imresize(item["lr_image"], scale=s) for s in level_scales]
         else:
             out = super_resolve(generator, item["lr"])
-            out_range = getattr(generator, "output_range", (-1.0, 1.0))
-            images = [to_image(o, out_range, hr.dtype.type) for o in output_levels(out)]
+            images = [to_image(o, generator.output_range, hr.dtype.type)
+                      for o in output_levels(out)]
         sr_image = images[-1]
         if sr_image.shape != hr.shape:
             raise InputError(f"{item['name']}: SR image is {sr_image.shape}, HR is {hr.shape}; "
@@ -143,7 +138,7 @@ def evaluate(dataset, scale, generator=None, on_image=None, rgb=False, level_sca
         if len(level_scales) > 1:
             for s, img in zip(level_scales, images):
                 target = hr if s == scale else downscale(hr, scale // s)
-                row.update({metrics.level_key(k, s): v
+                row.update({models.level_key(k, s): v
                             for k, v in score(img, target, s, gray=gray).items()})
         for scorer in scorers:
             row.update(scorer(sr_image, hr, scale))
@@ -159,14 +154,14 @@ def evaluate_reference(dataset, scale, niqe=True):
 
     Returns {"per_image": [{"name", "grid", "niqe"}, ...], "grid": mean, "niqe": mean}."""
     rows = [{"name": item["name"],
-             **no_reference_scores(item["hr"], scale, bool(item.get("gray", False)), niqe)}
+             **no_reference_scores(item["hr_image"], scale, bool(item.get("gray", False)), niqe)}
             for item in dataset]
     return _summary(rows)
 
 
 def lpips_scorer(net):
     """An `evaluate` scorer adding the column "lpips" (LPIPS with `net`, from
-    metrics.load_lpips; lower is better), border-cropped like PSNR/SSIM; 16-bit images are
+    models.lpips.load_lpips; lower is better), border-cropped like PSNR/SSIM; 16-bit images are
     scored on the 8-bit scale, as `score` does."""
     def lpips_column(sr_image, hr_image, scale):
         return {"lpips": metrics.lpips(on_8bit_scale(sr_image), on_8bit_scale(hr_image), net,

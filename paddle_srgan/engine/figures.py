@@ -14,9 +14,9 @@ from collections import defaultdict
 import cv2
 import numpy as np
 
+from ..data.colour import to_uint8
 from ..data.imresize import imresize
 from ..data.io import write_image
-from ..data.transforms import to_uint8
 
 LABEL_HEIGHT = 18
 GAP = 2  # white pixels between panels
@@ -73,14 +73,14 @@ def validation_figure(item, sr_image, row, bicubic_row, scale, crop):
     bicubic and SR labelled with their PSNR.
 
     Args:
-        item: a BenchmarkSet item ({"name", "lr_image", "hr", ...}).
-        sr_image: the generator's output, integer [H, W, C] like item["hr"].
+        item: a BenchmarkSet item ({"name", "lr_image", "hr_image", ...}).
+        sr_image: the generator's output, integer [H, W, C] like item["hr_image"].
         row, bicubic_row: evaluate()'s per-image scores of the SR and of bicubic.
     """
     panels = [("LR", item["lr_image"]),
               (f"bicubic {bicubic_row['psnr']:.2f} dB", imresize(item["lr_image"], scale=scale)),
-              (f"SR {row['psnr']:.2f} dB", sr_image), ("HR", item["hr"])]
-    return comparison(panels, centre_box(item["hr"].shape, crop, scale))
+              (f"SR {row['psnr']:.2f} dB", sr_image), ("HR", item["hr_image"])]
+    return comparison(panels, centre_box(item["hr_image"].shape, crop, scale))
 
 
 def stack(rows):
@@ -122,8 +122,8 @@ class EvalImageWriter:
         if method != self.methods[-1]:
             return  # the figure waits for the last method's image
         del self._panels[set_name, stem]
-        panels.append(("HR", item["hr"]))
-        box = centre_box(item["hr"].shape, 160, self.scale)
+        panels.append(("HR", item["hr_image"]))
+        box = centre_box(item["hr_image"].shape, 160, self.scale)
         write_image(os.path.join(self.out_dir, "figures", set_name, f"{stem}.png"),
                     comparison(panels, box))
 

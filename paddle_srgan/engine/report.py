@@ -8,7 +8,8 @@ import csv
 import json
 import os
 
-from ..metrics import level_key
+from .. import checkpoint as ckpt
+from ..models import level_key
 
 # (key, header, decimals); NIQE (lower is more natural) and the grid score (dB of spectral
 # peaks at the pixel-shuffle period) beside PSNR
@@ -110,20 +111,19 @@ def training_verdict(cfg, run_dir, bicubic, phase_results, best, phase_names, fi
     table = ["  " + "  ".join(c.ljust(w) if i == 0 else c.rjust(w)
                               for i, (c, w) in enumerate(zip(r, widths)))
              for r in [header] + rows]
-    ckpt_dir = _shell_path(os.path.join(run_dir, "checkpoints"))
-    final = os.path.join(ckpt_dir, f"{phase_names[-1]}_G.pdparams")
+    final = _shell_path(ckpt.phase_weights_path(run_dir, phase_names[-1]))
     config = _shell_path(os.path.join(run_dir, "config.yml"))
     eval_cmd = f"python tools/eval.py -c {config} --weights {final}"
     if found:
         eval_cmd += f" --data-root {_shell_path(found[0])} --datasets {found[1]}"
-    best_line = (f"  {os.path.join(ckpt_dir, 'best.pdparams')}   best {best['metric']} "
+    best_line = (f"  {_shell_path(ckpt.best_weights_path(run_dir))}   best {best['metric']} "
                  f"(iteration {best['iteration']})" if best["value"] is not None else
                  "  no best.pdparams: no validation reached train.best_min_psnr_gain")
     lines = [f"\nResult on {title} (validation set; Y channel, {cfg['scale']}-pixel border; "
              f"PSNR in dB; NIQE: lower is more natural; grid: spectral peaks of pixel-shuffle "
              f"artifacts, dB):", *table, "",
              "Weights:",
-             *[f"  {os.path.join(ckpt_dir, n + '_G.pdparams')}   after phase '{n}'"
+             *[f"  {_shell_path(ckpt.phase_weights_path(run_dir, n))}   after phase '{n}'"
                for n in phase_names if n in phase_results],
              best_line]
     if figure:

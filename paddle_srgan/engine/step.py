@@ -1,4 +1,4 @@
-"""One training step of a phase, as an object: `PhaseStep(nets, phase, ...)(batch)`.
+"""One training step of a phase, as an object: `PhaseStep(nets, phase_cfg, ...)(batch)`.
 
     PhaseStep(batch)          g_step: G forward, objective (pixel / VGG / adversarial),
                                       NaN guard, G update, EMA update
@@ -7,9 +7,10 @@
                               -> {loss term: 0-d tensor} (no host sync) or None (skipped)
 
 It owns what lives for one phase: Adam for G (and D) with their MultiStepDecay schedules
-(counted inside the phase), the AMP scalers and the objective. `state_dict()` /
-`set_state_dict()` carry all of it through a checkpoint. The networks (`Networks`) and the
-NaN guard (`NanGuard`) outlive a phase and are passed in.
+(counted inside the phase), the AMP scalers, the objective, and for network interpolation
+the generator's weights at the phase start (`finish()` blends them in at the phase end).
+`state_dict()` / `set_state_dict()` carry all of it through a checkpoint. The networks
+(`Networks`) and the NaN guard (`NanGuard`) outlive a phase and are passed in.
 """
 import warnings
 from dataclasses import dataclass
@@ -18,8 +19,14 @@ from typing import Optional
 from .. import losses
 from ..compat import import_paddle
 from ..errors import UserError
-from ..metrics import level_key
-from ..models import bn_statistics, build_discriminator, build_generator, build_vgg, final_level
+from ..models import (
+    bn_statistics,
+    build_discriminator,
+    build_generator,
+    build_vgg,
+    final_level,
+    level_key,
+)
 
 paddle = import_paddle()
 unique_name = paddle.utils.unique_name
@@ -45,6 +52,13 @@ class Networks:
     def G_eval(self):
         """The generator that is validated and saved: the EMA one when there is one."""
         return self.G_ema if self.G_ema is not None else self.G
+
+    def restart_ema(self):
+        """Start the EMA generator at G's current weights; called whenever weights are put
+        into G from outside training (build, train.pretrained_g), or the average would begin
+        at weights G never had."""
+        if self.G_ema is not None:
+            self.G_ema.set_state_dict(self.G.state_dict())
 
     def bn_statistics(self):
         """BN running statistics of G and D (the tensors every train-mode forward updates)."""
@@ -85,13 +99,14 @@ def build_networks(cfg, world=1):
                 build_vgg(cfg), cfg["vgg"]["feature_scale"],
                 cfg["losses"]["perceptual"]["criterion"], G.output_range)
     if G_ema is not None:
-        G_ema.set_state_dict(G.state_dict())
         G_ema.eval()
         for p in G_ema.parameters():
             p.stop_gradient = True
     parallel = paddle.DataParallel if world > 1 else (lambda layer: layer)
-    return Networks(G=G, G_parallel=parallel(G), G_ema=G_ema, D=D,
+    nets = Networks(G=G, G_parallel=parallel(G), G_ema=G_ema, D=D,
                     D_parallel=parallel(D) if D is not None else None, perceptual=perceptual)
+    nets.restart_ema()
+    return nets
 
 
 class NanGuard:
@@ -135,9 +150,9 @@ class PhaseStep:
 
     Args:
         nets: Networks.
-        phase: one entry of train.phases ({'name', 'lr', 'lr_milestones', 'lr_gamma',
-            'losses'}); a phase whose adversarial weight is > 0 also trains D, whatever
-            its name.
+        phase_cfg: one entry of train.phases ({'name', 'lr', 'lr_milestones', 'lr_gamma',
+            'losses', 'network_interpolation'}); a phase whose adversarial weight is > 0 also
+            trains D, whatever its name.
         train_cfg: the config's `train` section (beta1, beta2, ema_decay).
         losses_cfg: the config's `losses` section (pixel criterion, adversarial form).
         level_scales: the scale of each output level of G, e.g. (4,) or (2, 4) for LapSRN.
@@ -145,41 +160,54 @@ class PhaseStep:
         amp: None or an AMP level ('O1') for paddle.amp.auto_cast.
     """
 
-    def __init__(self, nets, phase, train_cfg, losses_cfg, level_scales, guard, amp=None,
+    def __init__(self, nets, phase_cfg, train_cfg, losses_cfg, level_scales, guard, amp=None,
                  iteration=0):
         self.nets, self.guard, self.amp = nets, guard, amp
         self.level_scales = tuple(level_scales)
         self.ema_decay = train_cfg["ema_decay"]
         self.iteration = iteration  # the run's completed iterations (names them in warnings)
+        self.interpolation = phase_cfg["network_interpolation"]
+        # G at the phase start, for finish(); a resumed phase gets it from the checkpoint
+        self.g_start = (None if self.interpolation == 1 else
+                        {k: v.clone() for k, v in nets.G.state_dict().items()})
 
         def adam(params):
             # the schedule counts iterations inside the phase: it starts at 0 here
-            schedule = paddle.optimizer.lr.MultiStepDecay(phase["lr"], phase["lr_milestones"],
-                                                          phase["lr_gamma"])
+            schedule = paddle.optimizer.lr.MultiStepDecay(
+                phase_cfg["lr"], phase_cfg["lr_milestones"], phase_cfg["lr_gamma"])
             return paddle.optimizer.Adam(learning_rate=schedule, beta1=train_cfg["beta1"],
                                          beta2=train_cfg["beta2"], parameters=params), schedule
 
         self.opt_g, self.schedule_g = adam(nets.G_parallel.parameters())
-        adversarial = phase["losses"]["adversarial"] > 0
+        adversarial = phase_cfg["losses"]["adversarial"] > 0
         self.opt_d, self.schedule_d = (adam(nets.D_parallel.parameters()) if adversarial
                                        else (None, None))
         self.adversarial_form = losses_cfg["adversarial"]["form"]
         self.scaler_g = paddle.amp.GradScaler(enable=bool(amp))
         self.scaler_d = paddle.amp.GradScaler(enable=bool(amp))
         self.objective = losses.GeneratorObjective(
-            phase["losses"], losses_cfg["pixel"], nets.perceptual,
+            phase_cfg["losses"], losses_cfg["pixel"], nets.perceptual,
             # the bare D: its weights get no gradient from this term (losses.frozen), so
             # DataParallel has nothing to all-reduce for it
             nets.D if adversarial else None, self.level_scales, self.adversarial_form)
 
     # ------------------------------------------------------------------------ state
     def state_dict(self):
-        """Optimizer (with its schedule) and scaler states, the checkpoint's entries."""
+        """Optimizer (with its schedule) and scaler states and the phase-start generator of
+        network interpolation (None without), the checkpoint's entries."""
         return {"opt_g": self.opt_g.state_dict(),
                 "opt_d": self.opt_d.state_dict() if self.opt_d is not None else None,
-                "scaler_g": self.scaler_g.state_dict(), "scaler_d": self.scaler_d.state_dict()}
+                "scaler_g": self.scaler_g.state_dict(), "scaler_d": self.scaler_d.state_dict(),
+                "g_start": self.g_start}
 
     def set_state_dict(self, state):
+        if self.g_start is not None:
+            if state.get("g_start") is None:
+                raise UserError("this phase has network_interpolation < 1, but the checkpoint "
+                                "holds no phase-start generator to blend with (it was saved "
+                                "without network_interpolation): resume with the config it "
+                                "was saved with")
+            self.g_start = state["g_start"]
         self.opt_g.set_state_dict(state["opt_g"])
         self.scaler_g.load_state_dict(state["scaler_g"])
         if self.opt_d is not None:
@@ -192,6 +220,18 @@ class PhaseStep:
         if self.opt_d is not None:
             rates["lr_d"] = self.opt_d.get_lr()
         return rates
+
+    @paddle.no_grad()
+    def finish(self):
+        """At the phase end: network interpolation (Wang et al. 2018, ESRGAN, section 3.4),
+        G = w * G + (1 - w) * G at the phase start, w = `network_interpolation`. After a
+        pixel-loss phase, w picks a point between the PSNR model and the GAN one without
+        retraining (the demo's GAN phase alone loses too much PSNR). No-op at w = 1."""
+        if self.g_start is None:
+            return
+        w = self.interpolation
+        for name, value in self.nets.G.state_dict().items():
+            paddle.assign(value * w + self.g_start[name] * (1.0 - w), value)
 
     # ------------------------------------------------------------------------ the step
     def __call__(self, batch):
@@ -234,11 +274,11 @@ class PhaseStep:
     def _autocast(self):
         return paddle.amp.auto_cast(enable=bool(self.amp), level=self.amp or "O1")
 
-    def g_step(self, lr_image, targets):
+    def g_step(self, lr, targets):
         """Generator update. Returns ({'g_<term>': 0-d tensor, 'g_total'}, finest SR) or
         (None, None) when the loss was not finite."""
         with self._autocast():
-            out = self.nets.G_parallel(lr_image)
+            out = self.nets.G_parallel(lr)
             total, terms = self.objective(out, targets)
         if not self.guard.passes(total, "generator", self.iteration):
             self.opt_g.clear_grad()

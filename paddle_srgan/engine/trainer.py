@@ -19,7 +19,8 @@ Life of a run:
                                 every save_interval  checkpoint (checkpoint.py, atomic)
                                 SIGTERM / SIGINT     checkpoint, then stop (engine.stop; also
                                                      when the DataLoader workers died first)
-        phase end               validation, checkpoint, <phase>_G.pdparams
+        phase end               network interpolation (PhaseStep.finish), validation,
+                                checkpoint, <phase>_G.pdparams
       end of the run            comparison.png, curves.png, perception_distortion.png, the
                                 verdict table (report)
 
@@ -43,7 +44,6 @@ from ..data.datasets import build_train_loader, build_train_set, build_val_set
 from ..data.io import write_image
 from ..errors import InputError
 from ..models import count_parameters, level_scales
-from ..storage import atomic_save
 from . import figures, report
 from .evaluator import evaluate, evaluate_reference, mean_scores, validate
 from .logger import LossMeter, RunLogger
@@ -86,6 +86,7 @@ class Trainer:
         self.nets = self.step = self.guard = self.log = None
         self.bicubic = self.hr_reference = None
         self._resume_state = None
+        self._resumed = None  # restore_training_state's counters of a resumed run
         self.stop = None  # StopRequests while run() runs
         self.lock = RunLock(self.run_dir)  # one trainer per run directory (rank 0 holds it)
 
@@ -148,7 +149,7 @@ class Trainer:
 
     def _prepare_run_dir(self):
         if self.is_main:
-            os.makedirs(os.path.join(self.run_dir, "checkpoints"), exist_ok=True)
+            os.makedirs(ckpt.checkpoints_dir(self.run_dir), exist_ok=True)
             with open(os.path.join(self.run_dir, "config.yml"), "w", encoding="utf-8") as f:
                 f.write(dump_config(self.cfg))
 
@@ -160,6 +161,7 @@ class Trainer:
             self.log.info("resuming with a changed config (the new values apply): "
                           + "; ".join(diffs))
         counters = ckpt.restore_training_state(state, self.nets)
+        self._resumed = counters  # its phase and step state: start_phase needs them
         self.iteration = counters["iteration"]
         self.best = counters["best"]
         self.phase_results = counters["phase_results"]
@@ -177,21 +179,21 @@ class Trainer:
     def start_phase(self, index):
         """The PhaseStep of phase `index` (fresh optimizers, or the checkpoint's when resuming
         inside this phase); also kept as `self.step`."""
-        phase = self.phases[index]
+        phase_cfg = self.phases[index]
         start = self.phase_starts[index]
-        self.step = PhaseStep(self.nets, phase, self.train_cfg, self.cfg["losses"],
+        self.step = PhaseStep(self.nets, phase_cfg, self.train_cfg, self.cfg["losses"],
                               self.level_scales, self.guard, self.amp, self.iteration)
         if self.iteration > start:  # resuming inside this phase: its optimizer state is needed
-            state = self._resume_state
-            if state is None or state.get("phase") != index:
+            saved_in = self._resumed["phase"] if self._resumed else None
+            if saved_in != index or self._resumed["step"] is None:
                 raise ckpt.CheckpointError(
                     f"the checkpoint at iteration {self.iteration} was saved in phase "
-                    f"{None if state is None else state.get('phase')}, but train.phases puts "
-                    f"that iteration in phase {index}: were the phases' iters changed?")
-            self.step.set_state_dict(state)
-        self.log.info(f"phase {index + 1}/{len(self.phases)} '{phase['name']}': iterations "
-                      f"{start + 1}..{self.phase_starts[index + 1]}, lr {phase['lr']}, "
-                      f"losses {phase['losses']}")
+                    f"{saved_in}, but train.phases puts that iteration in phase {index}: were "
+                    f"the phases' iters changed?")
+            self.step.set_state_dict(self._resumed["step"])
+        self.log.info(f"phase {index + 1}/{len(self.phases)} '{phase_cfg['name']}': iterations "
+                      f"{start + 1}..{self.phase_starts[index + 1]}, lr {phase_cfg['lr']}, "
+                      f"losses {phase_cfg['losses']}")
         return self.step
 
     # ----------------------------------------------------------------------------- events
@@ -208,19 +210,19 @@ class Trainer:
                           self.train_cfg["val_niqe"])
         if net is self.nets.G:
             net.train()
-        step = self.iteration
-        self.log.scalars(mean_scores(result), step, "val/")
+        iteration = self.iteration
+        self.log.scalars(mean_scores(result), iteration, "val/")
         for name, strip in result["samples"]:
-            self.log.image(f"val_samples/{name}", strip, step)
+            self.log.image(f"val_samples/{name}", strip, iteration)
         improved = self._is_best(result)
         if improved:
-            self.best.update(value=result[self.best["metric"]], iteration=step)
+            self.best.update(value=result[self.best["metric"]], iteration=iteration)
             with self._writing("best.pdparams"):
                 ckpt.save_best(self.run_dir, net.state_dict(),
                                {**self.best, **{k: result[k] for k in ("psnr", "ssim", "niqe")
                                                 if k in result}})
         scores = report.score_line(result, self.bicubic, self.level_scales)
-        self.log.info(f"validation @ {step}: {scores}" + ("  * new best" if improved else ""))
+        self.log.info(f"validation @ {iteration}: {scores}" + ("  * new best" if improved else ""))
         return result
 
     def _is_best(self, result):
@@ -245,7 +247,7 @@ class Trainer:
             newest = (f"the newest checkpoint is {os.path.basename(kept[-1][1])}" if kept
                       else "no checkpoint was written yet")
             raise ckpt.CheckpointError(
-                f"could not write {name} in {os.path.join(self.run_dir, 'checkpoints')} at "
+                f"could not write {name} in {ckpt.checkpoints_dir(self.run_dir)} at "
                 f"iteration {self.iteration} ({exc.strerror or exc}); the files written before "
                 f"are intact and {newest}: free space, then run the same command with "
                 f"--resume") from None
@@ -299,6 +301,7 @@ class Trainer:
             self._restore(self._resume_state)
         elif self.train_cfg["pretrained_g"]:
             ckpt.load_generator_weights(self.nets.G, self.train_cfg["pretrained_g"])
+            self.nets.restart_ema()
             self.log.info(f"generator initialised from {self.train_cfg['pretrained_g']}")
         if self.is_main:
             D = self.nets.D
@@ -331,7 +334,7 @@ class Trainer:
         with tqdm(total=total, initial=self.iteration, disable=not self.is_main,
                   dynamic_ncols=True, desc="train") as bar:
             while phase < len(self.phases) and not self.stop.requested():
-                step = self.start_phase(phase)
+                phase_step = self.start_phase(phase)
                 end = self.phase_starts[phase + 1]
                 while self.iteration < end and not self.stop.requested():
                     t0 = time.perf_counter()
@@ -342,11 +345,11 @@ class Trainer:
                             raise
                         break
                     data_seconds = time.perf_counter() - t0
-                    meter.add(step(batch), data_seconds)
+                    meter.add(phase_step(batch), data_seconds)
                     self.iteration += 1
                     bar.update(1)
                     if self.iteration % self.train_cfg["log_interval"] == 0 and meter.count:
-                        self._log_progress(meter, step, bar)
+                        self._log_progress(meter, phase_step, bar)
                     val = self._after_iteration(phase, val)
                 phase += 1
         stopped = self.stop.name()
@@ -368,11 +371,11 @@ class Trainer:
         return {"iteration": self.iteration, "stopped_by": stopped, "val": val,
                 "bicubic": self.bicubic, "best": self.best, "phases": self.phase_results}
 
-    def _log_progress(self, meter, step, bar):
+    def _log_progress(self, meter, phase_step, bar):
         """Mean loss terms, learning rates, epoch and times since the last log line: to
         VisualDL, the progress bar and log.txt (the loop's one host sync per log_interval)."""
         means, step_time, data_time = meter.pop()
-        means.update(step.learning_rates(), epoch=self.iteration / self.iters_per_epoch)
+        means.update(phase_step.learning_rates(), epoch=self.iteration / self.iters_per_epoch)
         self.log.scalars(means, self.iteration, "train/")
         self.log.scalars({"step_time": step_time, "data_time": data_time}, self.iteration,
                          "time/")
@@ -390,21 +393,22 @@ class Trainer:
         if every["val_every_epochs"]:
             val_interval = every["val_every_epochs"] * self.iters_per_epoch
         phase_end = self.iteration == self.phase_starts[phase + 1]
-        validate = self.iteration % val_interval == 0 or phase_end
+        if phase_end:
+            self.step.finish()  # before the phase end's validation, checkpoint and G file
+        due_validation = self.iteration % val_interval == 0 or phase_end
         save = self.iteration % every["save_interval"] == 0 or phase_end
-        if validate or save:
+        if due_validation or save:
             self.nets.average_bn_statistics(self.world)
-        if validate:
+        if due_validation:
             val = self._validate() or val
         if save:
             if phase_end and self.is_main:
                 self.phase_results[self.phases[phase]["name"]] = mean_scores(val)
             self.save()
         if phase_end and self.is_main:
-            name = f"{self.phases[phase]['name']}_G.pdparams"
-            with self._writing(name):
-                atomic_save(self.nets.G_eval.state_dict(),
-                            os.path.join(self.run_dir, "checkpoints", name))
+            name = self.phases[phase]["name"]
+            with self._writing(f"{name}_G.pdparams"):
+                ckpt.save_phase_weights(self.run_dir, name, self.nets.G_eval.state_dict())
         return val
 
     def _report(self, val):

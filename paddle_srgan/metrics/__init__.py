@@ -9,8 +9,8 @@ it for results files. All functions are pure and take numpy arrays in RGB channe
 Perceptual quality without a reference or a download: ``niqe`` (Mittal et al. 2013, the
 MATLAB release's algorithm and pristine model; metrics/naturalness.py) and ``periodic_artifacts``
 (the grid that pixel-shuffle upsampling can leave; metrics/artifacts.py), both on the same
-luma as PSNR. LPIPS (``lpips``, ``load_lpips``) needs a network and Paddle; both are imported
-on first use so this package stays numpy-only for the data pipeline.
+luma as PSNR. LPIPS (``lpips``, its network from ``models.lpips.load_lpips``) needs Paddle,
+imported on first use so this package stays numpy-only for the data pipeline.
 
 Reference check (tests/test_metrics.py): MATLAB-bicubic x4 on Set5 scores 28.4290 dB /
 0.81114 (published: 28.42 dB / 0.8104).
@@ -21,14 +21,10 @@ import os
 
 import numpy as np
 
-__all__ = ["rgb_to_y", "rgb_to_gray", "psnr", "ssim", "niqe", "niqe_fits", "periodic_artifacts",
-           "mod_crop",
-           "crop_border", "protocol", "no_reference_protocol", "load_lpips", "lpips",
-           "lpips_protocol"]
+from ..data.colour import rgb_to_gray, rgb_to_y
 
-# MATLAB rgb2ycbcr (ITU-R BT.601), luma row, for RGB in [0, 255].
-_Y_OFFSET = 16.0
-_Y_COEFFS = np.array([65.481, 128.553, 24.966]) / 255.0
+__all__ = ["psnr", "ssim", "niqe", "niqe_fits", "periodic_artifacts", "remove_border",
+           "protocol", "no_reference_protocol", "lpips", "lpips_protocol"]
 
 # Wang et al. (2004) SSIM constants, as in their ssim_index.m and BasicSR's _ssim.
 _SSIM_L = 255.0
@@ -36,12 +32,6 @@ _SSIM_C1 = (0.01 * _SSIM_L) ** 2
 _SSIM_C2 = (0.03 * _SSIM_L) ** 2
 _SSIM_SIZE = 11
 _SSIM_SIGMA = 1.5
-
-
-def level_key(name, scale):
-    """The key of a per-level value of a multi-level generator (LapSRN): 'psnr_x2' for the
-    x2 level's PSNR, 'hr_x2' for its training target, 'pixel_x2' for its loss term."""
-    return f"{name}_x{scale}"
 
 
 def _gaussian_1d(size, sigma):
@@ -55,68 +45,19 @@ def _gaussian_1d(size, sigma):
 _SSIM_WINDOW = _gaussian_1d(_SSIM_SIZE, _SSIM_SIGMA)
 
 
-def rgb_to_y(img):
-    """Luma of MATLAB ``rgb2ycbcr`` (BT.601): Y = 16 + (65.481 R + 128.553 G + 24.966 B) / 255.
-
-    Args:
-        img: [H, W, 3] RGB, uint8 or float with values in [0, 255].
-
-    Returns:
-        float64 [H, W], Y in [16, 235], not rounded (rounding it, as MATLAB does for uint8
-        input, lowers Set5 bicubic x4 PSNR by ~0.01 dB).
-    """
-    img = np.asarray(img)
-    if img.ndim != 3 or img.shape[2] != 3:
-        raise ValueError(f"rgb_to_y needs an [H, W, 3] RGB image, got shape {img.shape}")
-    return _Y_OFFSET + img.astype(np.float64) @ _Y_COEFFS
-
-
-def rgb_to_gray(img):
-    """BT.601 luma on the scale of gray pixel values: 0.299 R + 0.587 G + 0.114 B.
-
-    This is rgb_to_y without the studio-range mapping, (Y - 16) * 255 / 219, so an image with
-    R = G = B = v maps back to v. It is how an RGB network's output is scored against a gray
-    HR image: the literature's MATLAB scripts apply rgb2ycbcr only to 3-channel images and
-    score a gray image on its own values, so the SR output must be on that scale too.
-
-    Args:
-        img: [H, W, 3] RGB, uint8 or float with values in [0, 255].
-
-    Returns:
-        float64 [H, W] in [0, 255], not rounded.
-    """
-    return (rgb_to_y(img) - _Y_OFFSET) * (255.0 / 219.0)
-
-
-def mod_crop(img, scale):
-    """Crop height and width down to multiples of ``scale`` (keeps the top-left corner).
+def remove_border(img, crop_border):
+    """Remove ``crop_border`` pixels from each of the four borders (the protocol's border).
 
     Args:
         img: [H, W] or [H, W, C] array, any dtype.
-        scale: int >= 1.
+        crop_border: int >= 0, with 2 crop_border < H and 2 crop_border < W.
 
     Returns:
-        View of ``img``, [H - H % scale, W - W % scale, ...].
+        View of ``img``, [H - 2 crop_border, W - 2 crop_border, ...].
     """
-    if int(scale) != scale or scale < 1:
-        raise ValueError(f"scale must be an integer >= 1, got {scale!r}")
-    h, w = img.shape[:2]
-    return img[:h - h % scale, :w - w % scale]
-
-
-def crop_border(img, n):
-    """Remove ``n`` pixels from each of the four borders.
-
-    Args:
-        img: [H, W] or [H, W, C] array, any dtype.
-        n: int >= 0, with 2 n < H and 2 n < W.
-
-    Returns:
-        View of ``img``, [H - 2n, W - 2n, ...].
-    """
-    if int(n) != n or n < 0:
-        raise ValueError(f"crop border must be an integer >= 0, got {n!r}")
-    n = int(n)
+    if int(crop_border) != crop_border or crop_border < 0:
+        raise ValueError(f"crop border must be an integer >= 0, got {crop_border!r}")
+    n = int(crop_border)
     h, w = img.shape[:2]
     if 2 * n >= min(h, w):
         raise ValueError(f"crop border {n} leaves nothing of a {h}x{w} image")
@@ -129,7 +70,7 @@ def _check_dtype(img):
         raise TypeError(f"images must be uint8 or float in [0, 255], got dtype {img.dtype}")
 
 
-def _prepare(img1, img2, border, y_channel):
+def _prepare(img1, img2, crop_border, y_channel):
     """Validate a pair of images and bring them to the space the metric is computed in.
 
     Gray inputs ([H, W] or [H, W, 1]) are taken to be luma already and are not converted,
@@ -149,7 +90,7 @@ def _prepare(img1, img2, border, y_channel):
     elif img1.ndim != 3:
         raise ValueError(f"images must be [H, W] or [H, W, C], got shape {img1.shape}")
 
-    img1, img2 = crop_border(img1, border), crop_border(img2, border)
+    img1, img2 = remove_border(img1, crop_border), remove_border(img2, crop_border)
     channels = img1.shape[2]
     if y_channel and channels == 3:
         return rgb_to_y(img1)[..., None], rgb_to_y(img2)[..., None]
@@ -230,14 +171,14 @@ def ssim(img1, img2, crop_border=0, y_channel=True):
                           for c in range(img1.shape[2])]))
 
 
-def _luma(img, border, gray):
+def _luma(img, crop_border, gray):
     """The plane that no-reference metrics score: BT.601 Y of RGB (rgb_to_gray with `gray`,
     for RGB outputs of a gray source), or a gray image's own values; border cropped.
 
     Args:
         img: [H, W, 3] RGB or [H, W] / [H, W, 1] gray, uint8 or float in [0, 255].
     Returns:
-        float64 [H - 2 border, W - 2 border].
+        float64 [H - 2 crop_border, W - 2 crop_border].
     """
     img = np.asarray(img)
     _check_dtype(img)
@@ -247,7 +188,7 @@ def _luma(img, border, gray):
         img = rgb_to_gray(img) if gray else rgb_to_y(img)
     elif img.ndim != 2:
         raise ValueError(f"images must be [H, W], [H, W, 1] or [H, W, 3], got shape {img.shape}")
-    return crop_border(img, border).astype(np.float64)
+    return remove_border(img, crop_border).astype(np.float64)
 
 
 def niqe(img, crop_border=0, gray=False):
@@ -322,46 +263,21 @@ def no_reference_protocol(crop_border, niqe=True):
             "grid": f"periodic_artifacts, period = scale, dB (crop_border {int(crop_border)})"}
 
 
-_LPIPS_BACKBONE_FILES = {"alex": "alexnet-owt-7be5be79.pth", "vgg": "vgg16-397923af.pth"}
-
-
-def load_lpips(weights_path, backbone=None):
-    """The LPIPS v0.1 network (models.lpips.LPIPS) with the weights of a local .pdparams.
-
-    Args:
-        weights_path: file written once by tools/convert_lpips_weights.py (torchvision
-            backbone + the authors' calibrated lin layers); nothing is downloaded.
-        backbone: 'alex' or 'vgg' to insist on one; None takes what the file holds.
-
-    Returns:
-        LPIPS network in eval mode, for ``lpips(img1, img2, net)``.
-    """
-    if not os.path.isfile(str(weights_path)):
-        net = backbone or "alex"
-        raise FileNotFoundError(
-            f"LPIPS weights not found: {weights_path}. Make them once: python "
-            f"tools/convert_lpips_weights.py --lin lpips/weights/v0.1/{net}.pth (from the "
-            f"'lpips' PyPI package) --backbone {_LPIPS_BACKBONE_FILES[net]} (torchvision's, "
-            f"https://download.pytorch.org/models/{_LPIPS_BACKBONE_FILES[net]}) --out "
-            f"{weights_path}")
-    from ..models.lpips import load_lpips as load
-    return load(weights_path, backbone)
-
-
 def lpips(img1, img2, net, crop_border=0):
     """LPIPS distance (Zhang et al. 2018), as the authors' ``lpips.LPIPS()(im2tensor(a),
     im2tensor(b))``: inputs mapped to [-1, 1] by x / 127.5 - 1.
 
     Args:
         img1, img2: same shape [H, W, 3], RGB, uint8 or float in [0, 255] (not [0, 1]).
-        net: network from ``load_lpips``.
+        net: network from ``models.lpips.load_lpips``.
         crop_border: pixels removed from each border first (as for psnr/ssim).
 
     Returns:
         float >= 0 (0.0 for identical images); lower is more similar.
     """
     if isinstance(net, (str, os.PathLike)):
-        raise TypeError(f"lpips needs the network from load_lpips({str(net)!r}), not a path")
+        raise TypeError(f"lpips needs the network from models.lpips.load_lpips({str(net)!r}), "
+                        f"not a path")
     if np.ndim(img1) != 3 or np.shape(img1)[2] != 3:
         raise ValueError(f"lpips needs [H, W, 3] RGB images, got shape {np.shape(img1)}")
     img1, img2 = _prepare(img1, img2, crop_border, y_channel=False)

@@ -16,6 +16,45 @@ MODELS = {"SRResNet": SRResNet, "MSRResNet": MSRResNet, "LapSRN": LapSRN,
 # The generators of the table (network_g types): what export, the predictor, ONNX, the page
 # and eval take, and what their tests iterate.
 GENERATORS = {name: cls for name, cls in MODELS.items() if cls is not Discriminator}
+# The generator contract: the attributes every network_g type has, so that training, eval,
+# export, the predictor, ONNX and the page take any of them without knowing its class.
+# build_model checks it, so a new generator fails when it is built, not at export.
+GENERATOR_CONTRACT = {
+    "scale": "int >= 2, HR side / LR side",
+    "in_channels": "1 or 3, channels of the LR input [N, C, h, w] in [0, 1]",
+    "out_channels": "1 or 3, channels of the output",
+    "output_range": "(lo, hi) with lo < hi, the value range of the output; HR targets are "
+                    "mapped to it for the losses and from it for the metrics",
+}
+# Optional: `level_scales`, the scales of the outputs of a multi-level network (LapSRN),
+# coarsest first, ending with `scale`; such a network returns one output per level.
+
+
+def check_generator(generator):
+    """ConfigError naming the class and the attribute when `generator` breaks the contract."""
+    name = type(generator).__name__
+    value = {a: getattr(generator, a, None) for a in GENERATOR_CONTRACT}
+    fits = {
+        "scale": isinstance(value["scale"], int) and value["scale"] >= 2,
+        "in_channels": value["in_channels"] in (1, 3),
+        "out_channels": value["out_channels"] in (1, 3),
+        "output_range": (isinstance(value["output_range"], tuple)
+                         and len(value["output_range"]) == 2
+                         and value["output_range"][0] < value["output_range"][1]),
+    }
+    for attr, ok in fits.items():
+        if not ok:
+            raise ConfigError(f"generator {name} breaks the generator contract: '{attr}' must "
+                              f"be {GENERATOR_CONTRACT[attr]}, got {value[attr]!r}")
+    levels = getattr(generator, "level_scales", None)
+    if levels is not None and (not levels or levels[-1] != value["scale"]
+                               or list(levels) != sorted(levels)):
+        raise ConfigError(f"generator {name} breaks the generator contract: 'level_scales' "
+                          f"must be increasing and end with its scale ({value['scale']}), got "
+                          f"{levels!r}")
+    return generator
+
+
 # Network kwargs the rest of the config decides, and where (for error messages).
 DERIVED = {"scale": "the top-level 'scale'",
            "in_channels": "the data ('datasets.train.channel': one channel or RGB)"}
@@ -50,9 +89,10 @@ def build_model(section, key="network_g", source=None, **defaults):
             raise ConfigError(f"{where}'{key}.{arg}' is {kwargs[arg]!r} but {DERIVED[arg]} "
                               f"makes it {value!r}; leave '{key}.{arg}' out")
     try:
-        return cls(**kwargs)
+        model = cls(**kwargs)
     except ValueError as exc:
         raise ConfigError(f"{where}'{key}': {exc}") from None
+    return check_generator(model) if name in GENERATORS else model
 
 
 def output_levels(out):
@@ -65,6 +105,12 @@ def level_scales(generator, scale):
     """The scale of each output level of `generator`, coarsest first: LapSRN's (2, 4, ...),
     (scale,) for single-level networks."""
     return tuple(getattr(generator, "level_scales", None) or (scale,))
+
+
+def level_key(name, scale):
+    """The key of a per-level value of a multi-level generator (LapSRN): 'psnr_x2' for the
+    x2 level's PSNR, 'hr_x2' for its training target, 'pixel_x2' for its loss term."""
+    return f"{name}_x{scale}"
 
 
 def final_level(out):
@@ -113,5 +159,6 @@ def count_parameters(layer):
 
 
 __all__ = ["SRResNet", "MSRResNet", "LapSRN", "Discriminator", "VGGFeatures", "MODELS",
-           "GENERATORS", "build_model", "build_generator", "build_discriminator", "build_vgg",
-           "bn_statistics", "count_parameters", "output_levels", "final_level", "level_scales"]
+           "GENERATORS", "GENERATOR_CONTRACT", "check_generator", "build_model",
+           "build_generator", "build_discriminator", "build_vgg", "bn_statistics",
+           "count_parameters", "output_levels", "final_level", "level_scales", "level_key"]

@@ -11,6 +11,7 @@ the ReLU outputs LPIPS taps, so it cannot be reused).
 Parameter names: `features.<i>.weight|bias` (torchvision's) and `lins.<k>.weight` (the
 package's `lin<k>.model.1.weight`); `from_torch_state` maps the published files to them.
 """
+import os
 import re
 
 import numpy as np
@@ -184,9 +185,23 @@ def from_torch_state(backbone_state, lin_state, backbone_source="backbone",
     return backbone, out
 
 
+_BACKBONE_FILES = {"alex": "alexnet-owt-7be5be79.pth", "vgg": "vgg16-397923af.pth"}
+
+
 def load_lpips(path, backbone=None):
-    """An LPIPS network with the weights of a .pdparams written by
-    tools/convert_lpips_weights.py; the backbone is read off the file and, if given, checked."""
+    """The LPIPS v0.1 network, in eval mode, with the weights of a local .pdparams written
+    once by tools/convert_lpips_weights.py (torchvision backbone + the authors' calibrated
+    lin layers; nothing is downloaded), for ``metrics.lpips(img1, img2, net)``.
+
+    backbone: 'alex' or 'vgg' to insist on one; None takes what the file holds.
+    """
+    if not os.path.isfile(str(path)):
+        net = backbone or "alex"
+        raise FileNotFoundError(
+            f"LPIPS weights not found: {path}. Make them once: python "
+            f"tools/convert_lpips_weights.py --lin lpips/weights/v0.1/{net}.pth (from the "
+            f"'lpips' PyPI package) --backbone {_BACKBONE_FILES[net]} (torchvision's, "
+            f"https://download.pytorch.org/models/{_BACKBONE_FILES[net]}) --out {path}")
     state = {k: np.asarray(v) for k, v in load_file(path, "LPIPS weights (make them with "
                                                      "tools/convert_lpips_weights.py)",
                                                      LPIPSWeightsError).items()}

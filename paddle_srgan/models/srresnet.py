@@ -1,5 +1,5 @@
 """SRResNet, the SRGAN generator (Ledig et al. 2017, Fig. 4, top), and the published variants
-of it whose weights `paddle_srgan.convert` imports.
+of it whose weights `paddle_srgan.published_weights.convert` imports.
 
 Defaults are the paper's network:
 
@@ -13,10 +13,10 @@ Defaults are the paper's network:
 
 The paper scales HR targets to [-1,1] and LR inputs to [0,1]; tanh bounds the output to the
 target range. The layout and parameter count (1,549,462 at defaults) match the sgrvinod PyTorch
-tutorial, so its checkpoints convert key by key (`paddle_srgan.convert`).
+tutorial, so its checkpoints convert key by key (`paddle_srgan.published_weights.convert`).
 
 The other options describe the same skeleton as other projects trained it (the options each
-converter layout sets are listed in `paddle_srgan.convert.LAYOUTS`):
+converter layout sets are listed in `paddle_srgan.published_weights.convert.LAYOUTS`):
 * PyTorch's ONNX-example SRResNet: per-channel PReLU, bias-free convs before BN, no output
   activation (`act='prelu_channel', conv_bias=False, output_act='none', output_range=(-1, 1)`);
 * BasicSR MSRResNet: no BN, LeakyReLU(0.1) outside and ReLU inside the residual blocks, no
@@ -46,6 +46,7 @@ NORMS = ("bn", "none")
 BODY_ENDS = ("conv_norm", "conv_act", "none")
 INPUT_SKIPS = ("none", "bilinear")
 INPUT_NORMS = ("none", "imagenet")
+UPSAMPLERS = ("pixelshuffle", "nearest", "bilinear")
 # Output activation -> the value range it produces (None: unbounded, the weights decide).
 OUTPUT_ACTS = {"tanh": (-1.0, 1.0), "tanh01": (0.0, 1.0), "none": None}
 
@@ -160,18 +161,73 @@ class ResidualBlock(nn.Layer):
         return x + self.bn2(self.conv2(self.act(self.bn1(self.conv1(x)))))
 
 
-class UpsampleBlock(nn.Layer):
-    """Sub-pixel convolution x2: [N,F,h,w] -> conv3 -> [N,4F,h,w] -> PixelShuffle -> act ->
-    [N,F,2h,2w]."""
+# Resize-convolution (a fixed x2 resize, then a 3x3 conv) computed at LR resolution. Per axis,
+# output pixel 2i + a of the resized-then-convolved map is a 3-tap filter over LR pixels
+# i-1, i, i+1 (rows) made from the conv's taps at HR offsets -1, 0, +1 (columns):
+# RESIZE_TAPS[kind][a]. Nearest: HR 2i-1, 2i, 2i+1 are LR i-1, i, i (a = 0). Bilinear
+# (half-pixel, as F.interpolate): HR 2i = 0.25 LR i-1 + 0.75 LR i, HR 2i+1 = 0.75 LR i +
+# 0.25 LR i+1.
+RESIZE_TAPS = {
+    "nearest": [[[1, 0, 0], [0, 1, 1], [0, 0, 0]],
+                [[0, 0, 0], [1, 1, 0], [0, 0, 1]]],
+    "bilinear": [[[0.75, 0.25, 0], [0.25, 0.75, 0.75], [0, 0, 0.25]],
+                 [[0.25, 0, 0], [0.75, 0.75, 0.25], [0, 0.25, 0.75]]],
+}
 
-    def __init__(self, num_feat, kernel_size, act="prelu", negative_slope=0.2):
+
+class UpsampleBlock(nn.Layer):
+    """One x2 upsampling step, [N,F,h,w] -> [N,F,2h,2w], in one of two ways:
+
+    'pixelshuffle' (the paper): conv3 -> [N,4F,h,w] -> PixelShuffle(2) -> act. Each of the
+        four sub-pixel positions has its own kernel, and when they drift apart the output
+        carries a period-2 pattern (the grid `metrics.periodic_artifacts` measures), which a
+        discriminator then amplifies.
+    'nearest' / 'bilinear' (resize-convolution, Odena et al. 2016; ESRGAN's RRDBNet uses
+        nearest): x2 resize -> conv3 -> act, one F x F kernel for every output pixel, so
+        the layer cannot make a checkerboard. Computed without the resized map: the four
+        sub-pixel kernels the resize implies (RESIZE_TAPS) run at LR and a PixelShuffle
+        interleaves them, as fast as 'pixelshuffle'. Exactly F.interpolate + conv for
+        'nearest' (both zero-padded); 'bilinear' pads the LR map by replication (the
+        resize's own border rule), so it differs from interpolate + zero-padded conv only
+        in the outermost ring of output pixels.
+    """
+
+    def __init__(self, num_feat, kernel_size, act="prelu", negative_slope=0.2,
+                 upsampler="pixelshuffle"):
         super().__init__()
-        self.conv = nn.Conv2D(num_feat, num_feat * 4, kernel_size, padding=kernel_size // 2)
+        if upsampler == "pixelshuffle":
+            self.conv = nn.Conv2D(num_feat, num_feat * 4, kernel_size, padding=kernel_size // 2)
+        else:
+            if kernel_size != 3:
+                raise ValueError(f"SRResNet upsampler {upsampler!r} needs body_kernel 3, got "
+                                 f"{kernel_size}")
+            self.conv = nn.Conv2D(num_feat, num_feat, 3, padding=1)
+            self.register_buffer("taps", paddle.to_tensor(RESIZE_TAPS[upsampler], "float32"),
+                                 persistable=False)
         self.shuffle = nn.PixelShuffle(2)
+        self.upsampler = upsampler
         self.act = make_activation(act, num_feat, negative_slope)
 
+    def subpixel_kernels(self):
+        """(weight [4F, F, 3, 3], bias [4F]) of the LR conv that, pixel-shuffled, is the
+        resize-convolution; output channel 4c + 2a + b is channel c at sub-pixel (a, b)."""
+        out_c, in_c = self.conv.weight.shape[:2]
+        w = self.conv.weight.reshape([1, out_c * in_c, 3, 3])
+        rows = paddle.matmul(self.taps.unsqueeze(1), w)  # [2 (a), O*I, 3, 3]
+        both = paddle.matmul(rows.unsqueeze(1),          # [2 (a), 2 (b), O*I, 3, 3]
+                             self.taps.transpose([0, 2, 1]).unsqueeze(1).unsqueeze(0))
+        weight = both.reshape([2, 2, out_c, in_c, 3, 3]).transpose([2, 0, 1, 3, 4, 5])
+        return (weight.reshape([out_c * 4, in_c, 3, 3]),
+                self.conv.bias.unsqueeze(1).tile([1, 4]).reshape([out_c * 4]))
+
     def forward(self, x):
-        return self.act(self.shuffle(self.conv(x)))
+        if self.upsampler == "pixelshuffle":
+            return self.act(self.shuffle(self.conv(x)))
+        weight, bias = self.subpixel_kernels()
+        if self.upsampler == "bilinear":
+            x = nn.functional.pad(x, [1, 1, 1, 1], mode="replicate")
+        out = nn.functional.conv2d(x, weight, bias, padding=1 if self.upsampler == "nearest" else 0)
+        return self.act(self.shuffle(out))
 
 
 class SRResNet(nn.Layer):
@@ -205,6 +261,8 @@ class SRResNet(nn.Layer):
         input_norm: 'none' (paper: the network sees LR in [0, 1]) or 'imagenet' (the network
             sees (lr - ImageNet mean) / std, as weights trained by the sgrvinod tutorial's
             scripts expect; RGB only). Either way the input given to forward is in [0, 1].
+        upsampler: how each x2 step upsamples: 'pixelshuffle' (paper: sub-pixel conv),
+            'nearest' or 'bilinear' (resize, then conv; see UpsampleBlock).
     Input:  lr [N, in_channels, h, w] float32 in [0, 1].
     Output: sr [N, out_channels, h*scale, w*scale] float32 in `self.output_range`
         (paper: [-1, 1]); trainer and evaluator map it to [0, 1] with that attribute.
@@ -214,7 +272,7 @@ class SRResNet(nn.Layer):
                  head_kernel=9, body_kernel=3, norm="bn", conv_bias=True, act="prelu",
                  negative_slope=0.2, block_act=None, body_end="conv_norm", global_skip=True,
                  hr_conv=False, input_skip="none", output_act="tanh", output_range=None,
-                 input_norm="none"):
+                 input_norm="none", upsampler="pixelshuffle"):
         super().__init__()
         if scale not in (2, 4, 8):
             raise ValueError(f"SRResNet scale must be 2, 4 or 8, got {scale}")
@@ -224,7 +282,8 @@ class SRResNet(nn.Layer):
                                      ("body_end", body_end, BODY_ENDS),
                                      ("input_skip", input_skip, INPUT_SKIPS),
                                      ("output_act", output_act, OUTPUT_ACTS),
-                                     ("input_norm", input_norm, INPUT_NORMS)]:
+                                     ("input_norm", input_norm, INPUT_NORMS),
+                                     ("upsampler", upsampler, UPSAMPLERS)]:
             _choice(name, value, allowed)
         self.in_channels = in_channels
         self.out_channels = out_channels or in_channels
@@ -261,7 +320,8 @@ class SRResNet(nn.Layer):
                 self.body_bn = make_norm(norm, num_feat)
             else:
                 self.body_act = make_activation(act, num_feat, slope)
-        self.upsample = nn.Sequential(*[UpsampleBlock(num_feat, body_kernel, act, slope)
+        self.upsample = nn.Sequential(*[UpsampleBlock(num_feat, body_kernel, act, slope,
+                                                      upsampler)
                                         for _ in range(int(math.log2(scale)))])
         self.hr_conv = None
         if hr_conv:
@@ -332,15 +392,17 @@ class MSRResNet(SRResNet):
     exactly the bilinear upsampling and only has to learn the detail bilinear misses: that is
     why it trains in minutes where the paper's network needs hours.
 
-    Args: as SRResNet (in_channels, out_channels, num_feat, num_block, scale).
+    Args: as SRResNet (in_channels, out_channels, num_feat, num_block, scale, upsampler).
     Input:  lr [N, in_channels, h, w] float32 in [0, 1].
     Output: sr [N, out_channels, h*scale, w*scale] float32, meant to be in [0, 1]
         (unbounded: evaluation clips it).
     """
 
-    def __init__(self, in_channels=3, out_channels=None, num_feat=64, num_block=16, scale=4):
+    def __init__(self, in_channels=3, out_channels=None, num_feat=64, num_block=16, scale=4,
+                 upsampler="pixelshuffle"):
         super().__init__(in_channels=in_channels, out_channels=out_channels, num_feat=num_feat,
-                         num_block=num_block, scale=scale, **MSRRESNET_OPTIONS)
+                         num_block=num_block, scale=scale, upsampler=upsampler,
+                         **MSRRESNET_OPTIONS)
         for layer in self.sublayers():
             if isinstance(layer, nn.Conv2D):
                 fan_in = layer.weight.shape[1] * layer.weight.shape[2] * layer.weight.shape[3]

@@ -31,8 +31,8 @@ import zipfile
 
 import numpy as np
 
-from .errors import InputError
-from .storage import RestrictedUnpickler
+from ..errors import InputError
+from ..storage import RestrictedUnpickler
 
 MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 LEGACY_PROTOCOL = 1001

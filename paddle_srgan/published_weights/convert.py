@@ -1,7 +1,7 @@
 """Import PyTorch-trained weights into our networks (key renaming, layout fixes, checks).
 
 Sources (`read_state`): `torch.save` files (.pth/.pt/.tar/.ckpt/.bin, zip or legacy format) and
-.safetensors, read without torch by `paddle_srgan.torch_weights`; .npz holding a PyTorch state
+.safetensors, read without torch by `published_weights.torch_files`; .npz holding a PyTorch state
 dict's tensors under their PyTorch names (`np.savez(f, **{k: v.numpy() for k, v in
 sd.items()})`); our own .pdparams.
 
@@ -25,11 +25,11 @@ import re
 
 import numpy as np
 
-from .compat import import_paddle
-from .errors import InputError
-from .layouts import LAYOUTS, ReferenceOps
-from .storage import atomic_save, load_file
-from .torch_weights import TorchWeightsError, read_torch_weights
+from ..compat import import_paddle
+from ..errors import InputError
+from ..storage import atomic_save, load_file
+from .pytorch_networks import LAYOUTS, ReferenceOps
+from .torch_files import TorchWeightsError, read_torch_weights
 
 
 class ConversionError(InputError):
@@ -166,7 +166,7 @@ def model_options(state, layout):
         found = infer_discriminator_kwargs(state)
     else:
         found = {**infer_srresnet_kwargs(state), **spec.options}
-    from . import models  # imports paddle: keep this module cheap for tools' --help
+    from .. import models  # imports paddle: keep this module cheap for tools' --help
     params = inspect.signature(models.MODELS[spec.model].__init__).parameters
     full = {k: p.default for k, p in params.items() if k != "self"}
     full.update(found)
@@ -193,7 +193,7 @@ def load_into(model, state, source="weights", origins=None):
     """Set `state` ({name: array}) on `model`, raising a ConversionError that lists every
     missing, unexpected and mis-shaped key (`origins`, {our key: file key}, adds the file's
     names to the message)."""
-    from .models.state import load_state_strict  # imports paddle: keep --help cheap
+    from ..models.state import load_state_strict  # imports paddle: keep --help cheap
     return load_state_strict(model, state, source, origins, error=ConversionError)
 
 
@@ -214,7 +214,7 @@ def parity(layout, state, model, backend="torch", size=16, seed=0):
     ops = ReferenceOps(lib, strip_prefixes(state))
     seen = x  # what the published network sees: its own input normalisation happens outside
     if getattr(model, "input_norm", "none") == "imagenet":
-        from .models.vgg import IMAGENET_MEAN, IMAGENET_STD
+        from ..models.vgg import IMAGENET_MEAN, IMAGENET_STD
         seen = ((x - np.reshape(IMAGENET_MEAN, (1, 3, 1, 1)))
                 / np.reshape(IMAGENET_STD, (1, 3, 1, 1))).astype(np.float32)
     expected = reference(ops, ops.tensor(seen)).detach().cpu().numpy()
