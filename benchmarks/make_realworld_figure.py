@@ -77,8 +77,8 @@ def main(argv=None):
         image, row = scored(item, scale, generator)
         scores[label] = {k: round(float(row[k]), 3) for k in ("psnr", "ssim", "niqe", "grid")}
         panels.append((f"{label}: {row['psnr']:.2f} dB / {row['niqe']:.2f}", image))
-    panels.append(("HR", item["hr"]))
-    box = tuple(args.box) if args.box else centre_box(item["hr"].shape, 176, scale)
+    panels.append(("HR", item["hr_image"]))
+    box = tuple(args.box) if args.box else centre_box(item["hr_image"].shape, 176, scale)
     write_image(args.out, comparison(panels, box))
     print(json.dumps({"out": args.out, "image": args.image, "degrade": args.degrade,
                       "box": list(box), "scores": scores}, indent=1))
