@@ -81,17 +81,21 @@ def test_demo_runs_both_phases_and_lowers_the_pixel_loss(tmp_path):
 
 def test_realworld_presets_are_their_clean_presets_trained_on_degradations():
     """configs/realworld.yml is msrresnet.yml (network, phases, losses) and demo_realworld.yml
-    is demo.yml (network, the two phases with a discriminator in the second) with
-    datasets.train.type realworld; the full preset keeps Real-ESRGAN's published
-    degradations, the demo its own milder ones."""
+    is demo.yml (network but its upsampler, the two phases with a discriminator in the
+    second) with datasets.train.type realworld; the full preset keeps Real-ESRGAN's published
+    degradations, the demo its own milder ones and pixel shuffle (README, Results)."""
     for realworld, clean in (("realworld.yml", "msrresnet.yml"),
                              ("demo_realworld.yml", "demo.yml")):
         rw, base = (load_config(ROOT / "configs" / name) for name in (realworld, clean))
         assert rw["datasets"]["train"]["type"] == "realworld", realworld
         assert base["datasets"]["train"]["type"] == "hr_only"
-        assert rw["network_g"] == base["network_g"] and rw["network_d"] == base["network_d"]
+        same_g = {k: v for k, v in rw["network_g"].items() if k != "upsampler"}
+        assert same_g == {k: v for k, v in base["network_g"].items() if k != "upsampler"}
+        assert rw["network_d"] == base["network_d"]
         assert [p["name"] for p in rw["train"]["phases"]] == ["mse", "gan"]
         assert rw["train"]["phases"][1]["losses"]["adversarial"] > 0
+    assert load_config(ROOT / "configs" / "realworld.yml")["network_g"] == load_config(
+        ROOT / "configs" / "msrresnet.yml")["network_g"]
     full = load_config(ROOT / "configs" / "realworld.yml")
     assert full["train"]["phases"] == load_config(ROOT / "configs" / "msrresnet.yml")["train"][
         "phases"]
