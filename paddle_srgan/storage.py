@@ -17,6 +17,7 @@ import _compat_pickle
 import collections
 import hashlib
 import json
+import math
 import os
 import pickle
 
@@ -238,11 +239,26 @@ def atomic_save(obj, path):
     _atomic_write(path, lambda tmp: paddle.save(obj, tmp))
 
 
+def strict_json(obj, indent=None):
+    """json.dumps(obj) as strict JSON (RFC 8259): a non-finite float (the infinite PSNR of an
+    output identical to its reference) becomes null, where Python would write Infinity or
+    NaN, which browsers, jq and most other readers refuse."""
+    def finite(value):
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        if isinstance(value, dict):
+            return {k: finite(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [finite(v) for v in value]
+        return value
+    return json.dumps(finite(obj), indent=indent, allow_nan=False)
+
+
 def atomic_save_json(obj, path):
-    """json.dump(obj) to `path` atomically (e.g. best.json); creates the parent folder."""
+    """strict_json(obj) to `path` atomically (e.g. best.json); creates the parent folder."""
     def write(tmp):
         with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=1)
+            f.write(strict_json(obj, indent=1))
     _atomic_write(path, write)
 
 

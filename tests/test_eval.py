@@ -186,6 +186,39 @@ def test_gray_image_is_scored_on_its_gray_values_like_matlab(tmp_path):
     assert "gray" in res["meta"]["gray_images"]
 
 
+def strict_json_load(path):
+    """json.loads that refuses Infinity / NaN, as strict JSON readers do."""
+    def refuse(name):
+        raise ValueError(f"{path} holds {name}, which is not JSON")
+    return json.loads(path.read_text(), parse_constant=refuse)
+
+
+def test_flat_images_are_scored_without_errors_and_results_stay_json(tmp_path):
+    """Constant images (all 0, all 128) beside a photo: bicubic reproduces them exactly
+    (infinite PSNR, null in results.json), NIQE and the grid score are left out for them only,
+    and nothing warns or fails."""
+    import cv2
+    import skimage.data
+    hr = tmp_path / "flat" / "HR"
+    hr.mkdir(parents=True)
+    for level in (0, 128):
+        cv2.imwrite(str(hr / f"flat{level}.png"), np.full((256, 256, 3), level, np.uint8))
+    cv2.imwrite(str(hr / "camera.png"), skimage.data.camera()[:256, :256])
+    proc = run_tool("eval", "--bicubic-only", "--scale", "4", "--datasets", hr,
+                    "--out", tmp_path / "out")
+    assert "Warning" not in proc.stderr and "Traceback" not in proc.stderr
+    res = strict_json_load(tmp_path / "out" / "results.json")
+    bic, ref = res["results"]["flat"]["bicubic"], res["results"]["flat"]["HR"]
+    rows = {r["name"]: r for r in bic["per_image"]}
+    assert rows["flat0"]["psnr"] is None and rows["flat128"]["psnr"] is None  # infinite
+    assert bic["psnr"] is None
+    for name in ("flat0", "flat128"):
+        assert "niqe" not in rows[name] and "grid" not in rows[name]
+    assert bic["niqe"] == pytest.approx(rows["camera"]["niqe"])
+    assert ref["niqe"] == pytest.approx(metrics.niqe(skimage.data.camera()[:256, :256], 4))
+    assert "flat" in res["meta"]["niqe"]
+
+
 def test_gray_hr_is_compared_with_the_luma_of_an_rgb_output():
     """The model's RGB output goes through BT.601 luma on the gray scale (0.299 R + 0.587 G +
     0.114 B), not through rgb2ycbcr's 16..235 Y, when the HR file is gray."""

@@ -71,6 +71,32 @@ def test_niqe_refuses_what_it_cannot_score():
         metrics.niqe(np.zeros((200, 200, 4), np.uint8))
 
 
+@pytest.mark.parametrize("level", [0, 128])
+def test_flat_images_have_no_niqe_or_grid_score(level):
+    """A flat image has no MSCN statistics and no spectrum: both scores are undefined, said so
+    (metrics.UndefinedScore, a ValueError) instead of an SVD failure or -inf dB."""
+    flat = np.full((256, 256, 3), level, np.uint8)
+    with np.errstate(all="raise"):  # and no divide-by-zero on the way
+        with pytest.raises(metrics.UndefinedScore, match="two 96x96 blocks with texture"):
+            metrics.niqe(flat)
+        with pytest.raises(metrics.UndefinedScore, match="flat"):
+            metrics.periodic_artifacts(flat)
+
+
+def test_niqe_needs_two_textured_blocks_not_a_textured_image():
+    """One textured block among flat ones is still no covariance; two are enough. The texture
+    stays 12 pixels inside its block, so neither the 7x7 window nor the half-size resize
+    carries it into a neighbour."""
+    camera = skimage.data.camera().astype(np.float64)
+    img = np.full((BLOCK, 4 * BLOCK), 128.0)
+    inner = slice(12, BLOCK - 12)
+    img[inner, inner] = camera[inner, inner]
+    with pytest.raises(metrics.UndefinedScore, match="got 1 of 4"):
+        metrics.niqe(img)
+    img[inner, 2 * BLOCK + 12:3 * BLOCK - 12] = camera[inner, 200:200 + BLOCK - 24]
+    assert np.isfinite(metrics.niqe(img))
+
+
 def test_aggd_fit_recovers_a_known_distribution():
     # an asymmetric Laplacian (AGGD of shape 1) with left and right scales 1 and 2: each side
     # is exponential with its scale, holding a share of the mass proportional to it

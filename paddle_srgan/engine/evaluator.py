@@ -73,13 +73,20 @@ def no_reference_scores(image, scale, gray=False, niqe=True):
     """{"niqe", "grid"} of one integer [H, W, C] image on the 8-bit scale, border = scale.
 
     `gray`: the source file was gray (score the gray scale, as `score` does). An image with
-    fewer than two 96x96 blocks after the crop gets no "niqe" (NIQE needs a covariance).
+    fewer than two 96x96 blocks after the crop gets no "niqe" (NIQE needs a covariance), and a
+    flat one neither "niqe" nor "grid" (metrics.UndefinedScore): means skip it.
     """
     img8 = on_8bit_scale(image)
     gray = gray and image.shape[-1] == 3
-    out = {"grid": metrics.periodic_artifacts(img8, scale, gray, period=scale)}
+    scorers = {"grid": lambda: metrics.periodic_artifacts(img8, scale, gray, period=scale)}
     if niqe and metrics.niqe_fits(image.shape, scale):
-        out["niqe"] = metrics.niqe(img8, scale, gray)
+        scorers["niqe"] = lambda: metrics.niqe(img8, scale, gray)
+    out = {}
+    for key, scorer in scorers.items():
+        try:
+            out[key] = scorer()
+        except metrics.UndefinedScore:
+            pass
     return out
 
 

@@ -5,11 +5,11 @@
 the protocol and provenance tags.
 """
 import csv
-import json
 import os
 
 from .. import checkpoint as ckpt
 from ..models import level_key
+from ..storage import strict_json
 
 # (key, header, decimals); NIQE (lower is more natural) and the grid score (dB of spectral
 # peaks at the pixel-shuffle period) beside PSNR
@@ -47,10 +47,11 @@ def console_table(results, degrade=None):
 
 
 def write_results(out_dir, results, meta):
-    """results.json (means, per image, meta), per_image.csv and results.md in `out_dir`."""
+    """results.json (means, per image, meta; strict JSON: an infinite PSNR is null),
+    per_image.csv and results.md in `out_dir`."""
     os.makedirs(out_dir, exist_ok=True)
     with open(os.path.join(out_dir, "results.json"), "w", encoding="utf-8") as f:
-        json.dump({"meta": meta, "results": results}, f, indent=2)
+        f.write(strict_json({"meta": meta, "results": results}, indent=2))
     keys = [c[0] for c in COLUMNS]
     with open(os.path.join(out_dir, "per_image.csv"), "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)

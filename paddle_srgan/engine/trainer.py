@@ -127,7 +127,7 @@ class Trainer:
 
     def _score_references(self):
         """Bicubic's validation scores and the HR images' own NIQE: the reference lines of
-        every validation. Refuses best_metric niqe on images too small for NIQE."""
+        every validation. Refuses best_metric niqe on images too small or flat for NIQE."""
         niqe = self.train_cfg["val_niqe"]
         self.bicubic = evaluate(self.val_set, self.cfg["scale"], rgb=True,
                                 level_scales=self.level_scales, niqe=niqe)
@@ -135,8 +135,8 @@ class Trainer:
         if self.best["metric"] == "niqe" and "niqe" not in self.bicubic:
             raise InputError(
                 f"train.best_metric is 'niqe' but no validation image of 'datasets.val.hr_dir' "
-                f"({self.cfg['datasets']['val']['hr_dir']}) holds two 96x96 blocks after the "
-                f"border crop, which NIQE needs")
+                f"({self.cfg['datasets']['val']['hr_dir']}) holds two 96x96 blocks with texture "
+                f"after the border crop, which NIQE needs")
 
     def _amp_level(self):
         level = self.train_cfg["amp"]  # None or O1 (config.ALLOWED)

@@ -24,7 +24,13 @@ import numpy as np
 from ..data.colour import rgb_to_gray, rgb_to_y
 
 __all__ = ["psnr", "ssim", "niqe", "niqe_fits", "periodic_artifacts", "remove_border",
-           "protocol", "no_reference_protocol", "lpips", "lpips_protocol"]
+           "protocol", "no_reference_protocol", "lpips", "lpips_protocol", "UndefinedScore"]
+
+
+class UndefinedScore(ValueError):
+    """A no-reference score has no value for this image (a flat image has no local statistics
+    for NIQE and no spectrum for the artifact score): callers leave the score out, as for
+    images too small for it, rather than report a number the formula does not define."""
 
 # Wang et al. (2004) SSIM constants, as in their ssim_index.m and BasicSR's _ssim.
 _SSIM_L = 255.0
@@ -204,6 +210,8 @@ def niqe(img, crop_border=0, gray=False):
         gray: the RGB image is the output for a gray source: score rgb_to_gray, not Y.
     Returns:
         float >= 0 (HR photographs about 3-5, bicubic x4 upsamplings 7-8).
+    Raises:
+        UndefinedScore: fewer than two of the blocks have texture (a flat image).
     """
     from .naturalness import niqe_of_luma
     return niqe_of_luma(np.round(_luma(img, crop_border, gray)))
@@ -224,6 +232,8 @@ def periodic_artifacts(img, crop_border=0, gray=False, period=4):
     Args:
         img, crop_border, gray: as for ``niqe``.
         period: 4 for x4 networks built of two x2 pixel shuffles.
+    Raises:
+        UndefinedScore: the luma is flat (no spectrum to find peaks in).
     """
     from .artifacts import periodic_artifact_score
     return periodic_artifact_score(_luma(img, crop_border, gray), period)
@@ -259,8 +269,10 @@ def protocol(crop_border, y_channel=True, lr_from="matlab-bicubic"):
 def no_reference_protocol(crop_border, niqe=True):
     """How niqe / periodic_artifacts were computed, to store next to the numbers."""
     return {"niqe": ("matlab-release-96x96-blocks, luma as for psnr, rounded; images with "
-                     "fewer than two blocks after the crop have none") if niqe else None,
-            "grid": f"periodic_artifacts, period = scale, dB (crop_border {int(crop_border)})"}
+                     "fewer than two blocks after the crop, or fewer than two blocks with "
+                     "texture (flat), have none") if niqe else None,
+            "grid": f"periodic_artifacts, period = scale, dB (crop_border {int(crop_border)}); "
+                    f"flat images have none"}
 
 
 def lpips(img1, img2, net, crop_border=0):

@@ -17,6 +17,8 @@ the HR images' own score. NIQE alone can be lowered by adding such a grid; this 
 """
 import numpy as np
 
+from . import UndefinedScore
+
 _NEIGHBOURHOOD = 3  # half side of the window the median is taken over (7x7)
 
 
@@ -28,12 +30,16 @@ def periodic_artifact_score(luma, period=4):
         period: the pattern's period in pixels (4 for x4 pixel-shuffle networks).
     Returns:
         float, dB.
+    Raises:
+        UndefinedScore: the image is flat, or has no power at any of the period's harmonics.
     """
     h, w = (s - s % period for s in luma.shape)
     if min(h, w) < 2 * period:
         raise ValueError(f"periodic artifacts need at least {2 * period}x{2 * period} pixels, "
                          f"got {luma.shape[0]}x{luma.shape[1]}")
     img = np.asarray(luma[:h, :w], np.float64)
+    if img.max() == img.min():
+        raise UndefinedScore("a flat image has no spectrum to score periodic artifacts on")
     img = (img - img.mean()) * np.outer(np.hanning(h), np.hanning(w))
     power = np.abs(np.fft.fft2(img)) ** 2
     r = _NEIGHBOURHOOD
@@ -46,4 +52,6 @@ def periodic_artifact_score(luma, period=4):
             y, x = k * h // period, m * w // period
             around = [power[(y + dy) % h, (x + dx) % w] for dy, dx in offsets]
             ratios.append(power[y, x] / max(np.median(around), 1e-30))
+    if not np.mean(ratios) > 0:  # no power at any harmonic: -inf dB is no score
+        raise UndefinedScore(f"no power at any multiple of 1/{period} cycles per pixel")
     return float(10 * np.log10(np.mean(ratios)))

@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 
 from ..data.imresize import imresize
+from . import UndefinedScore
 
 BLOCK = 96  # block side of the MATLAB release's pristine model
 _PARAMS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "niqe_pris_params.npz")
@@ -109,6 +110,10 @@ def niqe_of_luma(luma):
         luma: float64 [H, W] in [0, 255], at least 2 blocks of 96x96.
     Returns:
         float >= 0, lower is more natural.
+    Raises:
+        UndefinedScore: fewer than two blocks have texture on both sides of their mean (a
+            flat block has no MSCN statistics, so the blocks' covariance does not exist; the
+            MATLAB release's nancov gives NaN there and its pinv fails).
     """
     mu_p, cov_p, window = pristine_model()
     rows, cols = luma.shape[0] // BLOCK, luma.shape[1] // BLOCK
@@ -125,6 +130,9 @@ def niqe_of_luma(luma):
             img = imresize(img / 255.0, scale=0.5) * 255.0
     features = np.concatenate([np.asarray(f, np.float64) for f in per_scale], axis=1)
     complete = features[~np.isnan(features).any(axis=1)]
+    if len(complete) < 2:
+        raise UndefinedScore(f"NIQE needs at least two 96x96 blocks with texture, got "
+                             f"{len(complete)} of {len(features)} (a flat image)")
     mu = np.nanmean(features, axis=0)
     cov = np.cov(complete, rowvar=False)
     diff = mu_p - mu
