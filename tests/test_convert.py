@@ -236,7 +236,7 @@ def test_reader_handles_views_dtypes_and_refuses_out_of_bounds(tmp_path):
     write_torch(tmp_path / "bad.pth", {"w": TorchTensor(TorchStorage("0", np.zeros(4, np.float32)),
                                                          2, (3,), (1,))})
     with pytest.raises(torch_files.TorchWeightsError,
-                       match="reaches element 4 of a 4-element storage"):
+                       match=r"size \[3\] \(stride \[1\]\) does not fit its 4-element storage"):
         torch_files.read_torch_weights(tmp_path / "bad.pth")
 
 

@@ -25,6 +25,7 @@ are ignored: everything is read to host memory.
 """
 import collections
 import json
+import math
 import os
 import struct
 import zipfile
@@ -151,7 +152,8 @@ def _to_array(raw, dtype, numel, big_endian, what):
 
 def _tensor_array(t, source):
     """The numpy array (own memory) a `_Tensor` describes; bounds checked, so a corrupt or
-    hostile file cannot make it read outside its storage."""
+    hostile file cannot make it read outside its storage, nor expand it (stride 0) past the
+    storage's size."""
     try:
         size = tuple(int(n) for n in t.size)
         stride = tuple(int(s) for s in t.stride)
@@ -166,25 +168,47 @@ def _tensor_array(t, source):
     if 0 in size:
         return np.zeros(size, flat.dtype)
     last = offset + sum((n - 1) * s for n, s in zip(size, stride))
-    if last >= flat.size:
-        raise TorchWeightsError(f"{source}: tensor of size {list(size)} reaches element {last} "
-                                f"of a {flat.size}-element storage")
+    if last >= flat.size or math.prod(size) > flat.size:
+        raise TorchWeightsError(f"{source}: tensor of size {list(size)} (stride "
+                                f"{list(stride)}) does not fit its {flat.size}-element storage")
     view = np.lib.stride_tricks.as_strided(flat[offset:], size,
                                            [s * flat.itemsize for s in stride], writeable=False)
     return np.array(view)
 
 
-def _materialise(obj, source):
-    """Replace every `_Tensor` in nested dicts / lists / tuples by its numpy array."""
+# Distinct tensors may view overlapping parts of a storage (a weight and its transpose): their
+# elements may add up to more than the storages hold, but not to more than this many times.
+MAX_VIEW_ELEMENTS = 2
+
+
+def _materialise(obj, source, budget):
+    """Replace every `_Tensor` in nested dicts / lists / tuples by its numpy array.
+
+    A tensor referenced twice (or two tensors with the same view, as tied weights are
+    saved) becomes one array, and the distinct tensors together may hold at most
+    MAX_VIEW_ELEMENTS times the elements of the file's storages: a few hundred bytes of
+    pickle cannot make thousands of copies of one storage.
+
+    Args:
+        budget: {"left": elements the tensors may hold, "arrays": {}} (filled here).
+    """
     if isinstance(obj, _Tensor):
-        return _tensor_array(obj, source)
+        view = (id(obj.storage), obj.offset, tuple(obj.size), tuple(obj.stride))
+        if view not in budget["arrays"]:
+            array = _tensor_array(obj, source)
+            budget["left"] -= array.size
+            if budget["left"] < 0:
+                raise TorchWeightsError(f"{source}: refused to load: its tensors hold over "
+                                        f"{MAX_VIEW_ELEMENTS}x the elements of its storages")
+            budget["arrays"][view] = array
+        return budget["arrays"][view]
     if isinstance(obj, dict):
         out = type(obj)() if isinstance(obj, collections.OrderedDict) else {}
         for key, value in obj.items():
-            out[key] = _materialise(value, source)
+            out[key] = _materialise(value, source, budget)
         return out
     if isinstance(obj, (list, tuple)):
-        return type(obj)(_materialise(v, source) for v in obj)
+        return type(obj)(_materialise(v, source, budget) for v in obj)
     if isinstance(obj, (_Storage, _StorageType)):
         raise TorchWeightsError(f"{source}: holds a bare storage; expected tensors")
     return obj
@@ -199,7 +223,7 @@ def _read_zip(path):
         prefix = pkl[0][:-len("data.pkl")]
         names = set(zf.namelist())
         big = prefix + "byteorder" in names and zf.read(prefix + "byteorder").strip() == b"big"
-        storages = {}
+        storages = {}  # key -> (_Storage, its zip entry)
 
         def load_storage(pid):
             _, stype, key, _location, numel = pid[:5]
@@ -207,13 +231,42 @@ def _read_zip(path):
                 entry = f"{prefix}data/{key}"
                 if entry not in names:
                     raise TorchWeightsError(f"{path}: storage {key!r} missing ({entry})")
-                storages[key] = _Storage(stype.dtype, int(numel))
-                storages[key].data = _to_array(zf.read(entry), stype.dtype, int(numel), big,
-                                               f"{path}: {entry}")
-            return storages[key]
+                storages[key] = (_Storage(stype.dtype, int(numel)), zf.getinfo(entry))
+            return storages[key][0]
 
         with zf.open(pkl[0]) as f:
-            return _unpickle(f, path, load_storage)
+            obj = _unpickle(f, path, load_storage)
+        check_inflation(path, [(s.numel * _stored(s.dtype).itemsize, info)
+                               for s, info in storages.values()])
+        for storage, info in storages.values():
+            with zf.open(info) as f:  # inflates no more than the storage's declared bytes
+                raw = f.read(storage.numel * _stored(storage.dtype).itemsize)
+            storage.data = _to_array(raw, storage.dtype, storage.numel, big,
+                                     f"{path}: {info.filename}")
+        return obj, [storage for storage, _ in storages.values()]
+
+
+# torch.save stores a zip's entries uncompressed; a deflated copy of real weights shrinks by
+# under 2x. Storages declaring more than this many times the file's size are refused unread:
+# a 2 MB entry of deflated zeros inflates to 2 GiB.
+MAX_INFLATION = 16
+
+
+def check_inflation(path, storages):
+    """TorchWeightsError unless every storage's declared bytes fit its zip entry and all of
+    them together stay within MAX_INFLATION times the file's size (storages: [(declared
+    bytes, zipfile.ZipInfo)]). Done before any entry is inflated."""
+    total = 0
+    for nbytes, info in storages:
+        if nbytes < 0 or nbytes > info.file_size:
+            raise TorchWeightsError(f"{path}: storage {info.filename} declares {nbytes} bytes; "
+                                    f"its zip entry holds {info.file_size}")
+        total += nbytes
+    size = os.path.getsize(path)
+    if total > MAX_INFLATION * size:
+        raise TorchWeightsError(f"{path}: refused to load: its storages declare {total:,} "
+                                f"bytes, over {MAX_INFLATION}x the file's {size:,} bytes "
+                                f"(torch.save stores them uncompressed); nothing was inflated")
 
 
 def _read_legacy(path):
@@ -254,14 +307,15 @@ def _read_legacy(path):
                 raise TorchWeightsError(f"{path}: storage {key!r} is truncated")
             storage.data = _to_array(f.read(nbytes), storage.dtype, numel, False,
                                      f"{path}: storage {key!r}")
-    return obj
+    return obj, list(roots.values())
 
 
 def read_torch_pickle(path):
     """Everything a `torch.save` file holds, tensors as numpy arrays (zip or legacy format)."""
     try:
-        obj = _read_zip(path) if zipfile.is_zipfile(path) else _read_legacy(path)
-        return _materialise(obj, path)
+        obj, storages = _read_zip(path) if zipfile.is_zipfile(path) else _read_legacy(path)
+        held = sum(s.data.size for s in storages)
+        return _materialise(obj, path, {"left": MAX_VIEW_ELEMENTS * held, "arrays": {}})
     except TorchWeightsError:
         raise
     except Exception as exc:  # a damaged pickle fails in many ways; all mean "unreadable"
