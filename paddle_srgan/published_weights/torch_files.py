@@ -247,15 +247,17 @@ def _read_zip(path):
 
 
 # torch.save stores a zip's entries uncompressed; a deflated copy of real weights shrinks by
-# under 2x. Storages declaring more than this many times the file's size are refused unread:
-# a 2 MB entry of deflated zeros inflates to 2 GiB.
+# under 2x. Storages declaring more than this many times the file's size (and more than
+# INFLATION_FLOOR, which a small file of zero tensors may reach) are refused unread: a 2 MB
+# entry of deflated zeros inflates to 2 GiB.
 MAX_INFLATION = 16
+INFLATION_FLOOR = 32 << 20
 
 
 def check_inflation(path, storages):
     """TorchWeightsError unless every storage's declared bytes fit its zip entry and all of
-    them together stay within MAX_INFLATION times the file's size (storages: [(declared
-    bytes, zipfile.ZipInfo)]). Done before any entry is inflated."""
+    them together stay within MAX_INFLATION times the file's size or INFLATION_FLOOR
+    (storages: [(declared bytes, zipfile.ZipInfo)]). Done before any entry is inflated."""
     total = 0
     for nbytes, info in storages:
         if nbytes < 0 or nbytes > info.file_size:
@@ -263,7 +265,7 @@ def check_inflation(path, storages):
                                     f"its zip entry holds {info.file_size}")
         total += nbytes
     size = os.path.getsize(path)
-    if total > MAX_INFLATION * size:
+    if total > max(MAX_INFLATION * size, INFLATION_FLOOR):
         raise TorchWeightsError(f"{path}: refused to load: its storages declare {total:,} "
                                 f"bytes, over {MAX_INFLATION}x the file's {size:,} bytes "
                                 f"(torch.save stores them uncompressed); nothing was inflated")
@@ -324,13 +326,16 @@ def read_torch_pickle(path):
 
 
 def read_safetensors(path):
-    """{name: array} of a .safetensors file (parsed here: no safetensors package needed)."""
+    """{name: array} of a .safetensors file (parsed here: no safetensors package needed).
+    Every header entry is checked before its array is made: a dtype of SAFETENSORS_DTYPES,
+    a shape of non-negative ints, and data_offsets [begin, end] inside the data whose span
+    is exactly shape x dtype size."""
     with open(path, "rb") as f:
         data = f.read()
     try:
         (header_len,) = struct.unpack("<Q", data[:8])
         if header_len > len(data) - 8:
-            raise ValueError("header length exceeds the file")
+            raise ValueError(f"header length {header_len} exceeds the file's {len(data)} bytes")
         header = json.loads(data[8:8 + header_len])
         if not isinstance(header, dict):
             raise ValueError("header is not a JSON object")
@@ -340,22 +345,36 @@ def read_safetensors(path):
     for name, info in header.items():
         if name == "__metadata__":
             continue
-        try:
-            dtype = SAFETENSORS_DTYPES[info["dtype"]]
-            shape = [int(n) for n in info["shape"]]
-            begin, end = (int(v) for v in info["data_offsets"])
-        except (KeyError, TypeError, ValueError):
-            raise TorchWeightsError(f"{path}: header entry {name!r} is {info!r:.100}; expected "
-                                    f"dtype (one of {', '.join(SAFETENSORS_DTYPES)}), shape "
-                                    f"and data_offsets") from None
-        numel = int(np.prod(shape))
-        itemsize = _stored(dtype).itemsize
-        if end - begin != numel * itemsize or begin < 0 or base + end > len(data):
-            raise TorchWeightsError(f"{path}: tensor {name!r} data_offsets [{begin}, {end}] do "
-                                    f"not fit shape {shape} x {itemsize} bytes in the file")
-        flat = _to_array(data[base + begin:base + end], dtype, numel, False, f"{path}: {name}")
+        entry = _safetensors_entry(info, len(data) - base)
+        if isinstance(entry, str):
+            raise TorchWeightsError(f"{path}: header entry {name!r} {entry}")
+        dtype, shape, begin, end = entry
+        flat = _to_array(data[base + begin:base + end], dtype, math.prod(shape), False,
+                         f"{path}: {name}")
         state[name] = flat.reshape(shape).copy()
     return state
+
+
+def _safetensors_entry(info, data_size):
+    """(dtype, shape, begin, end) of a safetensors header entry whose data lies within
+    `data_size` bytes, or what is wrong with it (a phrase)."""
+    expected = (f"expected {{dtype: one of {', '.join(SAFETENSORS_DTYPES)}, shape: [n >= 0, "
+                f"...], data_offsets: [begin, end]}}")
+    if (not isinstance(info, dict) or not isinstance(info.get("dtype"), str)
+            or info["dtype"] not in SAFETENSORS_DTYPES
+            or not isinstance(info.get("shape"), list)
+            or not isinstance(info.get("data_offsets"), list)
+            or len(info["data_offsets"]) != 2):
+        return f"is {info!r:.100}; {expected}"
+    shape, offsets = info["shape"], info["data_offsets"]
+    if not all(type(n) is int and n >= 0 for n in shape + offsets):
+        return f"has shape {shape!r:.60} / data_offsets {offsets!r:.60}; {expected}"
+    dtype, (begin, end) = SAFETENSORS_DTYPES[info["dtype"]], offsets
+    nbytes = math.prod(shape) * _stored(dtype).itemsize
+    if end - begin != nbytes or end > data_size:
+        return (f"data_offsets [{begin}, {end}] do not fit shape {shape} "
+                f"({nbytes} bytes) within the file's {data_size} data bytes")
+    return dtype, shape, begin, end
 
 
 def find_state_dict(obj, source):
