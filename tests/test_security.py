@@ -179,6 +179,117 @@ def test_damaged_file_is_unreadable_not_refused(tmp_path):
         storage.load_file(path, "weights", checkpoint.CheckpointError)
 
 
+# ------------------------------------------------------------------ bounds on what a file builds
+def nesting_bomb(path, levels=40, shared=True):
+    """A state dict whose value nests lists `levels` deep: each holding its child twice (one
+    object, pickled once: 2^levels items for a walk of the tree; 402 bytes in issue 25), or
+    once."""
+    inner = []
+    for _ in range(levels):
+        inner = [inner, inner] if shared else [inner]
+    path.write_bytes(pickle.dumps({"w": np.ones([2], np.float32), "x": inner}, protocol=4))
+    return path
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_nesting_bombs_are_refused_within_a_second(tmp_path, shared):
+    import time
+    bomb = nesting_bomb(tmp_path / "nest.pdparams", levels=21 if shared else 200, shared=shared)
+    assert bomb.stat().st_size < 2000
+    start = time.perf_counter()
+    with pytest.raises(storage.RefusedFileError) as refused:
+        storage.load_file(bomb)
+    assert time.perf_counter() - start < 1
+    excess = ("it holds more than 1,000,000 items (counting a shared item each time it is "
+              "reached)" if shared else "it nests containers more than 64 levels deep")
+    assert str(refused.value) == (f"{bomb}: refused to load: {excess}; no weights or checkpoint "
+                                  f"file comes near that")
+
+
+def test_real_files_are_far_within_the_bounds(tiny_run):
+    """The largest file a run writes, a GAN checkpoint with EMA, optimizer and RNG states:
+    its depth and items (counted as the bound counts them) are far below the bounds."""
+    _, run_dir = tiny_run
+    state = storage.read_paddle_pickle(run_dir / "checkpoints" / "iter_00000004.pdparams")
+    level, depth, items = [state], 0, 1
+    while level:
+        level = [c for item in level if isinstance(item, (dict, list, tuple))
+                 for c in (item.values() if isinstance(item, dict) else item)]
+        depth, items = depth + bool(level), items + len(level)
+    print(f"a GAN checkpoint: {depth} levels, {items} items")
+    assert depth * 4 < storage.MAX_DEPTH and items * 100 < storage.MAX_NODES, (depth, items)
+
+
+@pytest.mark.parametrize("entry", ["eval", "convert_weights", "train --resume"])
+def test_cli_refuses_a_nesting_bomb_at_once(entry, tiny_run, tmp_path):
+    """Issue 25: these hung (Paddle's post-load walk doubles per level); now one line, and a
+    plain --resume stops at a planted one as at a file that asks to run code."""
+    cfg, run_dir = tiny_run
+    bomb = tmp_path / "nest.pdparams"
+    if entry == "train --resume":
+        shutil.copytree(run_dir, tmp_path / "runs" / "tiny")
+        bomb = tmp_path / "runs" / "tiny" / "checkpoints" / "iter_00000099.pdparams"
+    nesting_bomb(bomb)  # 40 levels: the old walk never ended
+    args = {"eval": ["eval", "-c", cfg, "--weights", bomb, "--datasets", "Set5", "--no-niqe",
+                     "--out", tmp_path / "eval"],
+            "convert_weights": ["convert_weights", "--src", bomb, "--out", tmp_path / "o.pdparams"],
+            "train --resume": ["train", "-c", cfg, "-o", f"output_dir={tmp_path / 'runs'}",
+                               "--resume"]}[entry]
+    proc = run_tool(*args, check=False, timeout=60)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    assert lines[0].startswith(f"error: {bomb}: refused to load: it holds more than 1,000,000 "
+                               f"items"), lines[0]
+    assert bomb.exists() and not (tmp_path / "eval").exists()
+
+
+def split_file(path, parts, table):
+    """A protocol-2 paddle.save state dict whose big parameter was split into `parts`
+    ({slice key: flat array}) listed by `table` ({key: {"OriginShape", "slices"}})."""
+    obj = {**parts, storage.SPLIT_TABLE: table}
+    path.write_bytes(pickle.dumps(obj, protocol=2))
+    return path
+
+
+def test_split_parameters_are_joined_once(tmp_path):
+    """paddle.save splits an array over 1 GiB into flat slices listed in a table, and Paddle's
+    join concatenates whatever is listed (one 1 MB slice listed 3,000 times peaked at 3.5 GB).
+    A table listing each existing slice once, adding up to its shape, still loads as
+    paddle.load loads it; forged tables are refused before anything is joined."""
+    import tracemalloc
+    a, b = np.arange(6, dtype=np.float32), np.arange(6, 12, dtype=np.float32)
+    good = split_file(tmp_path / "good.pdparams", {"w@@.0": a, "w@@.1": b},
+                      {"w": {"OriginShape": (3, 4), "slices": ["w@@.0", "w@@.1"]}})
+    np.testing.assert_array_equal(loads_like_paddle(good)["w"].numpy(),
+                                  np.arange(12).reshape(3, 4))
+    big = np.zeros(1 << 18, np.float32)  # 1 MB
+    forged = {
+        "repeated": ({"w@@.0": big}, {"w": {"OriginShape": (100, 1 << 18),
+                                             "slices": ["w@@.0"] * 100}},
+                     "UnpackBigParamInfor@@['w'] lists slice 'w@@.0' twice or badly"),
+        "missing": ({"w@@.0": a}, {"w": {"OriginShape": (12,), "slices": ["w@@.0", "w@@.1"]}},
+                    "UnpackBigParamInfor@@['w'] lists 'w@@.1', which is no flat array"),
+        "shape": ({"w@@.0": a}, {"w": {"OriginShape": (1 << 30, 1 << 30), "slices": ["w@@.0"]}},
+                  "UnpackBigParamInfor@@['w'] joins 6 elements into shape [1073741824, "
+                  "1073741824] (1152921504606846976)"),
+        "shared": ({"w@@.0": a}, {"w": {"OriginShape": (6,), "slices": ["w@@.0"]},
+                                  "v": {"OriginShape": (6,), "slices": ["w@@.0"]}},
+                   "UnpackBigParamInfor@@['v'] lists slice 'w@@.0' twice or badly"),
+    }
+    for name, (parts, table, problem) in forged.items():
+        path = split_file(tmp_path / f"{name}.pdparams", parts, table)
+        tracemalloc.start()
+        try:
+            with pytest.raises(storage.RefusedFileError) as refused:
+                storage.load_file(path)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert str(refused.value) == (f"{path}: refused to load: {problem}; paddle.save writes "
+                                      f"each slice of a split parameter once"), name
+        assert peak < 3 * path.stat().st_size + (4 << 20), (name, peak)
+
+
 # ------------------------------------------------------------- what we write still loads
 def assert_same(ours, theirs, where="file"):
     """`ours` is what `paddle.load` returned: same types, keys, tensor names, values."""
