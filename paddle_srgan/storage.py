@@ -367,6 +367,32 @@ def load_file(path, what="weights", error=UnreadableFileError):
         raise error(f"{path}: unreadable {what} ({type(exc).__name__}: {exc})") from None
 
 
+STATE_DICT = "a state dict {parameter name: tensor}"
+
+
+def state_dict_problem(obj):
+    """What makes `obj` (as load_file returned it) no state dict of str -> tensor / array,
+    as a phrase ('holds a list, expected ...'), or None."""
+    paddle = import_paddle()
+    if not isinstance(obj, dict):
+        return f"holds a {type(obj).__name__}, expected {STATE_DICT}"
+    for key, value in obj.items():
+        if not isinstance(key, str) or not isinstance(value, (np.ndarray, paddle.Tensor)):
+            return (f"holds {key!r:.60} -> {type(value).__name__} among its entries, expected "
+                    f"{STATE_DICT}")
+    return None
+
+
+def load_state_dict(path, what="weights", error=UnreadableFileError):
+    """load_file of a file that must hold a state dict ({name: Tensor}), else `error` naming
+    the file and what it holds instead."""
+    state = load_file(path, what, error)
+    problem = state_dict_problem(state)
+    if problem:
+        raise error(f"{path}: {problem}")
+    return state
+
+
 def file_md5(path):
     """Hex md5 of a (weights) file, recorded next to results and exports for provenance."""
     digest = hashlib.md5()

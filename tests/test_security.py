@@ -290,6 +290,107 @@ def test_split_parameters_are_joined_once(tmp_path):
         assert peak < 3 * path.stat().st_size + (4 << 20), (name, peak)
 
 
+# ---------------------------------------------------------- files of an unexpected structure
+STATE_DICT = "expected a state dict {parameter name: tensor}"
+DAMAGED = "a damaged paddle-srgan checkpoint"
+
+
+def malformed(kind, run_dir):
+    """(object, the problem reported) of a weights file of the wrong structure; checkpoints
+    are the run's real iter_00000004 with one entry broken."""
+    ones = np.ones([3], np.float32)
+    if kind == "list":
+        return [ones], f"holds a list, {STATE_DICT}"
+    if kind == "mixed keys":
+        return {"w": ones, 3: ones}, f"holds 3 -> Tensor among its entries, {STATE_DICT}"
+    state = paddle.load(str(run_dir / "checkpoints" / "iter_00000004.pdparams"))
+    broken, problem = {
+        "no G": (("G", None), f"G holds a NoneType, {STATE_DICT}"),
+        "G a list": (("G", [ones]), f"G holds a list, {STATE_DICT}"),
+        "iteration": (("iteration", "4"), "iteration is '4', expected an int >= 0"),
+        "rng": (("rng", {**state["rng"], "python": (3, (1, 2), None)}),
+                "rng holds an unusable generator state (ValueError: state vector is the "
+                "wrong size)"),
+        "best": (("best", [1]), "best is [1], expected {metric, value, iteration}"),
+    }[kind]
+    if broken[1] is None:
+        del state[broken[0]]
+    else:
+        state[broken[0]] = broken[1]
+    return state, f"{DAMAGED}: {problem}"
+
+
+@pytest.mark.parametrize("entry, kind", [
+    ("eval", "list"), ("infer", "mixed keys"), ("export", "no G"), ("app", "G a list"),
+    ("convert_weights", "list"), ("train --resume FILE", "iteration"),
+    ("train --resume FILE", "rng"), ("train train.pretrained_g", "mixed keys")])
+def test_cli_names_a_weights_file_of_the_wrong_structure(entry, kind, tiny_run, tmp_path):
+    """Issue 25: AssertionError / AttributeError / TypeError / KeyError tracebacks; now one
+    line naming the file and what was expected, exit 2, nothing written."""
+    cfg, run_dir = tiny_run
+    bad = tmp_path / "bad.pdparams"
+    obj, problem = malformed(kind, run_dir)
+    paddle.save(obj, str(bad))
+    if entry == "app":
+        require("gradio", 'pip install -e ".[app]"')
+    if entry not in ("convert_weights", "train --resume FILE") and not problem.startswith(DAMAGED):
+        problem += " (or a paddle-srgan checkpoint)"
+    runs = ["-o", f"output_dir={tmp_path / 'runs'}"]
+    args = {
+        "eval": ["eval", "-c", cfg, "--weights", bad, "--datasets", "Set5", "--no-niqe",
+                 "--out", tmp_path / "eval"],
+        "infer": ["infer", "-c", cfg, "--weights", bad, "--input", SET5 / "HR" / "baby.png",
+                  "--output", tmp_path / "sr"],
+        "export": ["export", "-c", cfg, "--weights", bad, "--out", tmp_path / "exp" / "x"],
+        "convert_weights": ["convert_weights", "--src", bad, "--out", tmp_path / "o.pdparams"],
+        "app": ["app", "-c", cfg, "--weights", bad],
+        "train --resume FILE": ["train", "-c", cfg, *runs, "--resume", bad],
+        "train train.pretrained_g": ["train", "-c", cfg, *runs, "-o",
+                                     f"train.pretrained_g={bad}"],
+    }[entry]
+    proc = run_tool(*args, check=False, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().splitlines() == [f"error: {bad}: {problem}"]
+    for output in ("eval", "sr", "exp", "o.pdparams"):
+        assert not (tmp_path / output).exists()
+    assert not list((tmp_path / "runs").glob("*/checkpoints/iter_*.pdparams"))
+
+
+def test_plain_resume_sets_a_newest_checkpoint_of_the_wrong_structure_aside(tiny_run,
+                                                                            tmp_path):
+    """Like an unreadable one: renamed .corrupt, and the run resumes from the one before."""
+    cfg, run_dir = tiny_run
+    run = tmp_path / "runs" / "tiny"
+    shutil.copytree(run_dir, run)
+    newest = run / "checkpoints" / "iter_00000004.pdparams"
+    obj, problem = malformed("best", run_dir)
+    paddle.save(obj, str(newest))
+    out = run_tool("train", "-c", cfg, "-o", f"output_dir={tmp_path / 'runs'}",
+                   "--resume").stdout
+    assert (f"warning: skipped the unreadable checkpoint {newest}: {problem}; renamed to "
+            f"iter_00000004.pdparams.corrupt") in out
+    assert f"resumed from {run / 'checkpoints' / 'iter_00000002.pdparams'}" in out
+    assert (run / "checkpoints" / "iter_00000004.pdparams.corrupt").is_file()
+    assert newest.is_file()  # trained again from iteration 2
+
+
+@pytest.mark.parametrize("kind", ["list", "mixed keys", "no G", "G a list", "iteration", "rng",
+                                  "best"])
+def test_every_structure_problem_is_a_checkpoint_error(kind, tiny_run, tmp_path):
+    _, run_dir = tiny_run
+    bad = tmp_path / "bad.pdparams"
+    obj, problem = malformed(kind, run_dir)
+    paddle.save(obj, str(bad))
+    if problem.startswith(DAMAGED):
+        with pytest.raises(checkpoint.CheckpointError) as error:
+            checkpoint.load_checkpoint(bad)
+        assert str(error.value) == f"{bad}: {problem}"
+    else:
+        with pytest.raises(convert.ConversionError) as error:
+            convert.read_state(str(bad))
+        assert str(error.value) == f"{bad}: {problem}"
+
+
 # ------------------------------------------------------------- what we write still loads
 def assert_same(ours, theirs, where="file"):
     """`ours` is what `paddle.load` returned: same types, keys, tensor names, values."""
