@@ -9,6 +9,7 @@ Everything is written atomically (`storage.atomic_save`: an interruption leaves 
 file or the new one, never a truncated one). `load_generator_weights` also reads plain
 generator state dicts (best.pdparams, converted weights).
 """
+import numbers
 import os
 import random
 
@@ -23,6 +24,7 @@ from .storage import (
     atomic_save_json,
     load_file,
     remove_stale_temporaries,
+    state_dict_problem,
 )
 
 CHECKPOINT_FORMAT = "paddle-srgan-checkpoint"
@@ -201,28 +203,89 @@ def restore_training_state(state, nets):
             "nan_streak": int(state.get("nan_streak", 0)), "step": step}
 
 
+def _is_count(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 0
+
+
+def _rng_problem(rng):
+    """What makes a checkpoint's 'rng' entry unusable by restore_training_state, or None;
+    each state is tried on a generator of its own, so nothing global changes."""
+    paddle = import_paddle()
+    if not isinstance(rng, dict) or not {"python", "numpy", "paddle"} <= set(rng):
+        return f"rng is {rng!r:.60}, expected {{python, numpy, paddle}} generator states"
+    try:
+        random.Random().setstate(rng["python"])
+        np.random.RandomState().set_state(rng["numpy"])
+    except (TypeError, ValueError, KeyError, IndexError, OverflowError) as exc:
+        return f"rng holds an unusable generator state ({type(exc).__name__}: {exc})"
+    state_class = type(paddle.get_rng_state()[0])
+    states = rng["paddle"]
+    if (not isinstance(states, list) or not states
+            or not all(isinstance(s, state_class) for s in states)):
+        return f"rng.paddle is {states!r:.60}, expected a list of Paddle GeneratorState"
+    return None
+
+
+def checkpoint_problem(state):
+    """What makes the dict `state` (tagged CHECKPOINT_FORMAT) unusable by
+    restore_training_state and load_generator_weights, as a phrase, or None: G a state
+    dict, D / G_ema state dicts or None, iteration and nan_streak counts, phase a count or
+    None, best {metric, value, iteration}, step / phase_results / config dicts, usable RNG
+    states."""
+    if not _is_count(state.get("iteration")):
+        return f"iteration is {state.get('iteration')!r:.40}, expected an int >= 0"
+    for key, optional in (("G", False), ("D", True), ("G_ema", True)):
+        if optional and state.get(key) is None:
+            continue
+        problem = state_dict_problem(state.get(key))
+        if problem:
+            return f"{key} {problem}"
+    for key in ("phase", "nan_streak"):
+        if state.get(key) is not None and not _is_count(state[key]):
+            return f"{key} is {state[key]!r:.40}, expected an int >= 0"
+    best = state.get("best")
+    if not isinstance(best, dict) or not {"metric", "value", "iteration"} <= set(best):
+        return f"best is {best!r:.60}, expected {{metric, value, iteration}}"
+    for key in ("step", "phase_results", "config"):
+        if state.get(key) is not None and not isinstance(state[key], dict):
+            return f"{key} is a {type(state[key]).__name__}, expected a dict"
+    return _rng_problem(state.get("rng"))
+
+
+DAMAGED = "a damaged paddle-srgan checkpoint"
+
+
 def load_checkpoint(path):
-    """Read a full-state checkpoint written by save_checkpoint."""
+    """Read a full-state checkpoint written by save_checkpoint; its structure is checked
+    (checkpoint_problem) so that restoring it cannot fail half-way."""
     state = load_file(path, "checkpoint", CheckpointError)
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path}: not a paddle-srgan training checkpoint")
+    problem = checkpoint_problem(state)
+    if problem:
+        raise CheckpointError(f"{path}: {DAMAGED}: {problem}")
     return state
 
 
 def load_generator_weights(generator, path, use_ema=False):
     """Load generator weights from a plain state dict (best.pdparams, converted weights) or a
     full training checkpoint (its 'G' entry, or 'G_ema' with `use_ema`). Every key and shape
-    must fit."""
+    must fit; what is read must be a state dict (else CheckpointError naming the file)."""
     state = load_file(path, "weights", CheckpointError)
     full = isinstance(state, dict) and state.get("format") == CHECKPOINT_FORMAT
     if use_ema:
         if not full or state.get("G_ema") is None:
             raise CheckpointError(f"--use-ema: {path} holds no EMA generator (EMA weights live "
                                   f"in iter_*.pdparams checkpoints of runs with train.ema_decay)")
-        state = state["G_ema"]
-    elif full:
-        state = state["G"]
-    return load_state_strict(generator, state, source=path, error=WeightsMisfitError)
+        entry = "G_ema"
+    else:
+        entry = "G" if full else None
+    weights = state.get(entry) if entry else state
+    problem = state_dict_problem(weights)
+    if problem:
+        raise CheckpointError(f"{path}: {DAMAGED}: {entry} {problem}" if full else
+                              f"{path}: {problem} (or a paddle-srgan checkpoint)")
+    return load_state_strict(generator, weights, source=path, error=WeightsMisfitError)
 
 
 def load_generator(cfg, path, use_ema=False, overrides=()):

@@ -12,6 +12,14 @@ only through an explicit allow-list and refuses any other one before it is even 
 nothing the file asks for runs. `load_file` reads every `.pdparams` (checkpoints, generator
 weights, VGG and LPIPS weights, converted weights) that way and then returns exactly what
 `paddle.load` would; published_weights/torch_files.py reads PyTorch files with the same unpickler.
+
+Loading is also bounded. A pickle is a graph, not a tree: a 400-byte file can nest lists 40
+levels deep, each holding its child twice, and every walk that follows it as a tree (Paddle's
+post-load conversion, our tensor materialisation) visits 2^40 items. `RestrictedUnpickler`
+walks what it built the same way, counting each item every time it is reached, and refuses
+beyond `MAX_DEPTH` levels or `MAX_NODES` items before anything else sees the object; sizes a
+file declares (Paddle's split big parameters here, torch storages in torch_files) are checked
+against the data the file really holds before anything is allocated.
 """
 import _compat_pickle
 import collections
@@ -34,6 +42,34 @@ class UnreadableFileError(InputError):
 class RefusedFileError(InputError):
     """A weights / checkpoint file asks to run code (a global outside the allow-list): refused
     before anything in it ran. The message names the file and the global."""
+
+
+# Bounds of what a weights or checkpoint file may hold, far above any real one: a tiny run's
+# GAN checkpoint (G, D, EMA, Adam states, RNG states, config) is 6 levels deep and ~2,000
+# items, which grow by about 10 per parameter tensor (a 16-block SRGAN: ~5,000).
+MAX_DEPTH = 64
+MAX_NODES = 1_000_000
+_CONTAINERS = (dict, list, tuple, set, frozenset)  # all a pickle builds without a global
+
+
+def check_bounds(obj):
+    """A description of how `obj` exceeds MAX_DEPTH / MAX_NODES, or None. Items are counted
+    as a walk of the tree would reach them (a shared child once per reference), level by
+    level, so the work is bounded by MAX_NODES whatever the file's graph."""
+    level, nodes = [obj], 1
+    for _ in range(MAX_DEPTH + 1):
+        below = []
+        for item in level:
+            if isinstance(item, _CONTAINERS):
+                below.extend(item.values() if isinstance(item, dict) else item)
+                if nodes + len(below) > MAX_NODES:
+                    return (f"it holds more than {MAX_NODES:,} items (counting a shared item "
+                            f"each time it is reached)")
+        if not below:
+            return None
+        nodes += len(below)
+        level = below
+    return f"it nests containers more than {MAX_DEPTH} levels deep"
 
 
 class _Refusal(Exception):
@@ -81,12 +117,18 @@ class RestrictedUnpickler(pickle.Unpickler):
         return self._persistent_load(pid)
 
     def load(self):
+        """The object of the pickle, within `check_bounds` (else `error`, one line)."""
         try:
-            return super().load()
+            obj = super().load()
         except _Refusal as refusal:
             raise self.error(f"{self.source}: refused to load: it asks to run "
                              f"{refusal.request}, but {self.holds}; nothing in the file "
                              f"was run") from None
+        excess = check_bounds(obj)
+        if excess:
+            raise self.error(f"{self.source}: refused to load: {excess}; no weights or "
+                             f"checkpoint file comes near that")
+        return obj
 
 
 def _dense_tensor(*args):
@@ -170,18 +212,66 @@ def read_paddle_pickle(path):
 
 
 NAME_TABLE = "StructuredToParameterName@@"  # paddle.save's {key: parameter name} of a state dict
+# paddle.save with protocol 2 splits an array of over 1 GiB into flat slices and lists them
+# here: {key: {"OriginShape": shape, "slices": [slice keys in order]}}
+SPLIT_TABLE = "UnpackBigParamInfor@@"
 
 
-def _as_paddle_load_returns(obj):
-    """What `paddle.load` returns for an unpickled `obj`: the post-processing of its pickle
-    branch (paddle/framework/io.py `load`, the same in 2.6.2 and 3.3.1), done by Paddle's own
-    helpers so callers get exactly what they got from paddle.load:
+def split_table_problem(obj):
+    """What is wrong with the SPLIT_TABLE of the unpickled dict `obj`, or None. Paddle's
+    join (`_pack_loaded_dict`) concatenates whatever the table lists, so a forged table that
+    lists one slice 3,000 times allocates 3,000 copies; a table passing here joins each
+    slice once, into exactly the bytes the file holds."""
+    table = obj.get(SPLIT_TABLE)
+    if table is None:
+        return None
+    if not isinstance(table, dict):
+        return f"{SPLIT_TABLE} is a {type(table).__name__}, expected a dict"
+    used = set()
+    for key, info in table.items():
+        if not isinstance(info, dict) or set(info) != {"OriginShape", "slices"}:
+            return f"{SPLIT_TABLE}[{key!r}] is not {{OriginShape, slices}}"
+        shape, slices = info["OriginShape"], info["slices"]
+        if (not isinstance(shape, (tuple, list))
+                or not all(type(n) is int and n >= 0 for n in shape)):
+            return f"{SPLIT_TABLE}[{key!r}] OriginShape {shape!r:.60} is not a shape"
+        if not isinstance(slices, list) or not slices:
+            return f"{SPLIT_TABLE}[{key!r}] lists no slices"
+        total, dtypes = 0, set()
+        for part in slices:
+            if not isinstance(part, str) or part in used or part == key:
+                return f"{SPLIT_TABLE}[{key!r}] lists slice {part!r:.60} twice or badly"
+            used.add(part)
+            array = obj.get(part)
+            if not isinstance(array, np.ndarray) or array.ndim != 1:
+                return f"{SPLIT_TABLE}[{key!r}] lists {part!r:.60}, which is no flat array"
+            total += array.size
+            dtypes.add(array.dtype)
+        expected = 1
+        for n in shape:
+            expected *= n
+        if total != expected or len(dtypes) != 1:
+            return (f"{SPLIT_TABLE}[{key!r}] joins {total} elements into shape "
+                    f"{list(shape)} ({expected})")
+    return None
+
+
+def _as_paddle_load_returns(obj, path):
+    """What `paddle.load` returns for an unpickled `obj` read from `path`: the
+    post-processing of its pickle branch (paddle/framework/io.py `load`, the same in 2.6.2
+    and 3.3.1), done by Paddle's own helpers so callers get exactly what they got from
+    paddle.load:
     * a state dict of `paddle.save` (`_legacy_save`: arrays plus a name table): big
-      parameters split for protocol 2 are joined, arrays become Tensors with their names;
+      parameters split for protocol 2 are joined (after `split_table_problem`), arrays
+      become Tensors with their names;
     * anything else: (name, array) tuples become Tensors (or, with none, every array).
     """
     from paddle.framework import io as paddle_io
     if isinstance(obj, dict):
+        problem = split_table_problem(obj)
+        if problem:
+            raise RefusedFileError(f"{path}: refused to load: {problem}; paddle.save writes "
+                                   f"each slice of a split parameter once")
         obj = paddle_io._pack_loaded_dict(obj)
         if NAME_TABLE in obj:
             for key, name in obj.pop(NAME_TABLE).items():
@@ -286,11 +376,37 @@ def load_file(path, what="weights", error=UnreadableFileError):
     if not os.path.isfile(path):
         raise error(f"{what} file not found: {path}")
     try:
-        return _as_paddle_load_returns(read_paddle_pickle(path))
+        return _as_paddle_load_returns(read_paddle_pickle(path), path)
     except RefusedFileError:
         raise
     except Exception as exc:
         raise error(f"{path}: unreadable {what} ({type(exc).__name__}: {exc})") from None
+
+
+STATE_DICT = "a state dict {parameter name: tensor}"
+
+
+def state_dict_problem(obj):
+    """What makes `obj` (as load_file returned it) no state dict of str -> tensor / array,
+    as a phrase ('holds a list, expected ...'), or None."""
+    paddle = import_paddle()
+    if not isinstance(obj, dict):
+        return f"holds a {type(obj).__name__}, expected {STATE_DICT}"
+    for key, value in obj.items():
+        if not isinstance(key, str) or not isinstance(value, (np.ndarray, paddle.Tensor)):
+            return (f"holds {key!r:.60} -> {type(value).__name__} among its entries, expected "
+                    f"{STATE_DICT}")
+    return None
+
+
+def load_state_dict(path, what="weights", error=UnreadableFileError):
+    """load_file of a file that must hold a state dict ({name: Tensor}), else `error` naming
+    the file and what it holds instead."""
+    state = load_file(path, what, error)
+    problem = state_dict_problem(state)
+    if problem:
+        raise error(f"{path}: {problem}")
+    return state
 
 
 def file_md5(path):

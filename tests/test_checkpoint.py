@@ -6,6 +6,7 @@ import paddle
 import pytest
 
 from paddle_srgan import checkpoint as ckpt
+from paddle_srgan import storage
 from paddle_srgan.config import load_config
 from paddle_srgan.engine.step import NanGuard, PhaseStep, build_networks
 from paddle_srgan.engine.trainer import Trainer
@@ -28,7 +29,7 @@ def test_atomic_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="disk full"):
         ckpt.atomic_save({"iteration": 2}, str(path))
     monkeypatch.setattr(paddle, "save", real_save)
-    assert ckpt.load_checkpoint(str(path))["iteration"] == 1
+    assert storage.load_file(path)["iteration"] == 1
     assert os.listdir(path.parent) == [path.name]  # no temporary file left behind
 
 
@@ -76,7 +77,8 @@ def test_a_checkpoint_holds_the_step_state_whole_and_older_ones_still_resume(tmp
     step = PhaseStep(nets, cfg["train"]["phases"][1], cfg["train"], cfg["losses"], (4,),
                      NanGuard(True, 3))
     step({"lr": paddle.rand([2, 3, 8, 8]), "hr": paddle.rand([2, 3, 32, 32])})
-    path = ckpt.save_checkpoint(ckpt.training_state(7, 1, nets, step, {}, {}, 0, cfg),
+    best = {"metric": "psnr", "value": None, "iteration": None}  # as the trainer starts it
+    path = ckpt.save_checkpoint(ckpt.training_state(7, 1, nets, step, best, {}, 0, cfg),
                                 str(tmp_path / "run"), 1)
     state = ckpt.load_checkpoint(path)
     assert set(state["step"]) == set(step.state_dict())
@@ -88,7 +90,7 @@ def test_a_checkpoint_holds_the_step_state_whole_and_older_ones_still_resume(tmp
     assert old_counters["step"].keys() == new_counters["step"].keys() - {"g_start"}
     assert (old_counters["step"]["opt_g"]["LR_Scheduler"]
             == new_counters["step"]["opt_g"]["LR_Scheduler"])
-    before = ckpt.training_state(0, None, nets, None, {}, {}, 0, cfg)  # no phase started yet
+    before = ckpt.training_state(0, None, nets, None, best, {}, 0, cfg)  # no phase started yet
     assert before["step"] is None and ckpt.restore_training_state(before, nets)["step"] is None
 
 

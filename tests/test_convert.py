@@ -150,8 +150,9 @@ def as_torch(obj):
     return obj
 
 
-def write_torch(path, obj, legacy=False, location="cpu"):
-    """torch.save(obj, path) (zip format) or with _use_new_zipfile_serialization=False."""
+def write_torch(path, obj, legacy=False, location="cpu", deflate=False):
+    """torch.save(obj, path) (zip format) or with _use_new_zipfile_serialization=False;
+    `deflate`: the zip's entries compressed (torch.save stores them)."""
     body = io.BytesIO()
     pickler = TorchPickler(body, legacy, location)
     pickler.dump(as_torch(obj))
@@ -168,7 +169,8 @@ def write_torch(path, obj, legacy=False, location="cpu"):
                 flat = pickler.storages[key].flat
                 f.write(struct.pack("<q", flat.size) + flat.tobytes())  # little-endian host
     else:
-        with zipfile.ZipFile(path, "w") as z:
+        method = zipfile.ZIP_DEFLATED if deflate else zipfile.ZIP_STORED
+        with zipfile.ZipFile(path, "w", method) as z:
             z.writestr("archive/data.pkl", body.getvalue())
             z.writestr("archive/byteorder", "little")
             for key in keys:
@@ -236,8 +238,100 @@ def test_reader_handles_views_dtypes_and_refuses_out_of_bounds(tmp_path):
     write_torch(tmp_path / "bad.pth", {"w": TorchTensor(TorchStorage("0", np.zeros(4, np.float32)),
                                                          2, (3,), (1,))})
     with pytest.raises(torch_files.TorchWeightsError,
-                       match="reaches element 4 of a 4-element storage"):
+                       match=r"size \[3\] \(stride \[1\]\) does not fit its 4-element storage"):
         torch_files.read_torch_weights(tmp_path / "bad.pth")
+
+
+def peak_bytes(read, *args):
+    """(exception raised by read(*args), peak bytes Python and numpy allocated meanwhile)."""
+    import tracemalloc
+    tracemalloc.start()
+    try:
+        read(*args)
+    except Exception as exc:  # noqa: BLE001 - returned for the caller's assertions
+        return exc, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    raise AssertionError(f"{read.__name__} accepted {args}")
+
+
+def test_zip_storage_that_inflates_far_beyond_the_file_is_refused_unread(tmp_path):
+    """A deflated entry of zeros: 64 MiB from a ~65 KB file (issue 25: 2 GiB from 2 MB). It is
+    refused from its declared size before anything is inflated; real (stored) files load."""
+    bomb = tmp_path / "bomb.pth"
+    write_torch(bomb, {"w": np.zeros(1 << 24, np.float32)}, deflate=True)
+    size = bomb.stat().st_size
+    assert size < 200_000
+    exc, peak = peak_bytes(torch_files.read_torch_weights, bomb)
+    assert str(exc) == (f"{bomb}: refused to load: its storages declare 67,108,864 bytes, over "
+                        f"16x the file's {size:,} bytes (torch.save stores them uncompressed); "
+                        f"nothing was inflated")
+    assert peak < 4 << 20, peak  # the unread 64 MiB were never allocated
+    real = {"w": np.random.default_rng(0).random(1 << 16, np.float32),
+            "b": np.zeros(1 << 20, np.float32)}  # zero tensors under INFLATION_FLOOR pass
+    write_torch(tmp_path / "real.pth", real, deflate=True)
+    for key, value in torch_files.read_torch_weights(tmp_path / "real.pth").items():
+        np.testing.assert_array_equal(value, real[key])
+
+
+@pytest.mark.parametrize("legacy", [False, True])
+def test_tensors_cannot_expand_their_storage(tmp_path, legacy):
+    """Stride 0 turns 4 stored bytes into a 64 MiB tensor, and 1,000 tensors viewing one
+    storage into 1,000 copies: both refused before the copies are made."""
+    one = TorchStorage("0", np.ones(1, np.float32))
+    write_torch(tmp_path / "s.pth", {"w": TorchTensor(one, 0, (4096, 4096), (0, 0))}, legacy)
+    exc, peak = peak_bytes(torch_files.read_torch_weights, tmp_path / "s.pth")
+    assert str(exc).endswith("tensor of size [4096, 4096] (stride [0, 0]) does not fit its "
+                             "1-element storage")
+    assert peak < 4 << 20, peak
+    flat = TorchStorage("0", np.ones(1 << 16, np.float32))
+    views = {f"w{i}": TorchTensor(flat, i, ((1 << 16) - i,), (1,)) for i in range(1000)}
+    write_torch(tmp_path / "v.pth", views, legacy)
+    exc, peak = peak_bytes(torch_files.read_torch_weights, tmp_path / "v.pth")
+    assert str(exc) == (f"{tmp_path / 'v.pth'}: refused to load: its tensors hold over 2x the "
+                        f"elements of its storages")
+    assert peak < 8 * (4 << 16), peak  # a few storages' worth, not 1,000 copies
+
+
+def test_safetensors_headers_are_checked_before_any_array(tmp_path):
+    def header_file(name, entry, data=b"\0" * 16):
+        text = json.dumps({"w": entry}).encode()
+        (tmp_path / name).write_bytes(struct.pack("<Q", len(text)) + text + data)
+        return tmp_path / name
+
+    expected = ("expected {dtype: one of F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL, "
+                "shape: [n >= 0, ...], data_offsets: [begin, end]}")
+    cases = {
+        # 2^32 x 2^32 overflows numpy's product to 0, which fitted an empty span
+        "huge": ({"dtype": "F32", "shape": [2 ** 32, 2 ** 32], "data_offsets": [0, 0]},
+                 "data_offsets [0, 0] do not fit shape [4294967296, 4294967296] "
+                 "(73786976294838206464 bytes) within the file's 16 data bytes"),
+        "negative": ({"dtype": "F32", "shape": [-2, -2], "data_offsets": [0, 16]},
+                     f"has shape [-2, -2] / data_offsets [0, 16]; {expected}"),
+        "float": ({"dtype": "F32", "shape": [2.5], "data_offsets": [0, 10]},
+                  f"has shape [2.5] / data_offsets [0, 10]; {expected}"),
+        "dtype": ({"dtype": ["F32"], "shape": [1], "data_offsets": [0, 4]},
+                  "is {'dtype': ['F32'], 'shape': [1], 'data_offsets': [0, 4]}; " + expected),
+        "past the end": ({"dtype": "U8", "shape": [8], "data_offsets": [12, 20]},
+                         "data_offsets [12, 20] do not fit shape [8] (8 bytes) within the "
+                         "file's 16 data bytes"),
+    }
+    for name, (entry, problem) in cases.items():
+        path = header_file(f"{name}.safetensors", entry)
+        with pytest.raises(torch_files.TorchWeightsError) as info:
+            torch_files.read_safetensors(path)
+        assert str(info.value) == f"{path}: header entry 'w' {problem}", name
+    long = tmp_path / "long.safetensors"
+    long.write_bytes(struct.pack("<Q", 2 ** 40) + b"{}")
+    with pytest.raises(torch_files.TorchWeightsError,
+                       match=r"not a safetensors file \(header length 1099511627776 exceeds "
+                             r"the file's 10 bytes\)$"):
+        torch_files.read_safetensors(long)
+    proc = run_tool("convert_weights", "--src", tmp_path / "huge.safetensors",
+                    "--out", tmp_path / "o.pdparams", check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        f"error: {tmp_path / 'huge.safetensors'}: header entry 'w' {cases['huge'][1]}"]
 
 
 def test_safetensors_bf16_and_truncation(tmp_path):
@@ -249,7 +343,8 @@ def test_safetensors_bf16_and_truncation(tmp_path):
     np.testing.assert_array_equal(read["w"], values)
     (tmp_path / "cut.safetensors").write_bytes(struct.pack("<Q", len(header)) + header + bf16[:4])
     with pytest.raises(torch_files.TorchWeightsError,
-                       match=r"tensor 'w' data_offsets \[0, 6\] do not fit"):
+                       match=r"header entry 'w' data_offsets \[0, 6\] do not fit shape \[3\] "
+                             r"\(6 bytes\) within the file's 4 data bytes$"):
         torch_files.read_safetensors(tmp_path / "cut.safetensors")
 
 

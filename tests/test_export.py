@@ -516,6 +516,57 @@ def test_missing_model_is_a_one_line_error(tiny, tmp_path):
         predictor.read_metadata(tiny["prefix"].parent)
 
 
+def damage_export(tiny, folder, damage):
+    """A copy of the tiny export in `folder` with one file damaged; returns its prefix."""
+    import shutil
+    shutil.copytree(tiny["prefix"].parent, folder)
+    prefix = folder / tiny["prefix"].name
+    params, program = prefix.with_suffix(".pdiparams"), prefix.with_suffix(PROGRAM_SUFFIX)
+    if damage == "truncated .pdiparams":
+        params.write_bytes(params.read_bytes()[:1000])
+    elif damage == "empty .pdiparams":
+        params.write_bytes(b"")
+    elif damage == "garbage program":
+        program.write_bytes(b"garbage\n")
+    elif damage == "truncated .pdmodel":  # Paddle 3.x reads a 2.6 program too
+        program.unlink()
+        prefix.with_suffix(".pdmodel").write_bytes(b"\n\x05\x08")
+    return prefix
+
+
+@pytest.mark.parametrize("damage", ["truncated .pdiparams", "empty .pdiparams",
+                                    "garbage program", "truncated .pdmodel"])
+def test_a_damaged_export_is_one_line_naming_its_files(tiny, tmp_path, damage):
+    """Issue 25: RuntimeError tracebacks from the predictor (a garbage .pdmodel even
+    segfaulted it, on 2.6.2 and 3.3.1); now one line naming the files, exit 2."""
+    prefix = damage_export(tiny, tmp_path / "e", damage)
+    (tmp_path / "a.png").write_bytes(cv2.imencode(".png", np.zeros([8, 8, 3], np.uint8))[1])
+    proc = run_tool("infer", "--model", prefix, "--input", tmp_path / "a.png",
+                    "--output", tmp_path / "sr", check=False)
+    assert proc.returncode == 2, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    damaged = "the files are damaged or not from tools/export.py: re-export"
+    if PROGRAM_SUFFIX == ".pdmodel" and damage == "garbage program" or "pdmodel" in damage:
+        assert lines[0] == f"error: {prefix}.pdmodel: not a Paddle program (ProgramDesc); {damaged}"
+    else:
+        assert lines[0].startswith(f"error: {prefix}{PROGRAM_SUFFIX} / {prefix}.pdiparams: Paddle "
+                                   f"cannot load this export (")
+        assert lines[0].endswith(f"); {damaged}")
+    assert not (tmp_path / "sr" / "a_x4.png").exists()
+
+
+def test_the_page_refuses_a_damaged_export_in_one_line(tiny, tmp_path):
+    require("gradio", 'pip install -e ".[app]"')
+    prefix = damage_export(tiny, tmp_path / "e", "truncated .pdiparams")
+    proc = run_tool("app", "--model", prefix, check=False, timeout=120)
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert proc.returncode == 2 and len(lines) == 1 and "Traceback" not in proc.stderr, \
+        proc.stderr
+    assert lines[0].startswith(f"error: {prefix}{PROGRAM_SUFFIX} / {prefix}.pdiparams: Paddle "
+                               f"cannot load this export (")
+
+
 def test_metadata_problems_name_the_file(tmp_path):
     prefix = str(tmp_path / "m")
     for suffix in (".json", ".pdiparams"):

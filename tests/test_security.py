@@ -179,6 +179,218 @@ def test_damaged_file_is_unreadable_not_refused(tmp_path):
         storage.load_file(path, "weights", checkpoint.CheckpointError)
 
 
+# ------------------------------------------------------------------ bounds on what a file builds
+def nesting_bomb(path, levels=40, shared=True):
+    """A state dict whose value nests lists `levels` deep: each holding its child twice (one
+    object, pickled once: 2^levels items for a walk of the tree; 402 bytes in issue 25), or
+    once."""
+    inner = []
+    for _ in range(levels):
+        inner = [inner, inner] if shared else [inner]
+    path.write_bytes(pickle.dumps({"w": np.ones([2], np.float32), "x": inner}, protocol=4))
+    return path
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_nesting_bombs_are_refused_within_a_second(tmp_path, shared):
+    import time
+    bomb = nesting_bomb(tmp_path / "nest.pdparams", levels=21 if shared else 200, shared=shared)
+    assert bomb.stat().st_size < 2000
+    start = time.perf_counter()
+    with pytest.raises(storage.RefusedFileError) as refused:
+        storage.load_file(bomb)
+    assert time.perf_counter() - start < 1
+    excess = ("it holds more than 1,000,000 items (counting a shared item each time it is "
+              "reached)" if shared else "it nests containers more than 64 levels deep")
+    assert str(refused.value) == (f"{bomb}: refused to load: {excess}; no weights or checkpoint "
+                                  f"file comes near that")
+
+
+def test_real_files_are_far_within_the_bounds(tiny_run):
+    """The largest file a run writes, a GAN checkpoint with EMA, optimizer and RNG states:
+    its depth and items (counted as the bound counts them) are far below the bounds."""
+    _, run_dir = tiny_run
+    state = storage.read_paddle_pickle(run_dir / "checkpoints" / "iter_00000004.pdparams")
+    level, depth, items = [state], 0, 1
+    while level:
+        level = [c for item in level if isinstance(item, (dict, list, tuple))
+                 for c in (item.values() if isinstance(item, dict) else item)]
+        depth, items = depth + bool(level), items + len(level)
+    print(f"a GAN checkpoint: {depth} levels, {items} items")
+    assert depth * 4 < storage.MAX_DEPTH and items * 100 < storage.MAX_NODES, (depth, items)
+
+
+@pytest.mark.parametrize("entry", ["eval", "convert_weights", "train --resume"])
+def test_cli_refuses_a_nesting_bomb_at_once(entry, tiny_run, tmp_path):
+    """Issue 25: these hung (Paddle's post-load walk doubles per level); now one line, and a
+    plain --resume stops at a planted one as at a file that asks to run code."""
+    cfg, run_dir = tiny_run
+    bomb = tmp_path / "nest.pdparams"
+    if entry == "train --resume":
+        shutil.copytree(run_dir, tmp_path / "runs" / "tiny")
+        bomb = tmp_path / "runs" / "tiny" / "checkpoints" / "iter_00000099.pdparams"
+    nesting_bomb(bomb)  # 40 levels: the old walk never ended
+    args = {"eval": ["eval", "-c", cfg, "--weights", bomb, "--datasets", "Set5", "--no-niqe",
+                     "--out", tmp_path / "eval"],
+            "convert_weights": ["convert_weights", "--src", bomb, "--out", tmp_path / "o.pdparams"],
+            "train --resume": ["train", "-c", cfg, "-o", f"output_dir={tmp_path / 'runs'}",
+                               "--resume"]}[entry]
+    proc = run_tool(*args, check=False, timeout=60)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    assert lines[0].startswith(f"error: {bomb}: refused to load: it holds more than 1,000,000 "
+                               f"items"), lines[0]
+    assert bomb.exists() and not (tmp_path / "eval").exists()
+
+
+def split_file(path, parts, table):
+    """A protocol-2 paddle.save state dict whose big parameter was split into `parts`
+    ({slice key: flat array}) listed by `table` ({key: {"OriginShape", "slices"}})."""
+    obj = {**parts, storage.SPLIT_TABLE: table}
+    path.write_bytes(pickle.dumps(obj, protocol=2))
+    return path
+
+
+def test_split_parameters_are_joined_once(tmp_path):
+    """paddle.save splits an array over 1 GiB into flat slices listed in a table, and Paddle's
+    join concatenates whatever is listed (one 1 MB slice listed 3,000 times peaked at 3.5 GB).
+    A table listing each existing slice once, adding up to its shape, still loads as
+    paddle.load loads it; forged tables are refused before anything is joined."""
+    import tracemalloc
+    a, b = np.arange(6, dtype=np.float32), np.arange(6, 12, dtype=np.float32)
+    good = split_file(tmp_path / "good.pdparams", {"w@@.0": a, "w@@.1": b},
+                      {"w": {"OriginShape": (3, 4), "slices": ["w@@.0", "w@@.1"]}})
+    np.testing.assert_array_equal(loads_like_paddle(good)["w"].numpy(),
+                                  np.arange(12).reshape(3, 4))
+    big = np.zeros(1 << 18, np.float32)  # 1 MB
+    forged = {
+        "repeated": ({"w@@.0": big}, {"w": {"OriginShape": (100, 1 << 18),
+                                             "slices": ["w@@.0"] * 100}},
+                     "UnpackBigParamInfor@@['w'] lists slice 'w@@.0' twice or badly"),
+        "missing": ({"w@@.0": a}, {"w": {"OriginShape": (12,), "slices": ["w@@.0", "w@@.1"]}},
+                    "UnpackBigParamInfor@@['w'] lists 'w@@.1', which is no flat array"),
+        "shape": ({"w@@.0": a}, {"w": {"OriginShape": (1 << 30, 1 << 30), "slices": ["w@@.0"]}},
+                  "UnpackBigParamInfor@@['w'] joins 6 elements into shape [1073741824, "
+                  "1073741824] (1152921504606846976)"),
+        "shared": ({"w@@.0": a}, {"w": {"OriginShape": (6,), "slices": ["w@@.0"]},
+                                  "v": {"OriginShape": (6,), "slices": ["w@@.0"]}},
+                   "UnpackBigParamInfor@@['v'] lists slice 'w@@.0' twice or badly"),
+    }
+    for name, (parts, table, problem) in forged.items():
+        path = split_file(tmp_path / f"{name}.pdparams", parts, table)
+        tracemalloc.start()
+        try:
+            with pytest.raises(storage.RefusedFileError) as refused:
+                storage.load_file(path)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert str(refused.value) == (f"{path}: refused to load: {problem}; paddle.save writes "
+                                      f"each slice of a split parameter once"), name
+        assert peak < 3 * path.stat().st_size + (4 << 20), (name, peak)
+
+
+# ---------------------------------------------------------- files of an unexpected structure
+STATE_DICT = "expected a state dict {parameter name: tensor}"
+DAMAGED = "a damaged paddle-srgan checkpoint"
+
+
+def malformed(kind, run_dir):
+    """(object, the problem reported) of a weights file of the wrong structure; checkpoints
+    are the run's real iter_00000004 with one entry broken."""
+    ones = np.ones([3], np.float32)
+    if kind == "list":
+        return [ones], f"holds a list, {STATE_DICT}"
+    if kind == "mixed keys":
+        return {"w": ones, 3: ones}, f"holds 3 -> Tensor among its entries, {STATE_DICT}"
+    state = paddle.load(str(run_dir / "checkpoints" / "iter_00000004.pdparams"))
+    broken, problem = {
+        "no G": (("G", None), f"G holds a NoneType, {STATE_DICT}"),
+        "G a list": (("G", [ones]), f"G holds a list, {STATE_DICT}"),
+        "iteration": (("iteration", "4"), "iteration is '4', expected an int >= 0"),
+        "rng": (("rng", {**state["rng"], "python": (3, (1, 2), None)}),
+                "rng holds an unusable generator state (ValueError: state vector is the "
+                "wrong size)"),
+        "best": (("best", [1]), "best is [1], expected {metric, value, iteration}"),
+    }[kind]
+    if broken[1] is None:
+        del state[broken[0]]
+    else:
+        state[broken[0]] = broken[1]
+    return state, f"{DAMAGED}: {problem}"
+
+
+@pytest.mark.parametrize("entry, kind", [
+    ("eval", "list"), ("infer", "mixed keys"), ("export", "no G"), ("app", "G a list"),
+    ("convert_weights", "list"), ("train --resume FILE", "iteration"),
+    ("train --resume FILE", "rng"), ("train train.pretrained_g", "mixed keys")])
+def test_cli_names_a_weights_file_of_the_wrong_structure(entry, kind, tiny_run, tmp_path):
+    """Issue 25: AssertionError / AttributeError / TypeError / KeyError tracebacks; now one
+    line naming the file and what was expected, exit 2, nothing written."""
+    cfg, run_dir = tiny_run
+    bad = tmp_path / "bad.pdparams"
+    obj, problem = malformed(kind, run_dir)
+    paddle.save(obj, str(bad))
+    if entry == "app":
+        require("gradio", 'pip install -e ".[app]"')
+    if entry not in ("convert_weights", "train --resume FILE") and not problem.startswith(DAMAGED):
+        problem += " (or a paddle-srgan checkpoint)"
+    runs = ["-o", f"output_dir={tmp_path / 'runs'}"]
+    args = {
+        "eval": ["eval", "-c", cfg, "--weights", bad, "--datasets", "Set5", "--no-niqe",
+                 "--out", tmp_path / "eval"],
+        "infer": ["infer", "-c", cfg, "--weights", bad, "--input", SET5 / "HR" / "baby.png",
+                  "--output", tmp_path / "sr"],
+        "export": ["export", "-c", cfg, "--weights", bad, "--out", tmp_path / "exp" / "x"],
+        "convert_weights": ["convert_weights", "--src", bad, "--out", tmp_path / "o.pdparams"],
+        "app": ["app", "-c", cfg, "--weights", bad],
+        "train --resume FILE": ["train", "-c", cfg, *runs, "--resume", bad],
+        "train train.pretrained_g": ["train", "-c", cfg, *runs, "-o",
+                                     f"train.pretrained_g={bad}"],
+    }[entry]
+    proc = run_tool(*args, check=False, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().splitlines() == [f"error: {bad}: {problem}"]
+    for output in ("eval", "sr", "exp", "o.pdparams"):
+        assert not (tmp_path / output).exists()
+    assert not list((tmp_path / "runs").glob("*/checkpoints/iter_*.pdparams"))
+
+
+def test_plain_resume_sets_a_newest_checkpoint_of_the_wrong_structure_aside(tiny_run,
+                                                                            tmp_path):
+    """Like an unreadable one: renamed .corrupt, and the run resumes from the one before."""
+    cfg, run_dir = tiny_run
+    run = tmp_path / "runs" / "tiny"
+    shutil.copytree(run_dir, run)
+    newest = run / "checkpoints" / "iter_00000004.pdparams"
+    obj, problem = malformed("best", run_dir)
+    paddle.save(obj, str(newest))
+    out = run_tool("train", "-c", cfg, "-o", f"output_dir={tmp_path / 'runs'}",
+                   "--resume").stdout
+    assert (f"warning: skipped the unreadable checkpoint {newest}: {problem}; renamed to "
+            f"iter_00000004.pdparams.corrupt") in out
+    assert f"resumed from {run / 'checkpoints' / 'iter_00000002.pdparams'}" in out
+    assert (run / "checkpoints" / "iter_00000004.pdparams.corrupt").is_file()
+    assert newest.is_file()  # trained again from iteration 2
+
+
+@pytest.mark.parametrize("kind", ["list", "mixed keys", "no G", "G a list", "iteration", "rng",
+                                  "best"])
+def test_every_structure_problem_is_a_checkpoint_error(kind, tiny_run, tmp_path):
+    _, run_dir = tiny_run
+    bad = tmp_path / "bad.pdparams"
+    obj, problem = malformed(kind, run_dir)
+    paddle.save(obj, str(bad))
+    if problem.startswith(DAMAGED):
+        with pytest.raises(checkpoint.CheckpointError) as error:
+            checkpoint.load_checkpoint(bad)
+        assert str(error.value) == f"{bad}: {problem}"
+    else:
+        with pytest.raises(convert.ConversionError) as error:
+            convert.read_state(str(bad))
+        assert str(error.value) == f"{bad}: {problem}"
+
+
 # ------------------------------------------------------------- what we write still loads
 def assert_same(ours, theirs, where="file"):
     """`ours` is what `paddle.load` returned: same types, keys, tensor names, values."""

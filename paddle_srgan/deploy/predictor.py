@@ -17,6 +17,7 @@ Paddle version behaviour handled here (measured with 2.6.2 and 3.3.1; writing: `
   memory_optimize_pass"); 2.6 needs enable_memory_optim (510x339 LR: 10.4 GB -> 3.4 GB).
 * 3.3's oneDNN conv + leaky_relu fuse pass segfaults (LapSRN); the predictor drops that pass.
 """
+import contextlib
 import os
 
 from ..compat import default_cpu_threads, import_paddle, paddle_version, resolve_device
@@ -68,17 +69,54 @@ def read_metadata(prefix):
     return read_metadata_file(prefix + META_SUFFIX)
 
 
+DAMAGED_EXPORT = "the files are damaged or not from tools/export.py: re-export"
+
+
+def check_program_desc(path):
+    """ExportError unless the `.pdmodel` at `path` parses as a ProgramDesc with a block:
+    Paddle 2.6.2's and 3.3.1's predictors and jit.load segfault on a garbage or truncated
+    one instead of raising (`.json` programs and `.pdiparams` raise; see reading_export)."""
+    from google.protobuf.message import DecodeError
+    from paddle.base.proto import framework_pb2  # the same module in 2.6.2 and 3.3.1
+    program = framework_pb2.ProgramDesc()
+    try:
+        with open(path, "rb") as f:
+            program.ParseFromString(f.read())
+    except DecodeError:
+        program.Clear()
+    if not program.blocks:
+        raise ExportError(f"{path}: not a Paddle program (ProgramDesc); {DAMAGED_EXPORT}")
+
+
+@contextlib.contextmanager
+def reading_export(files):
+    """Loading the export `files` (program, params) with Paddle inside: a truncated or
+    garbage `.pdiparams` / `.json` makes Paddle raise RuntimeError (or ValueError, OSError)
+    with a C++ message of many lines, turned into one ExportError naming the files; a
+    `.pdmodel` is parsed first (check_program_desc)."""
+    if files[0].endswith(".pdmodel"):
+        check_program_desc(files[0])
+    try:
+        yield
+    except (RuntimeError, ValueError, OSError) as exc:
+        reason = next((line.strip() for line in str(exc).splitlines() if line.strip()),
+                      type(exc).__name__)
+        raise ExportError(f"{' / '.join(files)}: Paddle cannot load this export "
+                          f"({reason:.200}); {DAMAGED_EXPORT}") from None
+
+
 def load_exported(prefix):
     """paddle.jit.load of the export at `prefix`, in eval mode; call it like the generator."""
     prefix = os.fspath(prefix)
-    model_file, _ = model_files(prefix)
-    if model_file.endswith(".pdmodel") and paddle_version() >= (3, 0):
-        # Paddle 3.x's jit.load looks for a PIR .json only; with the old IR switched on it
-        # loads a 2.6 program, and the loaded layer then runs in PIR mode too.
-        with paddle.pir_utils.DygraphOldIrGuard():
+    files = model_files(prefix)
+    with reading_export(files):
+        if files[0].endswith(".pdmodel") and paddle_version() >= (3, 0):
+            # Paddle 3.x's jit.load looks for a PIR .json only; with the old IR switched on
+            # it loads a 2.6 program, and the loaded layer then runs in PIR mode too.
+            with paddle.pir_utils.DygraphOldIrGuard():
+                layer = paddle.jit.load(prefix)
+        else:
             layer = paddle.jit.load(prefix)
-    else:
-        layer = paddle.jit.load(prefix)
     layer.eval()
     return layer
 
@@ -115,7 +153,8 @@ class Predictor:
 
         self.meta = read_metadata(prefix)
         self.info = ModelInfo.from_meta(self.meta, os.fspath(prefix) + META_SUFFIX)
-        config = inference.Config(*model_files(prefix))
+        files = model_files(prefix)
+        config = inference.Config(*files)
         self.device = resolve_device(device)
         if self.device == "gpu":
             config.enable_use_gpu(256, 0)  # initial pool MB, device id; the pool grows
@@ -137,7 +176,8 @@ class Predictor:
         if paddle_version() < (3, 0):
             config.enable_memory_optim()  # see the module docstring: 3.x rejects it
         config.disable_glog_info()
-        self._predictor = inference.create_predictor(config)
+        with reading_export(files):  # the only place the predictor reads the files
+            self._predictor = inference.create_predictor(config)
         self._input = self._predictor.get_input_handle(self._predictor.get_input_names()[0])
         self._output_name = self._predictor.get_output_names()[0]
 
@@ -155,4 +195,5 @@ def create_predictor(prefix, device="auto", threads=None):
 
 
 __all__ = ["MODEL_SUFFIXES", "PARAMS_SUFFIX", "EXPORT_SUFFIXES", "present_files", "model_files",
-           "read_metadata", "load_exported", "LayerRunner", "Predictor", "create_predictor"]
+           "read_metadata", "reading_export", "load_exported", "LayerRunner", "Predictor",
+           "create_predictor"]

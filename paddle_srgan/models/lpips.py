@@ -18,7 +18,7 @@ import numpy as np
 
 from ..compat import import_paddle
 from ..errors import InputError
-from ..storage import load_file
+from ..storage import load_state_dict
 from .state import load_state_strict
 
 paddle = import_paddle()
@@ -202,9 +202,9 @@ def load_lpips(path, backbone=None):
             f"tools/convert_lpips_weights.py --lin lpips/weights/v0.1/{net}.pth (from the "
             f"'lpips' PyPI package) --backbone {_BACKBONE_FILES[net]} (torchvision's, "
             f"https://download.pytorch.org/models/{_BACKBONE_FILES[net]}) --out {path}")
-    state = {k: np.asarray(v) for k, v in load_file(path, "LPIPS weights (make them with "
-                                                     "tools/convert_lpips_weights.py)",
-                                                     LPIPSWeightsError).items()}
+    state = {k: np.asarray(v) for k, v in load_state_dict(
+        path, "LPIPS weights (make them with tools/convert_lpips_weights.py)",
+        LPIPSWeightsError).items()}
     found = backbone_of(state, str(path))
     if backbone is not None and backbone != found:
         raise LPIPSWeightsError(f"{path} holds LPIPS-{found} weights, not {backbone!r}: "

@@ -11,7 +11,7 @@ import warnings
 
 from ..compat import import_paddle
 from ..config import ConfigError
-from ..storage import load_file
+from ..storage import load_state_dict
 from .state import load_state_strict
 
 paddle = import_paddle()
@@ -86,7 +86,7 @@ class VGGFeatures(nn.Layer):
         if weights == "imagenet":
             state = _imagenet_state()
         elif os.path.isfile(str(weights)):
-            state = load_file(weights, "VGG weights", VGGWeightsError)
+            state = load_state_dict(weights, "VGG weights", VGGWeightsError)
         else:
             raise VGGWeightsError(
                 f"vgg.weights: {weights!r} is neither 'imagenet', 'none' nor an existing file. "

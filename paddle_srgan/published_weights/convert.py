@@ -27,7 +27,7 @@ import numpy as np
 
 from ..compat import import_paddle
 from ..errors import InputError
-from ..storage import atomic_save, load_file
+from ..storage import atomic_save, load_state_dict
 from .pytorch_networks import LAYOUTS, ReferenceOps
 from .torch_files import TorchWeightsError, read_torch_weights
 
@@ -58,7 +58,8 @@ def read_state(path):
         except (ValueError, OSError) as exc:
             raise ConversionError(f"{path}: not a readable .npz ({exc})") from None
     elif ext == ".pdparams":
-        state = {k: np.asarray(v) for k, v in load_file(path, "weights", ConversionError).items()}
+        state = {k: np.asarray(v)
+                 for k, v in load_state_dict(path, "weights", ConversionError).items()}
     elif ext in TORCH_EXTENSIONS:
         try:
             state = read_torch_weights(path)

@@ -25,6 +25,7 @@ are ignored: everything is read to host memory.
 """
 import collections
 import json
+import math
 import os
 import struct
 import zipfile
@@ -151,7 +152,8 @@ def _to_array(raw, dtype, numel, big_endian, what):
 
 def _tensor_array(t, source):
     """The numpy array (own memory) a `_Tensor` describes; bounds checked, so a corrupt or
-    hostile file cannot make it read outside its storage."""
+    hostile file cannot make it read outside its storage, nor expand it (stride 0) past the
+    storage's size."""
     try:
         size = tuple(int(n) for n in t.size)
         stride = tuple(int(s) for s in t.stride)
@@ -166,25 +168,47 @@ def _tensor_array(t, source):
     if 0 in size:
         return np.zeros(size, flat.dtype)
     last = offset + sum((n - 1) * s for n, s in zip(size, stride))
-    if last >= flat.size:
-        raise TorchWeightsError(f"{source}: tensor of size {list(size)} reaches element {last} "
-                                f"of a {flat.size}-element storage")
+    if last >= flat.size or math.prod(size) > flat.size:
+        raise TorchWeightsError(f"{source}: tensor of size {list(size)} (stride "
+                                f"{list(stride)}) does not fit its {flat.size}-element storage")
     view = np.lib.stride_tricks.as_strided(flat[offset:], size,
                                            [s * flat.itemsize for s in stride], writeable=False)
     return np.array(view)
 
 
-def _materialise(obj, source):
-    """Replace every `_Tensor` in nested dicts / lists / tuples by its numpy array."""
+# Distinct tensors may view overlapping parts of a storage (a weight and its transpose): their
+# elements may add up to more than the storages hold, but not to more than this many times.
+MAX_VIEW_ELEMENTS = 2
+
+
+def _materialise(obj, source, budget):
+    """Replace every `_Tensor` in nested dicts / lists / tuples by its numpy array.
+
+    A tensor referenced twice (or two tensors with the same view, as tied weights are
+    saved) becomes one array, and the distinct tensors together may hold at most
+    MAX_VIEW_ELEMENTS times the elements of the file's storages: a few hundred bytes of
+    pickle cannot make thousands of copies of one storage.
+
+    Args:
+        budget: {"left": elements the tensors may hold, "arrays": {}} (filled here).
+    """
     if isinstance(obj, _Tensor):
-        return _tensor_array(obj, source)
+        view = (id(obj.storage), obj.offset, tuple(obj.size), tuple(obj.stride))
+        if view not in budget["arrays"]:
+            array = _tensor_array(obj, source)
+            budget["left"] -= array.size
+            if budget["left"] < 0:
+                raise TorchWeightsError(f"{source}: refused to load: its tensors hold over "
+                                        f"{MAX_VIEW_ELEMENTS}x the elements of its storages")
+            budget["arrays"][view] = array
+        return budget["arrays"][view]
     if isinstance(obj, dict):
         out = type(obj)() if isinstance(obj, collections.OrderedDict) else {}
         for key, value in obj.items():
-            out[key] = _materialise(value, source)
+            out[key] = _materialise(value, source, budget)
         return out
     if isinstance(obj, (list, tuple)):
-        return type(obj)(_materialise(v, source) for v in obj)
+        return type(obj)(_materialise(v, source, budget) for v in obj)
     if isinstance(obj, (_Storage, _StorageType)):
         raise TorchWeightsError(f"{source}: holds a bare storage; expected tensors")
     return obj
@@ -199,7 +223,7 @@ def _read_zip(path):
         prefix = pkl[0][:-len("data.pkl")]
         names = set(zf.namelist())
         big = prefix + "byteorder" in names and zf.read(prefix + "byteorder").strip() == b"big"
-        storages = {}
+        storages = {}  # key -> (_Storage, its zip entry)
 
         def load_storage(pid):
             _, stype, key, _location, numel = pid[:5]
@@ -207,13 +231,44 @@ def _read_zip(path):
                 entry = f"{prefix}data/{key}"
                 if entry not in names:
                     raise TorchWeightsError(f"{path}: storage {key!r} missing ({entry})")
-                storages[key] = _Storage(stype.dtype, int(numel))
-                storages[key].data = _to_array(zf.read(entry), stype.dtype, int(numel), big,
-                                               f"{path}: {entry}")
-            return storages[key]
+                storages[key] = (_Storage(stype.dtype, int(numel)), zf.getinfo(entry))
+            return storages[key][0]
 
         with zf.open(pkl[0]) as f:
-            return _unpickle(f, path, load_storage)
+            obj = _unpickle(f, path, load_storage)
+        check_inflation(path, [(s.numel * _stored(s.dtype).itemsize, info)
+                               for s, info in storages.values()])
+        for storage, info in storages.values():
+            with zf.open(info) as f:  # inflates no more than the storage's declared bytes
+                raw = f.read(storage.numel * _stored(storage.dtype).itemsize)
+            storage.data = _to_array(raw, storage.dtype, storage.numel, big,
+                                     f"{path}: {info.filename}")
+        return obj, [storage for storage, _ in storages.values()]
+
+
+# torch.save stores a zip's entries uncompressed; a deflated copy of real weights shrinks by
+# under 2x. Storages declaring more than this many times the file's size (and more than
+# INFLATION_FLOOR, which a small file of zero tensors may reach) are refused unread: a 2 MB
+# entry of deflated zeros inflates to 2 GiB.
+MAX_INFLATION = 16
+INFLATION_FLOOR = 32 << 20
+
+
+def check_inflation(path, storages):
+    """TorchWeightsError unless every storage's declared bytes fit its zip entry and all of
+    them together stay within MAX_INFLATION times the file's size or INFLATION_FLOOR
+    (storages: [(declared bytes, zipfile.ZipInfo)]). Done before any entry is inflated."""
+    total = 0
+    for nbytes, info in storages:
+        if nbytes < 0 or nbytes > info.file_size:
+            raise TorchWeightsError(f"{path}: storage {info.filename} declares {nbytes} bytes; "
+                                    f"its zip entry holds {info.file_size}")
+        total += nbytes
+    size = os.path.getsize(path)
+    if total > max(MAX_INFLATION * size, INFLATION_FLOOR):
+        raise TorchWeightsError(f"{path}: refused to load: its storages declare {total:,} "
+                                f"bytes, over {MAX_INFLATION}x the file's {size:,} bytes "
+                                f"(torch.save stores them uncompressed); nothing was inflated")
 
 
 def _read_legacy(path):
@@ -254,14 +309,15 @@ def _read_legacy(path):
                 raise TorchWeightsError(f"{path}: storage {key!r} is truncated")
             storage.data = _to_array(f.read(nbytes), storage.dtype, numel, False,
                                      f"{path}: storage {key!r}")
-    return obj
+    return obj, list(roots.values())
 
 
 def read_torch_pickle(path):
     """Everything a `torch.save` file holds, tensors as numpy arrays (zip or legacy format)."""
     try:
-        obj = _read_zip(path) if zipfile.is_zipfile(path) else _read_legacy(path)
-        return _materialise(obj, path)
+        obj, storages = _read_zip(path) if zipfile.is_zipfile(path) else _read_legacy(path)
+        held = sum(s.data.size for s in storages)
+        return _materialise(obj, path, {"left": MAX_VIEW_ELEMENTS * held, "arrays": {}})
     except TorchWeightsError:
         raise
     except Exception as exc:  # a damaged pickle fails in many ways; all mean "unreadable"
@@ -270,13 +326,16 @@ def read_torch_pickle(path):
 
 
 def read_safetensors(path):
-    """{name: array} of a .safetensors file (parsed here: no safetensors package needed)."""
+    """{name: array} of a .safetensors file (parsed here: no safetensors package needed).
+    Every header entry is checked before its array is made: a dtype of SAFETENSORS_DTYPES,
+    a shape of non-negative ints, and data_offsets [begin, end] inside the data whose span
+    is exactly shape x dtype size."""
     with open(path, "rb") as f:
         data = f.read()
     try:
         (header_len,) = struct.unpack("<Q", data[:8])
         if header_len > len(data) - 8:
-            raise ValueError("header length exceeds the file")
+            raise ValueError(f"header length {header_len} exceeds the file's {len(data)} bytes")
         header = json.loads(data[8:8 + header_len])
         if not isinstance(header, dict):
             raise ValueError("header is not a JSON object")
@@ -286,22 +345,36 @@ def read_safetensors(path):
     for name, info in header.items():
         if name == "__metadata__":
             continue
-        try:
-            dtype = SAFETENSORS_DTYPES[info["dtype"]]
-            shape = [int(n) for n in info["shape"]]
-            begin, end = (int(v) for v in info["data_offsets"])
-        except (KeyError, TypeError, ValueError):
-            raise TorchWeightsError(f"{path}: header entry {name!r} is {info!r:.100}; expected "
-                                    f"dtype (one of {', '.join(SAFETENSORS_DTYPES)}), shape "
-                                    f"and data_offsets") from None
-        numel = int(np.prod(shape))
-        itemsize = _stored(dtype).itemsize
-        if end - begin != numel * itemsize or begin < 0 or base + end > len(data):
-            raise TorchWeightsError(f"{path}: tensor {name!r} data_offsets [{begin}, {end}] do "
-                                    f"not fit shape {shape} x {itemsize} bytes in the file")
-        flat = _to_array(data[base + begin:base + end], dtype, numel, False, f"{path}: {name}")
+        entry = _safetensors_entry(info, len(data) - base)
+        if isinstance(entry, str):
+            raise TorchWeightsError(f"{path}: header entry {name!r} {entry}")
+        dtype, shape, begin, end = entry
+        flat = _to_array(data[base + begin:base + end], dtype, math.prod(shape), False,
+                         f"{path}: {name}")
         state[name] = flat.reshape(shape).copy()
     return state
+
+
+def _safetensors_entry(info, data_size):
+    """(dtype, shape, begin, end) of a safetensors header entry whose data lies within
+    `data_size` bytes, or what is wrong with it (a phrase)."""
+    expected = (f"expected {{dtype: one of {', '.join(SAFETENSORS_DTYPES)}, shape: [n >= 0, "
+                f"...], data_offsets: [begin, end]}}")
+    if (not isinstance(info, dict) or not isinstance(info.get("dtype"), str)
+            or info["dtype"] not in SAFETENSORS_DTYPES
+            or not isinstance(info.get("shape"), list)
+            or not isinstance(info.get("data_offsets"), list)
+            or len(info["data_offsets"]) != 2):
+        return f"is {info!r:.100}; {expected}"
+    shape, offsets = info["shape"], info["data_offsets"]
+    if not all(type(n) is int and n >= 0 for n in shape + offsets):
+        return f"has shape {shape!r:.60} / data_offsets {offsets!r:.60}; {expected}"
+    dtype, (begin, end) = SAFETENSORS_DTYPES[info["dtype"]], offsets
+    nbytes = math.prod(shape) * _stored(dtype).itemsize
+    if end - begin != nbytes or end > data_size:
+        return (f"data_offsets [{begin}, {end}] do not fit shape {shape} "
+                f"({nbytes} bytes) within the file's {data_size} data bytes")
+    return dtype, shape, begin, end
 
 
 def find_state_dict(obj, source):
