@@ -37,6 +37,20 @@ runpy.run_path(sys.argv[0], run_name="__main__")
 """
 
 
+def png_declaring(width, height, data=bytes(64)):
+    """A well-formed PNG (8-bit RGB) whose header declares width x height pixels but whose
+    image data is zlib(`data`): a tiny file a decoder would allocate in full for."""
+    import struct
+    import zlib
+
+    def chunk(kind, body):
+        return (struct.pack(">I", len(body)) + kind + body
+                + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF))
+    return (b"\x89PNG\r\n\x1a\n"
+            + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(data)) + chunk(b"IEND", b""))
+
+
 def y_by_hand(rgb):
     """MATLAB rgb2ycbcr luma (BT.601, 16..235) of a float RGB image in [0, 255], written out
     here independently of data.colour.rgb_to_y."""

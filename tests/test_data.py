@@ -160,7 +160,7 @@ def test_tools_report_a_corrupt_image_in_one_line(tmp_path):
                     "--out", tmp_path / "out", check=False)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     last = proc.stderr.strip().splitlines()[-1]  # after the progress bar
-    assert last.startswith("error: ") and "broken.png: not a decodable" in last
+    assert last.startswith("error: ") and "broken.png: not a PNG, JPEG, BMP, TIFF or WebP file" in last
 
 
 def test_an_interrupted_write_leaves_the_previous_image(tmp_path, monkeypatch):
