@@ -690,7 +690,7 @@ def test_make_lr_with_a_degradation_spec(tmp_path):
     bad = run_tool("prepare_data", "make-lr", "--hr", hr_dir, "--out", tmp_path / "bad",
                    "--degrade", "blur:x", check=False)
     assert bad.returncode == 2 and bad.stderr.strip() == (
-        "error: --degrade blur:x: 'blur' takes a Gaussian sigma > 0 (HR pixels), got 'x'")
+        "error: --degrade blur:x: 'blur' takes a Gaussian sigma in HR pixels 0.1..10, got 'x'")
     assert not (tmp_path / "bad").exists()
 
 

@@ -242,10 +242,14 @@ def test_degraded_results_go_beside_the_clean_ones(tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["--degrade", "jpeg:abc"], "error: --degrade jpeg:abc: 'jpeg' takes an integer quality"),
     (["--degrade", "noise:5", "--lr-from", "folder"], "error: --degrade noise:5: "),
+    # ran without end (a 12001-pixel kernel) / asked for 2.6 TiB: bounded, refused at once
+    (["--degrade", "blur:2000"], "error: --degrade blur:2000: 'blur' takes a Gaussian sigma "
+                                 "in HR pixels 0.1..10, got '2000'"),
+    (["--degrade", "blur:100000"], "error: --degrade blur:100000: 'blur' takes"),
 ])
 def test_bad_degradation_spec_is_one_clear_line(tmp_path, args, message):
     proc = run_tool("eval", "--bicubic-only", "--data-root", BENCH, "--datasets", "Set5",
-                    "--out", tmp_path, *args, check=False)
+                    "--out", tmp_path, *args, check=False, timeout=60)
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith(message) and len(proc.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "results.json").exists()
