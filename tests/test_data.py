@@ -694,6 +694,19 @@ def test_make_lr_with_a_degradation_spec(tmp_path):
     assert not (tmp_path / "bad").exists()
 
 
+def test_make_lr_refuses_an_image_smaller_than_the_scale(tmp_path):
+    """A 3x3 image at x4 has an empty LR: imresize's traceback after some files were
+    written. One line naming the image and the minimum, before any file is written."""
+    write_image(tmp_path / "HR" / "a.png", natural("chelsea", 40, 40))
+    write_image(tmp_path / "HR" / "tiny.png", natural("coffee", 3, 5))
+    proc = run_tool("prepare_data", "make-lr", "--hr", tmp_path / "HR", "--out", tmp_path / "LR",
+                    "--scales", 2, 4, "--workers", 1, check=False)
+    assert proc.returncode == 2 and proc.stderr.strip() == (
+        f"error: image {tmp_path / 'HR' / 'tiny.png'} is 5x3; an LR image at x4 needs at "
+        f"least 4x4 pixels")
+    assert not (tmp_path / "LR").exists()
+
+
 def test_make_lr_with_sub_images(tmp_path):
     img = natural("coffee", 50, 75)
     write_image(tmp_path / "HR" / "c.png", img)
