@@ -3,7 +3,9 @@
 Everything here speaks RGB numpy arrays [H, W, 3] in the file's own integer type: uint8
 (values 0..255) or uint16 (0..65535; 16-bit PNG/TIFF keep their depth). Files are read as
 bytes and decoded in memory (``np.fromfile`` + ``cv2.imdecode``) because ``cv2.imread`` cannot
-open non-ASCII paths on Windows; the same holds for writing.
+open non-ASCII paths on Windows; the same holds for writing. Only PNG, JPEG, BMP, TIFF and
+WebP content is decoded, whatever the file's name (Pillow reads their size from the header:
+image_size), and a decoder's own console messages become part of our one error line.
 """
 import os
 import re
@@ -21,8 +23,8 @@ from ..storage import atomic_write_bytes
 from .colour import rgb_to_gray, rgb_to_y
 from .imresize import INTEGER_MAX
 
-__all__ = ["IMAGE_EXTENSIONS", "ImageReadError", "read_image", "write_image", "image_size",
-           "list_images", "check_channel", "select_channel"]
+__all__ = ["IMAGE_EXTENSIONS", "FORMATS", "ImageReadError", "read_image", "write_image",
+           "image_size", "list_images", "check_channel", "select_channel"]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 # File formats that can hold 16-bit samples (cv2.imencode silently refuses the others).
@@ -44,7 +46,7 @@ _SIGNATURES = (("PNG", PNG_SIGNATURE), ("JPEG", b"\xff\xd8\xff"), ("BMP", b"BM")
 FORMATS = "PNG, JPEG, BMP, TIFF or WebP"
 
 
-def image_format(data):
+def _image_format(data):
     """'PNG', 'JPEG', 'BMP', 'TIFF' or 'WebP' from the first bytes of an encoded image
     (uint8 array or bytes); None for any other content."""
     head = bytes(data[:12])
@@ -71,23 +73,28 @@ _DECODER_LOCK = threading.Lock()  # one redirection of the process's stderr at a
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(before=_DECODER_LOCK.acquire, after_in_parent=_DECODER_LOCK.release,
                         after_in_child=_DECODER_LOCK.release)
-# OpenCV's log prefix ("[ERROR:0@0.4] global grfmt_tiff.cpp:117 ") and libpng's
-_DECODER_PREFIX = re.compile(r"^(\[\w+:[^\]]*\] global \S+ |libpng (error|warning): )")
-_OPENCV_ERROR = re.compile(r"OpenCV\([^)]*\) \S+: error: \(-?\d+:[^)]*\) ")  # where it was raised
+# What decoders print: OpenCV's log ("[ERROR:0@0.4] global grfmt_tiff.cpp:117 TIFF_Error ...",
+# an exception inside it "OpenCV(5.1.0) /path/bitstrm.cpp:59: error: (-2:Unspecified error)
+# ...") and libpng's default handlers ("libpng error: Not enough image data")
+_DECODER_LINE = re.compile(r"^(\[\w+:[^\]]*\] global \S+ |libpng (error|warning): )")
+_OPENCV_WHERE = re.compile(r"OpenCV\([^)]*\) \S+: error: \(-?\d+:[^)]*\) ")
 
 
 def _decode(data):
     """cv2.imdecode(data, IMREAD_UNCHANGED) with what the decoders print kept off the
-    console: (image or None, their first message, shortened, or '').
+    console: (image or None, the decoders' first message without its prefixes, or '').
 
-    libpng (through OpenCV's default handlers) and OpenCV's own log write straight to the
-    process's stderr from C ("libpng error: Not enough image data"), a line the user would
-    see before ours. fd 2 goes to a temporary file during the decode; anything else written
-    there meanwhile (another thread) is passed on to stderr afterwards.
+    libpng (through OpenCV's default handlers) and OpenCV's log write straight to the
+    process's stderr from C, a line the user saw before ours. During the decode fd 2 goes
+    to a temporary file; a decoded image's warnings, and anything another thread wrote
+    meanwhile, are passed on to stderr afterwards.
     """
     with _DECODER_LOCK, tempfile.TemporaryFile() as sink:
         sys.stderr.flush()
-        saved = os.dup(2)
+        try:
+            saved = os.dup(2)
+        except OSError:  # no stderr at all (a daemon): nothing to keep clean
+            return cv2.imdecode(data, cv2.IMREAD_UNCHANGED), ""
         os.dup2(sink.fileno(), 2)
         try:
             img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
@@ -96,14 +103,14 @@ def _decode(data):
             os.close(saved)
         sink.seek(0)
         lines = sink.read().decode("utf-8", "replace").splitlines(keepends=True)
-    messages = [line for line in lines if _DECODER_PREFIX.match(line)]
-    # a decoded image's warnings, and other threads' output, are not ours to hide
+    messages = [line for line in lines if _DECODER_LINE.match(line)]
     passed_on = "".join(line for line in lines if img is not None or line not in messages)
     if passed_on:
         sys.stderr.write(passed_on)
         sys.stderr.flush()
-    first = _OPENCV_ERROR.sub("", _DECODER_PREFIX.sub("", messages[0])).strip() if messages else ""
-    return img, first
+    if not messages:
+        return img, ""
+    return img, _OPENCV_WHERE.sub("", _DECODER_LINE.sub("", messages[0])).strip()
 
 
 def _read_bytes(path):
@@ -119,10 +126,10 @@ def _read_bytes(path):
 
 
 def _check_encoded(data, path):
-    """The format of encoded image bytes (image_format) after the checks made before
+    """The format of encoded image bytes (_image_format) after the checks made before
     decoding: a supported format (by content, not by name) and, for a PNG, complete data
-    (_check_png). ImageReadError naming `path` otherwise."""
-    kind = image_format(data)
+    (_png_complete). ImageReadError naming `path` otherwise."""
+    kind = _image_format(data)
     if kind is None:
         raise ImageReadError(f"cannot read image {path}: not a {FORMATS} file (it starts "
                              f"with {bytes(data[:8])!r})")
