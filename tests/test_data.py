@@ -147,7 +147,11 @@ def test_unicode_path_round_trip_and_listing(tmp_path):
     # whole chunks, far too little image data: libpng printed "libpng error: Not enough
     # image data" beside ours
     (png_declaring(30000, 30000), "not a decodable PNG file (corrupt or truncated: Not "
-                                  "enough image data)")])
+                                  "enough image data)"),
+    # OpenCV raised (a cv2.error traceback) instead of returning None
+    (png_declaring(40000, 40000), "not a decodable PNG file (its header declares more than "
+                                  "2^30 pixels, OpenCV's limit)")],
+    ids=["empty", "not an image", "truncated", "declares 30000x30000", "declares 40000x40000"])
 def test_corrupt_file_error_names_the_file(tmp_path, content, reason, capfd):
     if content == "truncated":
         write_image(tmp_path / "ok.png", natural("chelsea", 80, 80))
@@ -189,6 +193,31 @@ def test_libpng_never_prints_beside_our_one_line(tmp_path):
     assert proc.stderr == (f"error: cannot read image {folder / 'declares.png'}: not a "
                            f"decodable PNG file (corrupt or truncated: Not enough image "
                            f"data)\n")
+
+
+# a tool run with its address space limited to 2 GiB
+WITH_2GB = """
+import resource, runpy, sys
+resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+def test_an_image_too_large_for_memory_is_one_line(tmp_path):
+    """Decoding 30000x30000 (2.7 GB) with 2 GiB of address space: OpenCV raised its
+    'Insufficient memory' error, a traceback."""
+    folder = tmp_path / "hr"
+    folder.mkdir()
+    image = folder / "huge.png"
+    image.write_bytes(png_declaring(30000, 30000))
+    proc = subprocess.run([sys.executable, "-c", WITH_2GB, str(ROOT / "tools" / "prepare_data.py"),
+                           "make-lr", "--hr", str(folder), "--out", str(tmp_path / "lr"),
+                           "--workers", "1"], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "TQDM_DISABLE": "1"})
+    assert proc.returncode == 2 and proc.stderr == (
+        f"error: cannot read image {image}: not a decodable PNG file (Insufficient memory: "
+        f"Failed to allocate 2700000000 bytes)\n")
 
 
 def test_formats_are_told_by_content_and_others_are_never_decoded(tmp_path, monkeypatch):

@@ -73,34 +73,42 @@ _DECODER_LOCK = threading.Lock()  # one redirection of the process's stderr at a
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(before=_DECODER_LOCK.acquire, after_in_parent=_DECODER_LOCK.release,
                         after_in_child=_DECODER_LOCK.release)
-# What decoders print: OpenCV's log ("[ERROR:0@0.4] global grfmt_tiff.cpp:117 TIFF_Error ...",
-# an exception inside it "OpenCV(5.1.0) /path/bitstrm.cpp:59: error: (-2:Unspecified error)
-# ...") and libpng's default handlers ("libpng error: Not enough image data")
+# What decoders print: OpenCV's log ("[ERROR:0@0.4] global grfmt_tiff.cpp:117 TIFF_Error ...")
+# and libpng's default handlers ("libpng error: Not enough image data"); and where an OpenCV
+# error was raised ("OpenCV(5.1.0) /path/alloc.cpp:73: error: (-4:Insufficient memory) ...
+# in function 'OutOfMemoryError'"), which says nothing to a user
 _DECODER_LINE = re.compile(r"^(\[\w+:[^\]]*\] global \S+ |libpng (error|warning): )")
-_OPENCV_WHERE = re.compile(r"OpenCV\([^)]*\) \S+: error: \(-?\d+:[^)]*\) ")
+_OPENCV_WHERE = re.compile(r"OpenCV\([^)]*\) \S+: error: \(-?\d+:([^)]*)\) (.*?)"
+                           r"( in function '[^']*')?\s*$", re.S)
 
 
-def _decode(data):
-    """cv2.imdecode(data, IMREAD_UNCHANGED) with what the decoders print kept off the
-    console: (image or None, the decoders' first message without its prefixes, or '').
+def _decode(data, path, kind):
+    """cv2.imdecode(data, IMREAD_UNCHANGED), with what the decoders print kept off the
+    console; ImageReadError naming `path` and the decoder's reason if it fails.
 
     libpng (through OpenCV's default handlers) and OpenCV's log write straight to the
     process's stderr from C, a line the user saw before ours. During the decode fd 2 goes
     to a temporary file; a decoded image's warnings, and anything another thread wrote
-    meanwhile, are passed on to stderr afterwards.
+    meanwhile, are passed on to stderr afterwards. OpenCV raises instead of returning None
+    when the declared size is past its limit (2^30 pixels) or memory runs out.
     """
     with _DECODER_LOCK, tempfile.TemporaryFile() as sink:
         sys.stderr.flush()
         try:
             saved = os.dup(2)
         except OSError:  # no stderr at all (a daemon): nothing to keep clean
-            return cv2.imdecode(data, cv2.IMREAD_UNCHANGED), ""
-        os.dup2(sink.fileno(), 2)
+            saved = None
+        if saved is not None:
+            os.dup2(sink.fileno(), 2)
+        img, raised = None, None
         try:
             img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+        except cv2.error as exc:
+            raised = exc
         finally:
-            os.dup2(saved, 2)
-            os.close(saved)
+            if saved is not None:
+                os.dup2(saved, 2)
+                os.close(saved)
         sink.seek(0)
         lines = sink.read().decode("utf-8", "replace").splitlines(keepends=True)
     messages = [line for line in lines if _DECODER_LINE.match(line)]
@@ -108,9 +116,23 @@ def _decode(data):
     if passed_on:
         sys.stderr.write(passed_on)
         sys.stderr.flush()
-    if not messages:
-        return img, ""
-    return img, _OPENCV_WHERE.sub("", _DECODER_LINE.sub("", messages[0])).strip()
+    if img is not None:
+        return img
+    if raised is not None:
+        reason = _opencv_reason(str(raised))
+    else:
+        said = _opencv_reason(_DECODER_LINE.sub("", messages[0])) if messages else ""
+        reason = "corrupt or truncated" + (f": {said}" if said else "")
+    raise ImageReadError(f"cannot read image {path}: not a decodable {kind} file ({reason})")
+
+
+def _opencv_reason(text):
+    """'Insufficient memory: Failed to allocate 2700000000 bytes' from an OpenCV error's
+    text; other text stripped as it is."""
+    if "CV_IO_MAX_IMAGE_PIXELS" in text:
+        return "its header declares more than 2^30 pixels, OpenCV's limit"
+    match = _OPENCV_WHERE.search(text)
+    return f"{match.group(1)}: {match.group(2)}" if match else text.strip()
 
 
 def _read_bytes(path):
@@ -163,12 +185,7 @@ def read_image(path, keep_gray=False, keep_alpha=False):
     """
     path = os.fspath(path)
     data = _read_bytes(path)
-    kind = _check_encoded(data, path)
-    img, message = _decode(data)
-    if img is None:
-        said = f": {message}" if message else ""
-        raise ImageReadError(f"cannot read image {path}: not a decodable {kind} file "
-                             f"(corrupt or truncated{said})")
+    img = _decode(data, path, _check_encoded(data, path))
     if img.dtype not in INTEGER_MAX:
         raise ImageReadError(f"cannot read image {path}: {img.dtype} samples are not supported "
                              f"(expected 8-bit or 16-bit integer images)")
