@@ -319,6 +319,11 @@ def test_spec_values_have_documented_bounds(text, kind, expected):
     assert str(err.value) == f"--degrade {text}: '{kind}' takes {expected}, got '{value}'"
 
 
+def test_a_parsed_spec_is_checked_too():
+    with pytest.raises(InputError, match="'blur' takes a Gaussian sigma in HR pixels 0.1..10"):
+        degraded_lr(np.zeros((8, 8, 3), np.uint8), 4, {"blur": 2000.0}, "x")
+
+
 def test_the_largest_blur_builds_the_largest_kernel():
     hr = read_rgb(SET5 / "HR" / "bird.png")[:64, :64]
     assert parse_spec("blur:10") == {"blur": 10.0}

@@ -85,8 +85,8 @@ def parse_spec(text, what="--degrade"):
     application order); None or '' -> None. InputError "WHAT TEXT: why" for a bad spec."""
     if text is None or (isinstance(text, str) and not text.strip()):
         return None
-    if isinstance(text, dict):
-        return {k: text[k] for k in ORDER if k in text}
+    if isinstance(text, dict):  # an already parsed spec: checked again, as its text
+        text = "+".join(f"{k}:{_format(float(v))}" for k, v in text.items())
     spec = {}
     for op in _OPERATION_SEPARATOR.split(str(text)):
         kind, sep, value = op.strip().partition(":")
