@@ -37,6 +37,32 @@ runpy.run_path(sys.argv[0], run_name="__main__")
 """
 
 
+def png_declaring(width, height, data=bytes(64)):
+    """A well-formed PNG (8-bit RGB) whose header declares width x height pixels but whose
+    image data is zlib(`data`): a tiny file a decoder would allocate in full for."""
+    import struct
+    import zlib
+
+    def chunk(kind, body):
+        return (struct.pack(">I", len(body)) + kind + body
+                + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF))
+    return (b"\x89PNG\r\n\x1a\n"
+            + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(data)) + chunk(b"IEND", b""))
+
+
+def radiance_hdr(width, height, rows=None):
+    """A run-length Radiance .hdr declaring width x height (width 8..32767): `rows` scanlines
+    (default all) of one grey, 4 x ceil(width / 127) runs each (~0.6 kB per row at width
+    10000), which OpenCV decodes to float32 [height, width, 3]."""
+    runs = []
+    for left in range(width, 0, -127):
+        runs.append(bytes([128 + min(127, left), 128]))
+    row = bytes([2, 2, width >> 8, width & 255]) + b"".join(runs) * 4
+    return (f"#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y {height} +X {width}\n".encode()
+            + row * (height if rows is None else rows))
+
+
 def y_by_hand(rgb):
     """MATLAB rgb2ycbcr luma (BT.601, 16..235) of a float RGB image in [0, 255], written out
     here independently of data.colour.rgb_to_y."""
@@ -49,15 +75,16 @@ def not_blank(png):
     return img is not None and img.std() > 10
 
 
-def run_tool(tool, *args, cwd=None, check=True, timeout=600, without=()):
+def run_tool(tool, *args, cwd=None, check=True, timeout=600, without=(), env=None):
     """Run tools/<tool>.py as a user would; returns the CompletedProcess (text output).
-    `without`: names of packages to hide, as if they were not installed."""
+    `without`: names of packages to hide, as if they were not installed; `env`: variables
+    added to the environment."""
     command = [str(ROOT / "tools" / f"{tool}.py"), *map(str, args)]
     if without:
         command = ["-c", HIDE_AND_RUN, ",".join(without), *command]
     proc = subprocess.run([sys.executable, *command], capture_output=True, text=True,
                           cwd=cwd or ROOT, timeout=timeout,
-                          env={**os.environ, "PYTHONWARNINGS": "ignore"})
+                          env={**os.environ, "PYTHONWARNINGS": "ignore", **(env or {})})
     if check and proc.returncode != 0:
         raise AssertionError(f"{tool} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc

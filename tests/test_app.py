@@ -23,7 +23,15 @@ from paddle_srgan.deploy.runners import load_runner
 from paddle_srgan.deploy.tiling import super_resolve_image
 from paddle_srgan.models import GENERATORS, SRResNet
 
-from conftest import REAL_ESRGAN, ROOT, not_blank, require, run_tool
+from conftest import (
+    REAL_ESRGAN,
+    ROOT,
+    not_blank,
+    png_declaring,
+    radiance_hdr,
+    require,
+    run_tool,
+)
 
 # A tiny SRResNet from the paper's class (the tool's -o overrides), weights saved by the test.
 TINY = ["-c", ROOT / "configs" / "srgan.yml", "-o", "network_g.num_block=2",
@@ -264,22 +272,14 @@ def test_uploads_are_sized_from_their_header_and_named_without_server_paths(tmp_
                                                                             monkeypatch):
     """A 100-byte PNG declaring 30000x30000 pixels is refused by its header, before anything
     would decode 2.7 GB; an unreadable upload is named, not shown with the server's path."""
-    import struct
-    import zlib
     paddle.seed(0)
     generator = SRResNet(num_feat=8, num_block=1)
     generator.eval()
     upscaler = app.Upscaler(predictor.LayerRunner(generator, ModelInfo.of(generator)),
                             out_dir=tmp_path / "results", max_pixels=10_000)
-
-    def chunk(kind, data):
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
     bomb = tmp_path / "uploads" / "bomb.png"
     bomb.parent.mkdir()
-    bomb.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 30000, 30000,
-                                                                     8, 2, 0, 0, 0))
-                     + chunk(b"IDAT", zlib.compress(bytes(64))) + chunk(b"IEND", b""))
+    bomb.write_bytes(png_declaring(30000, 30000))
     monkeypatch.setattr(app, "read_image", lambda *a, **k: pytest.fail("decoded the bomb"))
     with pytest.raises(app.UploadError) as err:
         upscaler.process(str(bomb))
@@ -295,6 +295,26 @@ def test_uploads_are_sized_from_their_header_and_named_without_server_paths(tmp_
     for runner_class, words in ((predictor.LayerRunner, "Paddle dygraph"),
                                 (predictor.Predictor, "Paddle inference predictor")):
         assert runner_class.backend == words
+
+
+def test_an_upload_whose_size_no_header_gives_is_refused_undecoded(tmp_path, monkeypatch):
+    """Pillow cannot size a Radiance .hdr, and the size check then decoded it: 6.4 MB of
+    run-length data declaring 10000x10000 grew the server by 2.3 GB (3-4 GB under Gradio,
+    1.8 GB kept). Only formats sized from their header are decoded now."""
+    paddle.seed(0)
+    generator = SRResNet(num_feat=8, num_block=1)
+    generator.eval()
+    upscaler = app.Upscaler(predictor.LayerRunner(generator, ModelInfo.of(generator)),
+                            out_dir=tmp_path / "results")
+    upload = tmp_path / "uploads" / "sky.hdr"
+    upload.parent.mkdir()
+    upload.write_bytes(radiance_hdr(10000, 10000))
+    assert 6e6 < upload.stat().st_size < 7e6
+    monkeypatch.setattr(cv2, "imdecode", lambda *a: pytest.fail("decoded the upload"))
+    with pytest.raises(app.UploadError) as err:
+        upscaler.process(str(upload))
+    assert str(err.value).startswith("sky.hdr is not an image this page can read (not a PNG, "
+                                     "JPEG, BMP, TIFF or WebP file (it starts with ")
 
 
 def test_a_long_running_page_keeps_only_the_latest_results(tmp_path):

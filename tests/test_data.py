@@ -23,6 +23,7 @@ from paddle_srgan.data.datasets import (
 from paddle_srgan.data.imresize import imresize
 from paddle_srgan.data.io import (
     ImageReadError,
+    image_size,
     list_images,
     read_image,
     select_channel,
@@ -36,7 +37,7 @@ from paddle_srgan.data.transforms import (
     random_crop,
 )
 
-from conftest import ROOT, SET5, run_tool, y_by_hand
+from conftest import ROOT, SET5, png_declaring, radiance_hdr, run_tool, y_by_hand
 
 SET5_NAMES = ["baby", "bird", "butterfly", "head", "woman"]
 
@@ -138,17 +139,107 @@ def test_unicode_path_round_trip_and_listing(tmp_path):
     assert [p.name for p in list_images(folder)] == ["图像 ü.png"]
 
 
-@pytest.mark.parametrize("content", [b"", b"not an image" * 20, "truncated"])
-def test_corrupt_file_error_names_the_file(tmp_path, content, capfd):
+@pytest.mark.parametrize("content, reason", [
+    (b"", "the file is empty"),
+    (b"not an image" * 20, "not a PNG, JPEG, BMP, TIFF or WebP file (it starts with "
+                           "b'not an i')"),
+    ("truncated", "truncated PNG (the file ends before its last chunk)"),
+    # whole chunks, far too little image data: libpng printed "libpng error: Not enough
+    # image data" beside ours
+    (png_declaring(30000, 30000), "not a decodable PNG file (corrupt or truncated: Not "
+                                  "enough image data)"),
+    # OpenCV raised (a cv2.error traceback) instead of returning None
+    (png_declaring(40000, 40000), "not a decodable PNG file (its header declares more than "
+                                  "2^30 pixels, OpenCV's limit)")],
+    ids=["empty", "not an image", "truncated", "declares 30000x30000", "declares 40000x40000"])
+def test_corrupt_file_error_names_the_file(tmp_path, content, reason, capfd):
     if content == "truncated":
         write_image(tmp_path / "ok.png", natural("chelsea", 80, 80))
         data = (tmp_path / "ok.png").read_bytes()
         content = data[:len(data) // 2]
     bad = tmp_path / "broken.png"
     bad.write_bytes(content)
-    with pytest.raises(ImageReadError, match="broken.png"):
+    with pytest.raises(ImageReadError) as err:
         read_image(bad)
-    assert "libpng" not in capfd.readouterr().err  # ours is the only message
+    assert str(err.value) == f"cannot read image {bad}: {reason}"
+    assert capfd.readouterr().err == ""  # ours is the only message
+
+
+def test_a_png_with_bytes_after_its_end_decodes(tmp_path):
+    """Decoders ignore bytes after the IEND chunk (a tool's appended metadata, a padded
+    download); the truncation check looked for IEND in the last 12 bytes and refused it."""
+    img = natural("chelsea", 40, 48)
+    write_image(tmp_path / "ok.png", img)
+    padded = tmp_path / "padded.png"
+    padded.write_bytes((tmp_path / "ok.png").read_bytes() + b"\0" * 100 + b"appended by a tool")
+    np.testing.assert_array_equal(read_image(padded), img)
+    assert image_size(padded) == (40, 48)
+    data = (tmp_path / "ok.png").read_bytes()
+    cut = tmp_path / "cut.png"  # the IEND chunk itself cut short: still truncated
+    cut.write_bytes(data[:-2])
+    with pytest.raises(ImageReadError, match="truncated PNG"):
+        read_image(cut)
+
+
+def test_libpng_never_prints_beside_our_one_line(tmp_path):
+    """The real tool's stderr is our line alone (libpng wrote its own line to the
+    process's stderr from C first)."""
+    folder = tmp_path / "hr"
+    folder.mkdir()
+    (folder / "declares.png").write_bytes(png_declaring(30000, 30000))
+    proc = run_tool("prepare_data", "make-lr", "--hr", folder, "--out", tmp_path / "lr",
+                    "--workers", "1", check=False, env={"TQDM_DISABLE": "1"})
+    assert proc.returncode == 2
+    assert proc.stderr == (f"error: cannot read image {folder / 'declares.png'}: not a "
+                           f"decodable PNG file (corrupt or truncated: Not enough image "
+                           f"data)\n")
+
+
+# a tool run with its address space limited to 2 GiB
+WITH_2GB = """
+import resource, runpy, sys
+resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+def test_an_image_too_large_for_memory_is_one_line(tmp_path):
+    """Decoding 30000x30000 (2.7 GB) with 2 GiB of address space: OpenCV raised its
+    'Insufficient memory' error, a traceback."""
+    folder = tmp_path / "hr"
+    folder.mkdir()
+    image = folder / "huge.png"
+    image.write_bytes(png_declaring(30000, 30000))
+    proc = subprocess.run([sys.executable, "-c", WITH_2GB, str(ROOT / "tools" / "prepare_data.py"),
+                           "make-lr", "--hr", str(folder), "--out", str(tmp_path / "lr"),
+                           "--workers", "1"], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "TQDM_DISABLE": "1"})
+    assert proc.returncode == 2 and proc.stderr == (
+        f"error: cannot read image {image}: not a decodable PNG file (Insufficient memory: "
+        f"Failed to allocate 2700000000 bytes)\n")
+
+
+def test_formats_are_told_by_content_and_others_are_never_decoded(tmp_path, monkeypatch):
+    """OpenCV decodes whatever it recognises, whatever the name: a Radiance .hdr of
+    10000x10000 (a few kB of run-length data; the 6.4 MB original grew a server by 3 GB)
+    was decoded in full to learn its size. Now neither image_size nor read_image decodes
+    it; a JPEG named .png is read as the JPEG it is."""
+    hdr = tmp_path / "declares.hdr"
+    hdr.write_bytes(radiance_hdr(10000, 10000, rows=2))
+    import paddle_srgan.data.io as image_io
+    monkeypatch.setattr(image_io.cv2, "imdecode", lambda *a: pytest.fail("decoded"))
+    for reader in (image_size, read_image):
+        with pytest.raises(ImageReadError) as err:
+            reader(hdr)
+        assert str(err.value) == (f"cannot read image {hdr}: not a PNG, JPEG, BMP, TIFF or "
+                                  f"WebP file (it starts with b'#?RADIAN')")
+    monkeypatch.undo()
+    img = natural("chelsea", 24, 32)
+    write_image(tmp_path / "photo.jpg", img)
+    renamed = tmp_path / "photo.png"
+    renamed.write_bytes((tmp_path / "photo.jpg").read_bytes())
+    assert np.abs(read_image(renamed).astype(int) - img).mean() < 3
 
 
 def test_tools_report_a_corrupt_image_in_one_line(tmp_path):
@@ -160,7 +251,7 @@ def test_tools_report_a_corrupt_image_in_one_line(tmp_path):
                     "--out", tmp_path / "out", check=False)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     last = proc.stderr.strip().splitlines()[-1]  # after the progress bar
-    assert last.startswith("error: ") and "broken.png: not a decodable" in last
+    assert last.startswith("error: ") and "broken.png: not a PNG, JPEG, BMP" in last
 
 
 def test_an_interrupted_write_leaves_the_previous_image(tmp_path, monkeypatch):
@@ -628,8 +719,21 @@ def test_make_lr_with_a_degradation_spec(tmp_path):
     bad = run_tool("prepare_data", "make-lr", "--hr", hr_dir, "--out", tmp_path / "bad",
                    "--degrade", "blur:x", check=False)
     assert bad.returncode == 2 and bad.stderr.strip() == (
-        "error: --degrade blur:x: 'blur' takes a Gaussian sigma > 0 (HR pixels), got 'x'")
+        "error: --degrade blur:x: 'blur' takes a Gaussian sigma in HR pixels 0.1..10, got 'x'")
     assert not (tmp_path / "bad").exists()
+
+
+def test_make_lr_refuses_an_image_smaller_than_the_scale(tmp_path):
+    """A 3x3 image at x4 has an empty LR: imresize's traceback after some files were
+    written. One line naming the image and the minimum, before any file is written."""
+    write_image(tmp_path / "HR" / "a.png", natural("chelsea", 40, 40))
+    write_image(tmp_path / "HR" / "tiny.png", natural("coffee", 3, 5))
+    proc = run_tool("prepare_data", "make-lr", "--hr", tmp_path / "HR", "--out", tmp_path / "LR",
+                    "--scales", 2, 4, "--workers", 1, check=False)
+    assert proc.returncode == 2 and proc.stderr.strip() == (
+        f"error: image {tmp_path / 'HR' / 'tiny.png'} is 5x3; an LR image at x4 needs at "
+        f"least 4x4 pixels")
+    assert not (tmp_path / "LR").exists()
 
 
 def test_make_lr_with_sub_images(tmp_path):

@@ -2,6 +2,7 @@
 Real-ESRGAN pipeline of datasets.train.type realworld (determinism, shapes, the loader), and
 the fixed evaluation specs of --degrade (data.degrade_spec)."""
 import io
+import math
 
 import cv2
 import numpy as np
@@ -204,6 +205,9 @@ def test_pipeline_output_shape_dtype_range_and_determinism(order):
 def test_pipeline_refuses_bad_parameters_naming_the_key():
     for key, value in [("kernel_prob", [0.5, 0.5]), ("resize_prob2", [0.5, 0.5, 0.5]),
                        ("jpeg_range", [95, 30]), ("kernel_range", [6, 20]),
+                       ("jpeg_range", [30, 101]),
+                       # unbounded work: kernels of 1001 pixels, a patch grown a million times
+                       ("kernel_range", [7, 1001]), ("resize_range", [0.15, 1e6]),
                        ("final_sinc_prob", 1.5), ("kernel_list", ["box"])]:
         with pytest.raises(InputError, match=f"degradation.{key}"):
             RealWorldDegradation(**{**DEGRADATION, key: value})
@@ -291,11 +295,56 @@ def test_spec_grammar_round_trip_and_errors():
     assert describe("noise:5")["spec"] == "noise:5" and "sha256" in describe("noise:5")["seed"]
     for bad, why in [("jpeg:abc", "--degrade jpeg:abc: 'jpeg' takes an integer quality"),
                      ("jpeg:101", "--degrade jpeg:101: 'jpeg' takes"),
-                     ("blur:0", "'blur' takes a Gaussian sigma > 0"),
+                     ("blur:0", "'blur' takes a Gaussian sigma in HR pixels 0.1..10"),
                      ("noise:-1", "'noise' takes"), ("sharpen:2", "unknown operation"),
                      ("noise", "'noise' needs a value"), ("jpeg:50+jpeg:60", "given twice")]:
         with pytest.raises(InputError, match=why.replace("+", r"\+")):
             parse_spec(bad)
+
+
+@pytest.mark.parametrize("text, kind, expected", [
+    # a 12001-pixel kernel ran without end; 100000 asked for 2.6 TiB
+    ("blur:2000", "blur", "a Gaussian sigma in HR pixels 0.1..10"),
+    ("blur:100000", "blur", "a Gaussian sigma in HR pixels 0.1..10"),
+    ("blur:10.01", "blur", "a Gaussian sigma in HR pixels 0.1..10"),  # kernel side 63 > 61
+    ("blur:1e-200", "blur", "a Gaussian sigma in HR pixels 0.1..10"),  # divided by zero
+    ("noise:1e+06", "noise", "a Gaussian sigma on the 0-255 scale 0..255"),
+    ("noise:nan", "noise", "a Gaussian sigma on the 0-255 scale 0..255"),
+    ("noise:inf", "noise", "a Gaussian sigma on the 0-255 scale 0..255"),
+    ("jpeg:0", "jpeg", "an integer quality 1..100")])
+def test_spec_values_have_documented_bounds(text, kind, expected):
+    value = text.partition(":")[2]
+    with pytest.raises(InputError) as err:
+        parse_spec(text)
+    assert str(err.value) == f"--degrade {text}: '{kind}' takes {expected}, got '{value}'"
+
+
+def test_a_parsed_spec_is_checked_too():
+    with pytest.raises(InputError, match="'blur' takes a Gaussian sigma in HR pixels 0.1..10"):
+        degraded_lr(np.zeros((8, 8, 3), np.uint8), 4, {"blur": 2000.0}, "x")
+
+
+def test_the_largest_blur_builds_the_largest_kernel():
+    hr = read_rgb(SET5 / "HR" / "bird.png")[:64, :64]
+    assert parse_spec("blur:10") == {"blur": 10.0}
+    assert 2 * math.ceil(3 * 10) + 1 == deg.MAX_KERNEL_SIZE
+    assert degraded_lr(hr, 4, "blur:10", "bird").shape == (16, 16, 3)
+
+
+@pytest.mark.parametrize("spec", [
+    {"noise": 1e-7}, {"noise": 0.1 + 0.2}, {"noise": 254.99999999999997}, {"noise": 1e-300},
+    {"blur": 0.1, "noise": 255.0, "jpeg": 1}, {"blur": 9.999999999999998, "jpeg": 100},
+    {"blur": 1.2, "noise": 5.0, "jpeg": 50}])
+def test_spec_text_round_trips_exactly(spec):
+    """canonical -> parse_spec gives the same values: '%g' wrote '1e+06' (then split at its
+    '+') and rounded to 6 digits (0.30000000000000004 came back as 0.3)."""
+    assert parse_spec(canonical(spec)) == spec
+
+
+def test_spec_numbers_may_carry_an_exponent():
+    assert canonical({"noise": 100.0}) == "noise:100"
+    assert parse_spec("noise:1e+02+jpeg:5e+01") == {"noise": 100.0, "jpeg": 50}
+    assert parse_spec("blur:1E-1 +noise:2.5e+0") == {"blur": 0.1, "noise": 2.5}
 
 
 def test_spec_blur_noise_jpeg_against_independent_references():

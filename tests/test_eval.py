@@ -3,6 +3,7 @@ import csv
 import json
 import shutil
 
+import cv2
 import numpy as np
 import paddle
 import pytest
@@ -63,7 +64,6 @@ def test_model_eval_with_images_and_figures(tmp_path):
     fig = list((eval_dir / "figures" / "Set5").glob("*.png"))
     assert len(fig) == 5
     # the saved SR images are what was scored: Y-PSNR by hand against the mod-cropped HR
-    import cv2
     rows = {r["image"]: r for r in csv.DictReader(open(eval_dir / "per_image.csv"))
             if r["method"] == "SRResNet"}
     saved = sorted((eval_dir / "images" / "Set5" / "SRResNet").glob("*.png"))
@@ -168,7 +168,6 @@ def psnr_by_hand(a, b, border):
 def test_gray_image_is_scored_on_its_gray_values_like_matlab(tmp_path):
     """MATLAB's scripts apply rgb2ycbcr only to 3-channel images: a gray HR is scored on its
     own values. Scoring Y of the gray replicated to RGB adds 20 log10(255/219) = 1.32 dB."""
-    import cv2
     import skimage.data
 
     from paddle_srgan.data.imresize import imresize
@@ -264,6 +263,32 @@ def test_eval_under_a_degradation_spec_is_recorded_and_reproducible(tmp_path):
     assert folder["meta"]["degrade"] is None
 
 
+@pytest.mark.parametrize("layout, side", [("folder", 3), ("benchmark", 19)])
+def test_an_image_too_small_to_score_is_one_line_before_any_work(tmp_path, layout, side):
+    """3x3 (nothing left after the mod-crop) and 19x19 (16x16 mod-cropped: 8x8 after the
+    4-pixel border, smaller than SSIM's window) gave ValueError tracebacks after scoring the
+    images before them. 20x20 is the least x4 can score."""
+    hr = tmp_path / "Mine" / "HR"
+    hr.mkdir(parents=True)
+    shutil.copy(SET5 / "HR" / "bird.png", hr / "a_bird.png")
+    small = (read_rgb(SET5 / "HR" / "baby.png")[:side, :side + 1]).copy()
+    cv2.imwrite(str(hr / "small.png"), small[..., ::-1])
+    where = ["--datasets", hr] if layout == "folder" else [
+        "--data-root", tmp_path, "--datasets", "Set5"]
+    if layout == "benchmark":
+        (tmp_path / "Mine").rename(tmp_path / "Set5")
+        hr = tmp_path / "Set5" / "HR"
+    proc = run_tool("eval", "--bicubic-only", *where, "--out", tmp_path / "out", check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip() == (f"error: image {hr / 'small.png'} is {side + 1}x{side}; "
+                                   f"scoring at x4 needs at least 20x20 pixels (a 4-pixel "
+                                   f"border on each side, then SSIM's 11x11 window)")
+    assert not (tmp_path / "out").exists()
+    if side == 19:  # one pixel more is scored
+        cv2.imwrite(str(hr / "small.png"), read_rgb(SET5 / "HR" / "baby.png")[:20, :20, ::-1])
+        run_tool("eval", "--bicubic-only", *where, "--no-niqe", "--out", tmp_path / "out")
+
+
 def test_degraded_results_go_beside_the_clean_ones(tmp_path):
     run_tool("eval", "--bicubic-only", "--data-root", BENCH, "--datasets", "Set5", "--no-niqe",
              "--degrade", "jpeg:90+noise:1", cwd=tmp_path)
@@ -275,10 +300,14 @@ def test_degraded_results_go_beside_the_clean_ones(tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["--degrade", "jpeg:abc"], "error: --degrade jpeg:abc: 'jpeg' takes an integer quality"),
     (["--degrade", "noise:5", "--lr-from", "folder"], "error: --degrade noise:5: "),
+    # ran without end (a 12001-pixel kernel) / asked for 2.6 TiB: bounded, refused at once
+    (["--degrade", "blur:2000"], "error: --degrade blur:2000: 'blur' takes a Gaussian sigma "
+                                 "in HR pixels 0.1..10, got '2000'"),
+    (["--degrade", "blur:100000"], "error: --degrade blur:100000: 'blur' takes"),
 ])
 def test_bad_degradation_spec_is_one_clear_line(tmp_path, args, message):
     proc = run_tool("eval", "--bicubic-only", "--data-root", BENCH, "--datasets", "Set5",
-                    "--out", tmp_path, *args, check=False)
+                    "--out", tmp_path, *args, check=False, timeout=60)
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith(message) and len(proc.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "results.json").exists()

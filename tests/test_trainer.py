@@ -21,6 +21,7 @@ from conftest import (
     assert_same_weights,
     best_record,
     not_blank,
+    png_declaring,
     run_tool,
     tiny_config,
     vdl_steps,
@@ -160,20 +161,36 @@ def test_a_failed_start_leaves_no_run_directory(tmp_path, train_images):
     assert proc.returncode == 2 and "'datasets.train.hr_dir'" in proc.stderr
     assert not (tmp_path / "runs" / "tiny").exists()
 
-def test_a_corrupt_training_image_stops_the_run_in_one_line(tmp_path, train_images):
-    """A truncated PNG passes the set's header checks and fails in a DataLoader worker; Paddle
-    re-raises it in its reader thread with the worker's traceback inside, and the main thread
-    then dies on 'Blocking queue is killed' (about 70 lines of two tracebacks). One line."""
+CORRUPT_IMAGE_ERRORS = {
+    "truncated": "truncated PNG (the file ends before its last chunk)",
+    # a complete PNG whose data is far short of what its header declares: libpng's own
+    # "libpng error: Not enough image data" line must not reach the console beside ours
+    "declares 30000x30000": "not a decodable PNG file (corrupt or truncated: Not enough "
+                            "image data)"}
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+@pytest.mark.parametrize("damage", list(CORRUPT_IMAGE_ERRORS))
+def test_a_corrupt_training_image_stops_the_run_in_one_line(tmp_path, train_images, damage,
+                                                            workers):
+    """A corrupt PNG passes the set's header checks and fails when a batch is read. In a
+    worker, Paddle re-raises it in its reader thread with the worker's traceback inside, and
+    the main thread then died on 'Blocking queue is killed' (about 70 lines of two
+    tracebacks). Without workers, Paddle's loader thread died without closing its queue and
+    the run waited forever, deaf to SIGTERM and Ctrl-C (a hang fails here in 60 s). Both: one
+    line, exit 2."""
     folder = tmp_path / "hr"
     folder.mkdir()
     for image in train_images.iterdir():
         (folder / image.name).write_bytes(image.read_bytes())
     data = (folder / "coffee.png").read_bytes()
-    (folder / "coffee.png").write_bytes(data[:len(data) // 2])
-    config = tiny_config(tmp_path, folder, **{"datasets.train.num_workers": 2})
-    proc = run_tool("train", "-c", config, check=False)
+    (folder / "coffee.png").write_bytes(data[:len(data) // 2] if damage == "truncated"
+                                        else png_declaring(30000, 30000))
+    config = tiny_config(tmp_path, folder, **{"datasets.train.num_workers": workers})
+    proc = run_tool("train", "-c", config, check=False, timeout=60)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and "Blocking queue" not in proc.stderr
+    assert "libpng" not in proc.stderr
     errors = [line for line in proc.stderr.splitlines() if "rror" in line]
-    assert errors == [f"error: cannot read image {folder / 'coffee.png'}: truncated PNG (the "
-                      f"file ends before its last chunk)"]
+    assert errors == [f"error: cannot read image {folder / 'coffee.png'}: "
+                      f"{CORRUPT_IMAGE_ERRORS[damage]}"]

@@ -94,6 +94,17 @@ def make_lr(job):
     return len(scales)
 
 
+def check_lr_sizes(hr_files, scale):
+    """Refuse, by their headers and before any file is written, HR images with a side
+    shorter than the largest scale (their LR would have no pixel)."""
+    from paddle_srgan.data.io import image_size
+    for path in hr_files:
+        h, w = image_size(path)
+        if min(h, w) < scale:
+            raise InputError(f"image {path} is {w}x{h}; an LR image at x{scale} needs at least "
+                             f"{scale}x{scale} pixels")
+
+
 def run_jobs(fn, jobs, workers, desc):
     """fn over jobs in `workers` processes with a progress bar; returns the sum of results."""
     from tqdm import tqdm
@@ -127,6 +138,7 @@ def cmd_make_lr(args):
         print(f"wrote {n} sub-images of {args.sub_images}x{args.sub_images} (step {step}) "
               f"from {len(hr_files)} images to {sub_dir}")
         hr_dir, hr_files = sub_dir, list_images(sub_dir)
+    check_lr_sizes(hr_files, max(args.scales))
     out = Path(args.out)
     jobs = [(p, out, tuple(args.scales), degrade) for p in hr_files]
     n = run_jobs(make_lr, jobs, args.workers, "LR " + " ".join(f"x{s}" for s in args.scales))

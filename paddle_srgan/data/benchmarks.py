@@ -12,10 +12,11 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ..metrics import min_scored_side
 from .colour import to_chw_float
 from .degrade_spec import canonical, degraded_lr, parse_spec
 from .folders import check_lr_size, list_config_images, match_lr_files, resolve_dir
-from .io import check_channel, list_images, read_image, select_channel
+from .io import check_channel, image_size, list_images, read_image, select_channel
 from .transforms import mod_crop
 
 # name: (images in the published set, HR folders accepted, relative to the root)
@@ -164,10 +165,24 @@ class BenchmarkSet:
                              f"not to LR files ({lr_dir})")
         self.hr_files = list_config_images(resolve_dir(hr_dir, data_root), f"{key}.hr_dir")
         self.hr_files = self.hr_files[:max_images]
+        self._check_sizes()
         self.lr_files = None
         if lr_dir is not None:
             self.lr_files = match_lr_files(self.hr_files, resolve_dir(lr_dir, data_root), scale,
                                            f"{key}.lr_dir")
+
+    def _check_sizes(self):
+        """Every HR image, mod-cropped, must be scorable with the protocol's border (the
+        scale): refused by its header before any work, naming the image and the minimum."""
+        need = min_scored_side(self.scale)
+        least = -(-need // self.scale) * self.scale  # the smallest side whose mod-crop fits
+        for path in self.hr_files:
+            h, w = image_size(path)
+            if min(h - h % self.scale, w - w % self.scale) < need:
+                raise InputError(
+                    f"image {path} is {w}x{h}; scoring at x{self.scale} needs "
+                    f"at least {least}x{least} pixels (a {self.scale}-pixel border on each "
+                    f"side, then SSIM's 11x11 window)")
 
     def __len__(self):
         return len(self.hr_files)

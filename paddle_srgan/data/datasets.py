@@ -49,7 +49,7 @@ from .transforms import augment, downscale, mod_crop, paired_random_crop, random
 paddle = import_paddle()
 
 __all__ = ["TrainPatches", "EpochBatchSampler", "build_train_set", "build_train_loader",
-           "build_val_set", "worker_init"]
+           "MainProcessLoader", "build_val_set", "worker_init"]
 
 
 class TrainPatches(paddle.io.Dataset):
@@ -255,8 +255,10 @@ def build_train_loader(cfg, start_iter=0, rank=0, world_size=1, level_scales=Non
             here with ``level_scales``.
 
     Returns:
-        paddle.io.DataLoader yielding {"lr": float32 Tensor [B, C, h, w] in [0, 1],
-        "hr": float32 Tensor [B, C, H, W] in [0, 1]} forever.
+        an iterable yielding {"lr": float32 Tensor [B, C, h, w] in [0, 1],
+        "hr": float32 Tensor [B, C, H, W] in [0, 1]} forever, with the EpochBatchSampler as
+        ``batch_sampler``: a paddle.io.DataLoader with ``num_workers`` worker processes, or a
+        MainProcessLoader for 0.
 
     With worker processes, OpenCV is set to one thread in this process (and so in the
     workers, which inherit it): see the comment in the code.
@@ -265,15 +267,43 @@ def build_train_loader(cfg, start_iter=0, rank=0, world_size=1, level_scales=Non
     sampler = EpochBatchSampler(len(dataset), cfg["train"]["batch_size"], rank=rank,
                                 world_size=world_size, seed=cfg["seed"], start_iter=start_iter)
     num_workers = cfg["datasets"]["train"]["num_workers"]
-    if num_workers > 0:
-        # Workers share the cores with training, so each should use one OpenCV thread. It
-        # must be set here, before the fork, not in a worker_init_fn: a forked worker
-        # inherits OpenCV's thread pool without its threads, and cv2.setNumThreads there
-        # waits forever for them once this process has run any parallel cv2 call.
-        cv2.setNumThreads(1)
+    if num_workers == 0:
+        return MainProcessLoader(dataset, sampler)
+    # Workers share the cores with training, so each should use one OpenCV thread. It must
+    # be set here, before the fork, not in a worker_init_fn: a forked worker inherits
+    # OpenCV's thread pool without its threads, and cv2.setNumThreads there waits forever
+    # for them once this process has run any parallel cv2 call.
+    cv2.setNumThreads(1)
     # One endless iterator is made per run, so persistent_workers would change nothing.
     return paddle.io.DataLoader(dataset, batch_sampler=sampler, num_workers=num_workers,
                                 worker_init_fn=functools.partial(worker_init, os.getpid()))
+
+
+class MainProcessLoader:
+    """The batches of ``datasets.train.num_workers: 0``, read in the calling thread.
+
+    Paddle's DataLoader reads in a background thread even without workers. When the data
+    set raises there (a corrupt training image), that thread ends without closing the queue
+    the training thread waits on inside C++, which then waits forever: a Python signal
+    handler never runs there, so SIGTERM and Ctrl-C were ignored too. Read here, the error
+    reaches the training loop, and a signal is handled between two images.
+
+    Args:
+        dataset: TrainPatches (or any map-style set of dicts of equally shaped arrays).
+        batch_sampler: EpochBatchSampler, kept as ``batch_sampler`` as on a DataLoader.
+
+    Yields (iter): {key: Tensor [B, ...]}, the items' arrays stacked, as the DataLoader's
+    default collation gives them.
+    """
+
+    def __init__(self, dataset, batch_sampler):
+        self.dataset, self.batch_sampler = dataset, batch_sampler
+
+    def __iter__(self):
+        for indices in self.batch_sampler:
+            items = [self.dataset[i] for i in indices]
+            yield {key: paddle.to_tensor(np.stack([item[key] for item in items]))
+                   for key in items[0]}
 
 
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h

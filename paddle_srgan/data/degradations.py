@@ -25,7 +25,12 @@ from .colour import rgb_to_gray
 
 __all__ = ["anisotropic_gaussian_kernel", "generalized_gaussian_kernel", "plateau_kernel",
            "sinc_kernel", "bessel_j1", "blur", "resize", "gaussian_noise", "poisson_noise",
-           "jpeg", "INTERPOLATIONS"]
+           "jpeg", "INTERPOLATIONS", "MAX_KERNEL_SIZE"]
+
+# The largest blur kernel side the degradations build (Real-ESRGAN draws 7..21): the bound of
+# realworld's kernel_range and of --degrade blur's sigma (side 2 ceil(3 sigma) + 1). A
+# kernel's cost grows with its area: a 2000-sigma blur (a side of 12001) ran without end.
+MAX_KERNEL_SIZE = 61
 
 # name -> OpenCV flag: the random resize's interpolation choices (Real-ESRGAN: area,
 # bilinear, bicubic)

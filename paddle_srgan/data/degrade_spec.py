@@ -4,16 +4,18 @@ prepare_data's make_lr), so both give the same pixels.
 
 Grammar: ``SPEC = OP ("+" OP)*``, each kind at most once, written in any order:
 
-    blur:SIGMA    isotropic Gaussian blur of the HR image (std SIGMA > 0 in HR pixels, kernel
-                  side 2 * ceil(3 SIGMA) + 1, mirrored borders), rounded to the HR's integers,
+    blur:SIGMA    isotropic Gaussian blur of the HR image (std SIGMA 0.1..10 in HR pixels,
+                  kernel side 2 * ceil(3 SIGMA) + 1 <= 61, degradations.MAX_KERNEL_SIZE,
+                  mirrored borders), rounded to the HR's integers,
                   *before* the MATLAB-bicubic shrink: the camera blurs the scene before the
                   sensor samples it (the classical model y = (x * k) downarrow_s + n)
-    noise:SIGMA   white Gaussian noise added to the LR, std SIGMA >= 0 on the 0-255 scale
+    noise:SIGMA   white Gaussian noise added to the LR, std SIGMA 0..255 on the 0-255 scale
                   (x 257 for 16-bit images), independent per channel (shared by the three
                   channels of a gray file); then rounded and clipped
     jpeg:Q        JPEG at quality Q (integer 1..100; OpenCV's libjpeg, 4:2:0) of the LR
                   (16-bit LR is first scaled to 8 bit)
 
+Values are decimal numbers ('1e-3' too); out of range is refused in one line (_BOUNDS).
 Order of application, whatever the written order: blur (HR) -> MATLAB bicubic -> noise ->
 JPEG (the order a camera pipeline applies them). `canonical` writes a spec in that order.
 
@@ -24,6 +26,7 @@ LR pixels, whatever the other images or their order.
 """
 import hashlib
 import math
+import re
 
 import numpy as np
 
@@ -39,22 +42,42 @@ ORDER = ("blur", "noise", "jpeg")
 SEED_RULE = "numpy default_rng(int.from_bytes(sha256(file stem).digest()[:8], 'little'))"
 
 
-def _number(kind, text, what):
+# What each operation takes: (lowest, highest, in words). The one place a spec's values are
+# checked. Blur: sigma 10 gives the kernel side 61 (2 ceil(3 sigma) + 1), the largest blur
+# kernel the degradations build (degradations.MAX_KERNEL_SIZE); below 0.1 the kernel is the
+# identity to float precision (and 1e-200 divided by zero). Noise: past 255 the LR is
+# clipped noise alone.
+_BOUNDS = {"blur": (0.1, (deg.MAX_KERNEL_SIZE - 1) / 6, "a Gaussian sigma in HR pixels"),
+           "noise": (0.0, 255.0, "a Gaussian sigma on the 0-255 scale"),
+           "jpeg": (1, 100, "an integer quality")}
+_EXAMPLES = {"blur": "1.2", "noise": "5", "jpeg": "50"}
+# '+' joins operations; one inside a number ('1e+06') is followed by a digit, not a name
+_OPERATION_SEPARATOR = re.compile(r"\+(?=\s*[A-Za-z])")
+
+
+def _expected(kind):
+    low, high, words = _BOUNDS[kind]
+    return f"{words} {low:g}..{high:g}"
+
+
+def _number(kind, text):
+    """The value of one operation; ValueError unless a finite number within _BOUNDS
+    (an integer for jpeg)."""
     value = float(text)  # ValueError for junk, handled by the caller
-    if not math.isfinite(value):
+    low, high, _ = _BOUNDS[kind]
+    if not low <= value <= high:  # NaN fails too; inf is past every bound
         raise ValueError
     if kind == "jpeg":
-        if not value.is_integer() or not 1 <= value <= 100:
+        if not value.is_integer():
             raise ValueError
         return int(value)
-    if value < 0 or (kind == "blur" and value == 0):
-        raise ValueError
     return value
 
 
-_EXPECTED = {"blur": "a Gaussian sigma > 0 (HR pixels)",
-             "noise": "a Gaussian sigma >= 0 (0-255 scale)",
-             "jpeg": "an integer quality 1..100"}
+def _format(value):
+    """The shortest text that parses back to exactly `value` ('1.2', '5', '1e-05')."""
+    text = repr(value)
+    return text[:-2] if text.endswith(".0") else text
 
 
 def parse_spec(text, what="--degrade"):
@@ -62,24 +85,24 @@ def parse_spec(text, what="--degrade"):
     application order); None or '' -> None. InputError "WHAT TEXT: why" for a bad spec."""
     if text is None or (isinstance(text, str) and not text.strip()):
         return None
-    if isinstance(text, dict):
-        return {k: text[k] for k in ORDER if k in text}
+    if isinstance(text, dict):  # an already parsed spec: checked again, as its text
+        text = "+".join(f"{k}:{_format(float(v))}" for k, v in text.items())
     spec = {}
-    for op in str(text).split("+"):
+    for op in _OPERATION_SEPARATOR.split(str(text)):
         kind, sep, value = op.strip().partition(":")
         kind = kind.strip().lower()
-        if kind not in _EXPECTED:
+        if kind not in _BOUNDS:
             raise InputError(f"{what} {text}: unknown operation {op.strip()!r} (use "
                              f"blur:SIGMA, noise:SIGMA, jpeg:Q joined by '+')")
         if not sep:
-            raise InputError(f"{what} {text}: '{kind}' needs a value, e.g. {kind}:"
-                             f"{ {'blur': '1.2', 'noise': '5', 'jpeg': '50'}[kind] }")
+            raise InputError(f"{what} {text}: '{kind}' needs a value, e.g. "
+                             f"{kind}:{_EXAMPLES[kind]}")
         if kind in spec:
             raise InputError(f"{what} {text}: '{kind}' is given twice")
         try:
-            spec[kind] = _number(kind, value.strip(), what)
+            spec[kind] = _number(kind, value.strip())
         except ValueError:
-            raise InputError(f"{what} {text}: '{kind}' takes {_EXPECTED[kind]}, "
+            raise InputError(f"{what} {text}: '{kind}' takes {_expected(kind)}, "
                              f"got {value.strip()!r}") from None
     return {k: spec[k] for k in ORDER if k in spec}
 
@@ -89,7 +112,7 @@ def canonical(spec):
     spec = parse_spec(spec)
     if spec is None:
         return None
-    return "+".join(f"{k}:{spec[k]:g}" for k in ORDER if k in spec)
+    return "+".join(f"{k}:{_format(spec[k])}" for k in ORDER if k in spec)
 
 
 def describe(spec):

@@ -3,9 +3,15 @@
 Everything here speaks RGB numpy arrays [H, W, 3] in the file's own integer type: uint8
 (values 0..255) or uint16 (0..65535; 16-bit PNG/TIFF keep their depth). Files are read as
 bytes and decoded in memory (``np.fromfile`` + ``cv2.imdecode``) because ``cv2.imread`` cannot
-open non-ASCII paths on Windows; the same holds for writing.
+open non-ASCII paths on Windows; the same holds for writing. Only PNG, JPEG, BMP, TIFF and
+WebP content is decoded, whatever the file's name (Pillow reads their size from the header:
+image_size), and a decoder's own console messages become part of our one error line.
 """
 import os
+import re
+import struct
+import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -17,8 +23,8 @@ from ..storage import atomic_write_bytes
 from .colour import rgb_to_gray, rgb_to_y
 from .imresize import INTEGER_MAX
 
-__all__ = ["IMAGE_EXTENSIONS", "ImageReadError", "read_image", "write_image", "image_size",
-           "list_images", "check_channel", "select_channel"]
+__all__ = ["IMAGE_EXTENSIONS", "FORMATS", "ImageReadError", "read_image", "write_image",
+           "image_size", "list_images", "check_channel", "select_channel"]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 # File formats that can hold 16-bit samples (cv2.imencode silently refuses the others).
@@ -31,14 +37,137 @@ class ImageReadError(InputError):
 
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-IEND = b"IEND"  # the type of a PNG's mandatory last chunk
+# The formats read_image decodes, by their first bytes. OpenCV picks a decoder by content,
+# whatever the file's name: without this gate a Radiance .hdr (no size OpenCV or Pillow can
+# read cheaply; 6 MB of run-length data can decode to gigabytes) or an OpenEXR would be
+# decoded too.
+_SIGNATURES = (("PNG", PNG_SIGNATURE), ("JPEG", b"\xff\xd8\xff"), ("BMP", b"BM"),
+               ("TIFF", b"II*\0"), ("TIFF", b"MM\0*"), ("TIFF", b"II+\0"), ("TIFF", b"MM\0+"))
+FORMATS = "PNG, JPEG, BMP, TIFF or WebP"
+
+
+def _image_format(data):
+    """'PNG', 'JPEG', 'BMP', 'TIFF' or 'WebP' from the first bytes of an encoded image
+    (uint8 array or bytes); None for any other content."""
+    head = bytes(data[:12])
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WebP"
+    return next((name for name, magic in _SIGNATURES if head.startswith(magic)), None)
+
+
+def _png_complete(data):
+    """Does a PNG hold its chunks whole up to a complete IEND chunk? Walks the chunk
+    lengths only (microseconds); bytes after IEND are allowed, as decoders ignore them."""
+    view, n, pos = memoryview(data).cast("B"), len(data), len(PNG_SIGNATURE)
+    while pos + 12 <= n:
+        length, kind = struct.unpack_from(">I4s", view, pos)
+        pos += 12 + length
+        if kind == b"IEND":
+            return pos <= n
+    return False
+
+
+_DECODER_LOCK = threading.Lock()  # one redirection of the process's stderr at a time
+# A fork (DataLoader workers) waits for a decode in another thread to end: a child would
+# otherwise start with the lock held forever and its stderr in the parent's temporary file.
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_DECODER_LOCK.acquire, after_in_parent=_DECODER_LOCK.release,
+                        after_in_child=_DECODER_LOCK.release)
+# What decoders print: OpenCV's log ("[ERROR:0@0.4] global grfmt_tiff.cpp:117 TIFF_Error ...")
+# and libpng's default handlers ("libpng error: Not enough image data"); and where an OpenCV
+# error was raised ("OpenCV(5.1.0) /path/alloc.cpp:73: error: (-4:Insufficient memory) ...
+# in function 'OutOfMemoryError'"), which says nothing to a user
+_DECODER_LINE = re.compile(r"^(\[\w+:[^\]]*\] global \S+ |libpng (error|warning): )")
+_OPENCV_WHERE = re.compile(r"OpenCV\([^)]*\) \S+: error: \(-?\d+:([^)]*)\) (.*?)"
+                           r"( in function '[^']*')?\s*$", re.S)
+
+
+def _decode(data, path, kind):
+    """cv2.imdecode(data, IMREAD_UNCHANGED), with what the decoders print kept off the
+    console; ImageReadError naming `path` and the decoder's reason if it fails.
+
+    libpng (through OpenCV's default handlers) and OpenCV's log write straight to the
+    process's stderr from C, a line the user saw before ours. During the decode fd 2 goes
+    to a temporary file; a decoded image's warnings, and anything another thread wrote
+    meanwhile, are passed on to stderr afterwards. OpenCV raises instead of returning None
+    when the declared size is past its limit (2^30 pixels) or memory runs out.
+    """
+    with _DECODER_LOCK, tempfile.TemporaryFile() as sink:
+        sys.stderr.flush()
+        try:
+            saved = os.dup(2)
+        except OSError:  # no stderr at all (a daemon): nothing to keep clean
+            saved = None
+        if saved is not None:
+            os.dup2(sink.fileno(), 2)
+        img, raised = None, None
+        try:
+            img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+        except cv2.error as exc:
+            raised = exc
+        finally:
+            if saved is not None:
+                os.dup2(saved, 2)
+                os.close(saved)
+        sink.seek(0)
+        lines = sink.read().decode("utf-8", "replace").splitlines(keepends=True)
+    messages = [line for line in lines if _DECODER_LINE.match(line)]
+    passed_on = "".join(line for line in lines if img is not None or line not in messages)
+    if passed_on:
+        sys.stderr.write(passed_on)
+        sys.stderr.flush()
+    if img is not None:
+        return img
+    if raised is not None:
+        reason = _opencv_reason(str(raised))
+    else:
+        said = _opencv_reason(_DECODER_LINE.sub("", messages[0])) if messages else ""
+        reason = "corrupt or truncated" + (f": {said}" if said else "")
+    raise ImageReadError(f"cannot read image {path}: not a decodable {kind} file ({reason})")
+
+
+def _opencv_reason(text):
+    """'Insufficient memory: Failed to allocate 2700000000 bytes' from an OpenCV error's
+    text; other text stripped as it is."""
+    if "CV_IO_MAX_IMAGE_PIXELS" in text:
+        return "its header declares more than 2^30 pixels, OpenCV's limit"
+    match = _OPENCV_WHERE.search(text)
+    return f"{match.group(1)}: {match.group(2)}" if match else text.strip()
+
+
+def _read_bytes(path):
+    """uint8 [N] contents of a non-empty file; ImageReadError naming it otherwise."""
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError as exc:
+        reason = "no such file" if not os.path.exists(path) else exc.strerror or str(exc)
+        raise ImageReadError(f"cannot read image {path}: {reason}") from None
+    if data.size == 0:
+        raise ImageReadError(f"cannot read image {path}: the file is empty")
+    return data
+
+
+def _check_encoded(data, path):
+    """The format of encoded image bytes (_image_format) after the checks made before
+    decoding: a supported format (by content, not by name) and, for a PNG, complete data
+    (_png_complete). ImageReadError naming `path` otherwise."""
+    kind = _image_format(data)
+    if kind is None:
+        raise ImageReadError(f"cannot read image {path}: not a {FORMATS} file (it starts "
+                             f"with {bytes(data[:8])!r})")
+    if kind == "PNG" and not _png_complete(data):
+        # a cut-off copy or sync stopped half way
+        raise ImageReadError(f"cannot read image {path}: truncated PNG (the file ends "
+                             f"before its last chunk)")
+    return kind
 
 
 def read_image(path, keep_gray=False, keep_alpha=False):
     """Decode an image file to RGB.
 
     Args:
-        path: str or Path of a PNG, JPEG, BMP or TIFF file (any characters in the name).
+        path: str or Path of a PNG, JPEG, BMP, TIFF or WebP file (any characters in the
+            name); the format is told by the content, and no other is decoded.
         keep_gray: return gray files as [H, W, 1] instead of three identical channels
             (benchmarks need to know: the literature scores a gray image on its own values).
         keep_alpha: return RGBA files as [H, W, 4] (RGBA order) instead of dropping the
@@ -51,25 +180,12 @@ def read_image(path, keep_gray=False, keep_alpha=False):
         are returned as stored, as benchmark files expect.
 
     Raises:
-        ImageReadError: the file is missing, empty, not decodable, or not 8/16-bit.
+        ImageReadError: the file is missing, empty, of another format, truncated, not
+            decodable, or not 8/16-bit.
     """
     path = os.fspath(path)
-    try:
-        data = np.fromfile(path, dtype=np.uint8)
-    except OSError as exc:
-        reason = "no such file" if not os.path.exists(path) else exc.strerror or str(exc)
-        raise ImageReadError(f"cannot read image {path}: {reason}") from None
-    if data.size == 0:
-        raise ImageReadError(f"cannot read image {path}: the file is empty")
-    if data[:8].tobytes() == PNG_SIGNATURE and IEND not in data[-12:].tobytes():
-        # a cut-off PNG (a copy or sync stopped half way): refused before libpng, which
-        # would print its own "libpng error" line beside ours
-        raise ImageReadError(f"cannot read image {path}: truncated PNG (the file ends "
-                             f"before its last chunk)")
-    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
-    if img is None:
-        raise ImageReadError(f"cannot read image {path}: not a decodable PNG/JPEG/BMP/TIFF "
-                             f"(corrupt, truncated or another format)")
+    data = _read_bytes(path)
+    img = _decode(data, path, _check_encoded(data, path))
     if img.dtype not in INTEGER_MAX:
         raise ImageReadError(f"cannot read image {path}: {img.dtype} samples are not supported "
                              f"(expected 8-bit or 16-bit integer images)")
@@ -126,15 +242,16 @@ _HEADER_LOCK = threading.Lock()  # image_size lifts Pillow's size limit for one 
 
 
 def image_size(path):
-    """(height, width) of an image file, from its header where Pillow can read it.
+    """(height, width) of an image file, from its header (Pillow); nothing is decoded.
 
     Scanning a training set this way takes milliseconds instead of decoding every image, and
-    a server checks an upload's size this way before decoding it.
-    Files Pillow does not know (some TIFF variants) are decoded instead, which also gives
-    read_image's exact error for unsupported ones.
+    a server checks an upload's size this way before decoding it. A file whose header
+    Pillow cannot read is refused with read_image's reason (another format, a truncated or
+    corrupt PNG), or as one whose size cannot be read: decoding it to learn its size would
+    allocate whatever it declares.
 
     Raises:
-        ImageReadError: the file is missing or not an image read_image accepts.
+        ImageReadError: the file is missing or its size cannot be read from its header.
     """
     from PIL import Image, UnidentifiedImageError  # only here: the rest of io needs no Pillow
 
@@ -152,7 +269,9 @@ def image_size(path):
     except FileNotFoundError:
         raise ImageReadError(f"cannot read image {path}: no such file") from None
     except (UnidentifiedImageError, OSError):
-        return read_image(path).shape[:2]
+        kind = _check_encoded(_read_bytes(os.fspath(path)), path)
+        raise ImageReadError(f"cannot read image {path}: corrupt {kind} file (its size cannot "
+                             f"be read from its header)") from None
     return height, width
 
 

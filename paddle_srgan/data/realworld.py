@@ -25,6 +25,8 @@ resize, noise) in a random order (BSRGAN's idea; Zhang et al., ICCV 2021).
 Every random number comes from the ``numpy.random.Generator`` passed in, in a fixed sequence,
 so the LR of a patch is a function of (seed, index) like the rest of the data.
 """
+import math
+
 import numpy as np
 
 from ..errors import InputError
@@ -39,8 +41,12 @@ _STAGE_KEYS = ("kernel_list", "kernel_prob", "sinc_prob", "blur_sigma", "betag_r
                "betap_range", "resize_prob", "resize_range", "gaussian_noise_prob",
                "noise_range", "poisson_scale_range", "gray_noise_prob", "jpeg_range")
 _PROBABILITIES = ("sinc_prob", "gaussian_noise_prob", "gray_noise_prob")
-_RANGES = {"blur_sigma": 0, "betag_range": 0, "betap_range": 0, "resize_range": 0,
-           "noise_range": 0, "poisson_scale_range": 0, "jpeg_range": 1}  # name: lowest value
+# name: (lowest, highest) value. A resize past x4 would grow a patch without bound (x1e6
+# asked for terabytes); Real-ESRGAN stays within [0.15, 1.5].
+_RANGES = {"blur_sigma": (0, math.inf), "betag_range": (0, math.inf),
+           "betap_range": (0, math.inf), "resize_range": (0, 4),
+           "noise_range": (0, math.inf), "poisson_scale_range": (0, math.inf),
+           "jpeg_range": (1, 100)}
 
 
 def describe(degradation):
@@ -86,7 +92,7 @@ class RealWorldDegradation:
             raise InputError(f"'{key}': unknown keys {sorted(unknown)}, missing keys "
                              f"{sorted(missing)}")
         self.key = key
-        lo, hi = self._range("kernel_range", kernel_range, low=1)
+        lo, hi = self._range("kernel_range", kernel_range, low=1, high=deg.MAX_KERNEL_SIZE)
         if lo % 2 == 0 or hi % 2 == 0 or not all(float(v).is_integer() for v in (lo, hi)):
             raise InputError(f"'{key}.kernel_range' must hold two odd integers, got "
                              f"{kernel_range!r}")
@@ -104,13 +110,14 @@ class RealWorldDegradation:
             raise InputError(f"'{self.key}.{name}' must be a probability in [0, 1], got {p!r}")
         return float(p)
 
-    def _range(self, name, value, low=0):
+    def _range(self, name, value, low=0, high=math.inf):
         ok = (isinstance(value, (list, tuple)) and len(value) == 2
               and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
-              and low <= value[0] <= value[1])
+              and low <= value[0] <= value[1] <= high)
         if not ok:
-            raise InputError(f"'{self.key}.{name}' must be [lo, hi] with {low} <= lo <= hi, "
-                             f"got {value!r}")
+            bound = f" <= {high:g}" if high < math.inf else ""
+            raise InputError(f"'{self.key}.{name}' must be [lo, hi] with {low} <= lo <= "
+                             f"hi{bound}, got {value!r}")
         return float(value[0]), float(value[1])
 
     def _distribution(self, name, probs, n):
@@ -134,10 +141,8 @@ class RealWorldDegradation:
                                                    cfg["resize_prob" + suffix], 3)}
         for name in _PROBABILITIES:
             stage[name] = self._probability(name + suffix, cfg[name + suffix])
-        for name, low in _RANGES.items():
-            stage[name] = self._range(name + suffix, cfg[name + suffix], low)
-        if stage["jpeg_range"][1] > 100:
-            raise InputError(f"'{self.key}.jpeg_range{suffix}' must be within [1, 100]")
+        for name, (low, high) in _RANGES.items():
+            stage[name] = self._range(name + suffix, cfg[name + suffix], low, high)
         if stage["blur_sigma"][0] <= 0 or stage["resize_range"][0] <= 0:
             raise InputError(f"'{self.key}.blur_sigma{suffix}' and 'resize_range{suffix}' "
                              f"must be > 0")

@@ -42,7 +42,7 @@ from ..compat import import_paddle, seed_everything, use_device
 from ..config import config_differences, dump_config
 from ..data.datasets import build_train_loader, build_train_set, build_val_set
 from ..data.io import write_image
-from ..errors import InputError
+from ..errors import InputError, UserError
 from ..models import count_parameters, level_scales
 from . import figures, report
 from .evaluator import evaluate, evaluate_reference, mean_scores, validate
@@ -264,13 +264,15 @@ class Trainer:
             path = ckpt.save_checkpoint(state, self.run_dir, self.train_cfg["keep_last"])
         self.log.info(f"checkpoint {path}")
 
-    def _stop_after_loader_error(self):
-        """The loader failed (a worker died). True if this process's own stop signal follows
-        (a platform stopping the whole process group: a clean stop); else the last completed
-        iteration is saved and False returned (the caller re-raises). With several ranks
-        nothing is saved here: the others are not at this point, and the BN all-reduce of a
-        save would wait for them forever."""
-        worker_error = self.stop.worker_error  # a corrupt image: no stop signal to wait for
+    def _stop_after_loader_error(self, exc):
+        """The loader raised `exc` (a worker died, or a user error such as a corrupt image,
+        from a worker or read in this process). True if this process's own stop signal
+        follows (a platform stopping the whole process group: a clean stop); else the last
+        completed iteration is saved and False returned (the caller re-raises). With several
+        ranks nothing is saved here: the others are not at this point, and the BN all-reduce
+        of a save would wait for them forever."""
+        # a corrupt image: no stop signal to wait for
+        worker_error = self.stop.worker_error or (exc if isinstance(exc, UserError) else None)
         if worker_error is None and self.stop.wait_for_signal():
             return True
         if self.world == 1:
@@ -340,8 +342,8 @@ class Trainer:
                     t0 = time.perf_counter()
                     try:
                         batch = self.stop.next_batch(loader)
-                    except Exception:
-                        if not self._stop_after_loader_error():
+                    except Exception as exc:
+                        if not self._stop_after_loader_error(exc):
                             raise
                         break
                     data_seconds = time.perf_counter() - t0

@@ -23,8 +23,9 @@ import numpy as np
 
 from ..data.colour import rgb_to_gray, rgb_to_y
 
-__all__ = ["psnr", "ssim", "niqe", "niqe_fits", "periodic_artifacts", "remove_border",
-           "protocol", "no_reference_protocol", "lpips", "lpips_protocol", "UndefinedScore"]
+__all__ = ["psnr", "ssim", "niqe", "niqe_fits", "min_scored_side", "periodic_artifacts",
+           "remove_border", "protocol", "no_reference_protocol", "lpips", "lpips_protocol",
+           "UndefinedScore"]
 
 
 class UndefinedScore(ValueError):
@@ -215,6 +216,12 @@ def niqe(img, crop_border=0, gray=False):
     """
     from .naturalness import niqe_of_luma
     return niqe_of_luma(np.round(_luma(img, crop_border, gray)))
+
+
+def min_scored_side(crop_border=0):
+    """The smallest image side PSNR and SSIM can score after removing `crop_border` pixels
+    from each border: SSIM's 11x11 window must fit in what is left."""
+    return 2 * crop_border + _SSIM_SIZE
 
 
 def niqe_fits(shape, crop_border=0):
