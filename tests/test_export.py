@@ -657,3 +657,28 @@ def test_an_export_removes_what_killed_exports_left_behind(tiny, tmp_path):
     export.export_generator(tiny["generator"], tmp_path / "tiny_x4")
     assert not stale.exists() and running.exists() and other.exists()
     assert predictor.read_metadata(tmp_path / "tiny_x4")["scale"] == 4
+
+
+def test_infer_never_replaces_an_input(tiny, tmp_path):
+    """Issue 25: --input D --output D with the user's own photo_x4.png beside photo.png. The
+    result of photo.png would be written over photo_x4.png (and that one upscaled again into
+    photo_x4_x4.png): refused before anything is written, the user's file byte-identical."""
+    folder = tmp_path / "D"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "photo.png"), astronaut_crop(10, 10, 12, 12))
+    cv2.imwrite(str(folder / "photo_x4.png"), astronaut_crop(100, 100, 48, 48))
+    mine = (folder / "photo_x4.png").read_bytes()
+    proc = run_tool("infer", "--model", tiny["prefix"], "--input", folder, "--output", folder,
+                    check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f"error: the result of {folder / 'photo.png'} would replace {folder / 'photo_x4.png'}, "
+        f"an input of this run; nothing was written: give --output a folder that holds no "
+        f"input"]
+    assert (folder / "photo_x4.png").read_bytes() == mine
+    assert sorted(p.name for p in folder.iterdir()) == ["photo.png", "photo_x4.png"]
+    # the same file named another way (a relative path, from another working directory)
+    proc = run_tool("infer", "--model", tiny["prefix"], "--input", "D/photo.png",
+                    "D/photo_x4.png", "--output", folder, check=False, cwd=tmp_path)
+    assert proc.returncode == 2 and "an input of this run" in proc.stderr
+    assert (folder / "photo_x4.png").read_bytes() == mine

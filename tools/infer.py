@@ -9,8 +9,10 @@ Examples:
     python tools/infer.py --weights output/demo_x4/checkpoints/gan_G.pdparams --input a.png \\
         --output sr/                    # -c left out: the run's output/demo_x4/config.yml
 
---input takes files, folders (their images, not recursive) and glob patterns. Each output is
-<output>/<stem>_x<scale>.png with the input's bit depth (16-bit stays 16-bit) and layout: gray
+--input takes files, folders (their images, not recursive) and glob patterns, listed once
+before anything is written. Each output is <output>/<stem>_x<scale>.png (an output that would
+replace an input, e.g. your photo_x4.png beside photo.png, stops the run before any
+writing) with the input's bit depth (16-bit stays 16-bit) and layout: gray
 stays gray, RGBA keeps its alpha (upscaled bicubic). --tile bounds memory: the image is
 processed in tiles of that many LR pixels (0 or none: whole) with --tile-pad pixels of context
 (default: the model's receptive field, which makes tiled output equal untiled output). An
@@ -51,8 +53,18 @@ def collect_inputs(patterns):
     return list(dict.fromkeys(files))
 
 
+def _identity(path):
+    """(device, inode) of an existing file: one file under any of its names (relative,
+    absolute, through a link)."""
+    st = os.stat(path)
+    return st.st_dev, st.st_ino
+
+
 def output_names(files, out_dir, scale):
-    """{input: <out_dir>/<stem>_x<scale>.png}; two inputs with one output name is an error."""
+    """{input: <out_dir>/<stem>_x<scale>.png}. InputError (one line naming the files) when
+    two inputs get one output name, or an output would replace an input of this run: the
+    user's own photo_x4.png beside photo.png is never overwritten (nor upscaled again)."""
+    inputs = {_identity(path): path for path in files}
     names = {}
     for path in files:
         target = Path(out_dir) / f"{path.stem}_x{scale}.png"
@@ -60,6 +72,11 @@ def output_names(files, out_dir, scale):
         if clash is not None:
             raise InputError(f"{clash} and {path} would both be written to {target}; "
                              f"run them with different --output folders")
+        replaced = inputs.get(_identity(target)) if os.path.exists(target) else None
+        if replaced is not None:
+            raise InputError(f"the result of {path} would replace {replaced}, an input of this "
+                             f"run; nothing was written: give --output a folder that holds no "
+                             f"input")
         names[path] = target
     return names
 
