@@ -231,6 +231,9 @@ class WriteError(UserError, OSError):
         error.errno, error.strerror, error.filename = exc.errno, exc.strerror, path
         return error
 
+    def __str__(self):  # the message, not OSError's "[Errno n] strerror: filename"
+        return self.args[0]
+
 
 # Windows has no O_NOFOLLOW (and its users need a privilege to make symlinks)
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
@@ -308,7 +311,10 @@ def atomic_write_text(text, path):
 
 def atomic_save_json(obj, path, indent=1):
     """json.dump(obj) to `path` atomically (e.g. best.json); creates the parent folder."""
-    atomic_write_text(json.dumps(obj, indent=indent), path)
+    def write(tmp):
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(obj, f, indent=indent)
+    atomic_write(path, write)
 
 
 def atomic_write_bytes(data, path):
