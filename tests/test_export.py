@@ -682,3 +682,31 @@ def test_infer_never_replaces_an_input(tiny, tmp_path):
                     "D/photo_x4.png", "--output", folder, check=False, cwd=tmp_path)
     assert proc.returncode == 2 and "an input of this run" in proc.stderr
     assert (folder / "photo_x4.png").read_bytes() == mine
+
+
+def test_export_metadata_is_checked_when_read(tiny, tmp_path):
+    """A .yml stating `scale: 0` used to be trusted (infer wrote *_x0.png, exit 0): each key
+    is checked against the generator contract, one line naming the file and the key."""
+    import shutil
+
+    import yaml
+    folder = tmp_path / "exported"
+    shutil.copytree(tiny["prefix"].parent, folder)
+    prefix = folder / tiny["prefix"].name
+    meta_file = f"{prefix}.yml"
+    original = yaml.safe_load(open(meta_file))
+    write_inputs(tmp_path / "in")
+    for key, value, rule in (("scale", 0, "an integer from 2 to 16"),
+                             ("scale", 2.5, "an integer from 2 to 16"),
+                             ("in_channels", 2, "1 or 3"),
+                             ("output_range", [1, -1], "[lo, hi] with finite lo < hi"),
+                             ("receptive_field_radius", -4, "an integer from 0 to 10000")):
+        with open(meta_file, "w") as f:
+            yaml.safe_dump({**original, key: value}, f)
+        proc = run_tool("infer", "--model", prefix, "--input", tmp_path / "in" / "rgb.png",
+                        "--output", tmp_path / "sr", check=False)
+        assert proc.returncode == 2
+        assert proc.stderr.strip().splitlines() == [
+            f"error: {meta_file}: '{key}' must be {rule}, got {value!r}; re-export with "
+            f"tools/export.py"]
+        assert not (tmp_path / "sr").exists()

@@ -57,14 +57,45 @@ class ModelInfo:
 
     @classmethod
     def from_meta(cls, meta, source):
+        """The info an export's metadata dict `meta` (read from the file `source`) states,
+        each value checked against the generator contract (ExportError naming the file and
+        the key): a metadata file is user input, and `scale: 0` would name outputs *_x0.png,
+        a huge scale allocate without end."""
         missing = [k for k in cls.__dataclass_fields__ if k not in meta and k != "trained_for"]
         if missing:
             raise ExportError(f"{source}: missing key(s) {', '.join(missing)}; re-export with "
                               f"tools/export.py")
-        return cls(int(meta["scale"]), int(meta["in_channels"]), int(meta["out_channels"]),
+        for key, (rule, fits) in META_RULES.items():
+            if key in meta and not fits(meta[key]):
+                raise ExportError(f"{source}: '{key}' must be {rule}, got {meta[key]!r}; "
+                                  f"re-export with tools/export.py")
+        return cls(meta["scale"], meta["in_channels"], meta["out_channels"],
                    tuple(float(v) for v in meta["output_range"]),
-                   int(meta["receptive_field_radius"]),
-                   str(meta.get("trained_for", NOT_RECORDED)))
+                   meta["receptive_field_radius"], meta.get("trained_for", NOT_RECORDED))
+
+
+def _integer(value, low, high):
+    return type(value) is int and low <= value <= high
+
+
+def _value_range(value):
+    return (isinstance(value, (list, tuple)) and len(value) == 2
+            and all(type(v) in (int, float) and np.isfinite(v) for v in value)
+            and value[0] < value[1])
+
+
+# What an export's metadata may state (models.GENERATOR_CONTRACT, with bounds: no generator
+# of the table scales by more than 8 or sees more than a few hundred LR pixels around one)
+MAX_SCALE, MAX_RADIUS = 16, 10_000
+META_RULES = {
+    "scale": (f"an integer from 2 to {MAX_SCALE}", lambda v: _integer(v, 2, MAX_SCALE)),
+    "in_channels": ("1 or 3", lambda v: _integer(v, 1, 3) and v != 2),
+    "out_channels": ("1 or 3", lambda v: _integer(v, 1, 3) and v != 2),
+    "output_range": ("[lo, hi] with finite lo < hi", _value_range),
+    "receptive_field_radius": (f"an integer from 0 to {MAX_RADIUS}",
+                               lambda v: _integer(v, 0, MAX_RADIUS)),
+    "trained_for": ("text", lambda v: isinstance(v, str)),
+}
 
 
 def trained_for(cfg):
