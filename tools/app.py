@@ -38,6 +38,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     tile, tile_pad = cli.tiling_arguments(args)
     app.import_gradio()  # before loading a model: a missing extra is a one-line error at once
+    app.check_port(args.host, args.port)
 
     from paddle_srgan.deploy.runners import load_runner
     runner = load_runner(**cli.runner_arguments(args))
