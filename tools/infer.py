@@ -98,19 +98,37 @@ def main(argv=None):
 
     from tqdm import tqdm
 
+    from paddle_srgan.compat import available_memory
     from paddle_srgan.data.io import read_image, write_image
-    from paddle_srgan.deploy.tiling import super_resolve_image
+    from paddle_srgan.deploy.tiling import (
+        automatic_tile,
+        measure_memory_per_pixel,
+        super_resolve_image,
+        untiled_bytes,
+    )
 
+    # without --tile: the model's memory per pixel, measured once (before any other run), so
+    # an image too large to run at once is run in tiles instead of failing
+    per_pixel = None if tile else measure_memory_per_pixel(runner)
     failed = []
     for path in tqdm(files, desc="super-resolving", unit="img"):
         try:
-            sr = super_resolve_image(runner, read_image(path, keep_gray=True, keep_alpha=True),
-                                     tile, tile_pad)
+            image = read_image(path, keep_gray=True, keep_alpha=True)
+            h, w = image.shape[:2]
+            auto = None if tile else automatic_tile(
+                per_pixel, h, w, runner.info.receptive_field_radius, available_memory())
+            if auto:
+                tqdm.write(f"{path}: {w}x{h} at once needs about "
+                           f"{untiled_bytes(per_pixel, h, w) / 1e9:.1f} GB, more than half "
+                           f"of the memory available: tiles of {auto} (--tile sets them)",
+                           file=sys.stderr)
+            sr = super_resolve_image(runner, image, tile or auto, tile_pad)
             write_image(targets[path], sr)
         except (UserError, OSError, MemoryError) as exc:  # a bug keeps its traceback
             if args.debug:
                 raise
-            hint = " (try --tile 256)" if isinstance(exc, MemoryError) else ""
+            hint = "" if "--tile" in str(exc) or not isinstance(exc, MemoryError) \
+                else " (try --tile 256)"
             tqdm.write(f"skipped {path}: {exc}{hint}", file=sys.stderr)
             failed.append(path)
     done = len(files) - len(failed)

@@ -13,7 +13,7 @@ import numpy as np
 import yaml
 
 from ..data.realworld import describe
-from ..errors import InputError
+from ..errors import InputError, UserError
 
 EXPORT_FORMAT = "paddle-srgan-export"
 META_SUFFIX = ".yml"  # not .json: Paddle 3.x writes its program there
@@ -131,6 +131,35 @@ def read_metadata_file(path):
     return meta
 
 
+class RunnerOutOfMemory(UserError, MemoryError):
+    """A runtime ran out of memory on an input; the message names --tile."""
+
+
+# How the runtimes say they ran out of memory (lower case): Paddle's ResourceExhaustedError
+# ("Out of memory error on CPU") and std::bad_alloc, onnxruntime's "Failed to allocate memory",
+# and the bare "std::exception" Paddle 3.3's predictor raised for a 2000x2000 image
+OUT_OF_MEMORY = ("out of memory", "resourceexhausted", "failed to allocate", "bad_alloc",
+                 "std::exception")
+
+
+def run_guarded(run, batch, backend):
+    """run(batch) (batch: [N, C, h, w]); a failure to allocate is a RunnerOutOfMemory
+    naming --tile, in one line, instead of the runtime's own (a C++ trace for Paddle)."""
+    try:
+        return run(batch)
+    except Exception as exc:
+        said = f"{type(exc).__name__}: {exc}"
+        found = [(line.lower().find(m), line) for line in said.splitlines()
+                 for m in OUT_OF_MEMORY if m in line.lower()]
+        if not found and not isinstance(exc, MemoryError):
+            raise
+        at, line = found[0] if found else (0, said.splitlines()[0])
+        reason = line.strip() if len(line) <= 160 else line[max(0, at - 20):at + 140].strip()
+        raise RunnerOutOfMemory(
+            f"{backend} ran out of memory on a {batch.shape[3]}x{batch.shape[2]} input "
+            f"({reason}); run it in tiles: --tile 256 (or smaller)") from None
+
+
 def check_batch(lr_batch, channels, who):
     """`lr_batch` as a float32 C-contiguous [N, channels, h, w] array, or ValueError."""
     batch = np.ascontiguousarray(lr_batch, dtype=np.float32)
@@ -140,4 +169,5 @@ def check_batch(lr_batch, channels, who):
 
 
 __all__ = ["EXPORT_FORMAT", "META_SUFFIX", "NOT_RECORDED", "CLEAN", "ExportError", "ModelInfo",
-           "trained_for", "read_metadata_file", "check_batch"]
+           "trained_for", "read_metadata_file", "RunnerOutOfMemory", "run_guarded",
+           "check_batch"]
