@@ -247,7 +247,7 @@ def refuse_link(path):
                               f"through a link: remove the link")
 
 
-def open_no_follow(path, flags, mode=0o644):
+def open_no_follow(path, flags, mode=0o666):
     """os.open(path, flags | O_CREAT | O_NOFOLLOW): a descriptor of the regular file at
     `path`, created if missing; a symbolic link there is refused (LinkedFileError), so the
     file it points at is never opened. For the files kept open for appending or locking

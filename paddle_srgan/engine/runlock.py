@@ -41,7 +41,7 @@ class RunLock:
     def acquire(self):
         if self._fd is not None or fcntl is None:
             return self
-        fd = open_no_follow(self.path, os.O_RDWR)  # a planted link is refused, not truncated
+        fd = open_no_follow(self.path, os.O_RDWR, 0o644)  # a planted link: refused
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
