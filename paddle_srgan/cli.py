@@ -4,6 +4,7 @@ Users see one clear line and a non-zero exit code for bad input; `--debug` shows
 traceback for bug reports.
 """
 import argparse
+import math
 import os
 import signal
 import sys
@@ -32,6 +33,30 @@ def parser(description, config=True, config_help="YAML config, e.g. configs/srga
     return ap
 
 
+def bounded(kind, low, high=None, low_open=False):
+    """An argparse `type`: a `kind` (int or float) number >= low (> low if `low_open`) and
+    <= high (None: unbounded). argparse reports anything else as its usual error naming the
+    flag, e.g. "argument --threads: expected an integer >= 1, got -1", exit code 2."""
+    noun = "an integer" if kind is int else "a number"
+    rule = f"{'>' if low_open else '>='} {low:g}" + (f" and <= {high:g}" if high else "")
+
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not math.isfinite(value) or value < low \
+                or low_open and value == low or high is not None and value > high:
+            raise argparse.ArgumentTypeError(f"expected {noun} {rule}, got {text!r}")
+        return value
+    parse.__name__ = kind.__name__  # argparse names the type in its own messages
+    return parse
+
+
+POSITIVE_INT = bounded(int, 1)
+PORT = bounded(int, 1, 65535)
+
+
 WEIGHTS_CONFIG_HELP = ("model config of --weights; default: the config.yml of the training run "
                        "the weights lie in (<run>/checkpoints/ -> <run>/config.yml)")
 
@@ -50,7 +75,7 @@ def model_parser(description, tile_default=None):
     ap.add_argument("--use-ema", action="store_true",
                     help="with --weights: run the EMA generator of a training checkpoint")
     ap.add_argument("--device", default="auto", choices=["auto", "cpu", "gpu"])
-    ap.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
+    ap.add_argument("--threads", type=POSITIVE_INT, help="CPU threads (default: all cores)")
     ap.add_argument("--tile", type=int, default=tile_default,
                     help="tile side in LR pixels, bounds memory (default "
                          f"{tile_default or 'none'}; 0: the whole image at once)")
@@ -78,13 +103,21 @@ def runner_arguments(args):
 
 
 def check_output_folder(path, flag):
-    """InputError now, before any work, if folder `path` (given as `flag`) cannot be made:
-    it, or the nearest of its parents that exists, is a file."""
+    """InputError now, before any work, if folder `path` (given as `flag`) cannot be made or
+    written in: it, or the nearest of its parents that exists, is a file, or creating a file
+    there fails (read-only folder or file system; a real attempt, not the permission bits,
+    which say "writable" to root). A disk that fills up later is a storage.WriteError then."""
+    import tempfile
     probe = os.path.abspath(path)
     while not os.path.exists(probe):
         probe = os.path.dirname(probe)
     if not os.path.isdir(probe):
         raise InputError(f"{flag} {path}: {probe} is a file, not a folder")
+    try:
+        tempfile.TemporaryFile(dir=probe).close()  # unnamed where the OS allows: no trace
+    except OSError as exc:
+        raise InputError(f"{flag} {path}: cannot write in {probe} ({exc.strerror or exc})") \
+            from None
 
 
 def config_path(args, weights=None):

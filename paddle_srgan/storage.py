@@ -32,7 +32,7 @@ import pickle
 import numpy as np
 
 from .compat import import_paddle
-from .errors import InputError
+from .errors import InputError, UserError
 
 
 class UnreadableFileError(InputError):
@@ -306,27 +306,90 @@ def remove_stale_temporaries(folder, suffix):
             os.remove(os.path.join(folder, name))
 
 
-def _atomic_write(path, write, sync=True):
+class LinkedFileError(InputError):
+    """A symbolic link stands where the package writes a file: refused, because writing
+    through it would overwrite, truncate or append to whatever file it points at."""
+
+
+class WriteError(UserError, OSError):
+    """A file could not be written (a read-only folder, a full disk, ...): one line naming
+    the file and the system's reason. Also an OSError (errno and strerror kept), so callers
+    that report failed writes their own way (the trainer) keep doing so."""
+
+    @classmethod
+    def of(cls, path, exc):
+        error = cls(f"cannot write {path}: {exc.strerror or exc}")
+        error.errno, error.strerror, error.filename = exc.errno, exc.strerror, path
+        return error
+
+    def __str__(self):  # the message, not OSError's "[Errno n] strerror: filename"
+        return self.args[0]
+
+
+# Windows has no O_NOFOLLOW (and its users need a privilege to make symlinks)
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+def refuse_link(path):
+    """LinkedFileError if `path` itself (not its folders) is a symbolic link."""
+    if os.path.islink(path):
+        raise LinkedFileError(f"{path} is a symbolic link (to {os.readlink(path)}); "
+                              f"paddle-srgan writes its files only as regular files, never "
+                              f"through a link: remove the link")
+
+
+def open_no_follow(path, flags, mode=0o666):
+    """os.open(path, flags | O_CREAT | O_NOFOLLOW): a descriptor of the regular file at
+    `path`, created if missing; a symbolic link there is refused (LinkedFileError), so the
+    file it points at is never opened. For the files kept open for appending or locking
+    (log.txt, scalars.jsonl, .trainer.lock)."""
+    try:
+        return os.open(path, flags | os.O_CREAT | _NOFOLLOW, mode)
+    except OSError:
+        refuse_link(path)  # ELOOP on Linux, EMLINK on BSDs: say why in one line
+        raise
+
+
+def open_append(path):
+    """The text file (UTF-8) at `path` opened for appending, created if missing, without
+    following a symbolic link (see open_no_follow)."""
+    return os.fdopen(open_no_follow(path, os.O_WRONLY | os.O_APPEND), "a", encoding="utf-8")
+
+
+def atomic_write(path, write, sync=True):
     """write(tmp) to a temporary file beside `path`, fsync it (if `sync`), rename it over
-    `path`; creates the parent folder. The temporary file is removed if anything fails."""
+    `path`; creates the parent folder. The temporary file is removed if anything fails.
+
+    Never writes through a symbolic link: a link at `path` is refused (LinkedFileError), the
+    temporary file is created afresh (O_EXCL | O_NOFOLLOW) before `write` opens it, and the
+    rename replaces a directory entry, not what it points at. A failed write (read-only
+    folder, full disk) is a WriteError naming `path`."""
     path = os.path.abspath(path)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
+    refuse_link(path)
     tmp = f"{path}{TEMPORARY_MARK}{os.getpid()}"
     try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        if os.path.lexists(tmp):  # a leftover of an earlier process with this PID, or a link
+            os.remove(tmp)
+        os.close(open_no_follow(tmp, os.O_WRONLY | os.O_EXCL))
         write(tmp)
         if sync:
             with open(tmp, "rb+") as f:
                 os.fsync(f.fileno())
         os.replace(tmp, path)
+    except WriteError:
+        raise
+    except OSError as exc:
+        raise WriteError.of(path, exc) from None
     finally:
-        if os.path.exists(tmp):
+        if os.path.lexists(tmp):
             os.remove(tmp)
 
 
 def atomic_save(obj, path):
     """paddle.save(obj) to `path` atomically; creates the parent folder."""
     paddle = import_paddle()
-    _atomic_write(path, lambda tmp: paddle.save(obj, tmp))
+    atomic_write(path, lambda tmp: paddle.save(obj, tmp))
 
 
 def strict_json(obj, indent=None):
@@ -344,12 +407,17 @@ def strict_json(obj, indent=None):
     return json.dumps(finite(obj), indent=indent, allow_nan=False)
 
 
-def atomic_save_json(obj, path):
-    """strict_json(obj) to `path` atomically (e.g. best.json); creates the parent folder."""
+def atomic_write_text(text, path):
+    """`text` (str) to the UTF-8 file `path` atomically (config.yml, results.md/.csv)."""
     def write(tmp):
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(strict_json(obj, indent=1))
-    _atomic_write(path, write)
+        with open(tmp, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+    atomic_write(path, write)
+
+
+def atomic_save_json(obj, path, indent=1):
+    """strict_json(obj) to `path` atomically (e.g. best.json); creates the parent folder."""
+    atomic_write_text(strict_json(obj, indent=indent), path)
 
 
 def atomic_write_bytes(data, path):
@@ -360,7 +428,7 @@ def atomic_write_bytes(data, path):
     def write(tmp):
         with open(tmp, "wb") as f:
             f.write(data)
-    _atomic_write(path, write, sync=False)
+    atomic_write(path, write, sync=False)
 
 
 def load_file(path, what="weights", error=UnreadableFileError):

@@ -77,8 +77,9 @@ def weights(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def server(weights, tmp_path_factory):
-    """tools/app.py on a free loopback port; yields its URL once it answers."""
+def served_app(weights, tmp_path_factory):
+    """tools/app.py on a free loopback port; yields (its URL once it answers, the file its
+    console output goes to)."""
     require("gradio", 'pip install -e ".[app]"')
     port = free_port()
     log_path = tmp_path_factory.mktemp("app") / "app.log"
@@ -106,7 +107,7 @@ def server(weights, tmp_path_factory):
                 pytest.fail(f"tools/app.py did not answer at {url} within {STARTUP_S} s:\n"
                             f"{log_path.read_text()}")
             time.sleep(0.5)
-        yield url
+        yield url, log_path
     finally:
         proc.terminate()
         try:
@@ -114,6 +115,12 @@ def server(weights, tmp_path_factory):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture(scope="module")
+def server(served_app):
+    """The URL of tools/app.py served for this module."""
+    return served_app[0]
 
 
 @pytest.fixture(scope="module")
@@ -192,7 +199,7 @@ def test_page_serves_every_generator_export(generator_exports, inputs, name, bac
     assert summary.endswith(f"; trained for {REAL_ESRGAN})"), summary
 
 
-def test_bad_uploads_get_a_readable_message(client, tmp_path):
+def test_bad_uploads_get_a_readable_message(client, served_app, tmp_path):
     from gradio_client import handle_file
 
     fake = tmp_path / "holiday.png"
@@ -214,6 +221,12 @@ def test_bad_uploads_get_a_readable_message(client, tmp_path):
     with pytest.raises(Exception, match=r"heavy\.png exceeds the maximum file size") as refused:
         client.predict(handle_file(str(heavy)), api_name="/super_resolve")
     assert "max-pixels" not in str(refused.value)
+    # the server's console: one line per refusal (Gradio printed a traceback for each)
+    console = served_app[1].read_text()
+    assert "Traceback" not in console
+    refusals = [line for line in console.splitlines() if line.startswith("refused upload: ")]
+    assert [line.split(" is ")[0] for line in refusals] == ["refused upload: holiday.png",
+                                                            "refused upload: large.png"]
 
 
 def test_page_works_in_headless_chromium(server, inputs, tmp_path):
@@ -344,3 +357,22 @@ def test_core_package_does_not_import_gradio():
             "assert 'gradio' not in sys.modules, 'gradio imported'")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=120,
                    env={**os.environ, "PYTHONWARNINGS": "ignore"})
+
+
+def test_a_port_in_use_or_out_of_range_is_one_line(weights):
+    """Gradio said a busy port with a traceback, argparse passed 99999 on to it: both are
+    one line now, before any model is loaded."""
+    require("gradio", 'pip install -e ".[app]"')
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = run_tool("app", *TINY, "--weights", weights, "--port", port, check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f"error: cannot serve on --host 127.0.0.1 --port {port}: it is in use (another "
+        f"server or page?): stop that one or choose another --port"]
+    proc = run_tool("app", *TINY, "--weights", weights, "--port", 99999, check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == \
+        "app.py: error: argument --port: expected an integer >= 1 and <= 65535, got '99999'"

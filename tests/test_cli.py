@@ -225,3 +225,53 @@ def test_a_config_that_does_not_fit_the_weights_names_the_runs_config(demo_run, 
         load_runner(config=str(srgan), weights=str(other / "g.pdparams"), device="cpu")
     assert "they fit" not in str(plain.value) and "does not fit SRResNet: missing" in str(
         plain.value)
+
+
+# A folder nobody can create files in, root included (CI runs as root, where a chmod-ed folder
+# stays writable): sysfs refuses new files to everyone.
+UNWRITABLE = "/sys"
+
+
+@pytest.mark.skipif(not os.path.isdir(UNWRITABLE), reason="no /sys (not Linux)")
+def test_an_unwritable_output_folder_is_refused_before_any_work(tmp_path):
+    """eval used to compute every metric, export to trace the model and make-lr to make its
+    images before the write failed with an OSError traceback: one line now, up front."""
+    out = os.path.join(UNWRITABLE, "paddle_srgan_results")
+    (tmp_path / "hr").mkdir()
+    missing = tmp_path / "missing.pdparams"
+    for tool, flag, args in (
+            ("eval", "--out", ["--bicubic-only", "--datasets", "Set5", "--out", out]),
+            ("infer", "--output", ["-c", ROOT / "configs" / "demo.yml", "--weights", missing,
+                                   "--input", tmp_path, "--output", out]),
+            ("export", "--out", ["-c", ROOT / "configs" / "demo.yml", "--weights", missing,
+                                 "--out", os.path.join(out, "x4")]),
+            ("prepare_data", "--out", ["make-lr", "--hr", tmp_path / "hr", "--out", out])):
+        proc = run_tool(tool, *args, check=False)
+        assert proc.returncode == 2, (tool, proc.stderr)
+        assert proc.stderr.strip().splitlines() == [
+            f"error: {flag} {out}: cannot write in {UNWRITABLE} (Permission denied)"], tool
+
+
+def test_numeric_flags_are_range_checked():
+    """--threads -1 used to reach the runner and --port 99999 Gradio (a traceback): refused
+    by the parser, naming the flag."""
+    parse = cli.model_parser("test").parse_args
+    assert parse(["--threads", "3"]).threads == 3
+    for value in ("-1", "0", "two"):
+        with pytest.raises(SystemExit) as stop:
+            parse(["--threads", value])
+        assert stop.value.code == 2
+    port = cli.PORT
+    assert port("1") == 1 and port("65535") == 65535
+    for tool, flag, value, rule in (
+            ("app", "--port", "99999", "an integer >= 1 and <= 65535"),
+            ("app", "--port", "0", "an integer >= 1 and <= 65535"),
+            ("app", "--max-pixels", "inf", "a number >= 1"),
+            ("app", "--max-file-mb", "0", "a number > 0"),
+            ("infer", "--threads", "-1", "an integer >= 1"),
+            ("eval", "--scale", "0", "an integer >= 1")):
+        proc = run_tool(tool, flag, value, *(["--model", "x"] if tool != "eval" else []),
+                        check=False)
+        assert proc.returncode == 2
+        assert proc.stderr.strip().splitlines()[-1] == \
+            f"{tool}.py: error: argument {flag}: expected {rule}, got '{value}'"

@@ -311,3 +311,30 @@ def test_bad_degradation_spec_is_one_clear_line(tmp_path, args, message):
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith(message) and len(proc.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "results.json").exists()
+
+
+def test_a_full_disk_when_results_are_written_is_one_line(tmp_path, monkeypatch, capsys):
+    """The disk fills up after the metrics are computed: one line naming the file (it was an
+    OSError traceback), and no half-written or temporary file left in the folder."""
+    import builtins
+    import errno
+    import importlib.util
+
+    from paddle_srgan import cli
+    spec = importlib.util.spec_from_file_location("eval_tool", ROOT / "tools" / "eval.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    out = tmp_path / "results"
+    real_open = builtins.open
+
+    def full_disk(file, mode="r", *args, **kwargs):
+        if str(file).startswith(str(out)) and any(m in mode for m in "wax"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_open(file, mode, *args, **kwargs)
+    monkeypatch.setattr(builtins, "open", full_disk)
+    code = cli.run(tool.main, ["--bicubic-only", "--data-root", str(BENCH), "--datasets",
+                               "Set5", "--no-niqe", "--out", str(out)])
+    assert code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == \
+        f"error: cannot write {out / 'results.json'}: No space left on device"
+    assert list(out.iterdir()) == []

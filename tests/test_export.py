@@ -708,3 +708,56 @@ def test_an_export_removes_what_killed_exports_left_behind(tiny, tmp_path):
     export.export_generator(tiny["generator"], tmp_path / "tiny_x4")
     assert not stale.exists() and running.exists() and other.exists()
     assert predictor.read_metadata(tmp_path / "tiny_x4")["scale"] == 4
+
+
+def test_infer_never_replaces_an_input(tiny, tmp_path):
+    """Issue 25: --input D --output D with the user's own photo_x4.png beside photo.png. The
+    result of photo.png would be written over photo_x4.png (and that one upscaled again into
+    photo_x4_x4.png): refused before anything is written, the user's file byte-identical."""
+    folder = tmp_path / "D"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "photo.png"), astronaut_crop(10, 10, 12, 12))
+    cv2.imwrite(str(folder / "photo_x4.png"), astronaut_crop(100, 100, 48, 48))
+    mine = (folder / "photo_x4.png").read_bytes()
+    proc = run_tool("infer", "--model", tiny["prefix"], "--input", folder, "--output", folder,
+                    check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f"error: the result of {folder / 'photo.png'} would replace {folder / 'photo_x4.png'}, "
+        f"an input of this run; nothing was written: give --output a folder that holds no "
+        f"input"]
+    assert (folder / "photo_x4.png").read_bytes() == mine
+    assert sorted(p.name for p in folder.iterdir()) == ["photo.png", "photo_x4.png"]
+    # the same file named another way (a relative path, from another working directory)
+    proc = run_tool("infer", "--model", tiny["prefix"], "--input", "D/photo.png",
+                    "D/photo_x4.png", "--output", folder, check=False, cwd=tmp_path)
+    assert proc.returncode == 2 and "an input of this run" in proc.stderr
+    assert (folder / "photo_x4.png").read_bytes() == mine
+
+
+def test_export_metadata_is_checked_when_read(tiny, tmp_path):
+    """A .yml stating `scale: 0` used to be trusted (infer wrote *_x0.png, exit 0): each key
+    is checked against the generator contract, one line naming the file and the key."""
+    import shutil
+
+    import yaml
+    folder = tmp_path / "exported"
+    shutil.copytree(tiny["prefix"].parent, folder)
+    prefix = folder / tiny["prefix"].name
+    meta_file = f"{prefix}.yml"
+    original = yaml.safe_load(open(meta_file))
+    write_inputs(tmp_path / "in")
+    for key, value, rule in (("scale", 0, "an integer from 2 to 16"),
+                             ("scale", 2.5, "an integer from 2 to 16"),
+                             ("in_channels", 2, "1 or 3"),
+                             ("output_range", [1, -1], "[lo, hi] with finite lo < hi"),
+                             ("receptive_field_radius", -4, "an integer from 0 to 10000")):
+        with open(meta_file, "w") as f:
+            yaml.safe_dump({**original, key: value}, f)
+        proc = run_tool("infer", "--model", prefix, "--input", tmp_path / "in" / "rgb.png",
+                        "--output", tmp_path / "sr", check=False)
+        assert proc.returncode == 2
+        assert proc.stderr.strip().splitlines() == [
+            f"error: {meta_file}: '{key}' must be {rule}, got {value!r}; re-export with "
+            f"tools/export.py"]
+        assert not (tmp_path / "sr").exists()

@@ -121,3 +121,26 @@ def test_training_verdict_table_and_commands(tmp_path):
     assert (f"python tools/export.py -c {config} --weights {weights} --out "
             f"{os.path.join(run_dir, 'exported', 'demo_x4')}") in text
     assert "comparison.png" in text and "curves.png" in text
+
+
+def test_training_verdict_commands_survive_a_shell(tmp_path):
+    """The "Next:" commands are copied into a shell: a run folder with spaces and quotes in
+    its name must stay one argument per path."""
+    import shlex
+    cfg = {"data_root": str(tmp_path / "my data"), "scale": 4, "experiment": "it's x4",
+           "datasets": {"val": {"hr_dir": "Set5/HR"}}}
+    scores = {"psnr": 28.4, "ssim": 0.81, "grid": 1.5}
+    run_dir = str(tmp_path / "my runs" / "it's x4")
+    text = report.training_verdict(cfg, run_dir, scores, {"mse": scores},
+                                   {"metric": "psnr", "value": None, "iteration": None},
+                                   ["mse"], None, os.path.join(run_dir, "curves.png"))
+    commands = text.split("Next:\n")[1].splitlines()
+    weights = os.path.join(run_dir, "checkpoints", "mse_G.pdparams")
+    config = os.path.join(run_dir, "config.yml")
+    assert [shlex.split(c) for c in commands] == [
+        ["python", "tools/eval.py", "-c", config, "--weights", weights,
+         "--data-root", str(tmp_path / "my data"), "--datasets", "Set5"],
+        ["python", "tools/infer.py", "-c", config, "--weights", weights,
+         "--input", "your_photo.png", "--output", os.path.join(run_dir, "sr")],
+        ["python", "tools/export.py", "-c", config, "--weights", weights,
+         "--out", os.path.join(run_dir, "exported", "it's x4")]]

@@ -3,6 +3,7 @@ onnxruntime against the Paddle predictor and eager (dynamic sizes), an export th
 nothing, and tools/infer.py --model X.onnx with Paddle unavailable."""
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -183,3 +184,68 @@ def test_onnx_problems_are_one_line_errors(cli_export, tmp_path):
                     check=False)
     assert proc.returncode == 2
     assert proc.stderr.strip() == f"error: {ORT_MISSING}"
+
+
+# Loads a runner, then limits the process's address space to what it has mapped plus 300 MB
+# and runs it on an 800x800 LR image (about 2 GB for the tiny model): a real allocation
+# failure inside the runtime, on any machine, quickly.
+OUT_OF_MEMORY_CHILD = """
+import resource, sys
+import numpy as np
+sys.path.insert(0, sys.argv[1])
+from paddle_srgan.deploy.runners import load_runner
+runner = load_runner(model=sys.argv[2], device="cpu")
+batch = np.zeros((1, 3, 800, 800), np.float32)
+mapped = next(int(line.split()[1]) for line in open("/proc/self/status")
+              if line.startswith("VmSize"))
+limit = mapped * 1024 + 300 * 2**20
+resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+try:
+    runner.run(batch)
+except Exception as exc:
+    print(type(exc).__name__, "|", str(exc))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs /proc and RLIMIT_AS")
+def test_running_out_of_memory_is_one_line_naming_tile(cli_export):
+    """onnxruntime and the Paddle predictor fail to allocate with their own multi-line
+    messages (a C++ trace, 'std::exception'): one line naming --tile."""
+    for model, backend in ((f"{cli_export['prefix']}.onnx", "onnxruntime"),
+                           (cli_export["prefix"], "Paddle inference predictor")):
+        proc = subprocess.run([sys.executable, "-c", OUT_OF_MEMORY_CHILD, str(ROOT), str(model)],
+                              capture_output=True, text=True, timeout=300)
+        (line,) = proc.stdout.strip().splitlines()
+        assert line.startswith(f"RunnerOutOfMemory | {backend} ran out of memory on a 800x800 "
+                               f"input ("), line
+        assert line.endswith("); run it in tiles: --tile 256 (or smaller)"), line
+
+
+def limit_address_space(size):
+    """A preexec_fn: the child may map at most `size` bytes (ulimit -v)."""
+    import resource
+    return lambda: resource.setrlimit(resource.RLIMIT_AS, (size, size))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs /proc and RLIMIT_AS")
+def test_infer_tiles_by_itself_when_a_whole_image_would_not_fit(onnx_exports, cli_export,
+                                                                tmp_path):
+    """A 600x600 LR image at once needs over a GB with onnxruntime (tiny MSRResNet); under a
+    1.5 GB address-space limit tools/infer.py failed. It now measures the model's memory per
+    pixel on a small probe, says so and runs in tiles, which give the untiled result."""
+    big = cv2.resize(cv2.imread(str(cli_export["images"] / "rgb.png")), (600, 600))
+    (tmp_path / "in").mkdir()
+    cv2.imwrite(str(tmp_path / "in" / "big.png"), big)
+    onnx_model = onnx_exports["MSRResNet"]["onnx"]
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "infer.py"), "--model", onnx_model, "--input",
+         tmp_path / "in", "--output", tmp_path / "sr"], capture_output=True, text=True,
+        timeout=300, preexec_fn=limit_address_space(1500 * 2**20))
+    assert proc.returncode == 0, proc.stderr
+    note = next(line for line in proc.stderr.replace("\r", "\n").splitlines()
+                if "at once needs about" in line)
+    assert re.fullmatch(rf"{re.escape(str(tmp_path / 'in' / 'big.png'))}: 600x600 at once "
+                        rf"needs about \d+\.\d GB, more than half of the memory available: "
+                        rf"tiles of \d+ \(--tile sets them\)", note.strip()), note
+    # tiles with the receptive field as context give the untiled output: test_export.py
+    assert cv2.imread(str(tmp_path / "sr" / "big_x4.png")).shape == (2400, 2400, 3)

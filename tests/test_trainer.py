@@ -194,3 +194,23 @@ def test_a_corrupt_training_image_stops_the_run_in_one_line(tmp_path, train_imag
     errors = [line for line in proc.stderr.splitlines() if "rror" in line]
     assert errors == [f"error: cannot read image {folder / 'coffee.png'}: "
                       f"{CORRUPT_IMAGE_ERRORS[damage]}"]
+
+
+@pytest.mark.parametrize("name", ["config.yml", ".trainer.lock", "log.txt"])
+def test_a_symlink_planted_in_the_run_directory_is_refused(tmp_path, train_images, name):
+    """A run file that is a symbolic link would overwrite (config.yml), truncate
+    (.trainer.lock) or append to (log.txt) the file it points at: refused in one line naming
+    it, the outside file untouched."""
+    config = tiny_config(tmp_path, train_images, **{"train.phases": [{"name": "mse",
+                                                                      "iters": 2}]})
+    run_dir = tmp_path / "runs" / "tiny"
+    run_dir.mkdir(parents=True)
+    outside = tmp_path / "someone_elses.txt"
+    outside.write_text("precious\n")
+    (run_dir / name).symlink_to(outside)
+    proc = run_tool("train", "-c", config, check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        f"error: {run_dir / name} is a symbolic link (to {outside}); paddle-srgan writes its "
+        f"files only as regular files, never through a link: remove the link"]
+    assert outside.read_text() == "precious\n"

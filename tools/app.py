@@ -27,16 +27,18 @@ def main(argv=None):
     ap = cli.model_parser(__doc__, tile_default=app.DEFAULT_TILE)
     ap.add_argument("--host", default="127.0.0.1",
                     help="address to serve on (0.0.0.0: reachable from other machines)")
-    ap.add_argument("--port", type=int, default=7860, help="port to serve on (default 7860)")
+    ap.add_argument("--port", type=cli.PORT, default=7860, help="port to serve on (default 7860)")
     ap.add_argument("--share", action="store_true", help="ask Gradio for a public link")
-    ap.add_argument("--max-pixels", type=float, default=app.DEFAULT_MAX_PIXELS,
+    ap.add_argument("--max-pixels", type=cli.bounded(float, 1), default=app.DEFAULT_MAX_PIXELS,
                     help=f"largest upload in LR pixels, width x height (default "
                          f"{app.DEFAULT_MAX_PIXELS:.0f})")
-    ap.add_argument("--max-file-mb", type=float, default=app.DEFAULT_MAX_FILE_MB,
+    ap.add_argument("--max-file-mb", type=cli.bounded(float, 0, low_open=True),
+                    default=app.DEFAULT_MAX_FILE_MB,
                     help=f"largest upload in MB (default {app.DEFAULT_MAX_FILE_MB})")
     args = ap.parse_args(argv)
     tile, tile_pad = cli.tiling_arguments(args)
     app.import_gradio()  # before loading a model: a missing extra is a one-line error at once
+    app.check_port(args.host, args.port)
 
     from paddle_srgan.deploy.runners import load_runner
     runner = load_runner(**cli.runner_arguments(args))

@@ -35,9 +35,11 @@ from paddle_srgan import cli  # noqa: E402
 
 def write_config(cfg, path, src, layout):
     import yaml
+
+    from paddle_srgan.storage import atomic_write_text
     header = (f"# Model config of {Path(path).with_suffix('.pdparams').name}, converted by "
               f"tools/convert_weights.py\n# from {src} (layout: {layout}).\n")
-    Path(path).write_text(header + yaml.safe_dump(cfg, sort_keys=False))
+    atomic_write_text(header + yaml.safe_dump(cfg, sort_keys=False), path)
 
 
 def report_parity(convert, layout, state, net):

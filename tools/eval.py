@@ -75,7 +75,8 @@ def main(argv=None):
     ap.add_argument("--datasets", nargs="+", default=None,
                     help=f"benchmarks to run (default: those of {', '.join(ALL_SETS)} present); "
                          f"a folder of images (e.g. your own held-out photos) works too")
-    ap.add_argument("--scale", type=int, help="SR factor for --bicubic-only (else the config's)")
+    ap.add_argument("--scale", type=cli.POSITIVE_INT,
+                    help="SR factor for --bicubic-only (else the config's)")
     ap.add_argument("--lr-from", choices=["matlab", "folder"], default="matlab",
                     help="LR inputs: MATLAB-exact bicubic of HR (default) or <set>/LR_bicubic/X<s>")
     ap.add_argument("--degrade", metavar="SPEC",
@@ -112,8 +113,9 @@ def main(argv=None):
     channel = cfg["datasets"]["val"]["channel"] if cfg else None
     from paddle_srgan.data.degrade_spec import canonical
     degrade = canonical(args.degrade)  # a bad spec fails here, before any work
-    if args.out:
-        cli.check_output_folder(args.out, "--out")  # before any work
+    weights = [] if args.bicubic_only else args.weights
+    out_dir = args.out or default_out(weights, scale, degrade)
+    cli.check_output_folder(out_dir, "--out")  # before any work
 
     from paddle_srgan.data.benchmarks import open_benchmark_sets
     sets = open_benchmark_sets(args.data_root, args.datasets, scale, args.lr_from, channel,
@@ -128,7 +130,6 @@ def main(argv=None):
 
     from paddle_srgan.engine import evaluator, figures, report
     generators = {}
-    weights = [] if args.bicubic_only else args.weights
     named = dict(zip(method_names(cfg["network_g"]["type"], weights), weights)) if weights else {}
     if named:
         from paddle_srgan.checkpoint import load_generator
@@ -138,7 +139,6 @@ def main(argv=None):
             generators[name] = load_generator(cfg, path, args.use_ema, args.override)
             generators[name].eval()
 
-    out_dir = args.out or default_out(weights, scale, degrade)
     from tqdm import tqdm
     writer = figures.EvalImageWriter(out_dir, scale, args.save_images, args.figures,
                                      methods=["bicubic", *generators])

@@ -36,12 +36,14 @@ def main(argv=None):
                     help="export the EMA generator of a training checkpoint")
     ap.add_argument("--out", required=True, help="output prefix, e.g. exported/srgan_x4")
     ap.add_argument("--onnx", action="store_true", help="also write <out>.onnx (paddle2onnx)")
-    ap.add_argument("--opset", type=int, default=11, help="ONNX opset for --onnx (default 11)")
+    ap.add_argument("--opset", type=cli.POSITIVE_INT, default=11,
+                    help="ONNX opset for --onnx (default 11)")
     args = ap.parse_args(argv)
 
     from paddle_srgan.deploy import export
     if args.onnx and not export.onnx_available():  # before any work: no half-done export
         raise MissingPackageError(export.ONNX_MISSING)
+    cli.check_output_folder(os.path.dirname(os.path.abspath(args.out)), "--out")
     cfg = cli.config_from_args(args, args.weights)
 
     from paddle_srgan.checkpoint import load_generator

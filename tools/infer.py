@@ -9,8 +9,10 @@ Examples:
     python tools/infer.py --weights output/demo_x4/checkpoints/gan_G.pdparams --input a.png \\
         --output sr/                    # -c left out: the run's output/demo_x4/config.yml
 
---input takes files, folders (their images, not recursive) and glob patterns. Each output is
-<output>/<stem>_x<scale>.png with the input's bit depth (16-bit stays 16-bit) and layout: gray
+--input takes files, folders (their images, not recursive) and glob patterns, listed once
+before anything is written. Each output is <output>/<stem>_x<scale>.png (an output that would
+replace an input, e.g. your photo_x4.png beside photo.png, stops the run before any
+writing) with the input's bit depth (16-bit stays 16-bit) and layout: gray
 stays gray, RGBA keeps its alpha (upscaled bicubic). --tile bounds memory: the image is
 processed in tiles of that many LR pixels (0 or none: whole) with --tile-pad pixels of context
 (default: the model's receptive field, which makes tiled output equal untiled output). An
@@ -51,8 +53,18 @@ def collect_inputs(patterns):
     return list(dict.fromkeys(files))
 
 
+def _identity(path):
+    """(device, inode) of an existing file: one file under any of its names (relative,
+    absolute, through a link)."""
+    st = os.stat(path)
+    return st.st_dev, st.st_ino
+
+
 def output_names(files, out_dir, scale):
-    """{input: <out_dir>/<stem>_x<scale>.png}; two inputs with one output name is an error."""
+    """{input: <out_dir>/<stem>_x<scale>.png}. InputError (one line naming the files) when
+    two inputs get one output name, or an output would replace an input of this run: the
+    user's own photo_x4.png beside photo.png is never overwritten (nor upscaled again)."""
+    inputs = {_identity(path): path for path in files}
     names = {}
     for path in files:
         target = Path(out_dir) / f"{path.stem}_x{scale}.png"
@@ -60,6 +72,11 @@ def output_names(files, out_dir, scale):
         if clash is not None:
             raise InputError(f"{clash} and {path} would both be written to {target}; "
                              f"run them with different --output folders")
+        replaced = inputs.get(_identity(target)) if os.path.exists(target) else None
+        if replaced is not None:
+            raise InputError(f"the result of {path} would replace {replaced}, an input of this "
+                             f"run; nothing was written: give --output a folder that holds no "
+                             f"input")
         names[path] = target
     return names
 
@@ -81,19 +98,37 @@ def main(argv=None):
 
     from tqdm import tqdm
 
+    from paddle_srgan.compat import available_memory
     from paddle_srgan.data.io import read_image, write_image
-    from paddle_srgan.deploy.tiling import super_resolve_image
+    from paddle_srgan.deploy.tiling import (
+        automatic_tile,
+        measure_memory_per_pixel,
+        super_resolve_image,
+        untiled_bytes,
+    )
 
+    # without --tile: the model's memory per pixel, measured once (before any other run), so
+    # an image too large to run at once is run in tiles instead of failing
+    per_pixel = None if tile else measure_memory_per_pixel(runner)
     failed = []
     for path in tqdm(files, desc="super-resolving", unit="img"):
         try:
-            sr = super_resolve_image(runner, read_image(path, keep_gray=True, keep_alpha=True),
-                                     tile, tile_pad)
+            image = read_image(path, keep_gray=True, keep_alpha=True)
+            h, w = image.shape[:2]
+            auto = None if tile else automatic_tile(
+                per_pixel, h, w, runner.info.receptive_field_radius, available_memory())
+            if auto:
+                tqdm.write(f"{path}: {w}x{h} at once needs about "
+                           f"{untiled_bytes(per_pixel, h, w) / 1e9:.1f} GB, more than half "
+                           f"of the memory available: tiles of {auto} (--tile sets them)",
+                           file=sys.stderr)
+            sr = super_resolve_image(runner, image, tile or auto, tile_pad)
             write_image(targets[path], sr)
         except (UserError, OSError, MemoryError) as exc:  # a bug keeps its traceback
             if args.debug:
                 raise
-            hint = " (try --tile 256)" if isinstance(exc, MemoryError) else ""
+            hint = "" if "--tile" in str(exc) or not isinstance(exc, MemoryError) \
+                else " (try --tile 256)"
             tqdm.write(f"skipped {path}: {exc}{hint}", file=sys.stderr)
             failed.append(path)
     done = len(files) - len(failed)

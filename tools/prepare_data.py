@@ -124,6 +124,9 @@ def cmd_make_lr(args):
     if any(s < 1 for s in args.scales):
         raise InputError(f"--scales must be integers >= 1, got {args.scales}")
     degrade = canonical(args.degrade)
+    for folder, flag in ((args.out, "--out"), (args.sub_out, "--sub-out")):
+        if folder is not None:
+            cli.check_output_folder(folder, flag)  # before any image is made
     hr_dir = Path(args.hr)
     hr_files = list_images(hr_dir)
     if args.sub_images is not None:

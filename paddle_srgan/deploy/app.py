@@ -9,8 +9,11 @@ arguments and calls `serve`.
 `Upscaler` holds everything but the page and needs no Gradio, so its behaviour is testable
 alone; Gradio is imported only by `build_page` / `serve` (an optional extra: paddle-srgan[app]).
 """
+import errno
 import os
 import shutil
+import socket
+import sys
 import tempfile
 import threading
 import time
@@ -187,7 +190,9 @@ def build_page(upscaler, title="paddle-srgan: super-resolution"):
         try:
             result = upscaler.process(path)
         except UploadError as exc:
-            raise gr.Error(str(exc)) from None  # shown on the page, no stack trace
+            # shown on the page; the server's console gets one line, not Gradio's traceback
+            print(f"refused upload: {exc}", file=sys.stderr, flush=True)
+            raise gr.Error(str(exc), print_exception=False) from None
         return result.png, (result.bicubic, result.sr), result.summary
 
     with gr.Blocks(title=title, delete_cache=(CACHE_MAX_AGE_S, CACHE_MAX_AGE_S)) as page:
@@ -209,6 +214,21 @@ def build_page(upscaler, title="paddle-srgan: super-resolution"):
     return page
 
 
+def check_port(host, port):
+    """InputError (one line naming the port) unless a server can listen on `host`:`port` now:
+    the port is in use (another page, another server) or the host is no address of this
+    machine. Checked before a model is loaded; Gradio would say it with a traceback."""
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            # as the server itself binds: a port left in TIME_WAIT by a stopped page is free
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as exc:
+        reason = ("it is in use (another server or page?): stop that one or choose another "
+                  "--port" if exc.errno == errno.EADDRINUSE else exc.strerror or str(exc))
+        raise InputError(f"cannot serve on --host {host} --port {port}: {reason}") from None
+
+
 def serve(upscaler, host="127.0.0.1", port=7860, share=False,
           max_file_mb=DEFAULT_MAX_FILE_MB, block=True):
     """Build the page and serve it until interrupted (Ctrl-C).
@@ -220,7 +240,11 @@ def serve(upscaler, host="127.0.0.1", port=7860, share=False,
     """
     page = build_page(upscaler)
     page.queue(max_size=8)  # waiting requests beyond this are told the page is busy
-    page.launch(server_name=host, server_port=port, share=share,
-                max_file_size=int(max_file_mb * 1e6), allowed_paths=[str(upscaler.out_dir)],
-                show_error=True, prevent_thread_lock=not block, quiet=not block)
+    try:
+        page.launch(server_name=host, server_port=port, share=share,
+                    max_file_size=int(max_file_mb * 1e6), allowed_paths=[str(upscaler.out_dir)],
+                    show_error=True, prevent_thread_lock=not block, quiet=not block)
+    except OSError:  # taken since check_port: say so in one line; else Gradio's own error
+        check_port(host, port)
+        raise
     return page

@@ -21,7 +21,7 @@ import threading
 import yaml
 
 from ..compat import import_paddle
-from ..storage import file_md5, process_alive
+from ..storage import WriteError, file_md5, process_alive, refuse_link
 from .introspect import FinalLevel
 from .metadata import EXPORT_FORMAT, META_SUFFIX, ExportError, ModelInfo, trained_for
 from .predictor import EXPORT_SUFFIXES, model_files, present_files
@@ -57,14 +57,18 @@ def export_generator(generator, out_prefix, meta=None, onnx_opset=None):
     folder, stem = os.path.split(out_prefix)
     _make_folder(folder)
     _remove_stale_staging(folder, stem)
-    staging = tempfile.mkdtemp(prefix=f".{stem}.tmp-export-{os.getpid()}-", dir=folder)
+    staging = None
     try:
+        staging = tempfile.mkdtemp(prefix=f".{stem}.tmp-export-{os.getpid()}-", dir=folder)
         record = _write_export(generator, os.path.join(staging, stem), meta)
         if onnx_opset is not None:
             export_onnx(os.path.join(staging, stem), onnx_opset)
         _swap_in(staging, out_prefix)
+    except OSError as exc:  # a read-only folder, a full disk: one line naming the export
+        raise WriteError.of(f"{out_prefix}.*" if staging else folder, exc) from None
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        if staging:
+            shutil.rmtree(staging, ignore_errors=True)
     return record
 
 
@@ -107,6 +111,8 @@ def _swap_in(staging, out_prefix):
     """
     stem = os.path.basename(out_prefix)
     new = {name[len(stem):] for name in os.listdir(staging)}
+    for suffix in new:  # a rename would replace the link itself; still, say it is there
+        refuse_link(out_prefix + suffix)
     with _stop_signals_held():
         for suffix in sorted(new, key=lambda x: x == META_SUFFIX):
             os.replace(os.path.join(staging, stem + suffix), out_prefix + suffix)

@@ -13,7 +13,7 @@ import numpy as np
 import yaml
 
 from ..data.realworld import describe
-from ..errors import InputError
+from ..errors import InputError, UserError
 
 EXPORT_FORMAT = "paddle-srgan-export"
 META_SUFFIX = ".yml"  # not .json: Paddle 3.x writes its program there
@@ -57,14 +57,45 @@ class ModelInfo:
 
     @classmethod
     def from_meta(cls, meta, source):
+        """The info an export's metadata dict `meta` (read from the file `source`) states,
+        each value checked against the generator contract (ExportError naming the file and
+        the key): a metadata file is user input, and `scale: 0` would name outputs *_x0.png,
+        a huge scale allocate without end."""
         missing = [k for k in cls.__dataclass_fields__ if k not in meta and k != "trained_for"]
         if missing:
             raise ExportError(f"{source}: missing key(s) {', '.join(missing)}; re-export with "
                               f"tools/export.py")
-        return cls(int(meta["scale"]), int(meta["in_channels"]), int(meta["out_channels"]),
+        for key, (rule, fits) in META_RULES.items():
+            if key in meta and not fits(meta[key]):
+                raise ExportError(f"{source}: '{key}' must be {rule}, got {meta[key]!r}; "
+                                  f"re-export with tools/export.py")
+        return cls(meta["scale"], meta["in_channels"], meta["out_channels"],
                    tuple(float(v) for v in meta["output_range"]),
-                   int(meta["receptive_field_radius"]),
-                   str(meta.get("trained_for", NOT_RECORDED)))
+                   meta["receptive_field_radius"], meta.get("trained_for", NOT_RECORDED))
+
+
+def _integer(value, low, high):
+    return type(value) is int and low <= value <= high
+
+
+def _value_range(value):
+    return (isinstance(value, (list, tuple)) and len(value) == 2
+            and all(type(v) in (int, float) and np.isfinite(v) for v in value)
+            and value[0] < value[1])
+
+
+# What an export's metadata may state (models.GENERATOR_CONTRACT, with bounds: no generator
+# of the table scales by more than 8 or sees more than a few hundred LR pixels around one)
+MAX_SCALE, MAX_RADIUS = 16, 10_000
+META_RULES = {
+    "scale": (f"an integer from 2 to {MAX_SCALE}", lambda v: _integer(v, 2, MAX_SCALE)),
+    "in_channels": ("1 or 3", lambda v: _integer(v, 1, 3) and v != 2),
+    "out_channels": ("1 or 3", lambda v: _integer(v, 1, 3) and v != 2),
+    "output_range": ("[lo, hi] with finite lo < hi", _value_range),
+    "receptive_field_radius": (f"an integer from 0 to {MAX_RADIUS}",
+                               lambda v: _integer(v, 0, MAX_RADIUS)),
+    "trained_for": ("text", lambda v: isinstance(v, str)),
+}
 
 
 def trained_for(cfg):
@@ -100,6 +131,35 @@ def read_metadata_file(path):
     return meta
 
 
+class RunnerOutOfMemory(UserError, MemoryError):
+    """A runtime ran out of memory on an input; the message names --tile."""
+
+
+# How the runtimes say they ran out of memory (lower case): Paddle's ResourceExhaustedError
+# ("Out of memory error on CPU") and std::bad_alloc, onnxruntime's "Failed to allocate memory",
+# and the bare "std::exception" Paddle 3.3's predictor raised for a 2000x2000 image
+OUT_OF_MEMORY = ("out of memory", "resourceexhausted", "failed to allocate", "bad_alloc",
+                 "std::exception")
+
+
+def run_guarded(run, batch, backend):
+    """run(batch) (batch: [N, C, h, w]); a failure to allocate is a RunnerOutOfMemory
+    naming --tile, in one line, instead of the runtime's own (a C++ trace for Paddle)."""
+    try:
+        return run(batch)
+    except Exception as exc:
+        said = f"{type(exc).__name__}: {exc}"
+        found = [(line.lower().find(m), line) for line in said.splitlines()
+                 for m in OUT_OF_MEMORY if m in line.lower()]
+        if not found and not isinstance(exc, MemoryError):
+            raise
+        at, line = found[0] if found else (0, said.splitlines()[0])
+        reason = line.strip() if len(line) <= 160 else line[max(0, at - 20):at + 140].strip()
+        raise RunnerOutOfMemory(
+            f"{backend} ran out of memory on a {batch.shape[3]}x{batch.shape[2]} input "
+            f"({reason}); run it in tiles: --tile 256 (or smaller)") from None
+
+
 def check_batch(lr_batch, channels, who):
     """`lr_batch` as a float32 C-contiguous [N, channels, h, w] array, or ValueError."""
     batch = np.ascontiguousarray(lr_batch, dtype=np.float32)
@@ -109,4 +169,5 @@ def check_batch(lr_batch, channels, who):
 
 
 __all__ = ["EXPORT_FORMAT", "META_SUFFIX", "NOT_RECORDED", "CLEAN", "ExportError", "ModelInfo",
-           "trained_for", "read_metadata_file", "check_batch"]
+           "trained_for", "read_metadata_file", "RunnerOutOfMemory", "run_guarded",
+           "check_batch"]

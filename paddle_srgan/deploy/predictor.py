@@ -22,7 +22,14 @@ import os
 
 from ..compat import default_cpu_threads, import_paddle, paddle_version, resolve_device
 from ..models import final_level
-from .metadata import META_SUFFIX, ExportError, ModelInfo, check_batch, read_metadata_file
+from .metadata import (
+    META_SUFFIX,
+    ExportError,
+    ModelInfo,
+    check_batch,
+    read_metadata_file,
+    run_guarded,
+)
 
 paddle = import_paddle()
 
@@ -135,8 +142,10 @@ class LayerRunner:
 
     def run(self, lr_batch):
         batch = check_batch(lr_batch, self.info.in_channels, "LayerRunner")
-        with paddle.no_grad():
-            return final_level(self.layer(paddle.to_tensor(batch))).numpy()
+        def run(b):
+            with paddle.no_grad():
+                return final_level(self.layer(paddle.to_tensor(b))).numpy()
+        return run_guarded(run, batch, self.backend)
 
 
 class Predictor:
@@ -183,10 +192,12 @@ class Predictor:
 
     def run(self, lr_batch):
         batch = check_batch(lr_batch, self.info.in_channels, "Predictor")
-        self._input.reshape(list(batch.shape))
-        self._input.copy_from_cpu(batch)
-        self._predictor.run()
-        return self._predictor.get_output_handle(self._output_name).copy_to_cpu()
+        def run(b):
+            self._input.reshape(list(b.shape))
+            self._input.copy_from_cpu(b)
+            self._predictor.run()
+            return self._predictor.get_output_handle(self._output_name).copy_to_cpu()
+        return run_guarded(run, batch, self.backend)
 
 
 def create_predictor(prefix, device="auto", threads=None):

@@ -17,6 +17,7 @@ import numpy as np
 from ..data.colour import to_uint8
 from ..data.imresize import imresize
 from ..data.io import write_image
+from ..storage import atomic_write
 
 LABEL_HEIGHT = 18
 GAP = 2  # white pixels between panels
@@ -136,11 +137,12 @@ def _pyplot():
 
 
 def _save_figure(fig, out_path):
-    """Write a matplotlib figure atomically (a kill leaves the old file or the new one)."""
-    tmp = out_path + ".tmp.png"
-    fig.savefig(tmp, dpi=100)
-    _pyplot().close(fig)
-    os.replace(tmp, out_path)
+    """Write a matplotlib figure as PNG atomically (a kill leaves the old file or the new
+    one; storage.atomic_write: never through a link)."""
+    try:
+        atomic_write(out_path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
+    finally:
+        _pyplot().close(fig)
     return out_path
 
 

@@ -9,11 +9,14 @@ Only rank 0 writes; other ranks get a logger whose methods do nothing.
 """
 import json
 import os
+import secrets
 import sys
 import time
 import warnings
 
 from tqdm import tqdm
+
+from ..storage import open_append
 
 
 class LossMeter:
@@ -64,13 +67,17 @@ class RunLogger:
         os.makedirs(os.path.join(run_dir, "samples"), exist_ok=True)
         try:
             from visualdl import LogWriter
-            self.writer = LogWriter(logdir=vdl_dir, flush_secs=30)
+            # VisualDL appends to vdl/vdlrecords.<seconds>.log<suffix> with open(); a random
+            # suffix makes the name one nobody can plant a link at beforehand
+            self.writer = LogWriter(logdir=vdl_dir, flush_secs=30,
+                                    filename_suffix=f".{secrets.token_hex(4)}")
         except ImportError:
             warnings.warn("visualdl is not installed: scalars go to scalars.jsonl and images to "
                           "samples/ only (pip install visualdl to get the dashboards)")
         self.scalars_path = os.path.join(run_dir, "scalars.jsonl")
-        self.jsonl = open(self.scalars_path, "a", encoding="utf-8")
-        self.text = open(os.path.join(run_dir, "log.txt"), "a", encoding="utf-8")
+        # appended across resumes, never through a link planted in the run folder
+        self.jsonl = open_append(self.scalars_path)
+        self.text = open_append(os.path.join(run_dir, "log.txt"))
 
     def scalars(self, values, step, prefix=""):
         """values: {tag: float}; tags get `prefix` (e.g. 'train/')."""

@@ -5,11 +5,13 @@
 the protocol and provenance tags.
 """
 import csv
+import io
 import os
+import shlex
 
 from .. import checkpoint as ckpt
 from ..models import level_key
-from ..storage import strict_json
+from ..storage import atomic_save_json, atomic_write_text
 
 # (key, header, decimals); NIQE (lower is more natural) and the grid score (dB of spectral
 # peaks at the pixel-shuffle period) beside PSNR
@@ -49,28 +51,34 @@ def console_table(results, degrade=None):
 def write_results(out_dir, results, meta):
     """results.json (means, per image, meta; strict JSON: an infinite PSNR is null),
     per_image.csv and results.md in `out_dir`."""
-    os.makedirs(out_dir, exist_ok=True)
-    with open(os.path.join(out_dir, "results.json"), "w", encoding="utf-8") as f:
-        f.write(strict_json({"meta": meta, "results": results}, indent=2))
+    atomic_save_json({"meta": meta, "results": results}, os.path.join(out_dir, "results.json"),
+                     indent=2)
     keys = [c[0] for c in COLUMNS]
-    with open(os.path.join(out_dir, "per_image.csv"), "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(["dataset", "method", "image"] + keys)
-        for dataset, methods in results.items():
-            for method, res in methods.items():
-                for row in res["per_image"]:
-                    writer.writerow([dataset, method, row["name"]]
-                                    + [f"{row[k]:.6f}" if k in row else "" for k in keys])
+    rows = io.StringIO()
+    writer = csv.writer(rows)
+    writer.writerow(["dataset", "method", "image"] + keys)
+    for dataset, methods in results.items():
+        for method, res in methods.items():
+            for row in res["per_image"]:
+                writer.writerow([dataset, method, row["name"]]
+                                + [f"{row[k]:.6f}" if k in row else "" for k in keys])
+    atomic_write_text(rows.getvalue(), os.path.join(out_dir, "per_image.csv"))
     protocol = ", ".join(f"{k}: {v}" for k, v in meta.items() if k != "datasets")
-    with open(os.path.join(out_dir, "results.md"), "w", encoding="utf-8") as f:
-        degrade = (meta.get("degrade") or {}).get("spec")
-        f.write(markdown_table(results, degrade) + f"\n\n{protocol}\n")
+    degrade = (meta.get("degrade") or {}).get("spec")
+    atomic_write_text(markdown_table(results, degrade) + f"\n\n{protocol}\n",
+                      os.path.join(out_dir, "results.md"))
 
 
 def _shell_path(path):
     """`path` relative to the working directory when it lies below it (shorter commands)."""
     rel = os.path.relpath(path)
     return path if rel.startswith("..") else rel
+
+
+def _shell_arg(path):
+    """`_shell_path(path)` quoted for a POSIX shell: a printed command stays one argument per
+    path when a folder name holds spaces or quotes."""
+    return shlex.quote(_shell_path(path))
 
 
 def training_verdict(cfg, run_dir, bicubic, phase_results, best, phase_names, figure, curves,
@@ -112,11 +120,11 @@ def training_verdict(cfg, run_dir, bicubic, phase_results, best, phase_names, fi
     table = ["  " + "  ".join(c.ljust(w) if i == 0 else c.rjust(w)
                               for i, (c, w) in enumerate(zip(r, widths)))
              for r in [header] + rows]
-    final = _shell_path(ckpt.phase_weights_path(run_dir, phase_names[-1]))
-    config = _shell_path(os.path.join(run_dir, "config.yml"))
+    final = _shell_arg(ckpt.phase_weights_path(run_dir, phase_names[-1]))
+    config = _shell_arg(os.path.join(run_dir, "config.yml"))
     eval_cmd = f"python tools/eval.py -c {config} --weights {final}"
     if found:
-        eval_cmd += f" --data-root {_shell_path(found[0])} --datasets {found[1]}"
+        eval_cmd += f" --data-root {_shell_arg(found[0])} --datasets {shlex.quote(found[1])}"
     best_line = (f"  {_shell_path(ckpt.best_weights_path(run_dir))}   best {best['metric']} "
                  f"(iteration {best['iteration']})" if best["value"] is not None else
                  "  no best.pdparams: no validation reached train.best_min_psnr_gain")
@@ -135,9 +143,9 @@ def training_verdict(cfg, run_dir, bicubic, phase_results, best, phase_names, fi
               "Next:",
               f"  {eval_cmd}",
               f"  python tools/infer.py -c {config} --weights {final} --input your_photo.png "
-              f"--output {_shell_path(os.path.join(run_dir, 'sr'))}",
+              f"--output {_shell_arg(os.path.join(run_dir, 'sr'))}",
               f"  python tools/export.py -c {config} --weights {final} --out "
-              f"{_shell_path(os.path.join(run_dir, 'exported', cfg['experiment']))}"]
+              f"{_shell_arg(os.path.join(run_dir, 'exported', cfg['experiment']))}"]
     return "\n".join(lines)
 
 

@@ -15,6 +15,7 @@ import time
 import warnings
 
 from ..errors import UserError
+from ..storage import open_no_follow
 
 try:
     import fcntl
@@ -40,7 +41,7 @@ class RunLock:
     def acquire(self):
         if self._fd is not None or fcntl is None:
             return self
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = open_no_follow(self.path, os.O_RDWR, 0o644)  # a planted link: refused
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -44,6 +44,7 @@ from ..data.datasets import build_train_loader, build_train_set, build_val_set
 from ..data.io import write_image
 from ..errors import InputError, UserError
 from ..models import count_parameters, level_scales
+from ..storage import atomic_write_text
 from . import figures, report
 from .evaluator import evaluate, evaluate_reference, mean_scores, validate
 from .logger import LossMeter, RunLogger
@@ -150,8 +151,7 @@ class Trainer:
     def _prepare_run_dir(self):
         if self.is_main:
             os.makedirs(ckpt.checkpoints_dir(self.run_dir), exist_ok=True)
-            with open(os.path.join(self.run_dir, "config.yml"), "w", encoding="utf-8") as f:
-                f.write(dump_config(self.cfg))
+            atomic_write_text(dump_config(self.cfg), os.path.join(self.run_dir, "config.yml"))
 
     def _restore(self, state):
         """Weights, counters and RNG states of a checkpoint (the optimizers come with their
