@@ -47,6 +47,7 @@ from ..models import count_parameters, level_scales
 from . import figures, report
 from .evaluator import evaluate, evaluate_reference, mean_scores, validate
 from .logger import LossMeter, RunLogger
+from .resume import resume_state
 from .runlock import RunLock
 from .step import NanGuard, PhaseStep, build_networks
 from .stop import StopRequests
@@ -113,8 +114,8 @@ class Trainer:
             self._score_references()
         if self.is_main and os.path.isdir(self.run_dir):
             self.lock.acquire()  # before reading checkpoints another trainer may be writing
-        self._resume_path, self._resume_state, skipped = ckpt.resume_state(
-            self.run_dir, self.resume, fresh_check=self.is_main)
+        self._resume_path, self._resume_state, skipped = resume_state(
+            self.run_dir, self.resume, self.rank, self.world)
         self._prepare_run_dir()
         if self.is_main:
             self.lock.acquire()
