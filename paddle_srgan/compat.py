@@ -79,6 +79,14 @@ def default_cpu_threads():
     return max(1, cores // max(1, local_procs))
 
 
+def lost_peer(exc):
+    """Whether `exc` is how Paddle's CPU collectives (gloo, in 2.6.2 and 3.0-3.3) report that
+    another process of a distributed job is gone (killed, its machine lost): a RuntimeError
+    from gloo's TCP transport, "[/paddle/third_party/gloo/gloo/transport/tcp/pair.cc:587]
+    TIMEOUT self_rank = 0 pair_rank = 1 ...", raised at once when the peer's sockets close."""
+    return isinstance(exc, RuntimeError) and "gloo/transport" in str(exc)
+
+
 def paddle_version():
     """(major, minor) of the installed Paddle; develop builds report 0.0 and count as newest."""
     paddle = import_paddle()

@@ -25,8 +25,8 @@ ITERS, KILLED_AFTER = 4, 2  # the job's iterations; node 1 stops after this one'
 TRAIN_WITH_HOOKS = """
 import os, sys, runpy, threading
 sys.path.insert(0, {root!r})
+from paddle_srgan.engine import trainer  # first: it imports cv2 before paddle (compat.py)
 import paddle
-from paddle_srgan.engine import trainer
 save, run = trainer.Trainer.save, trainer.Trainer.run
 def save_then_pause(self):
     save(self)
@@ -121,7 +121,8 @@ def iterations(run_dir):
 
 def test_two_nodes_lose_one_then_resume_as_a_job_and_in_one_process(tmp_path, train_images):
     """Node 1 (its own empty run folder: rank 0 sends it the checkpoint) is killed after
-    iteration 2's checkpoint: node 0 fails, its checkpoint stays. `--resume` on both
+    iteration 2's checkpoint: node 0 stops with one line saying what to do, its checkpoint
+    stays. `--resume` on both
     launchers continues the job from it to the end with equal weights on both ranks; the
     same checkpoint also resumes in one plain process."""
     config = tiny_config(tmp_path, train_images, **{
@@ -133,7 +134,15 @@ def test_two_nodes_lose_one_then_resume_as_a_job_and_in_one_process(tmp_path, tr
         job.workers.append(int(line.split("pid ")[1]))
         job.kill(1)
         codes, outputs = job.finish()
-    assert codes[0] != 0, outputs[0][-3000:]
+    node0 = job.worker_log(0)
+    assert codes[0] != 0 and "Traceback" not in node0, node0[-3000:]
+    errors = [line for line in node0.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith(
+        f"error: another process of this 2-process job stopped answering after iteration "
+        f"{KILLED_AFTER} ([/paddle/third_party/gloo/"), node0[-3000:]
+    assert errors[0].endswith(f"start every machine's launcher again with --resume (rank 0's "
+                              f"newest checkpoint in {run_dir / 'checkpoints'} on the first "
+                              f"machine)")
     assert iterations(run_dir) == [KILLED_AFTER]
     assert not (tmp_path / "node1_runs").exists()  # only rank 0 writes
     single = tmp_path / "single" / "tiny"

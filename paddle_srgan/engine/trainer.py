@@ -38,7 +38,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .. import checkpoint as ckpt
-from ..compat import import_paddle, seed_everything, use_device
+from ..compat import import_paddle, lost_peer, seed_everything, use_device
 from ..config import config_differences, dump_config
 from ..data.datasets import build_train_loader, build_train_set, build_val_set
 from ..data.io import write_image
@@ -314,6 +314,14 @@ class Trainer:
         try:
             with StopRequests(self.world) as self.stop:
                 return self._loop()
+        except RuntimeError as exc:
+            if self.world > 1 and lost_peer(exc):
+                raise InputError(
+                    f"another process of this {self.world}-process job stopped answering after "
+                    f"iteration {self.iteration} ({str(exc).strip().splitlines()[0]}): start "
+                    f"every machine's launcher again with --resume (rank 0's newest checkpoint "
+                    f"in {ckpt.checkpoints_dir(self.run_dir)} on the first machine)") from None
+            raise
         finally:
             self.log.close()
             self.lock.release()
