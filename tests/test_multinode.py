@@ -12,7 +12,12 @@ import subprocess
 import sys
 import threading
 
+import numpy as np
 import paddle
+import pytest
+
+from paddle_srgan import checkpoint as ckpt
+from paddle_srgan.engine import resume
 
 from conftest import ROOT, assert_same_weights, run_tool, tiny_config
 
@@ -165,3 +170,52 @@ def test_two_nodes_lose_one_then_resume_as_a_job_and_in_one_process(tmp_path, tr
     assert (f"resumed from {single}/checkpoints/iter_{KILLED_AFTER:08d}.pdparams at iteration "
             f"{KILLED_AFTER}") in log and "world size 1" in log
     assert iterations(single)[-1] == ITERS
+
+
+# ------------------------------------------- engine/resume.py in one process, collectives faked
+@pytest.fixture
+def two_ranks(monkeypatch):
+    """paddle.distributed.broadcast of a 2-process job played in this process: call
+    `as_rank(0)`, whose broadcasts record their tensors, then `as_rank(1)`, whose broadcasts
+    receive them in order."""
+    sent = []
+
+    def as_rank(rank):
+        def broadcast(tensor, src):
+            assert src == 0
+            if rank == 0:
+                sent.append(tensor.numpy().copy())
+            else:
+                paddle.assign(paddle.to_tensor(sent.pop(0)), tensor)
+        monkeypatch.setattr(paddle.distributed, "broadcast", broadcast)
+        return sent
+    return as_rank
+
+
+def test_the_checkpoint_reaches_a_rank_without_the_run_folder(tmp_path, two_ranks):
+    run_dir = tmp_path / "machine0"
+    weights = np.arange(6, dtype=np.float32).reshape(2, 3)
+    ckpt.save_checkpoint({"iteration": 3, "G": {"w": paddle.to_tensor(weights)}}, str(run_dir),
+                         keep_last=2)
+    two_ranks(0)
+    path, state, skipped = resume.resume_state(str(run_dir), "auto", rank=0, world=2)
+    two_ranks(1)
+    other = resume.resume_state(str(tmp_path / "machine1"), "auto", rank=1, world=2)
+    assert other[0] == path == ckpt.checkpoint_path(str(run_dir), 3) and other[2] == []
+    assert other[1]["iteration"] == 3 and np.array_equal(other[1]["G"]["w"].numpy(), weights)
+    assert not (tmp_path / "machine1").exists()
+    assert two_ranks(1) == []  # everything sent was received
+
+
+def test_a_failed_read_on_rank_0_is_one_line_on_the_others(tmp_path, two_ranks):
+    """Rank 0 has no checkpoint: it raises its own error and tells the others, which would
+    otherwise wait for the checkpoint until the collective's timeout."""
+    sent = two_ranks(0)
+    with pytest.raises(ckpt.CheckpointError, match="no checkpoint"):
+        resume.resume_state(str(tmp_path), "auto", rank=0, world=2)
+    assert [s.tolist() for s in sent] == [[-1]]
+    two_ranks(1)
+    with pytest.raises(ckpt.CheckpointError) as error:
+        resume.resume_state(str(tmp_path / "machine1"), "auto", rank=1, world=2)
+    assert str(error.value) == ("--resume: rank 0 could not read the checkpoint to resume (its "
+                                "error is in the log of the first machine)")
