@@ -19,7 +19,7 @@ import pytest
 from paddle_srgan import checkpoint as ckpt
 from paddle_srgan.engine import resume
 
-from conftest import ROOT, assert_same_weights, run_tool, tiny_config
+from conftest import ROOT, assert_same_weights, tiny_config
 
 DEADLINE = 300  # seconds for one launch of the job, a bound only (it takes 10-20 s)
 ITERS, KILLED_AFTER = 4, 2  # the job's iterations; node 1 stops after this one's checkpoint
@@ -152,24 +152,33 @@ def test_two_nodes_lose_one_then_resume_as_a_job_and_in_one_process(tmp_path, tr
     assert not (tmp_path / "node1_runs").exists()  # only rank 0 writes
     single = tmp_path / "single" / "tiny"
     shutil.copytree(run_dir, single)
-
-    with Job(tmp_path, config, "resumed", "--resume") as job:
-        codes, outputs = job.finish()
-    assert codes == [0, 0], outputs[0][-3000:] + outputs[1][-3000:] + job.worker_log(1)[-3000:]
-    log = (run_dir / "log.txt").read_text()
-    assert (f"resumed from {run_dir}/checkpoints/iter_{KILLED_AFTER:08d}.pdparams at "
-            f"iteration {KILLED_AFTER}") in log
-    assert iterations(run_dir)[-1] == ITERS
-    assert not (tmp_path / "node1_runs").exists()
-    ranks = [{k: v.numpy() for k, v in paddle.load(str(tmp_path / f"G_rank{r}.pdparams")).items()}
-             for r in (0, 1)]
-    assert_same_weights(*ranks)  # rank 1 started from rank 0's checkpoint, not from scratch
-
-    run_tool("train", "-c", config, "-o", f"output_dir={single.parent}", "--resume")
-    log = (single / "log.txt").read_text()
-    assert (f"resumed from {single}/checkpoints/iter_{KILLED_AFTER:08d}.pdparams at iteration "
-            f"{KILLED_AFTER}") in log and "world size 1" in log
-    assert iterations(single)[-1] == ITERS
+    # the same checkpoint in one plain process, beside the job's relaunch (whose launchers
+    # spend most of their time waiting for each other)
+    alone = subprocess.Popen([sys.executable, str(ROOT / "tools" / "train.py"), "-c", str(config),
+                              "-o", f"output_dir={single.parent}", "--resume"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    try:
+        with Job(tmp_path, config, "resumed", "--resume") as job:
+            codes, outputs = job.finish()
+        assert codes == [0, 0], outputs[0][-3000:] + outputs[1][-3000:] + job.worker_log(1)[-3000:]
+        log = (run_dir / "log.txt").read_text()
+        assert (f"resumed from {run_dir}/checkpoints/iter_{KILLED_AFTER:08d}.pdparams at "
+                f"iteration {KILLED_AFTER}") in log
+        assert iterations(run_dir)[-1] == ITERS
+        assert not (tmp_path / "node1_runs").exists()
+        ranks = [{k: v.numpy() for k, v in
+                  paddle.load(str(tmp_path / f"G_rank{r}.pdparams")).items()} for r in (0, 1)]
+        assert_same_weights(*ranks)  # rank 1 started from rank 0's checkpoint, not from scratch
+        out, err = alone.communicate(timeout=DEADLINE)
+        assert alone.returncode == 0, out[-3000:] + err[-3000:]
+        log = (single / "log.txt").read_text()
+        assert (f"resumed from {single}/checkpoints/iter_{KILLED_AFTER:08d}.pdparams at iteration "
+                f"{KILLED_AFTER}") in log and "world size 1" in log
+        assert iterations(single)[-1] == ITERS
+    finally:
+        alone.kill()  # still running only when an assertion above failed
+        alone.wait()
 
 
 # ------------------------------------------- engine/resume.py in one process, collectives faked
