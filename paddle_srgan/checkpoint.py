@@ -107,12 +107,12 @@ def load_latest_checkpoint(run_dir):
     raise CheckpointError("--resume: no readable checkpoint: " + "; ".join(skipped))
 
 
-def resume_state(run_dir, resume, fresh_check=True):
+def resume_state(run_dir, resume):
     """(path, state, skipped) of the checkpoint a run starts from.
 
     Args:
-        resume: None (a fresh run: (None, None, []), and with `fresh_check` the run
-            directory must hold no checkpoints of an earlier run), 'auto' (the newest
+        resume: None (a fresh run: (None, None, []); the run directory must hold no
+            checkpoints of an earlier run), 'auto' (the newest
             readable checkpoint of `run_dir`; skipped lists the unreadable newer ones passed
             over) or a checkpoint path (that file, no fallback).
     """
@@ -120,7 +120,7 @@ def resume_state(run_dir, resume, fresh_check=True):
         return load_latest_checkpoint(run_dir)
     if resume:
         return resume, load_checkpoint(resume), []
-    if fresh_check and list_checkpoints(run_dir):
+    if list_checkpoints(run_dir):
         raise InputError(f"{run_dir} already holds checkpoints of an earlier run: continue it "
                          f"with --resume, or choose another name with -o experiment=<name>")
     return None, None, []

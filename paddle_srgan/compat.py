@@ -128,6 +128,14 @@ def peak_memory_rise(fn):
     return None if before is None or peak is None else max(0, peak - before) * 1024
 
 
+def lost_peer(exc):
+    """Whether `exc` is how Paddle's CPU collectives (gloo, in 2.6.2 and 3.0-3.3) report that
+    another process of a distributed job is gone (killed, its machine lost): a RuntimeError
+    from gloo's TCP transport, "[/paddle/third_party/gloo/gloo/transport/tcp/pair.cc:587]
+    TIMEOUT self_rank = 0 pair_rank = 1 ...", raised at once when the peer's sockets close."""
+    return isinstance(exc, RuntimeError) and "gloo/transport" in str(exc)
+
+
 def paddle_version():
     """(major, minor) of the installed Paddle; develop builds report 0.0 and count as newest."""
     paddle = import_paddle()

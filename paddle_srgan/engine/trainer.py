@@ -38,7 +38,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .. import checkpoint as ckpt
-from ..compat import import_paddle, seed_everything, use_device
+from ..compat import import_paddle, lost_peer, seed_everything, use_device
 from ..config import config_differences, dump_config
 from ..data.datasets import build_train_loader, build_train_set, build_val_set
 from ..data.io import write_image
@@ -48,6 +48,7 @@ from ..storage import atomic_write_text
 from . import figures, report
 from .evaluator import evaluate, evaluate_reference, mean_scores, validate
 from .logger import LossMeter, RunLogger
+from .resume import resume_state
 from .runlock import RunLock
 from .step import NanGuard, PhaseStep, build_networks
 from .stop import StopRequests
@@ -114,8 +115,8 @@ class Trainer:
             self._score_references()
         if self.is_main and os.path.isdir(self.run_dir):
             self.lock.acquire()  # before reading checkpoints another trainer may be writing
-        self._resume_path, self._resume_state, skipped = ckpt.resume_state(
-            self.run_dir, self.resume, fresh_check=self.is_main)
+        self._resume_path, self._resume_state, skipped = resume_state(
+            self.run_dir, self.resume, self.rank, self.world)
         self._prepare_run_dir()
         if self.is_main:
             self.lock.acquire()
@@ -315,6 +316,14 @@ class Trainer:
         try:
             with StopRequests(self.world) as self.stop:
                 return self._loop()
+        except RuntimeError as exc:
+            if self.world > 1 and lost_peer(exc):
+                raise InputError(
+                    f"another process of this {self.world}-process job stopped answering after "
+                    f"iteration {self.iteration} ({str(exc).strip().splitlines()[0]}): start "
+                    f"every machine's launcher again with --resume (rank 0's newest checkpoint "
+                    f"in {ckpt.checkpoints_dir(self.run_dir)} on the first machine)") from None
+            raise
         finally:
             self.log.close()
             self.lock.release()
