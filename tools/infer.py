@@ -76,13 +76,15 @@ def main(argv=None):
     files = collect_inputs(args.input)
     runner = load_runner(**cli.runner_arguments(args))
     targets = output_names(files, args.output, runner.info.scale)
+    from paddle_srgan.deploy.tiling import super_resolve_image, tile_padding
+    if tile is not None:  # a model that cannot be tiled is refused before any image
+        tile_padding(runner.info, tile_pad, ("--tile", "--tile-pad"))
     # which inputs the model is for: a clean-trained model sharpens a photo's JPEG blocks
     print(f"model trained for: {runner.info.trained_for}")
 
     from tqdm import tqdm
 
     from paddle_srgan.data.io import read_image, write_image
-    from paddle_srgan.deploy.tiling import super_resolve_image
 
     failed = []
     for path in tqdm(files, desc="super-resolving", unit="img"):

@@ -33,7 +33,9 @@ class ModelInfo:
 
     scale: SR factor; in_channels / out_channels: 1 or 3; output_range: (lo, hi) of the
     output values (SRResNet: (-1, 1)); receptive_field_radius: LR pixels on each side of an
-    LR pixel that its HR output depends on (the exact tile padding); trained_for: the LR
+    LR pixel that its HR output depends on (the exact tile padding, measured by
+    introspect.receptive_field_radius), None when the output depends on the whole image
+    (global pooling: tiling is refused, see tiling.UNBOUNDED); trained_for: the LR
     images the model learned to restore, in words (see trained_for()): a model for clean
     bicubic LR sharpens a photo's JPEG blocks and noise, one for real-world LR removes them.
     """
@@ -42,7 +44,7 @@ class ModelInfo:
     in_channels: int
     out_channels: int
     output_range: tuple
-    receptive_field_radius: int
+    receptive_field_radius: object  # int, or None: unbounded
     trained_for: str = NOT_RECORDED
 
     @classmethod
@@ -61,9 +63,10 @@ class ModelInfo:
         if missing:
             raise ExportError(f"{source}: missing key(s) {', '.join(missing)}; re-export with "
                               f"tools/export.py")
+        radius = meta["receptive_field_radius"]
         return cls(int(meta["scale"]), int(meta["in_channels"]), int(meta["out_channels"]),
                    tuple(float(v) for v in meta["output_range"]),
-                   int(meta["receptive_field_radius"]),
+                   None if radius is None else int(radius),
                    str(meta.get("trained_for", NOT_RECORDED)))
 
 

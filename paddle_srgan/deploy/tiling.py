@@ -20,6 +20,29 @@ def check_tiling(tile, tile_pad, names=("tile", "tile_pad")):
                          f"{tile} and {names[1]} {tile_pad}")
 
 
+# The refusal of a tiled run padded by an unbounded receptive field ({0}, {1}: the names
+# of the tile and tile_pad arguments where the caller takes them)
+UNBOUNDED = ("tiling refused: this model's output depends on the whole image (its receptive "
+             "field is unbounded, e.g. a global pooling), so tiles would not add up to the "
+             "untiled output; run it without {0}, or give {1} to accept seams")
+
+
+def tile_padding(info, tile_pad, names=("tile", "tile_pad")):
+    """The context of a tiled run: `tile_pad`, or for None the model's receptive field radius
+    (info: a runner's ModelInfo). Raises InputError (UNBOUNDED, naming the arguments as the
+    caller calls them) when that radius is unbounded (None)."""
+    if tile_pad is not None:
+        return tile_pad
+    if info.receptive_field_radius is None:
+        raise InputError(UNBOUNDED.format(*names))
+    return info.receptive_field_radius
+
+
+def tiled(tile, h, w):
+    """True when `tile` (LR pixels, None: whole image) splits an h x w LR image."""
+    return tile is not None and (tile < h or tile < w)
+
+
 def tile_windows(size, tile, pad):
     """Tiles along one axis: (core_start, core_end, window_start, window_end) in LR pixels.
 
@@ -61,7 +84,7 @@ def upscale(run_fn, lr, scale, tile=None, tile_pad=None, finish=None):
         raise ValueError(f"upscale expects one image [C, h, w], got shape {list(lr.shape)}")
     _, h, w = lr.shape
     check_tiling(tile, tile_pad)
-    if tile is None or (tile >= h and tile >= w):
+    if not tiled(tile, h, w):
         sr = run_fn(lr[None])[0]
         return sr if finish is None else finish(sr)
     if tile_pad is None:
@@ -99,6 +122,9 @@ def super_resolve_image(runner, image, tile=None, tile_pad=None):
         tile, tile_pad: see `upscale`; tile_pad None -> the model's receptive field radius.
     Returns:
         uint8/uint16 image [H*s, W*s(, C)] with the input's dtype and channel layout.
+    Raises:
+        InputError (tile_padding) for a tiled run with tile_pad None of a model whose
+        receptive field is unbounded.
     """
     info = runner.info
     image = np.asarray(image)
@@ -123,7 +149,7 @@ def super_resolve_image(runner, image, tile=None, tile_pad=None):
             n, c, h, w = batch.shape
             sr = runner.run(batch.reshape(n * c, 1, h, w))
             return sr.reshape(n, c, *sr.shape[2:])
-    pad = info.receptive_field_radius if tile_pad is None else tile_pad
+    pad = tile_padding(info, tile_pad) if tiled(tile, *image.shape[:2]) else None
 
     def finish(sr):  # a tile's float output -> its pixels in the input's layout and dtype
         if gray and sr.shape[0] == 3:
@@ -136,4 +162,5 @@ def super_resolve_image(runner, image, tile=None, tile_pad=None):
     return out[:, :, 0] if squeeze else out
 
 
-__all__ = ["check_tiling", "tile_windows", "upscale", "super_resolve_image"]
+__all__ = ["UNBOUNDED", "check_tiling", "tile_padding", "tiled", "tile_windows", "upscale",
+           "super_resolve_image"]
