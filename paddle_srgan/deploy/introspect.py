@@ -22,23 +22,25 @@ def receptive_field_radius(generator):
     measured from the network: the support of the gradient of that output w.r.t. the input.
 
     The generator itself is not touched: float64 copies in eval mode (BatchNorm's running
-    statistics) are probed on one-row and one-column random LR strips, and the gradient of the
-    HR output of two adjacent central LR pixels (a period-2 layer would reach differently
-    from each) w.r.t. the strip gives the input pixels it depends on; the strip doubles until
+    statistics) are probed on one-row and one-column random LR strips; the gradient of the HR
+    output of two adjacent central LR pixels (a stride-2 layer would reach differently from
+    each) w.r.t. the strip marks the input pixels they depend on, and the strip doubles until
     that support stays off both of its ends. Two copies are probed and the larger reach kept:
     the real weights, and the same architecture with every parameter drawn positive (no zero
-    weight, and every derivative along a path positive, so no dependence cancels or vanishes
-    in a saturated tanh or a ReLU off for these inputs: the most any weights can reach).
-    Convolutions, transposed and resize convolutions, paddings of any mode, skips and
-    branches all count as the network computes them. One row suffices when each layer reaches
-    farthest along the row through its centre, as dense, dilated, transposed and resize
-    kernels do. Float64, because a float32 gradient through tens of layers of small weights
-    can underflow to 0. Paper SRResNet: about 0.5 s on 2 CPU cores.
+    weight, every derivative along a path positive: no dependence cancels or vanishes in a
+    saturated tanh, as with random paper-size weights, or in a ReLU these inputs leave off).
+    Convolutions, transposed and resize convolutions, poolings, paddings of any mode, skips
+    and branches all count as the network computes them. One row suffices when each layer
+    reaches farthest along the row through its centre, as dense, dilated, transposed and
+    resize kernels do. A max pooling passes the gradient to one pixel of its window: the
+    random inputs make missing its far end unlikely, not impossible. Float64, because a
+    float32 gradient through tens of layers of small weights can underflow to 0.
+    Cost: paper SRResNet x4 about 1.5 s on 2 busy CPU cores (x8: 2.3 s).
 
     Returns: int >= 0 (paper SRResNet: 40 at x2, x4 and x8), or None when the support still
-        reaches the strip's ends beyond MAX_RADIUS: the output depends on the whole image and
-        tiling cannot reproduce it (a NaN gradient counts as dependence, so a failed probe
-        refuses tiling rather than under-pad).
+        reaches the strip's ends past MAX_RADIUS: the output depends on the whole image, and
+        no tile padding reproduces it (a NaN gradient counts as dependence, so a failed probe
+        refuses tiling rather than under-pads).
     """
     probes = [_positive_copy(generator), _float64_copy(generator)]
     side = FIRST_SIDE
