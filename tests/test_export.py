@@ -125,7 +125,14 @@ def test_receptive_field_radius_against_the_impulse_response(name, upsampler):
     missed the resize convolutions, 8 for SRResNet's 10 with 'bilinear', and over-counted
     LapSRN's two branches, 7 for 4)."""
     generator = tiny_case(name, upsampler)
+    generator.train()
+    state = {k: v.numpy() for k, v in generator.state_dict().items()}
     radius = introspect.receptive_field_radius(generator)
+    # measured on copies: the generator keeps its weights, dtype and mode
+    assert generator.training
+    for key, value in generator.state_dict().items():
+        assert value.dtype == paddle.float32 and np.array_equal(value.numpy(), state[key]), key
+    generator.eval()
     assert impulse_reach(generator, 4 * radius + 9) == radius, (name, upsampler)
 
 

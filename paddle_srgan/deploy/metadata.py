@@ -8,6 +8,7 @@ No Paddle here: the ONNX path deploys with onnxruntime alone.
 """
 import os
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 import yaml
@@ -44,7 +45,7 @@ class ModelInfo:
     in_channels: int
     out_channels: int
     output_range: tuple
-    receptive_field_radius: object  # int, or None: unbounded
+    receptive_field_radius: Optional[int]
     trained_for: str = NOT_RECORDED
 
     @classmethod
