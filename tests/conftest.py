@@ -169,13 +169,14 @@ def tiny_kwargs(name):
     return {k: v for k, v in TINY_SIZES.items() if k in params}
 
 
-def tiny_table_generator(name, seed=0, scale=4, in_channels=3):
-    """Generator type `name` of models.GENERATORS with tiny widths, seeded, in eval mode."""
+def tiny_table_generator(name, seed=0, scale=4, in_channels=3, **options):
+    """Generator type `name` of models.GENERATORS with tiny widths, seeded, in eval mode;
+    `options`: more constructor keywords (e.g. upsampler)."""
     import paddle
 
     from paddle_srgan.models import build_model
     paddle.seed(seed)
-    generator = build_model({"type": name, **tiny_kwargs(name)}, scale=scale,
+    generator = build_model({"type": name, **tiny_kwargs(name), **options}, scale=scale,
                             in_channels=in_channels)
     generator.eval()
     return generator

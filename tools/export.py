@@ -57,9 +57,10 @@ def main(argv=None):
     written = [meta["model_file"], meta["params_file"], os.path.basename(args.out) + ".yml"]
     if args.onnx:
         written.append(os.path.basename(args.out) + ".onnx")
+    radius = meta["receptive_field_radius"]
+    field = "unbounded, no tiling" if radius is None else f"{radius} LR px"
     print(f"wrote {', '.join(written)} to {folder} (Paddle {meta['paddle_version']}, x"
-          f"{meta['scale']}, receptive field {meta['receptive_field_radius']} LR px; trained for "
-          f"{meta['trained_for']})")
+          f"{meta['scale']}, receptive field {field}; trained for {meta['trained_for']})")
     return 0
 
 

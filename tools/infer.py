@@ -15,12 +15,13 @@ replace an input, e.g. your photo_x4.png beside photo.png, stops the run before 
 writing) with the input's bit depth (16-bit stays 16-bit) and layout: gray
 stays gray, RGBA keeps its alpha (upscaled bicubic). --tile bounds memory: the image is
 processed in tiles of that many LR pixels (0 or none: whole) with --tile-pad pixels of context
-(default: the model's receptive field, which makes tiled output equal untiled output). An
-unreadable file is reported and skipped; the exit code is then 1 (an error in the code itself
-stops the run). It first prints what the model was trained for ("bicubic (clean)" or
-"realworld: JPEG q30-95, ..."; for JPEG photos pick a realworld model). An .onnx model runs
-through onnxruntime on the CPU (pip install onnxruntime) and needs its <prefix>.yml beside it,
-not Paddle.
+(default: the model's receptive field, which makes tiled output equal untiled output; a model
+whose output depends on the whole image, e.g. through a global pooling, has none and refuses
+--tile without --tile-pad). An unreadable file is reported and skipped; the exit code is then 1
+(an error in the code itself stops the run). It first prints what the model was trained for
+("bicubic (clean)" or "realworld: JPEG q30-95, ..."; for JPEG photos pick a realworld model).
+An .onnx model runs through onnxruntime on the CPU (pip install onnxruntime) and needs its
+<prefix>.yml beside it, not Paddle.
 """
 import glob
 import os
@@ -93,6 +94,9 @@ def main(argv=None):
     files = collect_inputs(args.input)
     runner = load_runner(**cli.runner_arguments(args))
     targets = output_names(files, args.output, runner.info.scale)
+    from paddle_srgan.deploy.tiling import tile_padding
+    if tile is not None:  # a model that cannot be tiled is refused before any image
+        tile_padding(runner.info, tile_pad, ("--tile", "--tile-pad"))
     # which inputs the model is for: a clean-trained model sharpens a photo's JPEG blocks
     print(f"model trained for: {runner.info.trained_for}")
 

@@ -28,7 +28,7 @@ from ..data.colour import to_uint8
 from ..data.imresize import imresize
 from ..data.io import image_size, read_image, write_image
 from ..errors import InputError, MissingPackageError
-from .tiling import check_tiling, super_resolve_image
+from .tiling import check_tiling, super_resolve_image, tile_padding, tiled
 
 GRADIO_MISSING = ("tools/app.py needs Gradio, which is not installed: "
                   "pip install -e \".[app]\" (or pip install gradio)")
@@ -152,9 +152,8 @@ class Upscaler:
         layout = {1: "gray", 3: "RGB", 4: "RGBA"}[1 if image.ndim == 2 else image.shape[2]]
         bits = 16 if image.dtype == np.uint16 else 8
         tiling = "whole image"
-        if self.tile is not None and (h > self.tile or w > self.tile):
-            pad = (self.runner.info.receptive_field_radius if self.tile_pad is None
-                   else self.tile_pad)
+        if tiled(self.tile, h, w):
+            pad = tile_padding(self.runner.info, self.tile_pad)
             tiles = -(-h // self.tile) * -(-w // self.tile)
             tiling = f"{tiles} tiles of {self.tile} px + {pad} px context"
         return (f"**x{self.runner.info.scale}**: {w}x{h} -> {sr.shape[1]}x{sr.shape[0]} "

@@ -8,6 +8,7 @@ No Paddle here: the ONNX path deploys with onnxruntime alone.
 """
 import os
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 import yaml
@@ -33,7 +34,9 @@ class ModelInfo:
 
     scale: SR factor; in_channels / out_channels: 1 or 3; output_range: (lo, hi) of the
     output values (SRResNet: (-1, 1)); receptive_field_radius: LR pixels on each side of an
-    LR pixel that its HR output depends on (the exact tile padding); trained_for: the LR
+    LR pixel that its HR output depends on (the exact tile padding, measured by
+    introspect.receptive_field_radius), None when the output depends on the whole image
+    (global pooling: tiling is refused, see tiling.UNBOUNDED); trained_for: the LR
     images the model learned to restore, in words (see trained_for()): a model for clean
     bicubic LR sharpens a photo's JPEG blocks and noise, one for real-world LR removes them.
     """
@@ -42,7 +45,7 @@ class ModelInfo:
     in_channels: int
     out_channels: int
     output_range: tuple
-    receptive_field_radius: int
+    receptive_field_radius: Optional[int]
     trained_for: str = NOT_RECORDED
 
     @classmethod
@@ -92,8 +95,9 @@ META_RULES = {
     "in_channels": ("1 or 3", lambda v: _integer(v, 1, 3) and v != 2),
     "out_channels": ("1 or 3", lambda v: _integer(v, 1, 3) and v != 2),
     "output_range": ("[lo, hi] with finite lo < hi", _value_range),
-    "receptive_field_radius": (f"an integer from 0 to {MAX_RADIUS}",
-                               lambda v: _integer(v, 0, MAX_RADIUS)),
+    # null: unbounded (the output depends on the whole image), which refuses tiling
+    "receptive_field_radius": (f"an integer from 0 to {MAX_RADIUS} or null (unbounded)",
+                               lambda v: v is None or _integer(v, 0, MAX_RADIUS)),
     "trained_for": ("text", lambda v: isinstance(v, str)),
 }
 

@@ -49,11 +49,36 @@ def automatic_tile(per_pixel, h, w, receptive_field_radius, available):
     """The tile side (LR pixels) that keeps a run on an h x w image within half of the
     `available` bytes (the rest: the image arrays, other programs), or None when the whole
     image fits, or nothing is known (`per_pixel` or `available` None). Tiles with the
-    receptive field as context give the untiled output, so this costs no quality."""
-    if not per_pixel or available is None or untiled_bytes(per_pixel, h, w) <= available / 2:
+    receptive field as context give the untiled output, so this costs no quality; a model
+    without a finite one (`receptive_field_radius` None) is never tiled."""
+    if (not per_pixel or available is None or receptive_field_radius is None
+            or untiled_bytes(per_pixel, h, w) <= available / 2):
         return None
     window = int((available / 2 / untiled_bytes(per_pixel, 1, 1)) ** 0.5)
     return max(16, window - 2 * receptive_field_radius)
+
+
+# The refusal of a tiled run padded by an unbounded receptive field ({0}, {1}: the names
+# of the tile and tile_pad arguments where the caller takes them)
+UNBOUNDED = ("tiling refused: this model's output depends on the whole image (its receptive "
+             "field is unbounded, e.g. a global pooling), so tiles would not add up to the "
+             "untiled output; run it without {0}, or give {1} to accept seams")
+
+
+def tile_padding(info, tile_pad, names=("tile", "tile_pad")):
+    """The context of a tiled run: `tile_pad`, or for None the model's receptive field radius
+    (info: a runner's ModelInfo). Raises InputError (UNBOUNDED, naming the arguments as the
+    caller calls them) when that radius is unbounded (None)."""
+    if tile_pad is not None:
+        return tile_pad
+    if info.receptive_field_radius is None:
+        raise InputError(UNBOUNDED.format(*names))
+    return info.receptive_field_radius
+
+
+def tiled(tile, h, w):
+    """True when `tile` (LR pixels, None: whole image) splits an h x w LR image."""
+    return tile is not None and (tile < h or tile < w)
 
 
 def tile_windows(size, tile, pad):
@@ -97,7 +122,7 @@ def upscale(run_fn, lr, scale, tile=None, tile_pad=None, finish=None):
         raise ValueError(f"upscale expects one image [C, h, w], got shape {list(lr.shape)}")
     _, h, w = lr.shape
     check_tiling(tile, tile_pad)
-    if tile is None or (tile >= h and tile >= w):
+    if not tiled(tile, h, w):
         sr = run_fn(lr[None])[0]
         return sr if finish is None else finish(sr)
     if tile_pad is None:
@@ -135,6 +160,9 @@ def super_resolve_image(runner, image, tile=None, tile_pad=None):
         tile, tile_pad: see `upscale`; tile_pad None -> the model's receptive field radius.
     Returns:
         uint8/uint16 image [H*s, W*s(, C)] with the input's dtype and channel layout.
+    Raises:
+        InputError (tile_padding) for a tiled run with tile_pad None of a model whose
+        receptive field is unbounded.
     """
     info = runner.info
     image = np.asarray(image)
@@ -159,7 +187,7 @@ def super_resolve_image(runner, image, tile=None, tile_pad=None):
             n, c, h, w = batch.shape
             sr = runner.run(batch.reshape(n * c, 1, h, w))
             return sr.reshape(n, c, *sr.shape[2:])
-    pad = info.receptive_field_radius if tile_pad is None else tile_pad
+    pad = tile_padding(info, tile_pad) if tiled(tile, *image.shape[:2]) else None
 
     def finish(sr):  # a tile's float output -> its pixels in the input's layout and dtype
         if gray and sr.shape[0] == 3:
@@ -172,5 +200,5 @@ def super_resolve_image(runner, image, tile=None, tile_pad=None):
     return out[:, :, 0] if squeeze else out
 
 
-__all__ = ["check_tiling", "measure_memory_per_pixel", "untiled_bytes", "automatic_tile",
-           "tile_windows", "upscale", "super_resolve_image"]
+__all__ = ["UNBOUNDED", "check_tiling", "tile_padding", "tiled", "measure_memory_per_pixel",
+           "untiled_bytes", "automatic_tile", "tile_windows", "upscale", "super_resolve_image"]
