@@ -44,16 +44,19 @@ def test_best_json_survives_a_failed_write(tmp_path, train_images, monkeypatch):
     previous best.json whole (it used to be truncated in place)."""
     cfg = load_config(tiny_config(tmp_path, train_images, **{
         "train.phases": [{"name": "mse", "iters": 6, "lr": 1e-3}], "train.val_interval": 2}))
-    real_dump, calls = json.dump, []
+    real_write, calls = storage.atomic_write, []
 
-    def disk_full_on_second_write(obj, f, **kwargs):
-        calls.append(obj)
-        if len(calls) == 2:
-            f.write('{"metric": "ps')
-            f.flush()
-            raise OSError(28, "No space left on device")
-        return real_dump(obj, f, **kwargs)
-    monkeypatch.setattr(json, "dump", disk_full_on_second_write)
+    def disk_full_on_second_best_json(path, write, sync=True):
+        if os.path.basename(path) == "best.json":
+            calls.append(path)
+            if len(calls) == 2:
+                def half_then_full(tmp):
+                    with open(tmp, "w", encoding="utf-8") as f:
+                        f.write('{"metric": "ps')
+                    raise OSError(28, "No space left on device")
+                return real_write(path, half_then_full, sync)
+        return real_write(path, write, sync)
+    monkeypatch.setattr(storage, "atomic_write", disk_full_on_second_best_json)
     trainer = Trainer(cfg)
     with pytest.raises(ckpt.CheckpointError) as err:
         trainer.run()
