@@ -749,9 +749,8 @@ def test_export_into_a_path_under_a_file_is_a_one_line_error(tiny, tmp_path):
     proc = run_tool("export", "-c", tiny["config"], "--weights", tiny["weights"],
                     "--out", tmp_path / "a.yml" / "x", check=False)
     assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines() == [
-        f"error: cannot make the export folder {tmp_path / 'a.yml'}: {tmp_path / 'a.yml'} "
-        f"is a file"]
+    assert proc.stderr.strip().splitlines() == [  # checked before the weights are loaded
+        f"error: --out {tmp_path / 'a.yml'}: {tmp_path / 'a.yml'} is a file, not a folder"]
 
 
 SIGTERM_IN_SWAP = """

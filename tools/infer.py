@@ -119,11 +119,14 @@ def main(argv=None):
         try:
             image = read_image(path, keep_gray=True, keep_alpha=True)
             h, w = image.shape[:2]
-            auto = None if tile else automatic_tile(
-                per_pixel, h, w, runner.info.receptive_field_radius, available_memory())
+            # a one-channel model runs the colours of an RGB image as a batch of three
+            runs = 3 if runner.info.in_channels == 1 and image.ndim == 3 \
+                and image.shape[2] >= 3 else 1
+            auto = None if tile or per_pixel is None else automatic_tile(
+                per_pixel * runs, h, w, runner.info.receptive_field_radius, available_memory())
             if auto:
                 tqdm.write(f"{path}: {w}x{h} at once needs about "
-                           f"{untiled_bytes(per_pixel, h, w) / 1e9:.1f} GB, more than half "
+                           f"{untiled_bytes(per_pixel * runs, h, w) / 1e9:.1f} GB, more than half "
                            f"of the memory available: tiles of {auto} (--tile sets them)",
                            file=sys.stderr)
             sr = super_resolve_image(runner, image, tile or auto, tile_pad)
