@@ -115,7 +115,7 @@ class RestrictedUnpickler(pickle._Unpickler):
         self._persistent_load = persistent_load
         self._tuples = {}  # id -> (tuple, tree size, depth); holding it keeps the id unique
 
-    def _tuple(self, items):
+    def _tuple(self, items=()):
         """tuple(items), measured: its size and depth as a tree, refused beyond the bounds."""
         items = tuple(items)
         size, depth = 1 + len(items), 1
