@@ -80,10 +80,21 @@ class _Refusal(Exception):
         self.request = request
 
 
-class RestrictedUnpickler(pickle.Unpickler):
+class _Excess(Exception):
+    """Raised inside unpickling when a tuple exceeds the bounds; `load` reports it."""
+
+
+class RestrictedUnpickler(pickle._Unpickler):
     """An unpickler that builds plain data (dicts, lists, tuples, numbers, strings, bytes,
     None, bools) and only the globals of `allowed`; any other global is refused before it is
-    imported, so a file cannot run code.
+    imported, so a file cannot run code. What it builds stays within `check_bounds`.
+
+    It is the pure-Python unpickler because tuples must be measured as they are built:
+    hashing a tuple (a dict key, a set item) walks it as a tree, so a 200-byte file using
+    shared nested tuples as a key would hang inside the C unpickler, deaf to signals. Each
+    tuple's tree size and depth are known from its items', and beyond the bounds it is
+    refused before anything hashes it; lists and dicts cannot be hashed, so only the final
+    walk (check_bounds) needs to see them.
 
     Args:
         file: binary file object positioned at a pickle.
@@ -96,20 +107,54 @@ class RestrictedUnpickler(pickle.Unpickler):
         encoding: how Python 2 `str` objects are decoded ('latin1' as paddle.load does).
     """
 
+    dispatch = dict(pickle._Unpickler.dispatch)
+
     def __init__(self, file, source, allowed, error, holds, persistent_load=None,
                  encoding="ASCII"):
         super().__init__(file, encoding=encoding)
         self.source, self.allowed, self.error, self.holds = source, allowed, error, holds
         self._persistent_load = persistent_load
+        self._tuples = {}  # id -> (tuple, tree size, depth); holding it keeps the id unique
+
+    def _tuple(self, items=()):
+        """tuple(items), measured: its size and depth as a tree, refused beyond the bounds."""
+        items = tuple(items)
+        size, depth = 1 + len(items), 1
+        for item in items:
+            if type(item) is tuple and item:
+                _, item_size, item_depth = self._tuples.get(id(item), (None, len(item), 1))
+                size, depth = size + item_size - 1, max(depth, item_depth + 1)
+        if size > MAX_NODES:
+            raise _Excess(f"it holds more than {MAX_NODES:,} items (counting a shared item "
+                          f"each time it is reached)")
+        if depth > MAX_DEPTH:
+            raise _Excess(f"it nests containers more than {MAX_DEPTH} levels deep")
+        self._tuples[id(items)] = (items, size, depth)
+        return items
+
+    def _load_tuple_n(n):
+        def load(self):
+            items = self.pop_mark() if n is None else self.stack[-n:]
+            if n:
+                del self.stack[-n:]
+            self.append(self._tuple(items))
+        return load
+
+    dispatch[pickle.TUPLE[0]] = _load_tuple_n(None)
+    dispatch[pickle.TUPLE1[0]] = _load_tuple_n(1)
+    dispatch[pickle.TUPLE2[0]] = _load_tuple_n(2)
+    dispatch[pickle.TUPLE3[0]] = _load_tuple_n(3)
+    del _load_tuple_n
 
     def find_class(self, module, name):
         # Protocol 2 writes Python 2 names ('__builtin__', 'copy_reg'); the default find_class
         # maps them to Python 3's before importing, so the allow-list sees those too.
         module, name = _compat_pickle.NAME_MAPPING.get(
             (module, name), (_compat_pickle.IMPORT_MAPPING.get(module, module), name))
-        if (module, name) in self.allowed:
-            return self.allowed[(module, name)]
-        raise _Refusal(f"{module}.{name}")
+        if (module, name) not in self.allowed:
+            raise _Refusal(f"{module}.{name}")
+        found = self.allowed[(module, name)]
+        return self._tuple if found is tuple else found  # tuple(iterable) is measured too
 
     def persistent_load(self, pid):
         if self._persistent_load is None:
@@ -120,11 +165,15 @@ class RestrictedUnpickler(pickle.Unpickler):
         """The object of the pickle, within `check_bounds` (else `error`, one line)."""
         try:
             obj = super().load()
+            excess = check_bounds(obj)
         except _Refusal as refusal:
             raise self.error(f"{self.source}: refused to load: it asks to run "
                              f"{refusal.request}, but {self.holds}; nothing in the file "
                              f"was run") from None
-        excess = check_bounds(obj)
+        except _Excess as exc:
+            excess = str(exc)
+        finally:
+            self._tuples.clear()
         if excess:
             raise self.error(f"{self.source}: refused to load: {excess}; no weights or "
                              f"checkpoint file comes near that")

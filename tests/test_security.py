@@ -243,6 +243,24 @@ def test_cli_refuses_a_nesting_bomb_at_once(entry, tiny_run, tmp_path):
     assert bomb.exists() and not (tmp_path / "eval").exists()
 
 
+def test_a_shared_tuple_used_as_a_key_is_refused_while_unpickling(tmp_path):
+    """A dict key hashes its tuple as a tree: with shared nested tuples, 207 bytes made the
+    unpickler itself hang, deaf to SIGINT/SIGTERM. Tuples are measured as they are built.
+    (Run as a CLI: in-process, the old loader could not be stopped.)"""
+    t = ()
+    for _ in range(40):
+        t = (t, t)
+    body = pickle.dumps(t, protocol=2)[2:-1]  # the tuple's opcodes, memoised shared children
+    bomb = tmp_path / "key.pdparams"
+    bomb.write_bytes(b"\x80\x02}" + body + b"K\x01s.")  # {t: 1}, built without hashing t
+    proc = run_tool("convert_weights", "--src", bomb, "--out", tmp_path / "o.pdparams",
+                    check=False, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f"error: {bomb}: refused to load: it holds more than 1,000,000 items (counting a shared "
+        f"item each time it is reached); no weights or checkpoint file comes near that"]
+
+
 def split_file(path, parts, table):
     """A protocol-2 paddle.save state dict whose big parameter was split into `parts`
     ({slice key: flat array}) listed by `table` ({key: {"OriginShape", "slices"}})."""
