@@ -64,6 +64,7 @@ def _receive_bytes(size):
 
 
 def _receive():
+    """The other ranks: (rank 0's path, the state parsed from a private copy of its bytes, [])."""
     size = _broadcast_int(0)
     if size == _FAILED:
         raise ckpt.CheckpointError("--resume: rank 0 could not read the checkpoint to resume "
