@@ -839,7 +839,8 @@ def test_export_metadata_is_checked_when_read(tiny, tmp_path):
                              ("scale", 2.5, "an integer from 2 to 16"),
                              ("in_channels", 2, "1 or 3"),
                              ("output_range", [1, -1], "[lo, hi] with finite lo < hi"),
-                             ("receptive_field_radius", -4, "an integer from 0 to 10000")):
+                             ("receptive_field_radius", -4,
+                              "an integer from 0 to 10000 or null (unbounded)")):
         with open(meta_file, "w") as f:
             yaml.safe_dump({**original, key: value}, f)
         proc = run_tool("infer", "--model", prefix, "--input", tmp_path / "in" / "rgb.png",

@@ -5,6 +5,7 @@ the first but the master address)."""
 import contextlib
 import glob
 import os
+import random
 import shutil
 import signal
 import socket
@@ -204,8 +205,11 @@ def two_ranks(monkeypatch):
 def test_the_checkpoint_reaches_a_rank_without_the_run_folder(tmp_path, two_ranks):
     run_dir = tmp_path / "machine0"
     weights = np.arange(6, dtype=np.float32).reshape(2, 3)
-    ckpt.save_checkpoint({"iteration": 3, "G": {"w": paddle.to_tensor(weights)}}, str(run_dir),
-                         keep_last=2)
+    state = {"iteration": 3, "G": {"w": paddle.to_tensor(weights)},
+             "best": {"metric": "psnr", "value": None, "iteration": None},
+             "rng": {"python": random.getstate(), "numpy": np.random.get_state(),
+                     "paddle": paddle.get_rng_state()}}
+    ckpt.save_checkpoint(state, str(run_dir), keep_last=2)
     two_ranks(0)
     path, state, skipped = resume.resume_state(str(run_dir), "auto", rank=0, world=2)
     two_ranks(1)

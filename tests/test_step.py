@@ -15,6 +15,9 @@ from conftest import (
     tiny_config,
 )
 
+# the trainer's best-metric record before any validation
+NO_BEST = {"metric": "psnr", "value": None, "iteration": None}
+
 
 def test_nan_guard_skips_steps_then_stops(tmp_path, train_images):
     cfg = load_config(tiny_config(tmp_path, train_images, **{"train.max_nan_steps": 3}))
@@ -100,7 +103,8 @@ def test_ema_update_maths_and_checkpoint(tmp_path, train_images):
     np.testing.assert_array_equal(ema["body.0.bn1._mean"], raw["body.0.bn1._mean"])  # copied
     assert nets.G_eval is nets.G_ema
     run_dir = str(tmp_path / "run")
-    path = ckpt.save_checkpoint(ckpt.training_state(1, 0, nets, step, {}, {}, 0, cfg), run_dir, 1)
+    path = ckpt.save_checkpoint(ckpt.training_state(1, 0, nets, step, NO_BEST, {}, 0, cfg),
+                                run_dir, 1)
     from paddle_srgan.models import build_generator
     g = ckpt.load_generator_weights(build_generator(cfg), path, use_ema=True)
     np.testing.assert_allclose(g.head_conv.weight.numpy(), ema[w], atol=1e-7)
@@ -125,7 +129,7 @@ def test_phase_step_state_round_trips_through_a_checkpoint(tmp_path, train_image
                                NanGuard(True, 3))
     nets, step = make()
     step(batches[0])
-    path = ckpt.save_checkpoint(ckpt.training_state(1, 1, nets, step, {}, {}, 0, cfg),
+    path = ckpt.save_checkpoint(ckpt.training_state(1, 1, nets, step, NO_BEST, {}, 0, cfg),
                                 str(tmp_path / "run"), 1)
     step(batches[1])
     state = ckpt.load_checkpoint(path)
