@@ -18,14 +18,8 @@ import numpy as np
 from .compat import import_paddle
 from .errors import InputError
 from .models.state import load_state_strict
-from .storage import (
-    RefusedFileError,
-    atomic_save,
-    atomic_save_json,
-    load_file,
-    remove_stale_temporaries,
-    state_dict_problem,
-)
+from .safe_load import RefusedFileError, load_file, state_dict_problem
+from .storage import atomic_save, atomic_save_json, remove_stale_temporaries
 
 CHECKPOINT_FORMAT = "paddle-srgan-checkpoint"
 

@@ -6,7 +6,7 @@ import paddle
 import pytest
 
 from paddle_srgan import checkpoint as ckpt
-from paddle_srgan import storage
+from paddle_srgan import safe_load, storage
 from paddle_srgan.config import load_config
 from paddle_srgan.engine.step import NanGuard, PhaseStep, build_networks
 from paddle_srgan.engine.trainer import Trainer
@@ -29,7 +29,7 @@ def test_atomic_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="disk full"):
         ckpt.atomic_save({"iteration": 2}, str(path))
     monkeypatch.setattr(paddle, "save", real_save)
-    assert storage.load_file(path)["iteration"] == 1
+    assert safe_load.load_file(path)["iteration"] == 1
     assert os.listdir(path.parent) == [path.name]  # no temporary file left behind
 
 

@@ -1,4 +1,4 @@
-"""A weights or checkpoint file never runs code (storage.load_file, the restricted unpickler).
+"""A weights or checkpoint file never runs code (safe_load.load_file, the restricted unpickler).
 
 Every entry point that reads a .pdparams is run as the real CLI on a file whose pickle asks to
 run os.system: it must fail with one line naming the file and the refused global, and the
@@ -14,7 +14,7 @@ import shutil
 import numpy as np
 import pytest
 
-from paddle_srgan import checkpoint, storage
+from paddle_srgan import checkpoint, safe_load
 from paddle_srgan.compat import import_paddle
 from paddle_srgan.models import build_vgg
 from paddle_srgan.models.lpips import LPIPS, load_lpips
@@ -143,8 +143,8 @@ def test_payloads_are_refused_before_they_run(kind, protocol, tmp_path):
     payload, refused_global = touch_payloads(marker)[kind]
     obj = {"w": np.ones([3], np.float32), "nested": [(1, {"x": payload})]}
     path.write_bytes(pickle.dumps(obj, protocol=protocol))
-    with pytest.raises(storage.RefusedFileError) as refused:
-        storage.load_file(path)
+    with pytest.raises(safe_load.RefusedFileError) as refused:
+        safe_load.load_file(path)
     message = str(refused.value)
     assert message.startswith(f"{path}: refused to load: it asks to run {refused_global}")
     assert "\n" not in message
@@ -155,8 +155,8 @@ def test_inst_opcode_is_refused(tmp_path):
     """Protocol 0's INST opcode (class + call in one) goes through the same check."""
     marker, path = tmp_path / "pwned", tmp_path / "evil.pdparams"
     path.write_bytes(b"(S'touch " + str(marker).encode() + b"'\nios\nsystem\n.")
-    with pytest.raises(storage.RefusedFileError, match=r"it asks to run os\.system, "):
-        storage.load_file(path)
+    with pytest.raises(safe_load.RefusedFileError, match=r"it asks to run os\.system, "):
+        safe_load.load_file(path)
     assert not marker.exists()
 
 
@@ -176,7 +176,7 @@ def test_damaged_file_is_unreadable_not_refused(tmp_path):
     paddle.save({"w": paddle.ones([64, 64])}, str(path))
     path.write_bytes(path.read_bytes()[:200])
     with pytest.raises(checkpoint.CheckpointError, match=r"cut\.pdparams: unreadable weights"):
-        storage.load_file(path, "weights", checkpoint.CheckpointError)
+        safe_load.load_file(path, "weights", checkpoint.CheckpointError)
 
 
 # ------------------------------------------------------------------ bounds on what a file builds
@@ -197,8 +197,8 @@ def test_nesting_bombs_are_refused_within_a_second(tmp_path, shared):
     bomb = nesting_bomb(tmp_path / "nest.pdparams", levels=21 if shared else 200, shared=shared)
     assert bomb.stat().st_size < 2000
     start = time.perf_counter()
-    with pytest.raises(storage.RefusedFileError) as refused:
-        storage.load_file(bomb)
+    with pytest.raises(safe_load.RefusedFileError) as refused:
+        safe_load.load_file(bomb)
     assert time.perf_counter() - start < 1
     excess = ("it holds more than 1,000,000 items (counting a shared item each time it is "
               "reached)" if shared else "it nests containers more than 64 levels deep")
@@ -210,14 +210,14 @@ def test_real_files_are_far_within_the_bounds(tiny_run):
     """The largest file a run writes, a GAN checkpoint with EMA, optimizer and RNG states:
     its depth and items (counted as the bound counts them) are far below the bounds."""
     _, run_dir = tiny_run
-    state = storage.read_paddle_pickle(run_dir / "checkpoints" / "iter_00000004.pdparams")
+    state = safe_load.read_paddle_pickle(run_dir / "checkpoints" / "iter_00000004.pdparams")
     level, depth, items = [state], 0, 1
     while level:
         level = [c for item in level if isinstance(item, (dict, list, tuple))
                  for c in (item.values() if isinstance(item, dict) else item)]
         depth, items = depth + bool(level), items + len(level)
     print(f"a GAN checkpoint: {depth} levels, {items} items")
-    assert depth * 4 < storage.MAX_DEPTH and items * 100 < storage.MAX_NODES, (depth, items)
+    assert depth * 4 < safe_load.MAX_DEPTH and items * 100 < safe_load.MAX_NODES, (depth, items)
 
 
 @pytest.mark.parametrize("entry", ["eval", "convert_weights", "train --resume"])
@@ -264,7 +264,7 @@ def test_a_shared_tuple_used_as_a_key_is_refused_while_unpickling(tmp_path):
 def split_file(path, parts, table):
     """A protocol-2 paddle.save state dict whose big parameter was split into `parts`
     ({slice key: flat array}) listed by `table` ({key: {"OriginShape", "slices"}})."""
-    obj = {**parts, storage.SPLIT_TABLE: table}
+    obj = {**parts, safe_load.SPLIT_TABLE: table}
     path.write_bytes(pickle.dumps(obj, protocol=2))
     return path
 
@@ -298,8 +298,8 @@ def test_split_parameters_are_joined_once(tmp_path):
         path = split_file(tmp_path / f"{name}.pdparams", parts, table)
         tracemalloc.start()
         try:
-            with pytest.raises(storage.RefusedFileError) as refused:
-                storage.load_file(path)
+            with pytest.raises(safe_load.RefusedFileError) as refused:
+                safe_load.load_file(path)
             peak = tracemalloc.get_traced_memory()[1]
         finally:
             tracemalloc.stop()
@@ -436,7 +436,7 @@ def assert_same(ours, theirs, where="file"):
 
 
 def loads_like_paddle(path):
-    ours = storage.load_file(path)
+    ours = safe_load.load_file(path)
     assert_same(ours, paddle.load(str(path)), str(path))
     return ours
 
@@ -509,7 +509,7 @@ def test_paddle_save_state_dicts_load_as_paddle_load_does(tmp_path, protocol):
         loads_like_paddle(path)
     fresh = paddle.optimizer.Adam(paddle.optimizer.lr.MultiStepDecay(1e-3, [1]),
                                   parameters=paddle.nn.Linear(3, 2).parameters())
-    fresh.set_state_dict(storage.load_file(tmp_path / "adam.pdparams"))
+    fresh.set_state_dict(safe_load.load_file(tmp_path / "adam.pdparams"))
     assert fresh.get_lr() == adam.get_lr() == 1e-4
 
 

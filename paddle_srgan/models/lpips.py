@@ -18,7 +18,7 @@ import numpy as np
 
 from ..compat import import_paddle
 from ..errors import InputError
-from ..storage import load_state_dict
+from ..safe_load import load_state_dict
 from .state import load_state_strict
 
 paddle = import_paddle()

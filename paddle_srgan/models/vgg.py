@@ -11,7 +11,7 @@ import warnings
 
 from ..compat import import_paddle
 from ..config import ConfigError
-from ..storage import load_state_dict
+from ..safe_load import load_state_dict
 from .state import load_state_strict
 
 paddle = import_paddle()

@@ -27,7 +27,8 @@ import numpy as np
 
 from ..compat import import_paddle
 from ..errors import InputError
-from ..storage import atomic_save, load_state_dict
+from ..safe_load import load_state_dict
+from ..storage import atomic_save
 from .pytorch_networks import LAYOUTS, ReferenceOps
 from .torch_files import TorchWeightsError, read_torch_weights
 

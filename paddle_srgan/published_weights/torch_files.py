@@ -17,7 +17,7 @@ Formats (as torch/serialization.py writes them):
 * safetensors: an 8-byte little-endian header length, a JSON header
   {name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__": {...}}, then the data.
 
-Pickles are read with storage.RestrictedUnpickler (the one the Paddle loader uses), allowing
+Pickles are read with safe_load.RestrictedUnpickler (the one the Paddle loader uses), allowing
 only `TORCH_GLOBALS`: it builds nothing but dicts, lists, tuples, numbers, strings and tensors,
 and any other global (a class, a function such as os.system) is refused before it is looked
 up, so a malicious file cannot run code. Storage locations ('cuda:0', ...)
@@ -33,7 +33,7 @@ import zipfile
 import numpy as np
 
 from ..errors import InputError
-from ..storage import RestrictedUnpickler
+from ..safe_load import RestrictedUnpickler
 
 MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 LEGACY_PROTOCOL = 1001
@@ -110,7 +110,7 @@ _REBUILDERS = {"_rebuild_tensor": _rebuild_tensor, "_rebuild_tensor_v2": _rebuil
 
 # The globals a torch.save pickle may name, and what each becomes: containers, the tensor and
 # parameter rebuilders (stand-ins) and the storage types (their element dtype). Any other
-# global is refused by storage.RestrictedUnpickler before it is imported.
+# global is refused by safe_load.RestrictedUnpickler before it is imported.
 TORCH_GLOBALS = {
     ("collections", "OrderedDict"): collections.OrderedDict,
     **{("torch._utils", name): rebuild for name, rebuild in _REBUILDERS.items()},
