@@ -82,6 +82,28 @@ def output_names(files, out_dir, scale):
     return names
 
 
+def upscale_file(runner, path, target, tile, tile_pad, per_pixel):
+    """Super-resolve the image file `path` into `target`. Without `tile`, an image whose
+    estimated memory (`per_pixel`: tiling.measure_memory_per_pixel) exceeds half of what is
+    available runs in tiles, said on stderr."""
+    from tqdm import tqdm
+
+    from paddle_srgan.compat import available_memory
+    from paddle_srgan.data.io import read_image, write_image
+    from paddle_srgan.deploy.tiling import automatic_tile, super_resolve_image, untiled_bytes
+    image = read_image(path, keep_gray=True, keep_alpha=True)
+    h, w = image.shape[:2]
+    # a one-channel model runs the colours of an RGB image as a batch of three
+    runs = 3 if runner.info.in_channels == 1 and image.ndim == 3 and image.shape[2] >= 3 else 1
+    auto = None if tile or per_pixel is None else automatic_tile(
+        per_pixel * runs, h, w, runner.info.receptive_field_radius, available_memory())
+    if auto:
+        tqdm.write(f"{path}: {w}x{h} at once needs about "
+                   f"{untiled_bytes(per_pixel * runs, h, w) / 1e9:.1f} GB, more than half of "
+                   f"the memory available: tiles of {auto} (--tile sets them)", file=sys.stderr)
+    write_image(target, super_resolve_image(runner, image, tile or auto, tile_pad))
+
+
 def main(argv=None):
     ap = cli.model_parser(__doc__, tile_default=None)
     ap.add_argument("--input", nargs="+", required=True, help="image files, folders or globs")
@@ -102,42 +124,24 @@ def main(argv=None):
 
     from tqdm import tqdm
 
-    from paddle_srgan.compat import available_memory
-    from paddle_srgan.data.io import read_image, write_image
-    from paddle_srgan.deploy.tiling import (
-        automatic_tile,
-        measure_memory_per_pixel,
-        super_resolve_image,
-        untiled_bytes,
-    )
+    from paddle_srgan.deploy.tiling import measure_memory_per_pixel
 
     # without --tile: the model's memory per pixel, measured once (before any other run), so
     # an image too large to run at once is run in tiles instead of failing
     per_pixel = None if tile else measure_memory_per_pixel(runner)
     failed = []
-    for path in tqdm(files, desc="super-resolving", unit="img"):
-        try:
-            image = read_image(path, keep_gray=True, keep_alpha=True)
-            h, w = image.shape[:2]
-            # a one-channel model runs the colours of an RGB image as a batch of three
-            runs = 3 if runner.info.in_channels == 1 and image.ndim == 3 \
-                and image.shape[2] >= 3 else 1
-            auto = None if tile or per_pixel is None else automatic_tile(
-                per_pixel * runs, h, w, runner.info.receptive_field_radius, available_memory())
-            if auto:
-                tqdm.write(f"{path}: {w}x{h} at once needs about "
-                           f"{untiled_bytes(per_pixel * runs, h, w) / 1e9:.1f} GB, more than half "
-                           f"of the memory available: tiles of {auto} (--tile sets them)",
-                           file=sys.stderr)
-            sr = super_resolve_image(runner, image, tile or auto, tile_pad)
-            write_image(targets[path], sr)
-        except (UserError, OSError, MemoryError) as exc:  # a bug keeps its traceback
-            if args.debug:
-                raise
-            hint = "" if "--tile" in str(exc) or not isinstance(exc, MemoryError) \
-                else " (try --tile 256)"
-            tqdm.write(f"skipped {path}: {exc}{hint}", file=sys.stderr)
-            failed.append(path)
+    # closed before an error or a signal leaves the loop, so their line starts a line
+    with tqdm(files, desc="super-resolving", unit="img") as progress:
+        for path in progress:
+            try:
+                upscale_file(runner, path, targets[path], tile, tile_pad, per_pixel)
+            except (UserError, OSError, MemoryError) as exc:  # a bug keeps its traceback
+                if args.debug:
+                    raise
+                hint = "" if "--tile" in str(exc) or not isinstance(exc, MemoryError) \
+                    else " (try --tile 256)"
+                tqdm.write(f"skipped {path}: {exc}{hint}", file=sys.stderr)
+                failed.append(path)
     done = len(files) - len(failed)
     print(f"wrote {done} image(s) to {args.output}")
     if failed:

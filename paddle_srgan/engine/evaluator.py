@@ -17,6 +17,7 @@ the HR images themselves the same way, the level a natural image reaches.
 several sets (tools/eval.py), `lpips_scorer` adds an LPIPS column, `evaluation_meta` tags the
 results with the protocol and provenance (engine.report writes both to files).
 """
+import contextlib
 import functools
 
 import numpy as np
@@ -206,9 +207,11 @@ def evaluate_sets(sets, scale, generators=None, scorers=(), on_image=None, progr
             if progress is not None:
                 items = progress(dataset, desc=f"{name} {label}", total=len(dataset))
             callback = None if on_image is None else functools.partial(on_image, name, label)
-            results[name][label] = evaluate(items, scale, net, callback, rgb=True,
-                                            level_scales=level_scales, scorers=scorers,
-                                            niqe=niqe)
+            # a bar is closed before an error leaves, so the error's line starts a line
+            with items if progress is not None else contextlib.nullcontext():
+                results[name][label] = evaluate(items, scale, net, callback, rgb=True,
+                                                level_scales=level_scales, scorers=scorers,
+                                                niqe=niqe)
         results[name]["HR"] = evaluate_reference(dataset, scale, niqe)
     return results
 
