@@ -123,6 +123,20 @@ def test_training_verdict_table_and_commands(tmp_path):
     assert "comparison.png" in text and "curves.png" in text
 
 
+def test_training_verdict_of_flat_validation_images(tmp_path):
+    """Flat validation images have no grid score (nor NIQE): their cells read "-" instead of
+    the run failing at its very end (KeyError: 'grid')."""
+    cfg = {"data_root": "data", "scale": 4, "experiment": "flat",
+           "datasets": {"val": {"hr_dir": "flat"}}}
+    flat = {"psnr": float("inf"), "ssim": 1.0}
+    text = report.training_verdict(cfg, str(tmp_path), flat, {"mse": {"psnr": 40.0,
+                                                                      "ssim": 0.99}},
+                                   {"metric": "psnr", "value": None, "iteration": None},
+                                   ["mse"], None, os.path.join(tmp_path, "curves.png"), {})
+    row = next(line for line in text.splitlines() if "after phase 'mse'" in line).split()
+    assert row[-4:] == ["40.00", "-inf", "0.9900", "-"]
+
+
 def test_training_verdict_commands_survive_a_shell(tmp_path):
     """The "Next:" commands are copied into a shell: a run folder with spaces and quotes in
     its name must stay one argument per path."""

@@ -97,14 +97,16 @@ def training_verdict(cfg, run_dir, bicubic, phase_results, best, phase_names, fi
     val_dir = cfg["datasets"]["val"]["hr_dir"]
     found = locate_benchmark(os.path.join(cfg["data_root"], val_dir))
     title = f"{found[1] if found else val_dir} x{cfg['scale']}"
-    columns = [("PSNR", lambda r: f"{r['psnr']:.2f}"),
+    def number(key, spec):  # "-" where no image had the score (NIQE, grid of flat images)
+        return lambda r: format(r[key], spec) if key in r else "-"
+    columns = [("PSNR", number("psnr", ".2f")),
                ("gain", lambda r: f"{r['psnr'] - bicubic['psnr']:+.2f}"),
-               ("SSIM", lambda r: f"{r['ssim']:.4f}")]
+               ("SSIM", number("ssim", ".4f"))]
     if "psnr_rgb" in bicubic:
-        columns.append(("PSNR RGB", lambda r: f"{r['psnr_rgb']:.2f}"))
+        columns.append(("PSNR RGB", number("psnr_rgb", ".2f")))
     if "niqe" in bicubic:
-        columns.append(("NIQE", lambda r: f"{r['niqe']:.2f}"))
-    columns.append(("grid dB", lambda r: f"{r['grid']:.1f}"))
+        columns.append(("NIQE", number("niqe", ".2f")))
+    columns.append(("grid dB", number("grid", ".1f")))
     results = [("bicubic", bicubic)] + [(f"after phase '{n}'", phase_results[n])
                                         for n in phase_names if n in phase_results]
     if hr_reference is not None:
