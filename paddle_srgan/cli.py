@@ -120,6 +120,26 @@ def check_output_folder(path, flag):
             from None
 
 
+def file_identity(path):
+    """(device, inode) of an existing file: one file under any of its names (relative,
+    absolute, through a symbolic or a hard link)."""
+    st = os.stat(path)
+    return st.st_dev, st.st_ino
+
+
+def refuse_replacing_inputs(outputs, inputs):
+    """InputError (one line naming both files) when a path of `outputs` (files a tool is about
+    to write or replace) is the same file as one of `inputs` ({what: path}, e.g. {"--weights":
+    ...}): an output never replaces an input, whatever its name."""
+    given = {file_identity(path): (what, path) for what, path in inputs.items()
+             if path and os.path.isfile(path)}
+    for out in outputs:
+        hit = given.get(file_identity(out)) if os.path.isfile(out) else None
+        if hit is not None:
+            raise InputError(f"{out} would be replaced, but it is {hit[1]}, the {hit[0]} of "
+                             f"this run; nothing was written: choose another output name")
+
+
 def config_path(args, weights=None):
     """`-c`, or without it the config.yml of the training run that `weights` lie in (named on
     stderr); ConfigError when neither is there. None without -c and weights."""

@@ -34,6 +34,33 @@ def test_cli_converts_the_pytorch_fixture_and_output_reproduces_it(parity_npz, t
     assert np.abs(g(paddle.to_tensor(z["input"])).numpy() - z["output_f64"]).max() < 1e-4
 
 
+def test_convert_never_replaces_its_source_or_a_foreign_config(parity_npz, tmp_path):
+    """--out naming --src, or an --out whose .yml is the user's own config, is refused before
+    any work; a .yml an earlier conversion wrote is replaced as before."""
+    import shutil
+    src = tmp_path / "w.npz"
+    shutil.copy(parity_npz, src)
+    mine = src.read_bytes()
+    proc = run_tool("convert_weights", "--src", src, "--arch", "srresnet", "--out", src,
+                    check=False)
+    assert proc.returncode == 2 and src.read_bytes() == mine
+    assert proc.stderr.strip().splitlines() == [
+        f"error: {src} would be replaced, but it is {src}, the --src of this run; nothing was "
+        f"written: choose another output name"]
+    (tmp_path / "mycfg.yml").write_text("scale: 4\n")
+    proc = run_tool("convert_weights", "--src", src, "--arch", "srresnet",
+                    "--out", tmp_path / "mycfg.pdparams", check=False)
+    assert proc.returncode == 2 and (tmp_path / "mycfg.yml").read_text() == "scale: 4\n"
+    assert proc.stderr.strip().splitlines() == [
+        f"error: {tmp_path / 'mycfg.yml'} exists and was not written by convert_weights.py (the "
+        f"config of the converted weights goes there); nothing was written: choose another "
+        f"--out"]
+    assert not (tmp_path / "mycfg.pdparams").exists()
+    for _ in range(2):  # its own .yml: replaced
+        run_tool("convert_weights", "--src", src, "--arch", "srresnet",
+                 "--out", tmp_path / "conv.pdparams")
+
+
 def test_discriminator_layout_transposes_linear_weights(tmp_path):
     """Build a PyTorch-named discriminator state from ours, convert back, compare."""
     d = Discriminator(num_feat=4, fc_size=8)

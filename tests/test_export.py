@@ -823,6 +823,27 @@ def test_infer_never_replaces_an_input(tiny, tmp_path):
     assert (folder / "photo_x4.png").read_bytes() == mine
 
 
+def test_export_never_replaces_its_config_or_weights(tiny, tmp_path):
+    """The export replaces every file of its prefix: a prefix naming the -c config
+    (<prefix>.yml) or the weights (<prefix>.pdiparams) is refused before any work, both
+    files byte-identical."""
+    import shutil
+    shutil.copy(tiny["config"], tmp_path / "w.yml")
+    shutil.copy(tiny["weights"], tmp_path / "w.pdiparams")
+    kept = {name: (tmp_path / name).read_bytes() for name in ("w.yml", "w.pdiparams")}
+    for config, weights, what, replaced in (
+            (tmp_path / "w.yml", tiny["weights"], "config", tmp_path / "w.yml"),
+            (tiny["config"], tmp_path / "w.pdiparams", "--weights", tmp_path / "w.pdiparams")):
+        proc = run_tool("export", "-c", config, "--weights", weights, "--out", tmp_path / "w",
+                        check=False)
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr.strip().splitlines() == [
+            f"error: {replaced} would be replaced, but it is {replaced}, the {what} of this "
+            f"run; nothing was written: choose another output name"]
+    assert {name: (tmp_path / name).read_bytes() for name in kept} == kept
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.pdiparams", "w.yml"]
+
+
 def test_export_metadata_is_checked_when_read(tiny, tmp_path):
     """A .yml stating `scale: 0` used to be trusted (infer wrote *_x0.png, exit 0): each key
     is checked against the generator contract, one line naming the file and the key."""

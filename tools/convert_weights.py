@@ -25,6 +25,7 @@ weights) and OUT with .yml (a model config for tools/eval.py, tools/train.py, to
 --check compares our network's output with the layout's published forward pass run by PyTorch
 (if importable) and by Paddle ops, on a random input.
 """
+import os
 import sys
 from pathlib import Path
 
@@ -32,14 +33,30 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from paddle_srgan import cli  # noqa: E402
 
+HEADER = "# Model config of {weights}, converted by tools/convert_weights.py\n"
+
 
 def write_config(cfg, path, src, layout):
     import yaml
 
     from paddle_srgan.storage import atomic_write_text
-    header = (f"# Model config of {Path(path).with_suffix('.pdparams').name}, converted by "
-              f"tools/convert_weights.py\n# from {src} (layout: {layout}).\n")
+    header = (HEADER.format(weights=Path(path).with_suffix('.pdparams').name)
+              + f"# from {src} (layout: {layout}).\n")
     atomic_write_text(header + yaml.safe_dump(cfg, sort_keys=False), path)
+
+
+def refuse_foreign_config(path):
+    """InputError when `path` (the .yml beside --out) exists but was not written by this tool
+    (its first line is not HEADER's): a user's own config is never replaced."""
+    if not os.path.exists(path):
+        return
+    with open(path, encoding="utf-8", errors="replace") as f:
+        first = f.readline()
+    if first != HEADER.format(weights=Path(path).with_suffix(".pdparams").name):
+        from paddle_srgan.errors import InputError
+        raise InputError(f"{path} exists and was not written by convert_weights.py (the config "
+                         f"of the converted weights goes there); nothing was written: choose "
+                         f"another --out")
 
 
 def report_parity(convert, layout, state, net):
@@ -79,6 +96,9 @@ def main(argv=None):
     args = ap.parse_args(argv)
 
     from paddle_srgan import models
+    config = str(Path(args.out).with_suffix(".yml"))
+    cli.refuse_replacing_inputs([args.out, config], {"--src": args.src})
+    refuse_foreign_config(config)
     source = convert.read_state(args.src)
     layout = convert.detect_layout(source, args.src) if args.layout == "auto" else args.layout
     state = convert.convert_state(source, layout)
@@ -88,7 +108,6 @@ def main(argv=None):
                convert.key_map(convert.strip_prefixes(source), layout).items()}
     convert.load_into(net, state, source=f"{args.src} (layout {layout})", origins=origins)
     convert.save_state(state, args.out)
-    config = str(Path(args.out).with_suffix(".yml"))
     write_config(convert.model_config(model, kwargs), config, args.src, layout)
     print(f"layout {layout}: {convert.LAYOUTS[layout].source}")
     print(f"wrote {args.out}: {model}({', '.join(f'{k}={v}' for k, v in found.items())}), "

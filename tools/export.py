@@ -45,6 +45,10 @@ def main(argv=None):
         raise MissingPackageError(export.ONNX_MISSING)
     cli.check_output_folder(os.path.dirname(os.path.abspath(args.out)), "--out")
     cfg = cli.config_from_args(args, args.weights)
+    # the export replaces every file of its prefix: none may be the config or the weights
+    from paddle_srgan.deploy.predictor import EXPORT_SUFFIXES
+    cli.refuse_replacing_inputs([args.out + suffix for suffix in EXPORT_SUFFIXES],
+                                {"config": cfg.get("_source"), "--weights": args.weights})
 
     from paddle_srgan.checkpoint import load_generator
     from paddle_srgan.compat import import_paddle

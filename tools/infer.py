@@ -54,18 +54,11 @@ def collect_inputs(patterns):
     return list(dict.fromkeys(files))
 
 
-def _identity(path):
-    """(device, inode) of an existing file: one file under any of its names (relative,
-    absolute, through a link)."""
-    st = os.stat(path)
-    return st.st_dev, st.st_ino
-
-
 def output_names(files, out_dir, scale):
     """{input: <out_dir>/<stem>_x<scale>.png}. InputError (one line naming the files) when
     two inputs get one output name, or an output would replace an input of this run: the
     user's own photo_x4.png beside photo.png is never overwritten (nor upscaled again)."""
-    inputs = {_identity(path): path for path in files}
+    inputs = {cli.file_identity(path): path for path in files}
     names = {}
     for path in files:
         target = Path(out_dir) / f"{path.stem}_x{scale}.png"
@@ -73,7 +66,7 @@ def output_names(files, out_dir, scale):
         if clash is not None:
             raise InputError(f"{clash} and {path} would both be written to {target}; "
                              f"run them with different --output folders")
-        replaced = inputs.get(_identity(target)) if os.path.exists(target) else None
+        replaced = inputs.get(cli.file_identity(target)) if os.path.exists(target) else None
         if replaced is not None:
             raise InputError(f"the result of {path} would replace {replaced}, an input of this "
                              f"run; nothing was written: give --output a folder that holds no "
