@@ -871,3 +871,15 @@ def test_export_metadata_is_checked_when_read(tiny, tmp_path):
             f"error: {meta_file}: '{key}' must be {rule}, got {value!r}; re-export with "
             f"tools/export.py"]
         assert not (tmp_path / "sr").exists()
+    # a valid scale that is not the network's: caught when the model runs, whole or tiled
+    # (metadata.run_guarded, which every runner goes through; it wrote wrong-sized images)
+    with open(meta_file, "w") as f:
+        yaml.safe_dump({**original, "scale": 2}, f)
+    for tile, code in (((), 2), (("--tile", "8"), 1)):  # 2: infer's first (probe) run; 1:
+        # the image is skipped, the run fails
+        proc = run_tool("infer", "--model", prefix, "--input", tmp_path / "in" / "rgb.png",
+                        "--output", tmp_path / "sr", *tile, check=False)
+        assert proc.returncode == code, proc.stderr
+        assert "input, but its metadata (scale 2, 3 output channels) says [1, 3, " \
+            in proc.stderr and "Traceback" not in proc.stderr
+        assert not list((tmp_path / "sr").glob("*.png"))

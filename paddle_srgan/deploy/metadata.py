@@ -146,11 +146,13 @@ OUT_OF_MEMORY = ("out of memory", "resourceexhausted", "failed to allocate", "ba
                  "std::exception")
 
 
-def run_guarded(run, batch, backend):
-    """run(batch) (batch: [N, C, h, w]); a failure to allocate is a RunnerOutOfMemory
-    naming --tile, in one line, instead of the runtime's own (a C++ trace for Paddle)."""
+def run_guarded(run, batch, backend, info):
+    """run(batch) (batch: [N, C, h, w]) -> [N, info.out_channels, h * scale, w * scale]; a
+    failure to allocate is a RunnerOutOfMemory naming --tile, in one line, instead of the
+    runtime's own (a C++ trace for Paddle); an output of another size than `info` (the
+    export's metadata) states is an ExportError: images written from it would be wrong."""
     try:
-        return run(batch)
+        out = run(batch)
     except Exception as exc:
         said = f"{type(exc).__name__}: {exc}"
         found = [(line.lower().find(m), line) for line in said.splitlines()
@@ -162,6 +164,14 @@ def run_guarded(run, batch, backend):
         raise RunnerOutOfMemory(
             f"{backend} ran out of memory on a {batch.shape[3]}x{batch.shape[2]} input "
             f"({reason}); run it in tiles: --tile 256 (or smaller)") from None
+    n, _, h, w = batch.shape
+    expected = [n, info.out_channels, h * info.scale, w * info.scale]
+    if list(out.shape) != expected:
+        raise ExportError(f"the model ({backend}) gives {list(out.shape)} for a "
+                          f"{list(batch.shape)} input, but its metadata (scale {info.scale}, "
+                          f"{info.out_channels} output channels) says {expected}; re-export "
+                          f"with tools/export.py")
+    return out
 
 
 def check_batch(lr_batch, channels, who):

@@ -67,4 +67,4 @@ class OnnxRunner:
     def run(self, lr_batch):
         batch = check_batch(lr_batch, self.info.in_channels, "OnnxRunner")
         return run_guarded(lambda b: self._session.run(None, {self._input_name: b})[0], batch,
-                           self.backend)
+                           self.backend, self.info)

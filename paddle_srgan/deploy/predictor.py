@@ -145,7 +145,7 @@ class LayerRunner:
         def run(b):
             with paddle.no_grad():
                 return final_level(self.layer(paddle.to_tensor(b))).numpy()
-        return run_guarded(run, batch, self.backend)
+        return run_guarded(run, batch, self.backend, self.info)
 
 
 class Predictor:
@@ -197,7 +197,7 @@ class Predictor:
             self._input.copy_from_cpu(b)
             self._predictor.run()
             return self._predictor.get_output_handle(self._output_name).copy_to_cpu()
-        return run_guarded(run, batch, self.backend)
+        return run_guarded(run, batch, self.backend, self.info)
 
 
 def create_predictor(prefix, device="auto", threads=None):
