@@ -9,7 +9,7 @@ import os
 import signal
 import sys
 
-from .config import load_config, weights_config
+from .config import MAX_CPU_THREADS, load_config, weights_config
 from .errors import InputError, UserError
 
 # Errors that mean "your input is wrong", reported as one line: the package's own (errors.py)
@@ -75,7 +75,8 @@ def model_parser(description, tile_default=None):
     ap.add_argument("--use-ema", action="store_true",
                     help="with --weights: run the EMA generator of a training checkpoint")
     ap.add_argument("--device", default="auto", choices=["auto", "cpu", "gpu"])
-    ap.add_argument("--threads", type=POSITIVE_INT, help="CPU threads (default: all cores)")
+    ap.add_argument("--threads", type=bounded(int, 1, MAX_CPU_THREADS),
+                    help="CPU threads (default: all cores)")
     ap.add_argument("--tile", type=int, default=tile_default,
                     help="tile side in LR pixels, bounds memory (default "
                          f"{tile_default or 'none'}; 0: the whole image at once)")

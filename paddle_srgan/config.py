@@ -177,11 +177,15 @@ def _number(low, strict=False, high=None, optional=False):
     return what + (" (or null)" if optional else ""), test
 
 
-def _integer(low, optional=False):
-    what, in_range = _number(low, optional=optional)
+def _integer(low, optional=False, high=None):
+    what, in_range = _number(low, optional=optional, high=high)
     return what.replace("a number", "an integer"), lambda v: in_range(v) and (
         v is None or isinstance(v, int))
 
+
+# OpenMP aborts the process (a C++ trace) when asked for far more threads than a CPU has; the
+# largest CPUs have a few hundred
+MAX_CPU_THREADS = 1024
 
 # datasets.train.type (data.datasets.TrainPatches)
 TRAIN_TYPES = ("hr_only", "paired", "realworld")
@@ -195,7 +199,7 @@ SMALL_IMAGE_POLICIES = ("error", "skip")
 ALLOWED = {
     "seed": _integer(0),
     "device": _one_of("auto", "gpu", "cpu"),
-    "cpu_threads": _integer(0),
+    "cpu_threads": _integer(0, high=MAX_CPU_THREADS + 1),
     "scale": _one_of(2, 4, 8),
     "losses.pixel.criterion": _one_of("mse", "l1", "charbonnier"),
     "losses.pixel.eps": _number(0, strict=True),

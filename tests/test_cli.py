@@ -257,7 +257,8 @@ def test_numeric_flags_are_range_checked():
     by the parser, naming the flag."""
     parse = cli.model_parser("test").parse_args
     assert parse(["--threads", "3"]).threads == 3
-    for value in ("-1", "0", "two"):
+    assert parse(["--threads", "1024"]).threads == 1024
+    for value in ("-1", "0", "two", "100000"):  # 100000: OpenMP aborted with a C++ trace
         with pytest.raises(SystemExit) as stop:
             parse(["--threads", value])
         assert stop.value.code == 2
@@ -268,7 +269,7 @@ def test_numeric_flags_are_range_checked():
             ("app", "--port", "0", "an integer >= 1 and <= 65535"),
             ("app", "--max-pixels", "inf", "a number >= 1"),
             ("app", "--max-file-mb", "0", "a number > 0"),
-            ("infer", "--threads", "-1", "an integer >= 1"),
+            ("infer", "--threads", "-1", "an integer >= 1 and <= 1024"),
             ("eval", "--scale", "0", "an integer >= 1")):
         proc = run_tool(tool, flag, value, *(["--model", "x"] if tool != "eval" else []),
                         check=False)

@@ -734,6 +734,15 @@ def test_make_lr_refuses_an_image_smaller_than_the_scale(tmp_path):
         f"error: image {tmp_path / 'HR' / 'tiny.png'} is 5x3; an LR image at x4 needs at "
         f"least 4x4 pixels")
     assert not (tmp_path / "LR").exists()
+    # sub-images smaller than the scale: refused before any sub-image is cut (it wrote
+    # 66,546 2x2 files before refusing the first)
+    proc = run_tool("prepare_data", "make-lr", "--hr", tmp_path / "HR", "--out", tmp_path / "LR",
+                    "--scales", 4, "--sub-images", 2, "--step", 1, "--sub-out", tmp_path / "sub",
+                    "--workers", 1, check=False)
+    assert proc.returncode == 2 and proc.stderr.strip() == (
+        "error: --sub-images 2 is smaller than the scale x4: an LR sub-image would have no "
+        "pixel")
+    assert not list(tmp_path.glob("sub/*"))
 
 
 def test_make_lr_with_sub_images(tmp_path):

@@ -134,6 +134,9 @@ def cmd_make_lr(args):
             raise InputError("--sub-images needs --sub-out DIR (where the sub-images go)")
         if args.sub_images < 1 or (args.step or 1) < 1 or args.thresh < 0:
             raise InputError("--sub-images and --step must be >= 1, --thresh >= 0")
+        if args.sub_images < max(args.scales):  # before any sub-image is written
+            raise InputError(f"--sub-images {args.sub_images} is smaller than the scale "
+                             f"x{max(args.scales)}: an LR sub-image would have no pixel")
         step = args.step or args.sub_images // 2
         sub_dir = Path(args.sub_out)
         jobs = [(p, sub_dir, args.sub_images, step, args.thresh) for p in hr_files]
@@ -207,7 +210,7 @@ def main(argv=None):
     mk.add_argument("--degrade", metavar="SPEC",
                     help="degrade each LR as tools/eval.py --degrade does (same pixels), e.g. "
                          "blur:1.2+noise:5+jpeg:50")
-    mk.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1),
+    mk.add_argument("--workers", type=cli.POSITIVE_INT, default=min(4, os.cpu_count() or 1),
                     help="processes (default: min(4, CPU cores))")
 
     ck = sub.add_parser("check", help="report which benchmark sets are in place",
