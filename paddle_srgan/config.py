@@ -18,7 +18,7 @@ import os
 
 import yaml
 
-from .errors import InputError
+from .errors import InputError, shown
 
 
 class ConfigError(InputError):
@@ -266,7 +266,7 @@ def check_values(cfg, source, overrides=()):
         for full, value in _values_at(cfg, key):
             if not test(value):
                 raise ConfigError(f"{_origin(full, source, overrides)}: '{full}' must be "
-                                  f"{allowed}, got {value!r}")
+                                  f"{allowed}, got {shown(value)}")
     train = cfg["train"]
     for i, phase in enumerate(train["phases"]):
         if phase["network_interpolation"] < 1 and train["ema_decay"]:
@@ -328,7 +328,7 @@ def _coerce(path, value, default, source):
         ok = isinstance(value, type(default))
     if not ok:
         raise ConfigError(f"{source}: key '{path}' must be {type(default).__name__}, "
-                          f"got {type(value).__name__} {value!r}")
+                          f"got {type(value).__name__} {shown(value)}")
     return value
 
 
@@ -336,7 +336,8 @@ def _merge(base, update, schema, path, source):
     """Deep-merge `update` into a copy of `base`, validating keys against `schema`."""
     out = copy.deepcopy(base)
     if not isinstance(update, dict):
-        raise ConfigError(f"{source}: '{path or 'top level'}' must be a mapping, got {update!r}")
+        raise ConfigError(f"{source}: '{path or 'top level'}' must be a mapping, got "
+                          f"{shown(update)}")
     for key, value in update.items():
         full = f"{path}.{key}" if path else str(key)
         if path in NETWORK_SECTIONS:
@@ -365,7 +366,7 @@ def _phases(phases, source):
         p = _merge(PHASE_DEFAULTS, phase, PHASE_DEFAULTS, f"train.phases.{i}", source)
         if p["name"] not in PHASE_LOSS_PRESETS:
             raise ConfigError(f"{source}: 'train.phases.{i}.name' must be one of "
-                              f"{sorted(PHASE_LOSS_PRESETS)}, got {p['name']!r}")
+                              f"{sorted(PHASE_LOSS_PRESETS)}, got {shown(p['name'])}")
         if not isinstance(p["iters"], int) or p["iters"] <= 0:
             raise ConfigError(f"{source}: 'train.phases.{i}.iters' must be a positive integer")
         for term, weight in PHASE_LOSS_PRESETS[p["name"]].items():

@@ -6,6 +6,7 @@ the file-system errors a user causes, as `error: <message>` with exit code 2. An
 a bug and keeps its traceback. `InputError` is also a ValueError and `MissingPackageError` an
 ImportError, so callers that catch the built-in kinds keep working.
 """
+import reprlib
 
 
 class UserError(Exception):
@@ -18,3 +19,14 @@ class InputError(UserError, ValueError):
 
 class MissingPackageError(UserError, ImportError):
     """An optional package is not installed; the message says how to install it."""
+
+
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxtuple, _SHORT.maxdict = 2, 4, 4, 4
+_SHORT.maxstring, _SHORT.maxother = 80, 80
+
+
+def shown(value):
+    """repr(value), bounded (reprlib: a few levels and items): how a message shows what a user
+    gave. A YAML file of nested aliases is a few bytes that repr() prints as gigabytes."""
+    return _SHORT.repr(value)

@@ -160,3 +160,17 @@ def test_a_bad_value_stops_train_py_with_one_line_before_any_work():
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
         "error: -o train.save_interval=0: 'train.save_interval' must be an integer >= 1, got 0"]
+
+
+def test_a_yaml_alias_bomb_is_shown_in_a_short_line(tmp_path):
+    """Nested YAML aliases are a few bytes that repr() prints as gigabytes: the message
+    shows a bounded excerpt (errors.shown) in well under a second."""
+    import time
+    levels = ["&a0 [x, x, x, x, x, x, x, x, x]"] + [
+        f"&a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 9)]
+    (tmp_path / "bomb.yml").write_text("seed: [" + ", ".join(levels) + "]\n")
+    start = time.perf_counter()
+    with pytest.raises(ConfigError) as error:
+        load_config(str(tmp_path / "bomb.yml"))
+    assert time.perf_counter() - start < 5
+    assert len(str(error.value)) < 1000 and "..." in str(error.value)

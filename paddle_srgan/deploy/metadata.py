@@ -14,7 +14,7 @@ import numpy as np
 import yaml
 
 from ..data.realworld import describe
-from ..errors import InputError, UserError
+from ..errors import InputError, UserError, shown
 
 EXPORT_FORMAT = "paddle-srgan-export"
 META_SUFFIX = ".yml"  # not .json: Paddle 3.x writes its program there
@@ -70,7 +70,7 @@ class ModelInfo:
                               f"tools/export.py")
         for key, (rule, fits) in META_RULES.items():
             if key in meta and not fits(meta[key]):
-                raise ExportError(f"{source}: '{key}' must be {rule}, got {meta[key]!r}; "
+                raise ExportError(f"{source}: '{key}' must be {rule}, got {shown(meta[key])}; "
                                   f"re-export with tools/export.py")
         return cls(meta["scale"], meta["in_channels"], meta["out_channels"],
                    tuple(float(v) for v in meta["output_range"]),
