@@ -10,6 +10,7 @@ from paddle_srgan import safe_load, storage
 from paddle_srgan.config import load_config
 from paddle_srgan.engine.step import NanGuard, PhaseStep, build_networks
 from paddle_srgan.engine.trainer import Trainer
+from paddle_srgan.errors import UserError
 
 from conftest import (
     tiny_config,
@@ -95,6 +96,20 @@ def test_a_checkpoint_holds_the_step_state_whole_and_older_ones_still_resume(tmp
             == new_counters["step"]["opt_g"]["LR_Scheduler"])
     before = ckpt.training_state(0, None, nets, None, best, {}, 0, cfg)  # no phase started yet
     assert before["step"] is None and ckpt.restore_training_state(before, nets)["step"] is None
+
+
+def test_a_phase_with_d_refuses_a_step_state_without_a_d_optimizer(tmp_path, train_images):
+    """Resuming a non-adversarial phase's state into a phase that trains D (its losses were
+    changed): was AttributeError on opt_d.set_state_dict(None)."""
+    cfg = load_config(tiny_config(tmp_path, train_images))
+    nets = build_networks(cfg)
+    mse, gan = (PhaseStep(nets, phase, cfg["train"], cfg["losses"], (4,), NanGuard(True, 3))
+                for phase in cfg["train"]["phases"])
+    with pytest.raises(UserError) as error:
+        gan.set_state_dict(mse.state_dict())
+    assert str(error.value) == (
+        "this phase trains D (losses.adversarial > 0), but the checkpoint holds no D optimizer "
+        "state (it was saved in a phase without one): resume with the config it was saved with")
 
 
 def test_a_save_removes_only_the_temporaries_of_dead_processes(tmp_path):

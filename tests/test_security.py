@@ -311,6 +311,8 @@ def test_split_parameters_are_joined_once(tmp_path):
 # ---------------------------------------------------------- files of an unexpected structure
 STATE_DICT = "expected a state dict {parameter name: tensor}"
 DAMAGED = "a damaged paddle-srgan checkpoint"
+ITERATION_RANGE = "expected an int from 0 to 1000000000"
+OPTIMIZER_STATE = "expected an optimizer or scaler state dict"
 
 
 def malformed(kind, run_dir):
@@ -325,7 +327,24 @@ def malformed(kind, run_dir):
     broken, problem = {
         "no G": (("G", None), f"G holds a NoneType, {STATE_DICT}"),
         "G a list": (("G", [ones]), f"G holds a list, {STATE_DICT}"),
-        "iteration": (("iteration", "4"), "iteration is '4', expected an int >= 0"),
+        "iteration": (("iteration", "4"), f"iteration is '4', {ITERATION_RANGE}"),
+        "iteration huge": (("iteration", 10 ** 12), f"iteration is {10 ** 12}, {ITERATION_RANGE}"),
+        "step types": (("step", {"opt_g": "x", "opt_d": 5}),
+                       f"step.opt_g is 'x', {OPTIMIZER_STATE}"),
+        "step opt_d": (("step", {**state["step"], "opt_d": 5}),
+                       f"step.opt_d is 5, {OPTIMIZER_STATE} or None"),
+        "step empty": (("step", {}), f"step.opt_g is None, {OPTIMIZER_STATE}"),
+        "best value": (("best", {**state["best"], "value": "abc"}),
+                       "best.value is 'abc', expected None or a finite number"),
+        "best nan": (("best", {**state["best"], "value": float("nan")}),
+                     "best.value is nan, expected None or a finite number"),
+        "best metric": (("best", {**state["best"], "metric": "lolz"}),
+                        "best.metric is 'lolz', expected one of 'psnr', 'ssim', 'niqe'"),
+        "best iteration": (("best", {**state["best"], "iteration": 5}),
+                           "best.iteration is 5, expected None or an int from 0 to the "
+                           "checkpoint's iteration 4"),
+        "phase_results": (("phase_results", {"mse": "garbage"}),
+                          "phase_results['mse'] is 'garbage', expected {metric: number}"),
         "rng": (("rng", {**state["rng"], "python": (3, (1, 2), None)}),
                 "rng holds an unusable generator state (ValueError: state vector is the "
                 "wrong size)"),
@@ -374,14 +393,16 @@ def test_cli_names_a_weights_file_of_the_wrong_structure(entry, kind, tiny_run, 
     assert not list((tmp_path / "runs").glob("*/checkpoints/iter_*.pdparams"))
 
 
-def test_plain_resume_sets_a_newest_checkpoint_of_the_wrong_structure_aside(tiny_run,
+@pytest.mark.parametrize("kind", ["best", "step empty"])
+def test_plain_resume_sets_a_newest_checkpoint_of_the_wrong_structure_aside(kind, tiny_run,
                                                                             tmp_path):
-    """Like an unreadable one: renamed .corrupt, and the run resumes from the one before."""
+    """Like an unreadable one: renamed .corrupt, and the run resumes from the one before
+    ('step empty' was a KeyError traceback when its phase started)."""
     cfg, run_dir = tiny_run
     run = tmp_path / "runs" / "tiny"
     shutil.copytree(run_dir, run)
     newest = run / "checkpoints" / "iter_00000004.pdparams"
-    obj, problem = malformed("best", run_dir)
+    obj, problem = malformed(kind, run_dir)
     paddle.save(obj, str(newest))
     out = run_tool("train", "-c", cfg, "-o", f"output_dir={tmp_path / 'runs'}",
                    "--resume").stdout
@@ -392,8 +413,47 @@ def test_plain_resume_sets_a_newest_checkpoint_of_the_wrong_structure_aside(tiny
     assert newest.is_file()  # trained again from iteration 2
 
 
-@pytest.mark.parametrize("kind", ["list", "mixed keys", "no G", "G a list", "iteration", "rng",
-                                  "best"])
+@pytest.mark.parametrize("misfit", ["G empty", "D mis-shaped", "-o network_g.num_feat=16"])
+def test_resume_stops_on_a_checkpoint_that_does_not_fit_the_config(misfit, tiny_run, tmp_path):
+    """Was "resumed from ... at iteration 4", Paddle's 'Skip loading' warnings and training
+    on from the random init, rc 0. Not damage but another config: one line naming the file
+    and the network, exit 2, the checkpoint not renamed, the run's config.yml untouched."""
+    cfg, run_dir = tiny_run
+    run = tmp_path / "runs" / "tiny"
+    shutil.copytree(run_dir, run)
+    newest = run / "checkpoints" / "iter_00000004.pdparams"
+    state = paddle.load(str(newest))
+    overrides = []
+    if misfit == "G empty":
+        state["G"] = {}
+        key, section, net = "G", "network_g", "SRResNet"
+        summary = f"missing {len(state['G_ema'])}"
+    elif misfit == "D mis-shaped":
+        name = sorted(state["D"])[0]
+        state["D"][name] = np.ones([1, *state["D"][name].shape], np.float32)
+        key, section, net, summary = "D", "network_d", "Discriminator", "mis-shaped 1"
+    else:
+        overrides = ["-o", "network_g.num_feat=16"]
+        key, section, net = "G", "network_g", "SRResNet"
+        summary = "mis-shaped 37"  # every tensor of the tiny SRResNet that num_feat sizes
+    paddle.save(state, str(newest))
+    config_yml = (run / "config.yml").read_bytes()
+    proc = run_tool("train", "-c", cfg, "-o", f"output_dir={tmp_path / 'runs'}", *overrides,
+                    "--resume", check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        f"error: {newest}: its {key} does not fit the config's {section} ({net}: {summary}): "
+        f"resume with the config the checkpoint was saved with (the run's config.yml), or "
+        f"start another run with -o experiment=<name>"]
+    assert newest.is_file() and not list(run.glob("checkpoints/*.corrupt"))
+    assert (run / "config.yml").read_bytes() == config_yml
+
+
+@pytest.mark.parametrize("kind", [
+    "list", "mixed keys", "no G", "G a list", "iteration", "rng", "best",
+    # AttributeError, KeyError, TypeError tracebacks when resumed, or accepted though wrong
+    "iteration huge", "step types", "step opt_d", "step empty", "best value", "best nan",
+    "best metric", "best iteration", "phase_results"])
 def test_every_structure_problem_is_a_checkpoint_error(kind, tiny_run, tmp_path):
     _, run_dir = tiny_run
     bad = tmp_path / "bad.pdparams"

@@ -208,6 +208,10 @@ class PhaseStep:
                                 "without network_interpolation): resume with the config it "
                                 "was saved with")
             self.g_start = state["g_start"]
+        if self.opt_d is not None and state["opt_d"] is None:
+            raise UserError("this phase trains D (losses.adversarial > 0), but the checkpoint "
+                            "holds no D optimizer state (it was saved in a phase without "
+                            "one): resume with the config it was saved with")
         self.opt_g.set_state_dict(state["opt_g"])
         self.scaler_g.load_state_dict(state["scaler_g"])
         if self.opt_d is not None:

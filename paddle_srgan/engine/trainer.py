@@ -88,7 +88,7 @@ class Trainer:
         self.nets = self.step = self.guard = self.log = None
         self.bicubic = self.hr_reference = None
         self._resume_state = None
-        self._resumed = None  # restore_training_state's counters of a resumed run
+        self._resumed = None  # restore_counters' counters of a resumed run
         self.stop = None  # StopRequests while run() runs
         self.lock = RunLock(self.run_dir)  # one trainer per run directory (rank 0 holds it)
 
@@ -117,6 +117,9 @@ class Trainer:
             self.lock.acquire()  # before reading checkpoints another trainer may be writing
         self._resume_path, self._resume_state, skipped = resume_state(
             self.run_dir, self.resume, self.rank, self.world)
+        if self._resume_state is not None:  # before config.yml is rewritten: a checkpoint
+            # that does not fit this config stops the run with the run folder as it was
+            ckpt.restore_networks(self._resume_state, self.nets, self._resume_path)
         self._prepare_run_dir()
         if self.is_main:
             self.lock.acquire()
@@ -155,13 +158,13 @@ class Trainer:
             atomic_write_text(dump_config(self.cfg), os.path.join(self.run_dir, "config.yml"))
 
     def _restore(self, state):
-        """Weights, counters and RNG states of a checkpoint (the optimizers come with their
-        phase, in start_phase)."""
+        """Counters and RNG states of a checkpoint (its weights were set in setup, the
+        optimizers come with their phase, in start_phase)."""
         diffs = config_differences(state.get("config", {}), self.cfg)
         if diffs:
             self.log.info("resuming with a changed config (the new values apply): "
                           + "; ".join(diffs))
-        counters = ckpt.restore_training_state(state, self.nets)
+        counters = ckpt.restore_counters(state)  # the weights came in setup
         self._resumed = counters  # its phase and step state: start_phase needs them
         self.iteration = counters["iteration"]
         self.best = counters["best"]
