@@ -112,6 +112,17 @@ def test_build_from_config_and_kwarg_errors():
         build_generator(load_config(None, ["network_g.scale=2"]))
     with pytest.raises(ConfigError, match="'network_d.type' must be one of"):
         build_discriminator(load_config(None, ["network_d.type=PatchGAN"]))
+    # constructor options of the wrong kind: one line naming the key, not a traceback from
+    # inside the network (TypeError, AssertionError)
+    for option, rule, got in (("network_g.num_feat=abc", "an integer >= 1", "'abc'"),
+                              ("network_g.num_feat=-1", "an integer >= 1", "-1"),
+                              ("network_g.num_feat=1.5", "an integer >= 1", "1.5"),
+                              ("network_g.num_block=[1,2]", "an integer >= 1", "[1, 2]"),
+                              ("network_g.global_skip=1", "true or false", "1"),
+                              ("network_g.negative_slope=x", "a number", "'x'")):
+        with pytest.raises(ConfigError) as error:
+            build_generator(load_config(None, [option]))
+        assert str(error.value).endswith(f"'{option.split('=')[0]}' must be {rule}, got {got}")
 
 
 def test_vgg_layers_normalisation_and_freeze():

@@ -4,8 +4,10 @@ The name -> class table is written out here (no registry filled by import side e
 config keys are constructor kwargs, checked against the constructor's signature.
 """
 import inspect
+import math
 
 from ..config import ConfigError, closest_hint
+from ..errors import shown
 from .discriminator import Discriminator
 from .lapsrn import LapSRN
 from .srresnet import MSRResNet, SRResNet
@@ -60,6 +62,21 @@ DERIVED = {"scale": "the top-level 'scale'",
            "in_channels": "the data ('datasets.train.channel': one channel or RGB)"}
 
 
+def _kind_rule(default):
+    """(what, test) a config value must pass where the constructor's default is `default`: of
+    its kind (counts and sizes: an integer >= 1), so a wrong value is one line naming the key,
+    not a traceback from inside the network; None for defaults that say nothing (None)."""
+    if isinstance(default, bool):
+        return "true or false", lambda v: isinstance(v, bool)
+    if isinstance(default, int):
+        return "an integer >= 1", lambda v: type(v) is int and v >= 1
+    if isinstance(default, float):
+        return "a number", lambda v: type(v) in (int, float) and math.isfinite(v)
+    if isinstance(default, str):
+        return "a string", lambda v: isinstance(v, str)
+    return None
+
+
 def build_model(section, key="network_g", source=None, **defaults):
     """Instantiate `section['type']` with the section's other keys as kwargs.
 
@@ -82,6 +99,10 @@ def build_model(section, key="network_g", source=None, **defaults):
         if arg not in valid:
             hint = closest_hint(arg, valid, f"{key}.")
             raise ConfigError(f"{where}unknown key '{key}.{arg}' for {name}{hint}")
+    for arg, value in kwargs.items():
+        rule = _kind_rule(params[arg].default)
+        if rule and not rule[1](value):
+            raise ConfigError(f"{where}'{key}.{arg}' must be {rule[0]}, got {shown(value)}")
     for arg, value in defaults.items():
         if arg in params and arg not in kwargs:
             kwargs[arg] = value
