@@ -41,6 +41,12 @@ class RefusedFileError(InputError):
 # items, which grow by about 10 per parameter tensor (a 16-block SRGAN: ~5,000).
 MAX_DEPTH = 64
 MAX_NODES = 1_000_000
+# Dict keys and set items other than strings and bytes (whose hashes are salted per process)
+# can be chosen to share one hash: n of them cost n^2 comparisons (40,000 int keys i*(2^61-1)
+# in a 519 KB file: 44 s). Real files hold none; this many cost milliseconds.
+MAX_PLAIN_KEYS = 1_000
+# PUT's memo index is a decimal of any size (colliding hashes too); pickles index at most this
+MAX_MEMO_INDEX = 1 << 32
 _CONTAINERS = (dict, list, tuple, set, frozenset)  # all a pickle builds without a global
 
 
@@ -73,7 +79,11 @@ class _Refusal(Exception):
 
 
 class _Excess(Exception):
-    """Raised inside unpickling when a tuple exceeds the bounds; `load` reports it."""
+    """Raised inside unpickling when the object exceeds the bounds; `load` reports it."""
+
+
+class _Unfit(Exception):
+    """Raised inside unpickling for an object no weights file holds; its text says what."""
 
 
 class RestrictedUnpickler(pickle._Unpickler):
@@ -81,12 +91,18 @@ class RestrictedUnpickler(pickle._Unpickler):
     None, bools) and only the globals of `allowed`; any other global is refused before it is
     imported, so a file cannot run code. What it builds stays within `check_bounds`.
 
-    It is the pure-Python unpickler because tuples must be measured as they are built:
-    hashing a tuple (a dict key, a set item) walks it as a tree, so a 200-byte file using
-    shared nested tuples as a key would hang inside the C unpickler, deaf to signals. Each
-    tuple's tree size and depth are known from its items', and beyond the bounds it is
-    refused before anything hashes it; lists and dicts cannot be hashed, so only the final
-    walk (check_bounds) needs to see them.
+    It is the pure-Python unpickler because what it builds must be checked as it is built:
+    * tuples are measured: hashing a tuple (a dict key, a set item) walks it as a tree, so a
+      200-byte file using shared nested tuples as a key would hang inside the C unpickler,
+      deaf to signals. Each tuple's tree size and depth are known from its items', and
+      beyond the bounds it is refused before anything hashes it; lists and dicts cannot be
+      hashed, so only the final walk (check_bounds) needs to see them;
+    * keys are counted: at most MAX_PLAIN_KEYS dict keys / set items that are not strings,
+      so keys sharing one hash cannot make the dicts quadratic, and memo indices stay below
+      MAX_MEMO_INDEX;
+    * arrays (BUILD of an ndarray) may not hold Python objects: numpy trusts an object
+      array's state to match its shape (a short list crashes the interpreter) and such an
+      array holds no weights.
 
     Args:
         file: binary file object positioned at a pickle.
@@ -107,6 +123,7 @@ class RestrictedUnpickler(pickle._Unpickler):
         self.source, self.allowed, self.error, self.holds = source, allowed, error, holds
         self._persistent_load = persistent_load
         self._tuples = {}  # id -> (tuple, tree size, depth); holding it keeps the id unique
+        self._plain_keys = 0  # dict keys / set items so far that are not str or bytes
 
     def _tuple(self, items=()):
         """tuple(items), measured: its size and depth as a tree, refused beyond the bounds."""
@@ -138,6 +155,52 @@ class RestrictedUnpickler(pickle._Unpickler):
     dispatch[pickle.TUPLE3[0]] = _load_tuple_n(3)
     del _load_tuple_n
 
+    def _keys(self, keys):
+        """Count `keys` (about to be hashed into a dict or set) against MAX_PLAIN_KEYS."""
+        self._plain_keys += sum(type(key) not in (str, bytes) for key in keys)
+        if self._plain_keys > MAX_PLAIN_KEYS:
+            raise _Excess(f"it holds more than {MAX_PLAIN_KEYS:,} dict keys or set items "
+                          f"that are not strings")
+
+    def _hashing(opcode, keys_of):
+        base = pickle._Unpickler.dispatch[opcode[0]]
+
+        def load(self):
+            self._keys(keys_of(self.stack))  # the stack since MARK, or its last items
+            base(self)
+        return load
+
+    dispatch[pickle.SETITEM[0]] = _hashing(pickle.SETITEM, lambda stack: stack[-2:-1])
+    dispatch[pickle.SETITEMS[0]] = _hashing(pickle.SETITEMS, lambda stack: stack[::2])
+    dispatch[pickle.DICT[0]] = _hashing(pickle.DICT, lambda stack: stack[::2])
+    dispatch[pickle.ADDITEMS[0]] = _hashing(pickle.ADDITEMS, lambda stack: stack)
+    dispatch[pickle.FROZENSET[0]] = _hashing(pickle.FROZENSET, lambda stack: stack)
+    del _hashing
+
+    def _ordered_dict(self, *args):
+        """collections.OrderedDict(pairs or a dict), its keys counted as the opcodes' are."""
+        if args:
+            self._keys(args[0] if isinstance(args[0], dict) else [pair[0] for pair in args[0]])
+        return collections.OrderedDict(*args)
+
+    def load_put(self):
+        index = int(self.readline()[:-1])
+        if not 0 <= index < MAX_MEMO_INDEX:
+            raise ValueError(f"PUT index {str(index)[:40]} outside [0, 2^32)")
+        self.memo[index] = self.stack[-1]
+
+    dispatch[pickle.PUT[0]] = load_put
+
+    def load_build(self):
+        state, inst = self.stack[-1], self.stack[-2]
+        if (type(inst) is np.ndarray and isinstance(state, tuple) and len(state) > 2
+                and isinstance(state[2], np.dtype) and state[2].hasobject):
+            raise _Unfit(f"it holds an array of dtype {state[2]}, which holds Python objects, "
+                         f"not numbers")
+        pickle._Unpickler.load_build(self)
+
+    dispatch[pickle.BUILD[0]] = load_build
+
     def find_class(self, module, name):
         # Protocol 2 writes Python 2 names ('__builtin__', 'copy_reg'); the default find_class
         # maps them to Python 3's before importing, so the allow-list sees those too.
@@ -146,7 +209,8 @@ class RestrictedUnpickler(pickle._Unpickler):
         if (module, name) not in self.allowed:
             raise _Refusal(f"{module}.{name}")
         found = self.allowed[(module, name)]
-        return self._tuple if found is tuple else found  # tuple(iterable) is measured too
+        # tuple(iterable) is measured and OrderedDict(pairs) counted as the opcodes are
+        return {tuple: self._tuple, collections.OrderedDict: self._ordered_dict}.get(found, found)
 
     def persistent_load(self, pid):
         if self._persistent_load is None:
@@ -164,6 +228,8 @@ class RestrictedUnpickler(pickle._Unpickler):
                              f"was run") from None
         except _Excess as exc:
             excess = str(exc)
+        except _Unfit as exc:
+            raise self.error(f"{self.source}: refused to load: {exc}; {self.holds}") from None
         finally:
             self._tuples.clear()
         if excess:
@@ -198,6 +264,17 @@ def _empty_bytes(*args):
     return b""
 
 
+def _empty_array(cls, shape, dtype, _reconstruct=np.zeros(0).__reduce__()[0]):
+    """Stands in for numpy's _reconstruct: ndarray.__reduce__ writes exactly
+    `_reconstruct(numpy.ndarray, (0,), b'b')` and the array's shape and data come from its
+    BUILD state, bytes the file holds. Any other call is refused: the real one allocates the
+    shape it is given (115 bytes asked for 1.5 GB)."""
+    if cls is np.ndarray and type(shape) is tuple and shape == (0,) and dtype in (b"b", "b"):
+        return _reconstruct(cls, shape, dtype)
+    raise _Refusal(f"numpy _reconstruct of shape {shape!r:.40} (an array is built from "
+                   f"its data, not allocated)")
+
+
 PADDLE_HOLDS = "a Paddle weights or checkpoint file holds only arrays, numbers and strings"
 
 
@@ -227,9 +304,10 @@ def paddle_globals():
     # numpy 1.x writes numpy.core.multiarray.*, numpy 2.x numpy._core.multiarray.*: either
     # spelling gets the installed numpy's functions, so a checkpoint moves between the
     # Paddle 2.6 (numpy<2) and 3.x (numpy 2) environments.
-    reconstruct, scalar = np.zeros(0).__reduce__()[0], np.float64(0).__reduce__()[0]
+    # numpy.dtype and scalar allocate no more than the bytes they are given.
+    scalar = np.float64(0).__reduce__()[0]
     for module in ("numpy.core.multiarray", "numpy._core.multiarray"):
-        allowed[(module, "_reconstruct")] = reconstruct
+        allowed[(module, "_reconstruct")] = _empty_array
         allowed[(module, "scalar")] = scalar
     # paddle.get_rng_state() (a checkpoint's rng.paddle): a list of GeneratorState, pickled
     # as the class (NEWOBJ) plus its __setstate__ tuple (device, seed, offset, engine state).
@@ -297,6 +375,29 @@ def split_table_problem(obj):
     return None
 
 
+NUMERIC_KINDS = "biufc"  # numpy dtype kinds of what Paddle tensors hold (bfloat16 is uint16)
+
+
+def non_numeric_array(obj, where=""):
+    """Where in `obj` (nested dicts / lists / tuples, within check_bounds) an array holds
+    something other than numbers (strings, records, objects), as "['key'][0] (dtype ...)",
+    or None. Paddle cannot make a tensor of it."""
+    if isinstance(obj, np.ndarray):
+        return None if obj.dtype.kind in NUMERIC_KINDS else f"{where or 'it'} (dtype {obj.dtype})"
+    if isinstance(obj, (dict, list, tuple)):
+        for key, value in obj.items() if isinstance(obj, dict) else enumerate(obj):
+            found = non_numeric_array(value, f"{where}[{key!r:.60}]")
+            if found:
+                return found
+    return None
+
+
+def one_line(exc):
+    """`exc` as '<Type>: <first line of its message>' (Paddle's errors run to many lines)."""
+    line = next((x.strip() for x in str(exc).splitlines() if x.strip()), "")
+    return f"{type(exc).__name__}: {line[:200]}"
+
+
 def _as_paddle_load_returns(obj, path):
     """What `paddle.load` returns for an unpickled `obj` read from `path`: the
     post-processing of its pickle branch (paddle/framework/io.py `load`, the same in 2.6.2
@@ -308,6 +409,10 @@ def _as_paddle_load_returns(obj, path):
     * anything else: (name, array) tuples become Tensors (or, with none, every array).
     """
     from paddle.framework import io as paddle_io
+    where = non_numeric_array(obj)
+    if where:
+        raise RefusedFileError(f"{path}: refused to load: the array {where} holds no numbers; "
+                               f"a Paddle weights or checkpoint file holds numeric arrays")
     if isinstance(obj, dict):
         problem = split_table_problem(obj)
         if problem:
@@ -340,7 +445,7 @@ def load_file(path, what="weights", error=UnreadableFileError):
     except RefusedFileError:
         raise
     except Exception as exc:
-        raise error(f"{path}: unreadable {what} ({type(exc).__name__}: {exc})") from None
+        raise error(f"{path}: unreadable {what} ({one_line(exc)})") from None
 
 
 STATE_DICT = "a state dict {parameter name: tensor}"

@@ -361,6 +361,62 @@ def test_safetensors_headers_are_checked_before_any_array(tmp_path):
         f"error: {tmp_path / 'huge.safetensors'}: header entry 'w' {cases['huge'][1]}"]
 
 
+def test_malformed_safetensors_are_one_line_errors(tmp_path):
+    """These gave tracebacks: a RecursionError in json.loads, numpy's ValueErrors of a shape
+    with over 32 (numpy 2: 64) dimensions and of an empty shape too large to index."""
+    def raw(name, header):
+        (tmp_path / name).write_bytes(struct.pack("<Q", len(header)) + header)
+        return tmp_path / name
+
+    deep = raw("deep.safetensors", b"[" * 100_000 + b"]" * 100_000)
+    with pytest.raises(torch_files.TorchWeightsError,
+                       match=r"deep\.safetensors: not a safetensors file \(maximum recursion "):
+        torch_files.read_safetensors(deep)
+    for name, shape in (("dims", [1] * 64 + [0]), ("huge", [2 ** 40, 2 ** 40, 0])):
+        path = raw(f"{name}.safetensors", json.dumps(
+            {"w": {"dtype": "F32", "shape": shape, "data_offsets": [0, 0]}}).encode())
+        with pytest.raises(torch_files.TorchWeightsError) as info:
+            torch_files.read_safetensors(path)
+        assert str(info.value) == (f"{path}: header entry 'w' has shape {shape!r:.80}; an array "
+                                   f"has at most 32 dimensions, whose nonzero sizes multiply "
+                                   f"to under 2^60")
+
+
+def npz_member(name, shape, data=b"", dtype="<f4"):
+    """(name, bytes) of a .npy member whose header declares `shape` whatever `data` holds."""
+    head = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        head, {"descr": dtype, "fortran_order": False, "shape": tuple(shape)})
+    return name, head.getvalue() + data
+
+
+def test_npz_arrays_are_checked_against_their_members_before_reading(tmp_path):
+    """A deflated 64 MiB of zeros (issue: 2 GiB from 2 MB peaked at 2.5 GB) and a header
+    declaring 2^40 elements (an _ArrayMemoryError traceback) are refused unread."""
+    bomb = tmp_path / "bomb.npz"
+    np.savez_compressed(bomb, w=np.zeros(1 << 24, np.float32))
+    size = bomb.stat().st_size
+    exc, peak = peak_bytes(convert.read_state, str(bomb))
+    assert str(exc) == (f"{bomb}: refused to load: its arrays declare 67,108,864 bytes, over "
+                        f"16x the file's {size:,} bytes (real weights barely compress); "
+                        f"nothing was inflated")
+    assert peak < 4 << 20, peak
+    for name, member, problem in (
+            ("big", npz_member("w.npy", [2 ** 40]), "array w.npy declares 4398046511104 "
+             "bytes; its zip entry holds 128"),
+            ("text", ("w.txt", b"x"), "member w.txt is not a .npy array (np.savez writes only "
+             "those)")):
+        path = tmp_path / f"{name}.npz"
+        with zipfile.ZipFile(path, "w") as zf:
+            zf.writestr(*member)
+        with pytest.raises(convert.ConversionError) as info:
+            convert.read_state(str(path))
+        assert str(info.value) == f"{path}: {problem}"
+    real = {"w": np.arange(6, dtype=np.float32).reshape(2, 3)}
+    np.savez_compressed(tmp_path / "real.npz", **real)
+    np.testing.assert_array_equal(convert.read_state(str(tmp_path / "real.npz"))["w"], real["w"])
+
+
 def test_safetensors_bf16_and_truncation(tmp_path):
     values = np.float32([1.0, -2.5, 3.140625])  # exact in bfloat16
     header = json.dumps({"w": {"dtype": "BF16", "shape": [3], "data_offsets": [0, 6]}}).encode()

@@ -7,6 +7,7 @@ and `paddle.save` write must still load, and load to exactly what `paddle.load` 
 with pickle protocols 2 and 4.
 """
 import builtins
+import collections
 import os
 import pickle
 import shutil
@@ -216,8 +217,21 @@ def test_real_files_are_far_within_the_bounds(tiny_run):
         level = [c for item in level if isinstance(item, (dict, list, tuple))
                  for c in (item.values() if isinstance(item, dict) else item)]
         depth, items = depth + bool(level), items + len(level)
-    print(f"a GAN checkpoint: {depth} levels, {items} items")
+    plain = RecordingUnpickler.plain_keys(run_dir / "checkpoints" / "iter_00000004.pdparams")
+    print(f"a GAN checkpoint: {depth} levels, {items} items, {plain} non-str keys")
     assert depth * 4 < safe_load.MAX_DEPTH and items * 100 < safe_load.MAX_NODES, (depth, items)
+    assert plain * 10 < safe_load.MAX_PLAIN_KEYS, plain
+
+
+class RecordingUnpickler(safe_load.RestrictedUnpickler):
+    @classmethod
+    def plain_keys(cls, path):
+        """How many dict keys / set items that are not strings the file at `path` holds."""
+        with open(path, "rb") as f:
+            unpickler = cls(f, path, safe_load.paddle_globals(), safe_load.RefusedFileError,
+                            "", encoding="latin1")
+            unpickler.load()
+        return unpickler._plain_keys
 
 
 @pytest.mark.parametrize("entry", ["eval", "convert_weights", "train --resume"])
@@ -597,3 +611,90 @@ def test_vgg_lpips_and_converted_weights_load(tmp_path, parity_npz, protocol):
     assert back.keys() == converted.keys()
     for key in converted:
         np.testing.assert_array_equal(back[key], converted[key])
+
+
+# ------------------------------------------------------------------ what numpy may allocate
+def reconstruct_bomb(path, count=375_000_000):
+    """{'conv_first.weight': numpy _reconstruct(ndarray, (count,), dtype('f4'))}, no BUILD:
+    the real _reconstruct allocates count float32s (1.5 GB from 115 bytes)."""
+    def text(s):
+        return b"X" + len(s).to_bytes(4, "little") + s.encode()
+    path.write_bytes(b"\x80\x02}" + text("conv_first.weight")
+                     + b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\n"
+                     + b"J" + count.to_bytes(4, "little") + b"\x85cnumpy\ndtype\n" + text("f4")
+                     + b"\x85R\x87Rs.")
+    return path
+
+
+def test_reconstruct_cannot_allocate_a_shape_the_file_does_not_hold(tmp_path):
+    import tracemalloc
+    bomb = reconstruct_bomb(tmp_path / "bomb.pdparams")
+    assert bomb.stat().st_size < 200
+    tracemalloc.start()
+    try:
+        with pytest.raises(safe_load.RefusedFileError) as refused:
+            safe_load.load_file(bomb)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 << 20, peak
+    assert str(refused.value) == (
+        f"{bomb}: refused to load: it asks to run numpy _reconstruct of shape (375000000,) (an "
+        f"array is built from its data, not allocated), but {safe_load.PADDLE_HOLDS}; nothing "
+        f"in the file was run")
+
+
+@pytest.mark.parametrize("dtype", ["object", "structured", "string"])
+def test_arrays_of_anything_but_numbers_are_refused_in_one_line(tmp_path, dtype):
+    """Object arrays are refused while unpickling (numpy trusts their state: a list shorter
+    than the shape crashed the interpreter); records and strings before Paddle's conversion
+    (a 6-line InvalidArgument error)."""
+    array = {"object": np.array([1, "a"], dtype=object),
+             "structured": np.zeros(2, [("a", "<f4")]), "string": np.array(["ab"])}[dtype]
+    path = tmp_path / "w.pdparams"
+    path.write_bytes(pickle.dumps({"w": np.ones(2, np.float32), "x": {"y": array}}, protocol=2))
+    with pytest.raises(safe_load.RefusedFileError) as refused:  # convert_weights reads it so
+        convert.read_state(str(path))
+    if dtype == "object":
+        assert str(refused.value) == (
+            f"{path}: refused to load: it holds an array of dtype object, which holds Python "
+            f"objects, not numbers; {safe_load.PADDLE_HOLDS}")
+    else:
+        assert str(refused.value) == (
+            f"{path}: refused to load: the array ['x']['y'] (dtype {array.dtype}) holds no "
+            f"numbers; a Paddle weights or checkpoint file holds numeric arrays")
+    two = pickle.dumps(np.array([1, 2], dtype=object), protocol=2)
+    assert two.count(b"K\x02\x85") == 1  # the shape (2,)
+    path.write_bytes(two.replace(b"K\x02\x85", b"J\x00\xe1\xf5\x05\x85"))
+    with pytest.raises(safe_load.RefusedFileError, match="array of dtype object"):
+        safe_load.load_file(path)  # shape (100,000,000) and a 2-item list: segfaulted numpy
+
+
+def colliding_keys(path, count):
+    """A dict of `count` int keys i * (2^61 - 1), which all hash to 0 (519 KB at 40,000)."""
+    path.write_bytes(pickle.dumps({i * (2 ** 61 - 1): 0 for i in range(count)}, protocol=4))
+    return path
+
+
+def test_keys_sharing_one_hash_are_refused_at_once(tmp_path):
+    """40,000 such keys took 44 s to load (each insertion compares with all before it)."""
+    import time
+    bomb = colliding_keys(tmp_path / "keys.pdparams", 40_000)
+    start = time.perf_counter()
+    with pytest.raises(safe_load.RefusedFileError) as refused:
+        safe_load.load_file(bomb)
+    assert time.perf_counter() - start < 1
+    assert str(refused.value) == (f"{bomb}: refused to load: it holds more than 1,000 dict keys "
+                                  f"or set items that are not strings; no weights or "
+                                  f"checkpoint file comes near that")
+    class OrderedDictOfPairs:  # pickled as OrderedDict([(key, value), ...])
+        def __reduce__(self):
+            return collections.OrderedDict, ([(i, 0) for i in range(1001)],)
+
+    for built in (OrderedDictOfPairs(), set(range(1001)), frozenset(range(1001))):
+        bomb.write_bytes(pickle.dumps({"x": built}, protocol=4))
+        with pytest.raises(safe_load.RefusedFileError, match="more than 1,000 dict keys"):
+            safe_load.read_paddle_pickle(bomb)
+    bomb.write_bytes(b"(p" + str(2 ** 61 - 1).encode() + b"\n.")  # PUT: memo key of any size
+    with pytest.raises(ValueError, match=r"PUT index 2305843009213693951 outside \[0, 2\^32\)"):
+        safe_load.read_paddle_pickle(bomb)

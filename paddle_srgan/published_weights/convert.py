@@ -20,17 +20,19 @@ Mapping rules (see tests/fixtures/srresnet_sgrvinod.md for the PyTorch side):
 """
 import importlib
 import inspect
+import math
 import os
 import re
+import zipfile
 
 import numpy as np
 
 from ..compat import import_paddle
 from ..errors import InputError
-from ..safe_load import load_state_dict
+from ..safe_load import load_state_dict, one_line
 from ..storage import atomic_save
 from .pytorch_networks import LAYOUTS, ReferenceOps
-from .torch_files import TorchWeightsError, read_torch_weights
+from .torch_files import TorchWeightsError, check_inflation, read_torch_weights
 
 
 class ConversionError(InputError):
@@ -53,11 +55,7 @@ def read_state(path):
         raise ConversionError(f"weights file not found: {path}")
     ext = os.path.splitext(path)[1].lower()
     if ext == ".npz":
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                state = {k: z[k] for k in z.files}
-        except (ValueError, OSError) as exc:
-            raise ConversionError(f"{path}: not a readable .npz ({exc})") from None
+        state = read_npz(path)
     elif ext == ".pdparams":
         state = {k: np.asarray(v)
                  for k, v in load_state_dict(path, "weights", ConversionError).items()}
@@ -71,6 +69,39 @@ def read_state(path):
             f"{path}: unsupported extension '{ext}'; expected a PyTorch file "
             f"({', '.join(TORCH_EXTENSIONS)}), .npz (a state dict saved with numpy) or .pdparams")
     return {k: v for k, v in state.items() if not NON_WEIGHT_KEYS.search(k)}
+
+
+NPY_HEADERS = {(1, 0): np.lib.format.read_array_header_1_0,
+               (2, 0): np.lib.format.read_array_header_2_0}  # the versions np.savez writes
+
+
+def read_npz(path):
+    """{name: array} of an .npz (np.savez / savez_compressed). Each member's .npy header is
+    read first and its declared bytes checked against the member's uncompressed size and the
+    file (torch_files.check_inflation, the torch zip rule): a deflated member cannot inflate
+    to gigabytes, nor a header make numpy allocate what the member does not hold."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            declared = []
+            for info in zf.infolist():
+                if not info.filename.endswith(".npy"):
+                    raise ConversionError(f"{path}: member {info.filename} is not a .npy "
+                                          f"array (np.savez writes only those)")
+                with zf.open(info) as f:
+                    version = np.lib.format.read_magic(f)
+                    if version not in NPY_HEADERS:
+                        raise ValueError(f"{info.filename}: .npy format version {version}")
+                    shape, _, dtype = NPY_HEADERS[version](f)
+                declared.append((math.prod(shape) * dtype.itemsize, info))
+            check_inflation(path, declared, "array", "real weights barely compress")
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except ConversionError:
+        raise
+    except TorchWeightsError as exc:
+        raise ConversionError(str(exc)) from None
+    except (ValueError, OSError, EOFError, MemoryError, zipfile.BadZipFile) as exc:
+        raise ConversionError(f"{path}: not a readable .npz ({one_line(exc)})") from None
 
 
 def detect_layout(state, source="weights"):

@@ -33,7 +33,7 @@ import zipfile
 import numpy as np
 
 from ..errors import InputError
-from ..safe_load import RestrictedUnpickler
+from ..safe_load import RestrictedUnpickler, one_line
 
 MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 LEGACY_PROTOCOL = 1001
@@ -246,29 +246,31 @@ def _read_zip(path):
         return obj, [storage for storage, _ in storages.values()]
 
 
-# torch.save stores a zip's entries uncompressed; a deflated copy of real weights shrinks by
-# under 2x. Storages declaring more than this many times the file's size (and more than
-# INFLATION_FLOOR, which a small file of zero tensors may reach) are refused unread: a 2 MB
-# entry of deflated zeros inflates to 2 GiB.
+# torch.save stores a zip's entries uncompressed; a deflated copy of real weights (a torch
+# zip, an .npz) shrinks by under 2x. Storages declaring more than this many times the file's
+# size (and more than INFLATION_FLOOR, which a small file of zero tensors may reach) are
+# refused unread: a 2 MB entry of deflated zeros inflates to 2 GiB.
 MAX_INFLATION = 16
 INFLATION_FLOOR = 32 << 20
 
 
-def check_inflation(path, storages):
-    """TorchWeightsError unless every storage's declared bytes fit its zip entry and all of
-    them together stay within MAX_INFLATION times the file's size or INFLATION_FLOOR
-    (storages: [(declared bytes, zipfile.ZipInfo)]). Done before any entry is inflated."""
+def check_inflation(path, entries, what="storage", why="torch.save stores them uncompressed"):
+    """TorchWeightsError unless every zip entry's declared bytes fit its uncompressed size
+    and all of them together stay within MAX_INFLATION times the file's size or
+    INFLATION_FLOOR (entries: [(declared bytes, zipfile.ZipInfo)]; `what` an entry holds
+    and `why` real files stay within that, for the messages). Done before any entry is
+    inflated."""
     total = 0
-    for nbytes, info in storages:
+    for nbytes, info in entries:
         if nbytes < 0 or nbytes > info.file_size:
-            raise TorchWeightsError(f"{path}: storage {info.filename} declares {nbytes} bytes; "
+            raise TorchWeightsError(f"{path}: {what} {info.filename} declares {nbytes} bytes; "
                                     f"its zip entry holds {info.file_size}")
         total += nbytes
     size = os.path.getsize(path)
     if total > max(MAX_INFLATION * size, INFLATION_FLOOR):
-        raise TorchWeightsError(f"{path}: refused to load: its storages declare {total:,} "
+        raise TorchWeightsError(f"{path}: refused to load: its {what}s declare {total:,} "
                                 f"bytes, over {MAX_INFLATION}x the file's {size:,} bytes "
-                                f"(torch.save stores them uncompressed); nothing was inflated")
+                                f"({why}); nothing was inflated")
 
 
 def _read_legacy(path):
@@ -322,7 +324,7 @@ def read_torch_pickle(path):
         raise
     except Exception as exc:  # a damaged pickle fails in many ways; all mean "unreadable"
         raise TorchWeightsError(f"{path}: not a readable torch.save file "
-                                f"({type(exc).__name__}: {exc})") from None
+                                f"({one_line(exc)})") from None
 
 
 def read_safetensors(path):
@@ -339,7 +341,7 @@ def read_safetensors(path):
         header = json.loads(data[8:8 + header_len])
         if not isinstance(header, dict):
             raise ValueError("header is not a JSON object")
-    except (struct.error, ValueError) as exc:
+    except (struct.error, ValueError, RecursionError) as exc:  # RecursionError: deep nesting
         raise TorchWeightsError(f"{path}: not a safetensors file ({exc})") from None
     base, state = 8 + header_len, {}
     for name, info in header.items():
@@ -349,10 +351,17 @@ def read_safetensors(path):
         if isinstance(entry, str):
             raise TorchWeightsError(f"{path}: header entry {name!r} {entry}")
         dtype, shape, begin, end = entry
-        flat = _to_array(data[base + begin:base + end], dtype, math.prod(shape), False,
-                         f"{path}: {name}")
-        state[name] = flat.reshape(shape).copy()
+        try:
+            flat = _to_array(data[base + begin:base + end], dtype, math.prod(shape), False,
+                             f"{path}: {name}")
+            state[name] = flat.reshape(shape).copy()
+        except (ValueError, MemoryError) as exc:
+            raise TorchWeightsError(f"{path}: header entry {name!r:.60} shape {shape} makes no "
+                                    f"array ({one_line(exc)})") from None
     return state
+
+
+MAX_DIMS = 32
 
 
 def _safetensors_entry(info, data_size):
@@ -374,6 +383,11 @@ def _safetensors_entry(info, data_size):
     if end - begin != nbytes or end > data_size:
         return (f"data_offsets [{begin}, {end}] do not fit shape {shape} "
                 f"({nbytes} bytes) within the file's {data_size} data bytes")
+    # numpy's bounds: 32 dimensions (numpy 1), a byte count that fits an int64 even when a
+    # zero dimension makes the array empty
+    if len(shape) > MAX_DIMS or math.prod(max(n, 1) for n in shape) * 8 >= 1 << 63:
+        return (f"has shape {shape!r:.80}; an array has at most {MAX_DIMS} dimensions, whose "
+                f"nonzero sizes multiply to under 2^60")
     return dtype, shape, begin, end
 
 
