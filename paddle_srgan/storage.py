@@ -75,12 +75,13 @@ def open_no_follow(path, flags, mode=0o666):
     """os.open(path, flags | O_CREAT | O_NOFOLLOW): a descriptor of the regular file at
     `path`, created if missing; a symbolic link there is refused (LinkedFileError), so the
     file it points at is never opened. For the files kept open for appending or locking
-    (log.txt, scalars.jsonl, .trainer.lock)."""
+    (log.txt, scalars.jsonl, .trainer.lock). Any other failure (a folder there, a read-only
+    folder) is a WriteError naming `path`."""
     try:
         return os.open(path, flags | os.O_CREAT | _NOFOLLOW, mode)
-    except OSError:
+    except OSError as exc:
         refuse_link(path)  # ELOOP on Linux, EMLINK on BSDs: say why in one line
-        raise
+        raise WriteError.of(path, exc) from None
 
 
 def open_append(path):

@@ -338,3 +338,20 @@ def test_a_full_disk_when_results_are_written_is_one_line(tmp_path, monkeypatch,
     assert capsys.readouterr().err.strip().splitlines()[-1] == \
         f"error: cannot write {out / 'results.json'}: No space left on device"
     assert list(out.iterdir()) == []
+
+
+def test_a_linked_results_file_is_refused_before_any_work(tmp_path):
+    """A symbolic link at --out/results.json was refused only after every metric was
+    computed: now before, in one line, and the file it points at is untouched."""
+    outside = tmp_path / "someone_elses.json"
+    outside.write_text("{}")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "results.json").symlink_to(outside)
+    proc = run_tool("eval", "--bicubic-only", "--data-root", BENCH, "--datasets", "Set5",
+                    "--out", tmp_path / "out", check=False)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.strip().splitlines() == [
+        f"error: {tmp_path / 'out' / 'results.json'} is a symbolic link (to {outside}); "
+        f"paddle-srgan writes its files only as regular files, never through a link: remove "
+        f"the link"]
+    assert outside.read_text() == "{}"

@@ -55,3 +55,15 @@ def test_the_lock_is_taken_once_and_released(tmp_path):
     assert text.startswith(f"PID {os.getpid()}, started ")
     lock.release()
     RunLock(str(tmp_path)).acquire().release()  # free again
+
+
+def test_a_folder_where_the_lock_belongs_is_one_line(tmp_path):
+    """A folder named .trainer.lock printed the bare "[Errno 21] Is a directory": the message
+    names the file (storage.WriteError, a user error printed in one line)."""
+    import pytest
+
+    from paddle_srgan.storage import WriteError
+    (tmp_path / LOCK_NAME).mkdir()
+    with pytest.raises(WriteError) as error:
+        RunLock(str(tmp_path)).acquire()
+    assert str(error.value) == f"cannot write {tmp_path / LOCK_NAME}: Is a directory"

@@ -116,6 +116,8 @@ def main(argv=None):
     weights = [] if args.bicubic_only else args.weights
     out_dir = args.out or default_out(weights, scale, degrade)
     cli.check_output_folder(out_dir, "--out")  # before any work
+    from paddle_srgan.engine.report import check_result_files
+    check_result_files(out_dir)
 
     from paddle_srgan.data.benchmarks import open_benchmark_sets
     sets = open_benchmark_sets(args.data_root, args.datasets, scale, args.lr_from, channel,

@@ -11,7 +11,7 @@ import shlex
 
 from .. import checkpoint as ckpt
 from ..models import level_key
-from ..storage import atomic_save_json, atomic_write_text
+from ..storage import atomic_save_json, atomic_write_text, refuse_link
 
 # (key, header, decimals); NIQE (lower is more natural) and the grid score (dB of spectral
 # peaks at the pixel-shuffle period) beside PSNR
@@ -48,11 +48,21 @@ def console_table(results, degrade=None):
                      + [fmt.format(*r) for r in rows])
 
 
+RESULT_FILES = ("results.json", "per_image.csv", "results.md")
+
+
+def check_result_files(out_dir):
+    """LinkedFileError before an evaluation when a results file in `out_dir` is a symbolic
+    link (write_results would refuse it only after every metric was computed)."""
+    for name in RESULT_FILES:
+        refuse_link(os.path.join(out_dir, name))
+
+
 def write_results(out_dir, results, meta):
     """results.json (means, per image, meta; strict JSON: an infinite PSNR is null),
     per_image.csv and results.md in `out_dir`."""
-    atomic_save_json({"meta": meta, "results": results}, os.path.join(out_dir, "results.json"),
-                     indent=2)
+    json_file, csv_file, md_file = (os.path.join(out_dir, name) for name in RESULT_FILES)
+    atomic_save_json({"meta": meta, "results": results}, json_file, indent=2)
     keys = [c[0] for c in COLUMNS]
     rows = io.StringIO()
     writer = csv.writer(rows)
@@ -62,11 +72,11 @@ def write_results(out_dir, results, meta):
             for row in res["per_image"]:
                 writer.writerow([dataset, method, row["name"]]
                                 + [f"{row[k]:.6f}" if k in row else "" for k in keys])
-    atomic_write_text(rows.getvalue(), os.path.join(out_dir, "per_image.csv"))
+    atomic_write_text(rows.getvalue(), csv_file)
     protocol = ", ".join(f"{k}: {v}" for k, v in meta.items() if k != "datasets")
     degrade = (meta.get("degrade") or {}).get("spec")
     atomic_write_text(markdown_table(results, degrade) + f"\n\n{protocol}\n",
-                      os.path.join(out_dir, "results.md"))
+                      md_file)
 
 
 def _shell_path(path):
