@@ -283,12 +283,23 @@ def split_file(path, parts, table):
     return path
 
 
+def refusal_and_peak(path):
+    """(the RefusedFileError of loading `path`, peak bytes traced by tracemalloc meanwhile)."""
+    import tracemalloc
+    tracemalloc.start()
+    try:
+        with pytest.raises(safe_load.RefusedFileError) as refused:
+            safe_load.load_file(path)
+        return refused.value, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
 def test_split_parameters_are_joined_once(tmp_path):
     """paddle.save splits an array over 1 GiB into flat slices listed in a table, and Paddle's
     join concatenates whatever is listed (one 1 MB slice listed 3,000 times peaked at 3.5 GB).
     A table listing each existing slice once, adding up to its shape, still loads as
     paddle.load loads it; forged tables are refused before anything is joined."""
-    import tracemalloc
     a, b = np.arange(6, dtype=np.float32), np.arange(6, 12, dtype=np.float32)
     good = split_file(tmp_path / "good.pdparams", {"w@@.0": a, "w@@.1": b},
                       {"w": {"OriginShape": (3, 4), "slices": ["w@@.0", "w@@.1"]}})
@@ -310,14 +321,8 @@ def test_split_parameters_are_joined_once(tmp_path):
     }
     for name, (parts, table, problem) in forged.items():
         path = split_file(tmp_path / f"{name}.pdparams", parts, table)
-        tracemalloc.start()
-        try:
-            with pytest.raises(safe_load.RefusedFileError) as refused:
-                safe_load.load_file(path)
-            peak = tracemalloc.get_traced_memory()[1]
-        finally:
-            tracemalloc.stop()
-        assert str(refused.value) == (f"{path}: refused to load: {problem}; paddle.save writes "
+        refused, peak = refusal_and_peak(path)
+        assert str(refused) == (f"{path}: refused to load: {problem}; paddle.save writes "
                                       f"each slice of a split parameter once"), name
         assert peak < 3 * path.stat().st_size + (4 << 20), (name, peak)
 
@@ -627,18 +632,11 @@ def reconstruct_bomb(path, count=375_000_000):
 
 
 def test_reconstruct_cannot_allocate_a_shape_the_file_does_not_hold(tmp_path):
-    import tracemalloc
     bomb = reconstruct_bomb(tmp_path / "bomb.pdparams")
     assert bomb.stat().st_size < 200
-    tracemalloc.start()
-    try:
-        with pytest.raises(safe_load.RefusedFileError) as refused:
-            safe_load.load_file(bomb)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    refused, peak = refusal_and_peak(bomb)
     assert peak < 16 << 20, peak
-    assert str(refused.value) == (
+    assert str(refused) == (
         f"{bomb}: refused to load: it asks to run numpy _reconstruct of shape (375000000,) (an "
         f"array is built from its data, not allocated), but {safe_load.PADDLE_HOLDS}; nothing "
         f"in the file was run")
