@@ -26,6 +26,12 @@ _SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxtuple, _SHORT.maxdict = 2, 4, 4, 4
 _SHORT.maxstring, _SHORT.maxother = 80, 80
 
 
+def first_line(exc):
+    """The first non-empty line of `exc`'s message, stripped: Paddle's, onnxruntime's and
+    gloo's errors run to many lines (a C++ trace), of which a one-line message keeps this."""
+    return next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+
+
 def shown(value):
     """repr(value), bounded (reprlib: a few levels and items): how a message shows what a user
     gave. A YAML file of nested aliases is a few bytes that repr() prints as gigabytes."""

@@ -24,7 +24,7 @@ import pickle
 import numpy as np
 
 from .compat import import_paddle
-from .errors import InputError
+from .errors import InputError, first_line
 
 
 class UnreadableFileError(InputError):
@@ -394,8 +394,7 @@ def non_numeric_array(obj, where=""):
 
 def one_line(exc):
     """`exc` as '<Type>: <first line of its message>' (Paddle's errors run to many lines)."""
-    line = next((x.strip() for x in str(exc).splitlines() if x.strip()), "")
-    return f"{type(exc).__name__}: {line[:200]}"
+    return f"{type(exc).__name__}: {first_line(exc)[:200]}"
 
 
 def _as_paddle_load_returns(obj, path):

@@ -8,7 +8,7 @@ image handling (`tiling`) are those of the Paddle runners.
 import os
 
 from ..compat import default_cpu_threads
-from ..errors import MissingPackageError
+from ..errors import MissingPackageError, first_line
 from .metadata import (
     META_SUFFIX,
     ExportError,
@@ -61,7 +61,7 @@ class OnnxRunner:
                                                  providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph classes
             raise ExportError(f"{onnx_file}: onnxruntime cannot load it "
-                              f"({str(exc).splitlines()[0]})") from None
+                              f"({first_line(exc)})") from None
         self._input_name = self._session.get_inputs()[0].name
 
     def run(self, lr_batch):

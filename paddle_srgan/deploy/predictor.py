@@ -21,6 +21,7 @@ import contextlib
 import os
 
 from ..compat import default_cpu_threads, import_paddle, paddle_version, resolve_device
+from ..errors import first_line
 from ..models import final_level
 from .metadata import (
     META_SUFFIX,
@@ -106,8 +107,7 @@ def reading_export(files):
     try:
         yield
     except (RuntimeError, ValueError, OSError) as exc:
-        reason = next((line.strip() for line in str(exc).splitlines() if line.strip()),
-                      type(exc).__name__)
+        reason = first_line(exc) or type(exc).__name__
         raise ExportError(f"{' / '.join(files)}: Paddle cannot load this export "
                           f"({reason:.200}); {DAMAGED_EXPORT}") from None
 

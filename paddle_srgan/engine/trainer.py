@@ -42,7 +42,7 @@ from ..compat import import_paddle, lost_peer, seed_everything, use_device
 from ..config import config_differences, dump_config
 from ..data.datasets import build_train_loader, build_train_set, build_val_set
 from ..data.io import write_image
-from ..errors import InputError, UserError
+from ..errors import InputError, UserError, first_line
 from ..models import count_parameters, level_scales
 from ..storage import atomic_write_text
 from . import figures, report
@@ -323,7 +323,7 @@ class Trainer:
             if self.world > 1 and lost_peer(exc):
                 raise InputError(
                     f"another process of this {self.world}-process job stopped answering after "
-                    f"iteration {self.iteration} ({str(exc).strip().splitlines()[0]}): start "
+                    f"iteration {self.iteration} ({first_line(exc)}): start "
                     f"every machine's launcher again with --resume (rank 0's newest checkpoint "
                     f"in {ckpt.checkpoints_dir(self.run_dir)} on the first machine)") from None
             raise
