@@ -165,6 +165,20 @@ def _terminate(signum, frame):
     raise Terminated()
 
 
+def _say_last(line):
+    """Print the tool's last `line` to stderr on a line of its own. A signal can land inside
+    tqdm's own constructor, after it drew the bar and before any `with` owns the bar, so the bar
+    is closed here (tqdm keeps its live bars in the class's `_instances`) rather than left to
+    glue its unfinished line to ours."""
+    tqdm_module = sys.modules.get("tqdm")
+    for bar in list(getattr(getattr(tqdm_module, "tqdm", None), "_instances", ())):
+        try:
+            bar.close()
+        except AttributeError:  # a bar interrupted before its constructor set what close reads
+            sys.stderr.write("\n")
+    print(line, file=sys.stderr)
+
+
 def run(main, argv=None):
     """Call `main(argv)`; report user errors as `error: ...` on stderr with exit code 2, and
     SIGTERM / Ctrl-C as one line with exit code 143 / 130, after `finally` blocks have run
@@ -175,14 +189,14 @@ def run(main, argv=None):
     try:
         code = main(argv)
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        _say_last("interrupted")
         return 130
     except Terminated:
-        print("stopped by SIGTERM", file=sys.stderr)
+        _say_last("stopped by SIGTERM")
         return 143
     except Exception as exc:
         if debug or not isinstance(exc, USER_ERRORS):
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        _say_last(f"error: {exc}")
         return 2
     return code or 0
