@@ -146,11 +146,22 @@ def test_receptive_field_radius_of_the_paper_srresnet():
     assert introspect.receptive_field_radius(SRResNet(scale=2, upsampler="bilinear")) == 40
 
 
+def assert_seamless(tiled, whole):
+    """8-bit tiles padded by the measured radius equal the untiled image up to float rounding:
+    a tile's convolutions may sum in another order (oneDNN picks kernels by input size), which
+    can flip a value sitting on a .5 boundary by one level, in a handful of values (one of
+    ~20,000 seen on one CPU). A radius too small differs in 10-14% of the values by up to 43
+    levels."""
+    differ = tiled != whole
+    assert differ.mean() < 1e-3 and np.abs(tiled.astype(int) - whole).max() <= 1, (
+        differ.sum(), np.abs(tiled.astype(int) - whole).max())
+
+
 @pytest.mark.parametrize("name, upsampler", list(table_cases()))
 def test_tiled_equals_untiled_for_every_generator_type_and_upsampler(name, upsampler):
-    """8-px tiles padded by the measured radius give the untiled 8-bit image exactly, on a
-    photo crop wide enough for several windows per axis (with the former, too small radius,
-    SRResNet's 'nearest' and 'bilinear' outputs differed in 10% and 14% of their 8-bit
+    """8-px tiles padded by the measured radius give the untiled 8-bit image (assert_seamless),
+    on a photo crop wide enough for several windows per axis (with the former, too small
+    radius, SRResNet's 'nearest' and 'bilinear' outputs differed in 10% and 14% of their 8-bit
     values, by up to 43 levels)."""
     generator = tiny_case(name, upsampler)
     runner = predictor.LayerRunner(generator, ModelInfo.of(generator))
@@ -158,7 +169,7 @@ def test_tiled_equals_untiled_for_every_generator_type_and_upsampler(name, upsam
     assert 8 + 2 * runner.info.receptive_field_radius < 40  # windows smaller than the image
     whole = tiling.super_resolve_image(runner, image)
     tiled = tiling.super_resolve_image(runner, image, tile=8)
-    assert (tiled != whole).sum() == 0, (name, upsampler)
+    assert_seamless(tiled, whole)
 
 
 class PooledSRResNet(paddle.nn.Layer):
@@ -186,7 +197,7 @@ def test_a_pooling_layer_is_measured_not_refused():
     assert runner.info.receptive_field_radius == impulse_reach(generator, 61) == 13
     image = astronaut_crop(60, 150, 40, 46)
     whole = tiling.super_resolve_image(runner, image)
-    assert (tiling.super_resolve_image(runner, image, tile=8) != whole).sum() == 0
+    assert_seamless(tiling.super_resolve_image(runner, image, tile=8), whole)
 
 
 def test_a_global_pooling_generator_exports_and_refuses_only_tiling(tmp_path):
