@@ -167,16 +167,15 @@ def _terminate(signum, frame):
 
 def _say_last(line):
     """Print the tool's last `line` to stderr on a line of its own. A signal can land inside
-    tqdm's own constructor, after it drew the bar and before any `with` owns the bar, so the bar
-    is closed here (tqdm keeps its live bars in the class's `_instances`) rather than left to
-    glue its unfinished line to ours."""
-    tqdm_module = sys.modules.get("tqdm")
-    for bar in list(getattr(getattr(tqdm_module, "tqdm", None), "_instances", ())):
-        try:
-            bar.close()
-        except AttributeError:  # a bar interrupted before its constructor set what close reads
-            sys.stderr.write("\n")
-    print(line, file=sys.stderr)
+    tqdm's constructor after it drew the bar and before any `with` owns the bar; such a bar
+    stays live with its line unfinished, and closing it then ends nothing (tqdm 4.70 returns
+    early when the signal came before it noted the draw). So a live bar is silenced (nothing
+    redraws it at exit) and its line ended here."""
+    bars = getattr(getattr(sys.modules.get("tqdm"), "tqdm", None), "_instances", ())
+    live = [bar for bar in list(bars) if not getattr(bar, "disable", True)]
+    for bar in live:
+        bar.disable = True
+    print(("\n" if live else "") + line, file=sys.stderr)
 
 
 def run(main, argv=None):
