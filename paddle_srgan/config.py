@@ -1,4 +1,11 @@
-"""YAML config -> validated nested dict. All defaults of the package live in `DEFAULTS` below.
+"""YAML config -> validated nested dict: the sections of each subsystem composed.
+
+Each subsystem declares its sections beside its code, in config_rules' language (DEFAULTS,
+ALLOWED, COMBINATIONS, CHECKS, LISTS): data/settings.py (`datasets`), loss_settings.py (`vgg`,
+`losses`), engine/settings.py (`train`); this module holds the run-level keys and the network
+sections, composes the rest into DEFAULTS / ALLOWED / COMBINATIONS, and loads, merges and
+checks. Run folders: run_config_path, weights_config; a resolved config: dump_config,
+config_differences.
 
 Resolution order (later wins): DEFAULTS < `base:` file(s) < the YAML file < environment
 (`PADDLE_SRGAN_OUTPUT_DIR`, `PADDLE_SRGAN_DATA_ROOT`) < `-o key=value` overrides.
@@ -13,47 +20,25 @@ Two kinds of sections:
 This module must stay cheap to import: no paddle, no cv2.
 """
 import copy
-import difflib
 import os
 
 import yaml
 
-from .errors import InputError, shown
-
-
-class ConfigError(InputError):
-    """A config file, key or value is wrong; the message names the file and the key."""
-
+from . import config_rules, loss_settings
+from .config_rules import ConfigError, closest_hint, coerce, get, integer, one_of
+from .data import settings as data_settings
+from .engine import settings as train_settings
+from .errors import shown
 
 ENV_OVERRIDES = {"PADDLE_SRGAN_OUTPUT_DIR": "output_dir", "PADDLE_SRGAN_DATA_ROOT": "data_root"}
 NETWORK_SECTIONS = ("network_g", "network_d")
+# the upscaling factors of every network and dataset (models.srresnet and models.lapsrn too)
+SCALES = (2, 4, 8)
+# OpenMP aborts the process (a C++ trace) when asked for far more threads than a CPU has; the
+# largest CPUs have a few hundred
+MAX_CPU_THREADS = 1024
 
-# Loss weights of a phase when the config does not give them: the paper's recipe
-# (SRResNet: pixel MSE only; SRGAN: VGG54 content + 1e-3 adversarial). The name only picks
-# these defaults: a discriminator is built and trained in exactly the phases whose
-# adversarial weight is > 0, whatever they are called.
-PHASE_LOSS_PRESETS = {
-    "mse": {"pixel": 1.0, "perceptual": 0.0, "adversarial": 0.0, "feature_matching": 0.0},
-    "gan": {"pixel": 0.0, "perceptual": 1.0, "adversarial": 1e-3, "feature_matching": 0.0},
-}
-PHASE_DEFAULTS = {
-    "name": "mse",           # mse: generator alone; gan: generator + discriminator
-    "iters": 0,              # optimizer steps in this phase (> 0)
-    "lr": 1e-4,              # Adam learning rate of G (and D in a gan phase)
-    "lr_milestones": [],     # iterations (counted inside the phase) where lr *= lr_gamma
-    "lr_gamma": 0.1,
-    # ESRGAN's network interpolation: at the phase end G = w * trained + (1 - w) * G at the
-    # phase start (1: the trained weights)
-    "network_interpolation": 1.0,
-    # weights of the generator's loss terms; None -> the preset of the phase's name
-    "losses": {"pixel": None, "perceptual": None, "adversarial": None, "feature_matching": None},
-}
-
-# Real-ESRGAN's blur kernel families (data.realworld.KERNEL_TYPES)
-_KERNELS = ("iso", "aniso", "generalized_iso", "generalized_aniso", "plateau_iso",
-            "plateau_aniso")
-
-DEFAULTS = {
+RUN_DEFAULTS = {
     "experiment": "srgan_x4",    # run directory = output_dir/experiment
     "output_dir": "output",
     "data_root": "data",         # relative dataset folders are resolved under it
@@ -63,273 +48,30 @@ DEFAULTS = {
     "scale": 4,                  # x2 / x4 / x8; networks and datasets follow it
     "network_g": {"type": "SRResNet"},
     "network_d": {"type": "Discriminator"},
-    "vgg": {
-        "layer": "relu5_4",      # paper's phi_5,4
-        "weights": "imagenet",   # imagenet (paddle.vision download) | <file.pdparams> | none
-        "feature_scale": 1.0 / 12.75,  # paper: VGG feature maps are rescaled by 1/12.75
-    },
-    "losses": {
-        "pixel": {"criterion": "mse", "eps": 1e-3},      # mse | l1 | charbonnier (eps)
-        "perceptual": {"criterion": "mse"},              # mse | l1 on VGG feature maps
-        # vanilla: the paper's BCE, -log D(G(x)) | relativistic: RaGAN (ESRGAN)
-        "adversarial": {"form": "vanilla"},
-    },
-    "datasets": {
-        "train": {
-            "type": "hr_only",       # hr_only: LR made from each HR crop (MATLAB bicubic) | paired
-            "hr_dir": "DIV2K/DIV2K_train_HR",  # relative to data_root (or absolute)
-            "lr_dir": None,          # paired: e.g. DIV2K/DIV2K_train_LR_bicubic/X4
-            "hr_crop": 384,          # HR patch side; the LR patch is hr_crop / scale (96)
-            "patches_per_image": 100,  # one epoch = this many random patches per image
-            "flip": True,            # random horizontal / vertical flips
-            "rot90": True,           # random 90-degree rotations
-            "cache": False,          # keep decoded images in memory (per worker)
-            "small_images": "error",  # images smaller than hr_crop: error | skip (with a warning)
-            "channel": None,         # one channel only: R | G | B | Y | gray | 0..2 (None: RGB)
-            "num_workers": 4,        # DataLoader worker processes (0: load in the main process)
-            # type realworld: the LR of each HR patch comes from Real-ESRGAN's second-order
-            # degradation model (data/realworld.py); defaults: realesrgan_x4plus.yml's values.
-            # Other types ignore this section.
-            "degradation": {
-                "kernel_range": [7, 21],   # odd kernel sides 7, 9, ..., 21
-                "kernel_list": list(_KERNELS),
-                "kernel_prob": [0.45, 0.25, 0.12, 0.03, 0.12, 0.03],
-                "sinc_prob": 0.1,          # sinc kernel instead of the list's
-                "blur_sigma": [0.2, 3.0],
-                "betag_range": [0.5, 4.0],  # generalized Gaussian exp(-q^beta / 2)
-                "betap_range": [1.0, 2.0],  # plateau 1 / (1 + q^beta)
-                "resize_prob": [0.2, 0.7, 0.1],  # up, down, keep
-                "resize_range": [0.15, 1.5],
-                "gaussian_noise_prob": 0.5,  # else Poisson
-                "noise_range": [1.0, 30.0],  # Gaussian sigma, 0-255 scale
-                "poisson_scale_range": [0.05, 3.0],
-                "gray_noise_prob": 0.4,
-                "jpeg_range": [30, 95],
-                "second_blur_prob": 0.8,
-                "kernel_list2": list(_KERNELS),
-                "kernel_prob2": [0.45, 0.25, 0.12, 0.03, 0.12, 0.03],
-                "sinc_prob2": 0.1,
-                "blur_sigma2": [0.2, 1.5],
-                "betag_range2": [0.5, 4.0],
-                "betap_range2": [1.0, 2.0],
-                "resize_prob2": [0.3, 0.4, 0.3],
-                "resize_range2": [0.3, 1.2],
-                "gaussian_noise_prob2": 0.5,
-                "noise_range2": [1.0, 25.0],
-                "poisson_scale_range2": [0.05, 2.5],
-                "gray_noise_prob2": 0.4,
-                "jpeg_range2": [30, 95],
-                "final_sinc_prob": 0.8,
-                "order": "realesrgan",     # realesrgan | shuffled (each stage's ops shuffled)
-            },
-        },
-        "val": {
-            "hr_dir": "benchmarks/Set5/HR",  # whole images, mod-cropped to the scale
-            "lr_dir": None,          # None: LR made by MATLAB bicubic; or a folder of LR images
-            "channel": None,
-            "max_images": None,      # validate on the first N images only (None: all)
-        },
-    },
-    "train": {
-        "batch_size": 16,
-        "beta1": 0.9,            # Adam, as in the paper
-        "beta2": 0.999,
-        "phases": [
-            {"name": "mse", "iters": 1000000},
-            {"name": "gan", "iters": 200000, "lr_milestones": [100000]},
-        ],
-        "pretrained_g": None,    # generator weights to start from (e.g. for a gan-only run)
-        "amp": None,             # None (fp32) | O1: mixed precision on GPU (VGG stays fp32)
-        "ema_decay": None,       # e.g. 0.999: keep an EMA of G, validated and saved as best
-        "log_interval": 100,     # iterations between log lines / VisualDL scalars
-        "val_interval": 5000,    # iterations between validations (and at each phase end)
-        "val_every_epochs": None,  # validate every N epochs instead (overrides val_interval)
-        "save_interval": 2000,   # iterations between checkpoints (and at each phase end)
-        "keep_last": 3,          # checkpoints kept besides best.pdparams
-        "best_metric": "psnr",   # psnr | ssim (higher wins) | niqe (lower wins): best.pdparams
-        # a validation counts for best.pdparams only if its PSNR beats bicubic's by this many
-        # dB (None: no floor); with best_metric niqe it keeps a noisy, grid-covered or
-        # PSNR-wrecked generator from winning on NIQE alone
-        "best_min_psnr_gain": None,
-        "val_niqe": True,        # NIQE at each validation (numpy, ~30 ms per 512x512 image)
-        "num_samples": 3,        # validation images shown as LR | SR | HR crops in VisualDL
-        "sample_crop": 128,      # side (HR pixels) of those crops
-        "nan_guard": True,       # skip steps whose loss is NaN/inf (one host sync per step)
-        "max_nan_steps": 20,     # consecutive skipped steps before the run stops
-    },
+}
+RUN_ALLOWED = {
+    "seed": integer(0),
+    "device": one_of("auto", "gpu", "cpu"),
+    "cpu_threads": integer(0, high=MAX_CPU_THREADS + 1),
+    "scale": one_of(*SCALES),
 }
 
-
-def _one_of(*values):
-    return f"one of {', '.join(map(repr, values))}", lambda v: any(
-        v == x and type(v) is type(x) for x in values)  # True is not 1, 4.0 is not 4
-
-
-def _number(low, strict=False, high=None, optional=False):
-    """(what is allowed, test) for a number > or >= `low` (and < `high`), or None if optional."""
-    what = f"a number {'>' if strict else '>='} {low}" + (f" and < {high}" if high else "")
-
-    def test(v):
-        if v is None:
-            return optional
-        return (isinstance(v, (int, float)) and not isinstance(v, bool)
-                and (v > low if strict else v >= low) and (high is None or v < high))
-    return what + (" (or null)" if optional else ""), test
-
-
-def _integer(low, optional=False, high=None):
-    what, in_range = _number(low, optional=optional, high=high)
-    return what.replace("a number", "an integer"), lambda v: in_range(v) and (
-        v is None or isinstance(v, int))
-
-
-# OpenMP aborts the process (a C++ trace) when asked for far more threads than a CPU has; the
-# largest CPUs have a few hundred
-MAX_CPU_THREADS = 1024
-
-# datasets.train.type (data.datasets.TrainPatches)
-TRAIN_TYPES = ("hr_only", "paired", "realworld")
-SMALL_IMAGE_POLICIES = ("error", "skip")
-
-# The values each key may take, checked when a config is loaded, so a bad value fails before
-# training starts instead of at the first log line, validation or checkpoint. The type checks
-# of DEFAULTS come first; `*` stands for every phase. (Network kwargs are checked by
-# models.build_model, datasets' channel and folders by data.datasets and data.benchmarks when
-# the run is built.)
-ALLOWED = {
-    "seed": _integer(0),
-    "device": _one_of("auto", "gpu", "cpu"),
-    "cpu_threads": _integer(0, high=MAX_CPU_THREADS + 1),
-    "scale": _one_of(2, 4, 8),
-    "losses.pixel.criterion": _one_of("mse", "l1", "charbonnier"),
-    "losses.pixel.eps": _number(0, strict=True),
-    "losses.perceptual.criterion": _one_of("mse", "l1"),
-    "losses.adversarial.form": _one_of("vanilla", "relativistic"),
-    "train.phases.*.losses.*": _number(0),
-    "datasets.train.type": _one_of(*TRAIN_TYPES),
-    "datasets.train.hr_crop": _integer(1),
-    "datasets.train.patches_per_image": _integer(1),
-    "datasets.train.small_images": _one_of(*SMALL_IMAGE_POLICIES),
-    "datasets.train.num_workers": _integer(0),
-    "datasets.train.degradation.order": _one_of("realesrgan", "shuffled"),
-    "datasets.val.max_images": _integer(1, optional=True),
-    "train.batch_size": _integer(1),
-    "train.beta1": _number(0, high=1),
-    "train.beta2": _number(0, high=1),
-    "train.phases.*.lr": _number(0, strict=True),
-    "train.phases.*.lr_gamma": _number(0, strict=True),
-    "train.phases.*.network_interpolation": ("a number > 0 and <= 1", lambda v: 0 < v <= 1),
-    # O2 (fp16 weights) would need paddle.amp.decorate with master weights, checked on a GPU
-    "train.amp": _one_of(None, "O1"),
-    "train.ema_decay": _number(0, strict=True, high=1, optional=True),
-    "train.log_interval": _integer(1),
-    "train.val_interval": _integer(1),
-    "train.val_every_epochs": _integer(1, optional=True),
-    "train.save_interval": _integer(1),
-    "train.keep_last": _integer(1),
-    "train.best_metric": _one_of("psnr", "ssim", "niqe"),
-    "train.best_min_psnr_gain": _number(-100, optional=True),
-    "train.num_samples": _integer(0),
-    "train.sample_crop": _integer(1),
-    "train.max_nan_steps": _integer(1),
-}
-
-
-def _values_at(cfg, key):
-    """[(full key, value), ...] of a dotted key of ALLOWED; `*` expands over a list or a
-    mapping."""
-    found = [("", cfg)]
-    for part in key.split("."):
-        if part == "*":
-            found = [(f"{k}.{i}", item) for k, v in found
-                     for i, item in (v.items() if isinstance(v, dict) else enumerate(v))]
-        else:
-            found = [(f"{k}.{part}" if k else part, v[part]) for k, v in found]
-    return found
-
-
-def _origin(full, source, overrides):
-    """Where the value of key `full` came from: the `-o` (or environment) override that set
-    it or one of its parents, else `source` (the config file)."""
-    for text in reversed(overrides):
-        key = text.split("=", 1)[0].strip()
-        if full == key or full.startswith(key + "."):
-            return f"-o {text}"
-    return source
+# The subsystems' sections, in the order a resolved config lists them (and checks them).
+# (Network kwargs are checked by models.build_model, datasets' channel and folders by
+# data.datasets and data.benchmarks when the run is built.)
+SECTIONS = (loss_settings, data_settings, train_settings)
+DEFAULTS = {**RUN_DEFAULTS, **{k: v for s in SECTIONS for k, v in s.DEFAULTS.items()}}
+ALLOWED = {**RUN_ALLOWED, **{k: v for s in SECTIONS for k, v in s.ALLOWED.items()}}
+COMBINATIONS = [rule for s in SECTIONS for rule in getattr(s, "COMBINATIONS", ())]
+CHECKS = [check for s in SECTIONS for check in getattr(s, "CHECKS", ())]
+LISTS = {k: v for s in SECTIONS for k, v in getattr(s, "LISTS", {}).items()}
 
 
 def check_values(cfg, source, overrides=()):
     """ConfigError naming where the value came from (`source`, the config file, or the
     `overrides` text that set it), the key and what is allowed, for the first value of a
-    resolved config that ALLOWED refuses."""
-    for key, (allowed, test) in ALLOWED.items():
-        for full, value in _values_at(cfg, key):
-            if not test(value):
-                raise ConfigError(f"{_origin(full, source, overrides)}: '{full}' must be "
-                                  f"{allowed}, got {shown(value)}")
-    train = cfg["train"]
-    for i, phase in enumerate(train["phases"]):
-        if phase["network_interpolation"] < 1 and train["ema_decay"]:
-            where = _origin(f"train.phases.{i}.network_interpolation", source, overrides)
-            raise ConfigError(f"{where}: 'train.phases.{i}.network_interpolation' and "
-                              f"'train.ema_decay' both average generator weights; use one")
-    for keys, fits, problem in COMBINATIONS:
-        values = [_get(cfg, key) for key in keys]
-        if not fits(*values):
-            where = source
-            for key in reversed(keys):  # the override that set any of them is named first
-                where = _origin(key, where, overrides)
-            raise ConfigError(f"{where}: {problem.format(*values)}")
-
-
-def _get(cfg, key):
-    for part in key.split("."):
-        cfg = cfg[part]
-    return cfg
-
-
-# Rules that tie keys together: (keys, test of their values, the problem in words).
-COMBINATIONS = [
-    (("datasets.train.hr_crop", "scale"), lambda crop, scale: crop % scale == 0,
-     "'datasets.train.hr_crop' ({0}) must be a multiple of the scale ({1}), e.g. {1}x96"),
-    (("datasets.train.type", "datasets.train.lr_dir"),
-     lambda kind, lr_dir: kind != "paired" or lr_dir is not None,
-     "'datasets.train.type' is 'paired' but 'datasets.train.lr_dir' is not set"),
-    (("train.best_metric", "train.val_niqe"),
-     lambda metric, niqe: metric != "niqe" or bool(niqe),
-     "'train.best_metric' is 'niqe' but 'train.val_niqe' is false: validation would have no "
-     "NIQE to choose by"),
-]
-
-
-def closest_hint(key, valid, prefix=""):
-    """' (did you mean 'prefix.x'?)' for the valid key nearest to `key`, else the valid list."""
-    match = difflib.get_close_matches(key, list(valid), n=1, cutoff=0.5)
-    if match:
-        return f" (did you mean '{prefix}{match[0]}'?)"
-    return f" (valid keys: {', '.join(prefix + v for v in sorted(valid))})"
-
-
-def _coerce(path, value, default, source):
-    """`value` checked against the default's type; returns it (YAML 1.1 strings like '1e-4',
-    which PyYAML does not read as floats, become floats where a float is expected)."""
-    if isinstance(default, float) and isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            pass
-    if default is None or value is None:
-        return value
-    if isinstance(default, bool) or isinstance(value, bool):
-        ok = isinstance(value, bool) and isinstance(default, bool)
-    elif isinstance(default, float):
-        ok = isinstance(value, (int, float))
-    else:
-        ok = isinstance(value, type(default))
-    if not ok:
-        raise ConfigError(f"{source}: key '{path}' must be {type(default).__name__}, "
-                          f"got {type(value).__name__} {shown(value)}")
-    return value
+    resolved config that ALLOWED, CHECKS or COMBINATIONS refuse."""
+    config_rules.check_values(cfg, ALLOWED, CHECKS, COMBINATIONS, source, overrides)
 
 
 def _merge(base, update, schema, path, source):
@@ -349,35 +91,23 @@ def _merge(base, update, schema, path, source):
         if key not in schema:
             hint = closest_hint(str(key), schema, f"{path}." if path else "")
             raise ConfigError(f"{source}: unknown key '{full}'{hint}")
-        if full == "train.phases":
-            out[key] = _phases(value, source)
+        if full in LISTS:
+            out[key] = _items(full, value, source)
         elif isinstance(schema[key], dict):
             out[key] = _merge(out.get(key) or {}, value, schema[key], full, source)
         else:
-            out[key] = _coerce(full, value, schema[key], source)
+            out[key] = coerce(full, value, schema[key], source)
     return out
 
 
-def _phases(phases, source):
-    if not isinstance(phases, list) or not phases:
-        raise ConfigError(f"{source}: 'train.phases' must be a non-empty list of phases")
-    resolved = []
-    for i, phase in enumerate(phases):
-        p = _merge(PHASE_DEFAULTS, phase, PHASE_DEFAULTS, f"train.phases.{i}", source)
-        if p["name"] not in PHASE_LOSS_PRESETS:
-            raise ConfigError(f"{source}: 'train.phases.{i}.name' must be one of "
-                              f"{sorted(PHASE_LOSS_PRESETS)}, got {shown(p['name'])}")
-        if not isinstance(p["iters"], int) or p["iters"] <= 0:
-            raise ConfigError(f"{source}: 'train.phases.{i}.iters' must be a positive integer")
-        for term, weight in PHASE_LOSS_PRESETS[p["name"]].items():
-            value = weight if p["losses"][term] is None else p["losses"][term]
-            p["losses"][term] = _coerce(f"train.phases.{i}.losses.{term}", value, weight, source)
-        if p["losses"]["feature_matching"] and not p["losses"]["adversarial"]:
-            raise ConfigError(f"{source}: 'train.phases.{i}.losses.feature_matching' needs "
-                              f"an adversarial weight > 0 in the same phase (the "
-                              f"discriminator whose features it compares trains only then)")
-        resolved.append(p)
-    return resolved
+def _items(key, items, source):
+    """The items of list section `key` (LISTS), each merged over its defaults and finished."""
+    section = LISTS[key]
+    if not isinstance(items, list) or not items:
+        raise ConfigError(f"{source}: '{key}' must be a non-empty list of {section.noun}")
+    return [section.finish(_merge(section.defaults, item, section.defaults, f"{key}.{i}",
+                                  source), f"{key}.{i}", source)
+            for i, item in enumerate(items)]
 
 
 def _read_yaml(path):
@@ -392,9 +122,12 @@ def _read_yaml(path):
 
 
 def _defaults():
-    """DEFAULTS with the default phases completed by PHASE_DEFAULTS (lr, losses, ...)."""
-    return _merge(DEFAULTS, {"train": {"phases": DEFAULTS["train"]["phases"]}}, DEFAULTS, "",
-                  "defaults")
+    """DEFAULTS with the items of its lists completed by their defaults (each phase's lr,
+    losses, ...)."""
+    cfg = DEFAULTS
+    for key in LISTS:
+        cfg = _merge(cfg, _nested(key.split("."), get(DEFAULTS, key)), DEFAULTS, "", "defaults")
+    return cfg
 
 
 def _load_file(path, seen=()):
@@ -434,18 +167,21 @@ def _nested(keys, value):
 def apply_overrides(cfg, overrides, source="-o"):
     """Apply `-o key=value` strings (validated like file keys).
 
-    List items: `train.phases.0.iters=5`."""
+    Items of a list section (LISTS): `train.phases.0.iters=5`."""
     for text in overrides:
         keys, value = parse_override(text)
-        if len(keys) > 2 and keys[:2] == ["train", "phases"]:
-            phases = copy.deepcopy(cfg["train"]["phases"])
-            if not keys[2].isdigit() or int(keys[2]) >= len(phases):
-                raise ConfigError(f"{source}: 'train.phases.{keys[2]}' is not one of the "
-                                  f"{len(phases)} phases (0..{len(phases) - 1})")
-            index = int(keys[2])
-            phases[index] = _merge(phases[index], _nested(keys[3:], value), PHASE_DEFAULTS,
-                                   f"train.phases.{index}", f"{source} {text}")
-            cfg = _merge(cfg, {"train": {"phases": phases}}, DEFAULTS, "", source)
+        listed = next((k for k in LISTS if len(keys) > k.count(".") + 1
+                       and ".".join(keys[:k.count(".") + 1]) == k), None)
+        if listed:
+            section, depth = LISTS[listed], listed.count(".") + 1
+            items = copy.deepcopy(get(cfg, listed))
+            if not keys[depth].isdigit() or int(keys[depth]) >= len(items):
+                raise ConfigError(f"{source}: '{listed}.{keys[depth]}' is not one of the "
+                                  f"{len(items)} {section.noun} (0..{len(items) - 1})")
+            index = int(keys[depth])
+            items[index] = _merge(items[index], _nested(keys[depth + 1:], value),
+                                  section.defaults, f"{listed}.{index}", f"{source} {text}")
+            cfg = _merge(cfg, _nested(keys[:depth], items), DEFAULTS, "", source)
         else:
             cfg = _merge(cfg, _nested(keys, value), DEFAULTS, "", f"{source} {text}")
     return cfg

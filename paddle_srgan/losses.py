@@ -6,6 +6,7 @@ Conventions: images are [N, C, H, W] float32 in the generator's output range (`o
 import contextlib
 
 from .compat import import_paddle
+from .loss_settings import ADVERSARIAL_FORMS, PERCEPTUAL_CRITERIA
 from .models import level_key, output_levels
 
 paddle = import_paddle()
@@ -49,8 +50,9 @@ class PerceptualLoss(paddle.nn.Layer):
 
     def __init__(self, vgg, feature_scale=1.0 / 12.75, criterion="mse", output_range=(-1.0, 1.0)):
         super().__init__()
-        if criterion not in ("mse", "l1"):
-            raise ValueError("losses.perceptual.criterion must be 'mse' or 'l1', "
+        if criterion not in PERCEPTUAL_CRITERIA:
+            raise ValueError(f"losses.perceptual.criterion must be "
+                             f"{' or '.join(map(repr, PERCEPTUAL_CRITERIA))}, "
                              f"got {criterion!r}")
         self.vgg = vgg
         self.feature_scale = feature_scale
@@ -85,9 +87,6 @@ def frozen(layer):
     finally:
         for p in params:
             p.stop_gradient = False
-
-
-ADVERSARIAL_FORMS = ("vanilla", "relativistic")
 
 
 def _bce(logits, label):

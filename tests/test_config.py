@@ -1,7 +1,13 @@
+import subprocess
+import sys
+
 import pytest
 import yaml
 
+from paddle_srgan import config, loss_settings
 from paddle_srgan.config import DEFAULTS, ConfigError, dump_config, load_config
+from paddle_srgan.data import settings as data_settings
+from paddle_srgan.engine import settings as engine_settings
 
 from conftest import ROOT, run_tool
 
@@ -129,6 +135,9 @@ def test_yaml11_float_strings_and_bad_loss_weights(tmp_path):
     ("train.phases.1.lr=0", "'train.phases.1.lr' must be a number > 0, got 0"),
     ("datasets.train.num_workers=-1", "'datasets.train.num_workers' must be an integer >= 0"),
     ("device=tpu", "'device' must be one of 'auto', 'gpu', 'cpu', got 'tpu'"),
+    # the one check of the order (data/settings.py): the pipeline trusts it
+    ("datasets.train.degradation.order=random", "'datasets.train.degradation.order' must be "
+     "one of 'realesrgan', 'shuffled', got 'random'"),
     # keys that must fit together: the override is named even when the other key is the file's
     ("datasets.train.hr_crop=90",
      "'datasets.train.hr_crop' (90) must be a multiple of the scale (4), e.g. 4x96"),
@@ -174,3 +183,43 @@ def test_a_yaml_alias_bomb_is_shown_in_a_short_line(tmp_path):
         load_config(str(tmp_path / "bomb.yml"))
     assert time.perf_counter() - start < 5
     assert len(str(error.value)) < 1000 and "..." in str(error.value)
+
+
+# ---- the sections each subsystem owns (data/settings.py, engine/settings.py,
+# loss_settings.py), composed by config.py ----
+
+def test_importing_the_config_and_its_sections_loads_no_numerics():
+    """--help and --print-config answer instantly: the settings modules stay light."""
+    code = ("import sys, paddle_srgan.config; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'paddle', 'cv2', 'numpy'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=ROOT, check=True, timeout=120).stdout
+    assert out.strip() == "[]"
+
+
+def test_each_section_has_one_owner_and_keeps_its_place():
+    owners = [data_settings, engine_settings, loss_settings]
+    owned = [key for module in owners for key in module.DEFAULTS]
+    assert len(owned) == len(set(owned)) == 4
+    # the order of a resolved config (--print-config, a run's config.yml)
+    assert list(load_config()) == ["experiment", "output_dir", "data_root", "seed", "device",
+                                   "cpu_threads", "scale", "network_g", "network_d", "vgg",
+                                   "losses", "datasets", "train", "_source"]
+    for module in owners:
+        for section, values in module.DEFAULTS.items():
+            assert DEFAULTS[section] is values
+
+
+def test_lists_are_defined_once():
+    from paddle_srgan.data import realworld
+    assert realworld.KERNEL_TYPES is data_settings.KERNEL_TYPES
+    degradation = DEFAULTS["datasets"]["train"]["degradation"]
+    assert degradation["kernel_list"] == degradation["kernel_list2"] == \
+        list(data_settings.KERNEL_TYPES)
+    assert config.ALLOWED["scale"][0] == f"one of {', '.join(map(repr, config.SCALES))}"
+
+
+def test_loss_names_are_the_ones_losses_implements():
+    from paddle_srgan import losses
+    assert tuple(losses.PIXEL_CRITERIA) == loss_settings.PIXEL_CRITERIA
+    assert losses.ADVERSARIAL_FORMS is loss_settings.ADVERSARIAL_FORMS

@@ -31,12 +31,10 @@ import numpy as np
 
 from ..errors import InputError
 from . import degradations as deg
+from .settings import KERNEL_TYPES
 
 __all__ = ["RealWorldDegradation", "KERNEL_TYPES", "describe"]
 
-KERNEL_TYPES = ("iso", "aniso", "generalized_iso", "generalized_aniso", "plateau_iso",
-                "plateau_aniso")
-ORDERS = ("realesrgan", "shuffled")
 _STAGE_KEYS = ("kernel_list", "kernel_prob", "sinc_prob", "blur_sigma", "betag_range",
                "betap_range", "resize_prob", "resize_range", "gaussian_noise_prob",
                "noise_range", "poisson_scale_range", "gray_noise_prob", "jpeg_range")
@@ -65,7 +63,7 @@ def describe(degradation):
 
 class RealWorldDegradation:
     """Callable HR patch -> degraded LR patch; the keyword arguments are the keys of the
-    config's ``datasets.train.degradation`` (defaults: config.DEFAULTS, Real-ESRGAN's values).
+    config's ``datasets.train.degradation`` (defaults: data/settings.py, Real-ESRGAN's values).
 
     Args (``*2``: the same for stage 2):
         kernel_range: [lo, hi], odd kernel sides drawn from lo, lo + 2, ..., hi.
@@ -77,7 +75,8 @@ class RealWorldDegradation:
         jpeg_range: [lo, hi] JPEG quality.
         second_blur_prob: probability that stage 2 blurs.
         final_sinc_prob: probability of the final sinc filter.
-        order: 'realesrgan' or 'shuffled' (see the module docstring).
+        order: 'realesrgan' or 'shuffled' (settings.ORDERS, see the module docstring;
+            checked when the config is loaded).
         key: config section named in errors.
 
     Call: ``lr = degrade(hr, scale, rng)`` with hr uint8/uint16 [H, W, C] (C = 1 or 3, H and
@@ -99,8 +98,6 @@ class RealWorldDegradation:
         self.kernel_sizes = np.arange(int(lo), int(hi) + 1, 2)
         self.second_blur_prob = self._probability("second_blur_prob", second_blur_prob)
         self.final_sinc_prob = self._probability("final_sinc_prob", final_sinc_prob)
-        if order not in ORDERS:
-            raise InputError(f"'{key}.order' must be one of {ORDERS}, got {order!r}")
         self.order = order
         self.stages = [self._stage(stages, suffix) for suffix in ("", "2")]
 
