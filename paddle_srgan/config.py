@@ -53,6 +53,9 @@ PHASE_DEFAULTS = {
 _KERNELS = ("iso", "aniso", "generalized_iso", "generalized_aniso", "plateau_iso",
             "plateau_aniso")
 
+# The scales every network and dataset takes (HR side / LR side).
+SCALES = (2, 4, 8)
+
 DEFAULTS = {
     "experiment": "srgan_x4",    # run directory = output_dir/experiment
     "output_dir": "output",
