@@ -13,6 +13,7 @@ import numpy as np
 import paddle
 import pytest
 
+from paddle_srgan import models
 from paddle_srgan.config import load_config
 from paddle_srgan.models import Discriminator, SRResNet, build_generator
 from paddle_srgan.published_weights import convert, torch_files
@@ -561,38 +562,38 @@ def leftthomas_state(rng, block7="bn", levels=2, nf=64):
     return s
 
 
+# layout case: (its state dict, the class it is, what model_options reads off it, the range)
 LAYOUT_CASES = {
-    "onnx_srresnet": (lambda rng: onnx_srresnet_state(rng),
-                      {"act": "prelu_channel", "conv_bias": False, "norm": "bn", "num_block": 2,
-                       "output_act": "none", "scale": 4}, (-1.0, 1.0)),
-    "msrresnet": (lambda rng: msrresnet_state(rng),
-                  {"norm": "none", "act": "leakyrelu", "block_act": "relu", "body_end": "none",
-                   "global_skip": False, "hr_conv": True, "input_skip": "bilinear",
-                   "head_kernel": 3, "scale": 4}, (0.0, 1.0)),
+    "onnx_srresnet": (lambda rng: onnx_srresnet_state(rng), "OnnxSRResNet",
+                      {"num_feat": 8, "num_block": 2, "scale": 4}, (-1.0, 1.0)),
+    "msrresnet": (lambda rng: msrresnet_state(rng), "MSRResNet",
+                  {"num_feat": 8, "num_block": 2, "scale": 4}, (0.0, 1.0)),
     "msrresnet_x2_mmsr_names": (lambda rng: msrresnet_state(rng, upscale=2, old_names=True),
-                                {"scale": 2, "hr_conv": True}, (0.0, 1.0)),
-    "leftthomas": (lambda rng: leftthomas_state(rng, nf=8),
-                   {"num_block": 5, "body_end": "conv_norm", "act": "prelu",
-                    "output_act": "tanh01"}, (0.0, 1.0)),
+                                "MSRResNet", {"scale": 2}, (0.0, 1.0)),
+    "leftthomas": (lambda rng: leftthomas_state(rng, nf=8), "LeftthomasSRGAN",
+                   {"num_block": 5, "body_end": "conv_norm", "scale": 4}, (0.0, 1.0)),
     "leftthomas_block7_prelu": (lambda rng: leftthomas_state(rng, block7="prelu", levels=3, nf=8),
-                                {"body_end": "conv_act", "scale": 8}, (0.0, 1.0)),
+                                "LeftthomasSRGAN", {"body_end": "conv_act", "scale": 8},
+                                (0.0, 1.0)),
 }
 
 
 @pytest.mark.parametrize("case", sorted(LAYOUT_CASES))
 def test_layout_is_detected_mapped_and_computes_its_definition(case):
-    """Every published key maps onto our network built with the options read off the file,
-    and our forward equals the layout's reference forward on the PyTorch names (the same
-    check tools/convert_weights.py --check runs against torch when it is installed)."""
-    make, expected_options, output_range = LAYOUT_CASES[case]
+    """Every published key maps onto the layout's class of the model table, built with the
+    options read off the file, and our forward equals the layout's reference forward on the
+    PyTorch names (the same check tools/convert_weights.py --check runs against torch when it
+    is installed)."""
+    make, expected_model, expected_options, output_range = LAYOUT_CASES[case]
     torch_state = make(np.random.default_rng(0))
     torch_state = {k: v for k, v in torch_state.items() if not k.endswith("num_batches_tracked")}
     layout = convert.detect_layout(torch_state)
     assert case.startswith(layout)
     state = convert.convert_state(torch_state, layout)
     model, found, kwargs = convert.model_options(state, layout)
+    assert model == expected_model
     assert {k: found[k] for k in expected_options} == expected_options
-    net = convert.load_into(SRResNet(**kwargs), state)
+    net = convert.load_into(models.MODELS[model](**kwargs), state)
     assert net.output_range == output_range
     assert convert.parity(layout, torch_state, net, "paddle", size=12) < 1e-5
 
@@ -633,14 +634,14 @@ def test_converted_config_evaluates_on_set5(tmp_path):
         torch_diff = re.search(r"check: max \|ours - .* run by torch\| = (\S+)", log)
         assert torch_diff and float(torch_diff[1]) < 1e-5
     cfg = load_config(str(tmp_path / "msr.yml"))
-    assert cfg["scale"] == 4 and cfg["network_g"]["input_skip"] == "bilinear"
+    assert cfg["scale"] == 4 and cfg["network_g"]["type"] == "MSRResNet"
     assert build_generator(cfg).output_range == (0.0, 1.0)
     run_tool("eval", "-c", tmp_path / "msr.yml", "--weights", out, "--data-root", BENCH,
              "--datasets", "Set5", "--out", tmp_path / "eval")
     res = json.loads((tmp_path / "eval" / "results.json").read_text())["results"]["Set5"]
     # all-zero weights leave the bilinear skip: OpenCV's bilinear x4 of the same LR, scored
     # by hand (Y, 4-pixel border), is 27.56 dB (bicubic 28.43); a wrong range is far off
-    assert res["SRResNet"]["psnr"] == pytest.approx(bilinear_x4_set5_psnr(), abs=0.01)
+    assert res["MSRResNet"]["psnr"] == pytest.approx(bilinear_x4_set5_psnr(), abs=0.01)
 
 
 def bilinear_x4_set5_psnr():
