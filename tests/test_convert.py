@@ -16,7 +16,7 @@ import pytest
 from paddle_srgan import models
 from paddle_srgan.config import load_config
 from paddle_srgan.models import Discriminator, SRResNet, build_generator
-from paddle_srgan.published_weights import convert, torch_files
+from paddle_srgan.published_weights import convert, safetensors_files, torch_files
 
 from conftest import ROOT, run_tool
 
@@ -348,14 +348,14 @@ def test_safetensors_headers_are_checked_before_any_array(tmp_path):
     for name, (entry, problem) in cases.items():
         path = header_file(f"{name}.safetensors", entry)
         with pytest.raises(torch_files.TorchWeightsError) as info:
-            torch_files.read_safetensors(path)
+            safetensors_files.read_safetensors(path)
         assert str(info.value) == f"{path}: header entry 'w' {problem}", name
     long = tmp_path / "long.safetensors"
     long.write_bytes(struct.pack("<Q", 2 ** 40) + b"{}")
     with pytest.raises(torch_files.TorchWeightsError,
                        match=r"not a safetensors file \(header length 1099511627776 exceeds "
                              r"the file's 10 bytes\)$"):
-        torch_files.read_safetensors(long)
+        safetensors_files.read_safetensors(long)
     proc = run_tool("convert_weights", "--src", tmp_path / "huge.safetensors",
                     "--out", tmp_path / "o.pdparams", check=False)
     assert proc.returncode == 2, proc.stderr
@@ -373,12 +373,12 @@ def test_malformed_safetensors_are_one_line_errors(tmp_path):
     deep = raw("deep.safetensors", b"[" * 100_000 + b"]" * 100_000)
     with pytest.raises(torch_files.TorchWeightsError,
                        match=r"deep\.safetensors: not a safetensors file \(maximum recursion "):
-        torch_files.read_safetensors(deep)
+        safetensors_files.read_safetensors(deep)
     for name, shape in (("dims", [1] * 64 + [0]), ("huge", [2 ** 40, 2 ** 40, 0])):
         path = raw(f"{name}.safetensors", json.dumps(
             {"w": {"dtype": "F32", "shape": shape, "data_offsets": [0, 0]}}).encode())
         with pytest.raises(torch_files.TorchWeightsError) as info:
-            torch_files.read_safetensors(path)
+            safetensors_files.read_safetensors(path)
         assert str(info.value) == (f"{path}: header entry 'w' has shape {shape!r:.80}; an array "
                                    f"has at most 32 dimensions, whose nonzero sizes multiply "
                                    f"to under 2^60")
@@ -424,20 +424,20 @@ def test_safetensors_bf16_and_truncation(tmp_path):
     header = json.dumps({"w": {"dtype": "BF16", "shape": [3], "data_offsets": [0, 6]}}).encode()
     bf16 = (values.view(np.uint32) >> 16).astype("<u2").tobytes()
     (tmp_path / "b.safetensors").write_bytes(struct.pack("<Q", len(header)) + header + bf16)
-    read = torch_files.read_safetensors(tmp_path / "b.safetensors")
+    read = safetensors_files.read_safetensors(tmp_path / "b.safetensors")
     np.testing.assert_array_equal(read["w"], values)
     (tmp_path / "cut.safetensors").write_bytes(struct.pack("<Q", len(header)) + header + bf16[:4])
     with pytest.raises(torch_files.TorchWeightsError,
                        match=r"header entry 'w' data_offsets \[0, 6\] do not fit shape \[3\] "
                              r"\(6 bytes\) within the file's 4 data bytes$"):
-        torch_files.read_safetensors(tmp_path / "cut.safetensors")
+        safetensors_files.read_safetensors(tmp_path / "cut.safetensors")
 
 
 def test_safetensors_from_the_official_writer(tmp_path):
     st = pytest.importorskip("safetensors.numpy")  # an independent writer, when installed
     state = {"a": np.arange(6, dtype=np.float32).reshape(2, 3), "b": np.float16([1, 2])}
     st.save_file(state, str(tmp_path / "o.safetensors"))
-    read = torch_files.read_safetensors(tmp_path / "o.safetensors")
+    read = safetensors_files.read_safetensors(tmp_path / "o.safetensors")
     for key in state:
         np.testing.assert_array_equal(read[key], state[key])
 

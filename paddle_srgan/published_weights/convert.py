@@ -32,7 +32,8 @@ from ..errors import InputError
 from ..safe_load import load_state_dict, one_line
 from ..storage import atomic_save
 from .pytorch_networks import LAYOUTS, ReferenceOps
-from .torch_files import TorchWeightsError, check_inflation, read_torch_weights
+from .stored_arrays import TorchWeightsError, check_inflation
+from .torch_files import read_torch_weights
 
 
 class ConversionError(InputError):
@@ -78,7 +79,7 @@ NPY_HEADERS = {(1, 0): np.lib.format.read_array_header_1_0,
 def read_npz(path):
     """{name: array} of an .npz (np.savez / savez_compressed). Each member's .npy header is
     read first and its declared bytes checked against the member's uncompressed size and the
-    file (torch_files.check_inflation, the torch zip rule): a deflated member cannot inflate
+    file (stored_arrays.check_inflation, the torch zip rule): a deflated member cannot inflate
     to gigabytes, nor a header make numpy allocate what the member does not hold."""
     try:
         with zipfile.ZipFile(path) as zf:
