@@ -13,9 +13,10 @@ import numpy as np
 import paddle
 import pytest
 
+from paddle_srgan import models
 from paddle_srgan.config import load_config
 from paddle_srgan.models import Discriminator, SRResNet, build_generator
-from paddle_srgan.published_weights import convert, torch_files
+from paddle_srgan.published_weights import convert, safetensors_files, torch_files
 
 from conftest import ROOT, run_tool
 
@@ -347,14 +348,14 @@ def test_safetensors_headers_are_checked_before_any_array(tmp_path):
     for name, (entry, problem) in cases.items():
         path = header_file(f"{name}.safetensors", entry)
         with pytest.raises(torch_files.TorchWeightsError) as info:
-            torch_files.read_safetensors(path)
+            safetensors_files.read_safetensors(path)
         assert str(info.value) == f"{path}: header entry 'w' {problem}", name
     long = tmp_path / "long.safetensors"
     long.write_bytes(struct.pack("<Q", 2 ** 40) + b"{}")
     with pytest.raises(torch_files.TorchWeightsError,
                        match=r"not a safetensors file \(header length 1099511627776 exceeds "
                              r"the file's 10 bytes\)$"):
-        torch_files.read_safetensors(long)
+        safetensors_files.read_safetensors(long)
     proc = run_tool("convert_weights", "--src", tmp_path / "huge.safetensors",
                     "--out", tmp_path / "o.pdparams", check=False)
     assert proc.returncode == 2, proc.stderr
@@ -372,12 +373,12 @@ def test_malformed_safetensors_are_one_line_errors(tmp_path):
     deep = raw("deep.safetensors", b"[" * 100_000 + b"]" * 100_000)
     with pytest.raises(torch_files.TorchWeightsError,
                        match=r"deep\.safetensors: not a safetensors file \(maximum recursion "):
-        torch_files.read_safetensors(deep)
+        safetensors_files.read_safetensors(deep)
     for name, shape in (("dims", [1] * 64 + [0]), ("huge", [2 ** 40, 2 ** 40, 0])):
         path = raw(f"{name}.safetensors", json.dumps(
             {"w": {"dtype": "F32", "shape": shape, "data_offsets": [0, 0]}}).encode())
         with pytest.raises(torch_files.TorchWeightsError) as info:
-            torch_files.read_safetensors(path)
+            safetensors_files.read_safetensors(path)
         assert str(info.value) == (f"{path}: header entry 'w' has shape {shape!r:.80}; an array "
                                    f"has at most 32 dimensions, whose nonzero sizes multiply "
                                    f"to under 2^60")
@@ -423,20 +424,20 @@ def test_safetensors_bf16_and_truncation(tmp_path):
     header = json.dumps({"w": {"dtype": "BF16", "shape": [3], "data_offsets": [0, 6]}}).encode()
     bf16 = (values.view(np.uint32) >> 16).astype("<u2").tobytes()
     (tmp_path / "b.safetensors").write_bytes(struct.pack("<Q", len(header)) + header + bf16)
-    read = torch_files.read_safetensors(tmp_path / "b.safetensors")
+    read = safetensors_files.read_safetensors(tmp_path / "b.safetensors")
     np.testing.assert_array_equal(read["w"], values)
     (tmp_path / "cut.safetensors").write_bytes(struct.pack("<Q", len(header)) + header + bf16[:4])
     with pytest.raises(torch_files.TorchWeightsError,
                        match=r"header entry 'w' data_offsets \[0, 6\] do not fit shape \[3\] "
                              r"\(6 bytes\) within the file's 4 data bytes$"):
-        torch_files.read_safetensors(tmp_path / "cut.safetensors")
+        safetensors_files.read_safetensors(tmp_path / "cut.safetensors")
 
 
 def test_safetensors_from_the_official_writer(tmp_path):
     st = pytest.importorskip("safetensors.numpy")  # an independent writer, when installed
     state = {"a": np.arange(6, dtype=np.float32).reshape(2, 3), "b": np.float16([1, 2])}
     st.save_file(state, str(tmp_path / "o.safetensors"))
-    read = torch_files.read_safetensors(tmp_path / "o.safetensors")
+    read = safetensors_files.read_safetensors(tmp_path / "o.safetensors")
     for key in state:
         np.testing.assert_array_equal(read[key], state[key])
 
@@ -561,38 +562,38 @@ def leftthomas_state(rng, block7="bn", levels=2, nf=64):
     return s
 
 
+# layout case: (its state dict, the class it is, what model_options reads off it, the range)
 LAYOUT_CASES = {
-    "onnx_srresnet": (lambda rng: onnx_srresnet_state(rng),
-                      {"act": "prelu_channel", "conv_bias": False, "norm": "bn", "num_block": 2,
-                       "output_act": "none", "scale": 4}, (-1.0, 1.0)),
-    "msrresnet": (lambda rng: msrresnet_state(rng),
-                  {"norm": "none", "act": "leakyrelu", "block_act": "relu", "body_end": "none",
-                   "global_skip": False, "hr_conv": True, "input_skip": "bilinear",
-                   "head_kernel": 3, "scale": 4}, (0.0, 1.0)),
+    "onnx_srresnet": (lambda rng: onnx_srresnet_state(rng), "OnnxSRResNet",
+                      {"num_feat": 8, "num_block": 2, "scale": 4}, (-1.0, 1.0)),
+    "msrresnet": (lambda rng: msrresnet_state(rng), "MSRResNet",
+                  {"num_feat": 8, "num_block": 2, "scale": 4}, (0.0, 1.0)),
     "msrresnet_x2_mmsr_names": (lambda rng: msrresnet_state(rng, upscale=2, old_names=True),
-                                {"scale": 2, "hr_conv": True}, (0.0, 1.0)),
-    "leftthomas": (lambda rng: leftthomas_state(rng, nf=8),
-                   {"num_block": 5, "body_end": "conv_norm", "act": "prelu",
-                    "output_act": "tanh01"}, (0.0, 1.0)),
+                                "MSRResNet", {"scale": 2}, (0.0, 1.0)),
+    "leftthomas": (lambda rng: leftthomas_state(rng, nf=8), "LeftthomasSRGAN",
+                   {"num_block": 5, "body_end": "conv_norm", "scale": 4}, (0.0, 1.0)),
     "leftthomas_block7_prelu": (lambda rng: leftthomas_state(rng, block7="prelu", levels=3, nf=8),
-                                {"body_end": "conv_act", "scale": 8}, (0.0, 1.0)),
+                                "LeftthomasSRGAN", {"body_end": "conv_act", "scale": 8},
+                                (0.0, 1.0)),
 }
 
 
 @pytest.mark.parametrize("case", sorted(LAYOUT_CASES))
 def test_layout_is_detected_mapped_and_computes_its_definition(case):
-    """Every published key maps onto our network built with the options read off the file,
-    and our forward equals the layout's reference forward on the PyTorch names (the same
-    check tools/convert_weights.py --check runs against torch when it is installed)."""
-    make, expected_options, output_range = LAYOUT_CASES[case]
+    """Every published key maps onto the layout's class of the model table, built with the
+    options read off the file, and our forward equals the layout's reference forward on the
+    PyTorch names (the same check tools/convert_weights.py --check runs against torch when it
+    is installed)."""
+    make, expected_model, expected_options, output_range = LAYOUT_CASES[case]
     torch_state = make(np.random.default_rng(0))
     torch_state = {k: v for k, v in torch_state.items() if not k.endswith("num_batches_tracked")}
     layout = convert.detect_layout(torch_state)
     assert case.startswith(layout)
     state = convert.convert_state(torch_state, layout)
     model, found, kwargs = convert.model_options(state, layout)
+    assert model == expected_model
     assert {k: found[k] for k in expected_options} == expected_options
-    net = convert.load_into(SRResNet(**kwargs), state)
+    net = convert.load_into(models.MODELS[model](**kwargs), state)
     assert net.output_range == output_range
     assert convert.parity(layout, torch_state, net, "paddle", size=12) < 1e-5
 
@@ -633,14 +634,14 @@ def test_converted_config_evaluates_on_set5(tmp_path):
         torch_diff = re.search(r"check: max \|ours - .* run by torch\| = (\S+)", log)
         assert torch_diff and float(torch_diff[1]) < 1e-5
     cfg = load_config(str(tmp_path / "msr.yml"))
-    assert cfg["scale"] == 4 and cfg["network_g"]["input_skip"] == "bilinear"
+    assert cfg["scale"] == 4 and cfg["network_g"]["type"] == "MSRResNet"
     assert build_generator(cfg).output_range == (0.0, 1.0)
     run_tool("eval", "-c", tmp_path / "msr.yml", "--weights", out, "--data-root", BENCH,
              "--datasets", "Set5", "--out", tmp_path / "eval")
     res = json.loads((tmp_path / "eval" / "results.json").read_text())["results"]["Set5"]
     # all-zero weights leave the bilinear skip: OpenCV's bilinear x4 of the same LR, scored
     # by hand (Y, 4-pixel border), is 27.56 dB (bicubic 28.43); a wrong range is far off
-    assert res["SRResNet"]["psnr"] == pytest.approx(bilinear_x4_set5_psnr(), abs=0.01)
+    assert res["MSRResNet"]["psnr"] == pytest.approx(bilinear_x4_set5_psnr(), abs=0.01)
 
 
 def bilinear_x4_set5_psnr():

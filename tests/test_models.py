@@ -1,18 +1,24 @@
+import inspect
+
 import numpy as np
 import paddle
 import pytest
 
 from paddle_srgan.config import ConfigError, load_config
 from paddle_srgan.models import (
+    GENERATORS,
     Discriminator,
+    LeftthomasSRGAN,
     MSRResNet,
+    OnnxSRResNet,
     SRResNet,
     VGGFeatures,
     build_discriminator,
     build_generator,
+    build_model,
     count_parameters,
 )
-from paddle_srgan.models.srresnet import BilinearUpsample, UpsampleBlock
+from paddle_srgan.models.blocks import BilinearUpsample, PixelUnshuffle, UpsampleBlock
 from paddle_srgan.models.vgg import VGGWeightsError, vgg19_layer_names
 
 TINY = {"num_feat": 8, "num_block": 2}
@@ -95,7 +101,7 @@ def test_train_mode_parity_and_bn_momentum(parity_npz):
                                    rtol=1e-4, atol=1e-6)
 
 
-def test_build_from_config_and_kwarg_errors():
+def test_build_from_config_and_kwarg_errors(monkeypatch):
     cfg = load_config(None, ["scale=2", "network_g.num_feat=8", "network_g.num_block=1",
                              "datasets.train.channel=G", "network_d.num_feat=8"])
     g, d = build_generator(cfg), build_discriminator(cfg)  # channels follow the data
@@ -113,15 +119,24 @@ def test_build_from_config_and_kwarg_errors():
     with pytest.raises(ConfigError, match="'network_d.type' must be one of"):
         build_discriminator(load_config(None, ["network_d.type=PatchGAN"]))
     # constructor options of the wrong kind: one line naming the key, not a traceback from
-    # inside the network (TypeError, AssertionError)
+    # inside the network (TypeError, AssertionError); the kinds follow the defaults
+    from paddle_srgan import models
+
+    class Options(SRResNet):
+        def __init__(self, in_channels=3, num_feat=64, num_block=16, scale=4, skip=True,
+                     slope=0.2):
+            super().__init__(in_channels, num_feat=num_feat, num_block=num_block, scale=scale)
+
+    monkeypatch.setitem(models.MODELS, "Options", Options)
+    monkeypatch.setitem(models.GENERATORS, "Options", Options)
     for option, rule, got in (("network_g.num_feat=abc", "an integer >= 1", "'abc'"),
                               ("network_g.num_feat=-1", "an integer >= 1", "-1"),
                               ("network_g.num_feat=1.5", "an integer >= 1", "1.5"),
                               ("network_g.num_block=[1,2]", "an integer >= 1", "[1, 2]"),
-                              ("network_g.global_skip=1", "true or false", "1"),
-                              ("network_g.negative_slope=x", "a number", "'x'")):
+                              ("network_g.skip=1", "true or false", "1"),
+                              ("network_g.slope=x", "a number", "'x'")):
         with pytest.raises(ConfigError) as error:
-            build_generator(load_config(None, [option]))
+            build_generator(load_config(None, ["network_g.type=Options", option]))
         assert str(error.value).endswith(f"'{option.split('=')[0]}' must be {rule}, got {got}")
 
 
@@ -171,21 +186,21 @@ def test_vgg_missing_weights_offline_is_one_clear_error(tmp_path, monkeypatch):
         VGGFeatures("relu2_2", weights="imagenet")
 
 
-def test_srresnet_variant_options():
-    """The published variants (published_weights.convert.LAYOUTS) are options of one class."""
-    g = SRResNet(num_feat=8, num_block=1, act="prelu_channel", conv_bias=False, norm="bn",
-                 output_act="tanh01", body_end="conv_act")
-    keys = g.state_dict()
-    assert list(keys["head_act._weight"].shape) == [8] and "body.0.conv1.bias" not in keys
-    assert "body_act._weight" in keys and "body_bn.weight" not in keys
-    g.eval()
-    sr = g(paddle.rand([2, 3, 5, 4]))
-    assert g.output_range == (0.0, 1.0) and 0 <= float(sr.min()) and float(sr.max()) <= 1
-    # MSRResNet-style: no BN keys, and with a zero last conv the output is the bilinear
+def test_published_srresnet_classes():
+    """The published layouts (published_weights.convert.LAYOUTS) are classes of their own,
+    built from models.blocks, with the keys the importer maps onto."""
+    onnx = OnnxSRResNet(num_feat=8, num_block=1).state_dict()
+    assert list(onnx["head_act._weight"].shape) == [8] and "body.0.conv1.bias" not in onnx
+    assert "body_conv.bias" not in onnx and "upsample.0.conv.bias" in onnx
+    old = LeftthomasSRGAN(num_feat=8, num_block=1, body_end="conv_act")
+    assert "body_act._weight" in old.state_dict() and "body_bn.weight" not in old.state_dict()
+    old.eval()
+    sr = old(paddle.rand([2, 3, 5, 4]))
+    assert old.output_range == (0.0, 1.0) and 0 <= float(sr.min()) and float(sr.max()) <= 1
+    assert len(LeftthomasSRGAN().body) == 5  # the repository's Generator
+    # MSRResNet: no BN keys, and with a zero last conv the output is the bilinear
     # upsampling of the input: [0, 1] per row -> [0, .25, .75, 1] (half-pixel, clamped).
-    m = SRResNet(num_feat=8, num_block=1, scale=2, head_kernel=3, norm="none", act="leakyrelu",
-                 negative_slope=0.1, block_act="relu", body_end="none", global_skip=False,
-                 hr_conv=True, input_skip="bilinear", output_act="none", output_range=[0, 1])
+    m = MSRResNet(num_feat=8, num_block=1, scale=2)
     assert not any("_mean" in k or k.startswith("body_") for k in m.state_dict())
     m.tail_conv.weight.set_value(paddle.zeros_like(m.tail_conv.weight))
     m.tail_conv.bias.set_value(paddle.zeros_like(m.tail_conv.bias))
@@ -256,27 +271,89 @@ def test_resize_conv_upsamplers_leave_no_sub_pixel_grid(upsampler, scale):
     assert shuffle["upsample.0.conv.weight"].shape == [32, 8, 3, 3]
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"upsampler": "deconv"},
+@pytest.mark.parametrize("cls, kwargs, message", [
+    (SRResNet, {"upsampler": "deconv"},
      r"SRResNet upsampler must be one of \['pixelshuffle', 'nearest', 'bilinear'\]"),
-    ({"output_act": "none"}, "output_act 'none' needs output_range"),
-    ({"output_range": [0, 1]},
-     r"output_act 'tanh' produces \[-1.0, 1.0\], but output_range is \[0.0, 1.0\]"),
-    ({"act": "gelu"},
-     r"SRResNet act must be one of \['prelu', 'prelu_channel', 'leakyrelu', 'relu'\], "
-     r"got 'gelu'"),
-    ({"input_skip": "bilinear", "out_channels": 1},
-     "input_skip 'bilinear' needs out_channels == in_channels"),
+    (SRResNet, {"upsampler": "nearest", "body_kernel": 5},
+     "SRResNet upsampler 'nearest' needs body_kernel 3, got 5"),
+    (SRResNet, {"input_norm": "batch"},
+     r"SRResNet input_norm must be one of \['none', 'imagenet'\], got 'batch'"),
+    (MSRResNet, {"upsampler": "deconv"}, r"MSRResNet upsampler must be one of"),
+    (MSRResNet, {"out_channels": 1},
+     "MSRResNet input_skip 'bilinear' needs out_channels == in_channels, got 1 and 3"),
+    (LeftthomasSRGAN, {"body_end": "none"},
+     r"LeftthomasSRGAN body_end must be one of \['conv_norm', 'conv_act'\], got 'none'"),
+    (OnnxSRResNet, {"scale": 3}, "OnnxSRResNet scale must be 2, 4 or 8, got 3"),
 ])
-def test_srresnet_option_errors(kwargs, message):
+def test_generator_option_errors(cls, kwargs, message):
     with pytest.raises(ValueError, match=message):
-        SRResNet(num_feat=8, num_block=1, **kwargs)
+        cls(num_feat=8, num_block=1, **kwargs)
+
+
+# Network sections as the one SRResNet class with layout options spelt them (what
+# tools/convert_weights.py wrote before each layout became a class) -> the class they are.
+FORMER_SECTIONS = [
+    ({"act": "prelu_channel", "conv_bias": False, "output_act": "none",
+      "output_range": [-1.0, 1.0], "head_kernel": 9, "norm": "bn", "block_act": None,
+      "negative_slope": 0.2, "upsampler": "pixelshuffle"}, OnnxSRResNet),
+    ({"num_block": 5, "output_act": "tanh01", "body_end": "conv_act"}, LeftthomasSRGAN),
+    ({"head_kernel": 3, "norm": "none", "act": "leakyrelu", "negative_slope": 0.1,
+      "block_act": "relu", "body_end": "none", "global_skip": False, "hr_conv": True,
+      "input_skip": "bilinear", "output_act": "none", "output_range": [0, 1],
+      "upsampler": "bilinear"}, MSRResNet),
+    ({"output_act": "tanh", "input_norm": "imagenet", "conv_bias": True}, SRResNet),
+]
+
+
+@pytest.mark.parametrize("former, cls", FORMER_SECTIONS)
+def test_former_srresnet_sections_build_the_class_they_describe(former, cls):
+    """Converted configs and the runs trained from them keep loading: the class a former
+    section describes, with the options it still takes, and the same state-dict keys."""
+    section = {"type": "SRResNet", "num_feat": 8, **former}
+    g = build_model(section, scale=2, in_channels=3)
+    assert type(g) is cls and g.scale == 2
+    takes = inspect.signature(cls.__init__).parameters
+    same = cls(num_feat=8, scale=2, **{k: v for k, v in former.items() if k in takes})
+    assert g.state_dict().keys() == same.state_dict().keys()
+    if cls is LeftthomasSRGAN:
+        assert g.body_end == "conv_act" and len(g.body) == 5
+    if cls is MSRResNet:
+        assert g.upsample[0].upsampler == "bilinear"
+
+
+def test_former_options_left_out_keep_their_former_defaults():
+    # num_block meant 16 then, not LeftthomasSRGAN's 5
+    g = build_model({"type": "SRResNet", "output_act": "tanh01"}, scale=2)
+    assert type(g) is LeftthomasSRGAN and len(g.body) == 16
+
+
+def test_former_options_that_describe_no_class_are_one_error():
+    with pytest.raises(ConfigError, match=r"^cfg.yml: 'network_g': SRResNet no longer takes the "
+                                          r"layout options norm='none', and together they "
+                                          r"describe none of the types that replaced them "
+                                          r"\(SRResNet, OnnxSRResNet, LeftthomasSRGAN, "
+                                          r"MSRResNet\); set 'type' to one of those$"):
+        build_model({"type": "SRResNet", "norm": "none"}, source="cfg.yml")
+    with pytest.raises(ConfigError, match=r"unknown key 'network_g.nrom' for SRResNet"):
+        build_model({"type": "SRResNet", "nrom": "none", "act": "prelu"})
+
+
+def test_pixel_unshuffle_is_paddles_and_inverts_pixel_shuffle():
+    x = paddle.to_tensor(np.random.default_rng(0).random((2, 3, 8, 12), dtype=np.float32))
+    for factor in (2, 4):
+        down = PixelUnshuffle(3, factor)(x)
+        assert down.shape == [2, 3 * factor * factor, 8 // factor, 12 // factor]
+        np.testing.assert_array_equal(down.numpy(),
+                                      paddle.nn.functional.pixel_unshuffle(x, factor).numpy())
+        np.testing.assert_array_equal(paddle.nn.PixelShuffle(factor)(down).numpy(), x.numpy())
+        assert not PixelUnshuffle(3, factor).state_dict()  # a fixed kernel: no weights
 
 
 def test_a_generator_that_breaks_the_contract_fails_when_built(monkeypatch):
     """models.GENERATOR_CONTRACT is checked by build_model, so a new generator type without
     output_range (which the evaluator used to default to (-1, 1)) fails at build time."""
     from paddle_srgan import models
+    own = list(GENERATORS)
 
     class NoRange(paddle.nn.Layer):
         def __init__(self, scale=4, in_channels=3):
@@ -294,5 +371,5 @@ def test_a_generator_that_breaks_the_contract_fails_when_built(monkeypatch):
         with pytest.raises(models.ConfigError, match=f"generator {cls.__name__} breaks the "
                                                      f"generator contract: {message}"):
             models.build_model({"type": cls.__name__}, scale=4, in_channels=3)
-    for name in ("SRResNet", "MSRResNet", "LapSRN"):  # the table's own types fit it
+    for name in own:  # the table's own types fit it
         assert models.check_generator(models.build_model({"type": name}, scale=4, in_channels=3))

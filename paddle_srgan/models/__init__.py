@@ -10,10 +10,12 @@ from ..config import ConfigError, closest_hint
 from ..errors import shown
 from .discriminator import Discriminator
 from .lapsrn import LapSRN
-from .srresnet import MSRResNet, SRResNet
+from .legacy import FORMER_SPELLINGS, is_former, resolve
+from .srresnet import LeftthomasSRGAN, MSRResNet, OnnxSRResNet, SRResNet
 from .vgg import VGGFeatures
 
-MODELS = {"SRResNet": SRResNet, "MSRResNet": MSRResNet, "LapSRN": LapSRN,
+MODELS = {"SRResNet": SRResNet, "OnnxSRResNet": OnnxSRResNet,
+          "LeftthomasSRGAN": LeftthomasSRGAN, "MSRResNet": MSRResNet, "LapSRN": LapSRN,
           "Discriminator": Discriminator}
 # The generators of the table (network_g types): what export, the predictor, ONNX, the page
 # and eval take, and what their tests iterate.
@@ -77,6 +79,12 @@ def _kind_rule(default):
     return None
 
 
+def _defaults(cls):
+    """{parameter: default} of the constructor of `cls`."""
+    return {k: p.default for k, p in inspect.signature(cls.__init__).parameters.items()
+            if k != "self"}
+
+
 def build_model(section, key="network_g", source=None, **defaults):
     """Instantiate `section['type']` with the section's other keys as kwargs.
 
@@ -92,6 +100,11 @@ def build_model(section, key="network_g", source=None, **defaults):
     name = kwargs.pop("type", None)
     if name not in MODELS:
         raise ConfigError(f"{where}'{key}.type' must be one of {sorted(MODELS)}, got {name!r}")
+    if name == "SRResNet" and is_former(kwargs, _defaults(SRResNet)):
+        try:  # a section written when SRResNet took the layouts' options
+            name, kwargs = resolve(kwargs, {n: _defaults(MODELS[n]) for n in FORMER_SPELLINGS})
+        except ValueError as exc:
+            raise ConfigError(f"{where}'{key}': {exc}") from None
     cls = MODELS[name]
     params = inspect.signature(cls.__init__).parameters
     valid = [p for p in params if p != "self"]
@@ -179,7 +192,8 @@ def count_parameters(layer):
     return sum(int(p.numel()) for p in layer.parameters() if id(p) not in stats)
 
 
-__all__ = ["SRResNet", "MSRResNet", "LapSRN", "Discriminator", "VGGFeatures", "MODELS",
-           "GENERATORS", "GENERATOR_CONTRACT", "check_generator", "build_model",
-           "build_generator", "build_discriminator", "build_vgg", "bn_statistics",
-           "count_parameters", "output_levels", "final_level", "level_scales", "level_key"]
+__all__ = ["SRResNet", "OnnxSRResNet", "LeftthomasSRGAN", "MSRResNet", "LapSRN",
+           "Discriminator", "VGGFeatures", "MODELS", "GENERATORS", "GENERATOR_CONTRACT",
+           "check_generator", "build_model", "build_generator", "build_discriminator",
+           "build_vgg", "bn_statistics", "count_parameters", "output_levels", "final_level",
+           "level_scales", "level_key"]

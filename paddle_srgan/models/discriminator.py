@@ -7,7 +7,7 @@ meaning); dense 1024, LeakyReLU(0.2), dense 1. Returns logits: the sigmoid lives
 which is numerically safer. 23,565,505 parameters at defaults, like the PyTorch reference.
 """
 from ..compat import import_paddle
-from .srresnet import BN_MOMENTUM, check_input
+from .blocks import BN_MOMENTUM, check_input
 
 paddle = import_paddle()
 nn = paddle.nn

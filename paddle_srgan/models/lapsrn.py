@@ -16,7 +16,7 @@ import math
 import numpy as np
 
 from ..compat import import_paddle
-from .srresnet import check_input
+from .blocks import check_input, check_scale
 
 paddle = import_paddle()
 nn = paddle.nn
@@ -73,8 +73,7 @@ class LapSRN(nn.Layer):
 
     def __init__(self, in_channels=1, out_channels=None, num_feat=64, depth=10, scale=4):
         super().__init__()
-        if scale not in (2, 4, 8):
-            raise ValueError(f"LapSRN scale must be 2, 4 or 8, got {scale}")
+        check_scale(scale, "LapSRN")
         if out_channels not in (None, in_channels):
             raise ValueError(f"LapSRN out_channels ({out_channels}) must equal in_channels "
                              f"({in_channels})")

@@ -6,8 +6,8 @@ dict's tensors under their PyTorch names (`np.savez(f, **{k: v.numpy() for k, v 
 sd.items()})`); our own .pdparams.
 
 Layouts (`LAYOUTS`, detected from the keys by `detect_layout`): which published PyTorch network
-the keys come from, how they map to our layer names, and the `SRResNet` options that network
-needs. Each layout also has `reference`, its forward pass written from the published definition
+the keys come from, how they map to our layer names, and the class of `models.MODELS` that
+network is. Each layout also has `reference`, its forward pass written from the published definition
 on the PyTorch key names, run with torch or Paddle ops by `parity` (tools/convert_weights.py
 --check).
 
@@ -32,7 +32,8 @@ from ..errors import InputError
 from ..safe_load import load_state_dict, one_line
 from ..storage import atomic_save
 from .pytorch_networks import LAYOUTS, ReferenceOps
-from .torch_files import TorchWeightsError, check_inflation, read_torch_weights
+from .stored_arrays import TorchWeightsError, check_inflation
+from .torch_files import read_torch_weights
 
 
 class ConversionError(InputError):
@@ -78,7 +79,7 @@ NPY_HEADERS = {(1, 0): np.lib.format.read_array_header_1_0,
 def read_npz(path):
     """{name: array} of an .npz (np.savez / savez_compressed). Each member's .npy header is
     read first and its declared bytes checked against the member's uncompressed size and the
-    file (torch_files.check_inflation, the torch zip rule): a deflated member cannot inflate
+    file (stored_arrays.check_inflation, the torch zip rule): a deflated member cannot inflate
     to gigabytes, nor a header make numpy allocate what the member does not hold."""
     try:
         with zipfile.ZipFile(path) as zf:
@@ -148,9 +149,9 @@ def convert_state(state, layout):
 
 
 def infer_srresnet_kwargs(state):
-    """SRResNet constructor kwargs read off converted keys and shapes: channels, width,
-    blocks, scale, kernels, and which optional layers (BN, conv biases, PReLU kind, body
-    end, HR conv) are present."""
+    """What converted keys and shapes of an SRResNet-family network (models/srresnet.py) tell:
+    channels, width, blocks, scale, kernels and the layer ending the body (the
+    constructor options each class takes of these are its `model_options`)."""
     try:
         head = state["head_conv.weight"]
         tail = state["tail_conv.weight"]
@@ -167,15 +168,10 @@ def infer_srresnet_kwargs(state):
     ups = {int(m[1]) for k in state for m in [re.match(r"upsample\.(\d+)\.", k)] if m}
     kwargs = {"in_channels": int(head.shape[1]), "out_channels": int(tail.shape[0]),
               "num_feat": num_feat, "num_block": len(blocks), "scale": 2 ** len(ups),
-              "head_kernel": int(head.shape[2]), "body_kernel": int(up.shape[2]),
-              "norm": "bn" if any(k.endswith("._mean") for k in state) else "none",
-              "conv_bias": "body.0.conv1.bias" in state or "body_conv.bias" in state,
-              "body_end": ("none" if "body_conv.weight" not in state else
-                           "conv_act" if any(k.startswith("body_act.") for k in state) else
-                           "conv_norm"),
-              "hr_conv": "hr_conv.weight" in state}
-    if "head_act._weight" in state:  # a PReLU: its slope count tells shared from per-channel
-        kwargs["act"] = "prelu" if state["head_act._weight"].size == 1 else "prelu_channel"
+              "head_kernel": int(head.shape[2]), "body_kernel": int(up.shape[2])}
+    if "body_conv.weight" in state:
+        kwargs["body_end"] = ("conv_act" if any(k.startswith("body_act.") for k in state)
+                              else "conv_norm")
     return kwargs
 
 
@@ -193,15 +189,18 @@ def infer_discriminator_kwargs(state):
 
 def model_options(state, layout):
     """(class name, kwargs read off the tensors, full constructor kwargs) for converted
-    `state` of `layout`: the tensors' options overlaid with the layout's fixed ones."""
+    `state` of `layout`: the tensors' options the class takes, overlaid with the layout's
+    fixed ones. What the class fixes itself (kernels, activations, biases) the tensors are
+    checked against when loaded (load_into: mis-shaped or unexpected keys)."""
     spec = LAYOUTS[layout]
     if spec.model == "Discriminator":
-        found = infer_discriminator_kwargs(state)
+        read = infer_discriminator_kwargs(state)
     else:
-        found = {**infer_srresnet_kwargs(state), **spec.options}
+        read = infer_srresnet_kwargs(state)
     from .. import models  # imports paddle: keep this module cheap for tools' --help
     params = inspect.signature(models.MODELS[spec.model].__init__).parameters
     full = {k: p.default for k, p in params.items() if k != "self"}
+    found = {**{k: v for k, v in read.items() if k in full}, **spec.options}
     full.update(found)
     return spec.model, found, full
 

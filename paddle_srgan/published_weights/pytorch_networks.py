@@ -1,6 +1,7 @@
 """What we know of published PyTorch SR networks' weight files: for each layout, the keys that
-identify it, how its keys map to our layer names, the constructor options its network needs,
-and its forward pass written from the published definition on its own key names (run with
+identify it, how its keys map to our layer names, the class of our model table it is (one
+class per published network, models/srresnet.py) and the options the keys cannot tell, and its
+forward pass written from the published definition on its own key names (run with
 torch or Paddle ops by `convert.parity`). `convert.py` reads, converts and checks files with it.
 """
 import re
@@ -133,15 +134,16 @@ class Layout:
     rules: (pattern, replacement) applied in order to each key, first match wins (keys no rule
         matches are kept, and then reported as unexpected); a replacement is a regex template
         or a function (match, set of all keys) -> str;
-    options: constructor options of `model` the keys cannot tell (activation kinds, skips,
-        output activation and range); the rest is read off the tensors;
+    model: the class of models.MODELS the layout is (its state-dict keys are the targets);
+    options: constructor options of `model` the keys cannot tell (how the published scripts
+        feed the network); the rest is read off the tensors;
     reference: forward pass on the PyTorch names (`ReferenceOps`, input) -> output, or None.
     """
 
     source: str
     signature: tuple
     rules: tuple
-    model: str = "SRResNet"
+    model: str
     options: dict = field(default_factory=dict)
     reference: Optional[Callable] = None
 
@@ -162,6 +164,7 @@ LAYOUTS = {
          (r"^subpixel_convolutional_blocks\.(\d+)\.conv\.", r"upsample.\1.conv."),
          (r"^subpixel_convolutional_blocks\.(\d+)\.prelu\.", r"upsample.\1.act."),
          (r"^conv_block3\.conv_block\.0\.", "tail_conv.")),
+        model="SRResNet",
         # the tutorial's scripts feed ImageNet-normalised LR (lr_img_type='imagenet-norm')
         options={"input_norm": "imagenet"},
         reference=_ref_sgrvinod),
@@ -178,7 +181,7 @@ LAYOUTS = {
          (r"^upscale_block(\d+)\.0\.upscaling_conv\.", _renumber("upsample.{}.conv.", 1)),
          (r"^upscale_block(\d+)\.0\.upscaling\.", _renumber("upsample.{}.act.", 1)),
          (r"^output_conv\.", "tail_conv.")),
-        options={"output_act": "none", "output_range": [-1.0, 1.0]},
+        model="OnnxSRResNet",
         reference=_ref_onnx),
     "msrresnet": Layout(
         "BasicSR basicsr/archs/srresnet_arch.py MSRResNet (also mmsr/KAIR recon_trunk, HRconv)",
@@ -188,11 +191,7 @@ LAYOUTS = {
          (r"^upconv(\d+)\.", _renumber("upsample.{}.conv.", 1)),
          (r"^(conv_hr|HRconv)\.", "hr_conv."),
          (r"^conv_last\.", "tail_conv.")),
-        # models.srresnet.MSRRESNET_OPTIONS (not imported: this module must not need paddle;
-        # tests/test_demo.py checks the two agree)
-        options={"act": "leakyrelu", "negative_slope": 0.1, "block_act": "relu",
-                 "global_skip": False, "input_skip": "bilinear", "output_act": "none",
-                 "output_range": [0.0, 1.0]},
+        model="MSRResNet",
         reference=_ref_msrresnet),
     "leftthomas": Layout(
         "leftthomas/SRGAN model.py Generator (netG_epoch_<s>_<e>.pth)",
@@ -206,7 +205,7 @@ LAYOUTS = {
          (r"^block8\.(\d+)\.conv\.", r"upsample.\1.conv."),
          (r"^block8\.(\d+)\.prelu\.", r"upsample.\1.act."),
          (r"^block8\.(\d+)\.", "tail_conv.")),
-        options={"output_act": "tanh01"},
+        model="LeftthomasSRGAN",
         reference=_ref_leftthomas),
     "discriminator": Layout(
         "sgrvinod a-PyTorch-Tutorial-to-Super-Resolution Discriminator",

@@ -14,8 +14,7 @@ Formats (as torch/serialization.py writes them):
   ('storage', <torch.XStorage>, root_key, location, numel, view_metadata)), the sorted list of
   storage keys; then, per key in that order, an int64 element count and the raw bytes (both
   little-endian on any machine).
-* safetensors: an 8-byte little-endian header length, a JSON header
-  {name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__": {...}}, then the data.
+* safetensors: read by safetensors_files.read_safetensors.
 
 Pickles are read with safe_load.RestrictedUnpickler (the one the Paddle loader uses), allowing
 only `TORCH_GLOBALS`: it builds nothing but dicts, lists, tuples, numbers, strings and tensors,
@@ -24,7 +23,6 @@ up, so a malicious file cannot run code. Storage locations ('cuda:0', ...)
 are ignored: everything is read to host memory.
 """
 import collections
-import json
 import math
 import os
 import struct
@@ -32,31 +30,23 @@ import zipfile
 
 import numpy as np
 
-from ..errors import InputError
 from ..safe_load import RestrictedUnpickler, one_line
+from .safetensors_files import read_safetensors
+from .stored_arrays import BFLOAT16, TorchWeightsError, check_inflation, stored_dtype, to_array
 
 MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 LEGACY_PROTOCOL = 1001
-BFLOAT16 = "bfloat16"  # stored as uint16 (the high half of a float32), widened on reading
 # torch.<Name>Storage -> numpy dtype of its elements (little-endian as written).
 STORAGE_DTYPES = {
     "DoubleStorage": "<f8", "FloatStorage": "<f4", "HalfStorage": "<f2",
     "BFloat16Storage": BFLOAT16, "LongStorage": "<i8", "IntStorage": "<i4",
     "ShortStorage": "<i2", "CharStorage": "i1", "ByteStorage": "u1", "BoolStorage": "?",
 }
-SAFETENSORS_DTYPES = {
-    "F64": "<f8", "F32": "<f4", "F16": "<f2", "BF16": BFLOAT16, "I64": "<i8", "I32": "<i4",
-    "I16": "<i2", "I8": "i1", "U8": "u1", "BOOL": "?",
-}
 # Checkpoint dicts that hold the state dict under a key, in order of preference: BasicSR
 # ('params_ema' is the EMA generator its inference scripts prefer over 'params'), Lightning
 # and torchvision-style ('state_dict'), training scripts ('model', 'model_state_dict'), GAN
 # checkpoints ('generator').
 STATE_KEYS = ("params_ema", "params", "state_dict", "model_state_dict", "model", "generator")
-
-
-class TorchWeightsError(InputError):
-    """A weights file cannot be read, or holds something other than tensors and containers."""
 
 
 class _Storage:
@@ -131,23 +121,6 @@ def _unpickle(file, source, load_storage=None):
 
     return RestrictedUnpickler(file, source, TORCH_GLOBALS, TorchWeightsError, TORCH_HOLDS,
                                persistent_load).load()
-
-
-def _stored(dtype):
-    """The numpy dtype of the bytes in the file (bfloat16: its uint16 bit patterns)."""
-    return np.dtype("<u2" if dtype == BFLOAT16 else dtype)
-
-
-def _to_array(raw, dtype, numel, big_endian, what):
-    """Raw storage bytes -> flat numpy array of `numel` elements (native byte order)."""
-    stored = _stored(dtype)
-    if len(raw) < numel * stored.itemsize:
-        raise TorchWeightsError(f"{what}: {len(raw)} bytes for {numel} elements of "
-                                f"{stored.itemsize} bytes")
-    flat = np.frombuffer(raw, stored.newbyteorder(">") if big_endian else stored, count=numel)
-    if dtype == BFLOAT16:  # bfloat16 is the high half of a float32
-        return (flat.astype(np.uint32) << 16).view(np.float32)
-    return flat.astype(stored.newbyteorder("="), copy=False)
 
 
 def _tensor_array(t, source):
@@ -236,41 +209,14 @@ def _read_zip(path):
 
         with zf.open(pkl[0]) as f:
             obj = _unpickle(f, path, load_storage)
-        check_inflation(path, [(s.numel * _stored(s.dtype).itemsize, info)
+        check_inflation(path, [(s.numel * stored_dtype(s.dtype).itemsize, info)
                                for s, info in storages.values()])
         for storage, info in storages.values():
             with zf.open(info) as f:  # inflates no more than the storage's declared bytes
-                raw = f.read(storage.numel * _stored(storage.dtype).itemsize)
-            storage.data = _to_array(raw, storage.dtype, storage.numel, big,
+                raw = f.read(storage.numel * stored_dtype(storage.dtype).itemsize)
+            storage.data = to_array(raw, storage.dtype, storage.numel, big,
                                      f"{path}: {info.filename}")
         return obj, [storage for storage, _ in storages.values()]
-
-
-# torch.save stores a zip's entries uncompressed; a deflated copy of real weights (a torch
-# zip, an .npz) shrinks by under 2x. Storages declaring more than this many times the file's
-# size (and more than INFLATION_FLOOR, which a small file of zero tensors may reach) are
-# refused unread: a 2 MB entry of deflated zeros inflates to 2 GiB.
-MAX_INFLATION = 16
-INFLATION_FLOOR = 32 << 20
-
-
-def check_inflation(path, entries, what="storage", why="torch.save stores them uncompressed"):
-    """TorchWeightsError unless every zip entry's declared bytes fit its uncompressed size
-    and all of them together stay within MAX_INFLATION times the file's size or
-    INFLATION_FLOOR (entries: [(declared bytes, zipfile.ZipInfo)]; `what` an entry holds
-    and `why` real files stay within that, for the messages). Done before any entry is
-    inflated."""
-    total = 0
-    for nbytes, info in entries:
-        if nbytes < 0 or nbytes > info.file_size:
-            raise TorchWeightsError(f"{path}: {what} {info.filename} declares {nbytes} bytes; "
-                                    f"its zip entry holds {info.file_size}")
-        total += nbytes
-    size = os.path.getsize(path)
-    if total > max(MAX_INFLATION * size, INFLATION_FLOOR):
-        raise TorchWeightsError(f"{path}: refused to load: its {what}s declare {total:,} "
-                                f"bytes, over {MAX_INFLATION}x the file's {size:,} bytes "
-                                f"({why}); nothing was inflated")
 
 
 def _read_legacy(path):
@@ -306,10 +252,10 @@ def _read_legacy(path):
             storage = roots[key]
             head = f.read(8)
             numel = struct.unpack("<q", head)[0] if len(head) == 8 else -1
-            nbytes = numel * _stored(storage.dtype).itemsize
+            nbytes = numel * stored_dtype(storage.dtype).itemsize
             if numel < 0 or nbytes > size - f.tell():
                 raise TorchWeightsError(f"{path}: storage {key!r} is truncated")
-            storage.data = _to_array(f.read(nbytes), storage.dtype, numel, False,
+            storage.data = to_array(f.read(nbytes), storage.dtype, numel, False,
                                      f"{path}: storage {key!r}")
     return obj, list(roots.values())
 
@@ -325,70 +271,6 @@ def read_torch_pickle(path):
     except Exception as exc:  # a damaged pickle fails in many ways; all mean "unreadable"
         raise TorchWeightsError(f"{path}: not a readable torch.save file "
                                 f"({one_line(exc)})") from None
-
-
-def read_safetensors(path):
-    """{name: array} of a .safetensors file (parsed here: no safetensors package needed).
-    Every header entry is checked before its array is made: a dtype of SAFETENSORS_DTYPES,
-    a shape of non-negative ints, and data_offsets [begin, end] inside the data whose span
-    is exactly shape x dtype size."""
-    with open(path, "rb") as f:
-        data = f.read()
-    try:
-        (header_len,) = struct.unpack("<Q", data[:8])
-        if header_len > len(data) - 8:
-            raise ValueError(f"header length {header_len} exceeds the file's {len(data)} bytes")
-        header = json.loads(data[8:8 + header_len])
-        if not isinstance(header, dict):
-            raise ValueError("header is not a JSON object")
-    except (struct.error, ValueError, RecursionError) as exc:  # RecursionError: deep nesting
-        raise TorchWeightsError(f"{path}: not a safetensors file ({exc})") from None
-    base, state = 8 + header_len, {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        entry = _safetensors_entry(info, len(data) - base)
-        if isinstance(entry, str):
-            raise TorchWeightsError(f"{path}: header entry {name!r} {entry}")
-        dtype, shape, begin, end = entry
-        try:
-            flat = _to_array(data[base + begin:base + end], dtype, math.prod(shape), False,
-                             f"{path}: {name}")
-            state[name] = flat.reshape(shape).copy()
-        except (ValueError, MemoryError) as exc:
-            raise TorchWeightsError(f"{path}: header entry {name!r:.60} shape {shape} makes no "
-                                    f"array ({one_line(exc)})") from None
-    return state
-
-
-MAX_DIMS = 32
-
-
-def _safetensors_entry(info, data_size):
-    """(dtype, shape, begin, end) of a safetensors header entry whose data lies within
-    `data_size` bytes, or what is wrong with it (a phrase)."""
-    expected = (f"expected {{dtype: one of {', '.join(SAFETENSORS_DTYPES)}, shape: [n >= 0, "
-                f"...], data_offsets: [begin, end]}}")
-    if (not isinstance(info, dict) or not isinstance(info.get("dtype"), str)
-            or info["dtype"] not in SAFETENSORS_DTYPES
-            or not isinstance(info.get("shape"), list)
-            or not isinstance(info.get("data_offsets"), list)
-            or len(info["data_offsets"]) != 2):
-        return f"is {info!r:.100}; {expected}"
-    shape, offsets = info["shape"], info["data_offsets"]
-    if not all(type(n) is int and n >= 0 for n in shape + offsets):
-        return f"has shape {shape!r:.60} / data_offsets {offsets!r:.60}; {expected}"
-    dtype, (begin, end) = SAFETENSORS_DTYPES[info["dtype"]], offsets
-    nbytes = math.prod(shape) * _stored(dtype).itemsize
-    if end - begin != nbytes or end > data_size:
-        return (f"data_offsets [{begin}, {end}] do not fit shape {shape} "
-                f"({nbytes} bytes) within the file's {data_size} data bytes")
-    # numpy's bounds: 32 dimensions (numpy 1), a byte count that fits an int64 even when a
-    # zero dimension makes the array empty
-    if len(shape) > MAX_DIMS or math.prod(max(n, 1) for n in shape) * 8 >= 1 << 63:
-        return (f"has shape {shape!r:.80}; an array has at most {MAX_DIMS} dimensions, whose "
-                f"nonzero sizes multiply to under 2^60")
-    return dtype, shape, begin, end
 
 
 def find_state_dict(obj, source):
