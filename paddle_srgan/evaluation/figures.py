@@ -186,7 +186,7 @@ def plot_perception_distortion(panels, out_path, title=None):
 
 
 def perception_distortion_panels(results):
-    """plot_perception_distortion's panels from engine.report-style results ({set: {method:
+    """plot_perception_distortion's panels from evaluation.results-style results ({set: {method:
     means}}): every method with a PSNR is a point, the "HR" entry the reference line."""
     return {dataset: {"points": [(method, res[DISTORTION], res.get(PERCEPTION))
                                  for method, res in methods.items() if DISTORTION in res],
