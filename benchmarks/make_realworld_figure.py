@@ -4,7 +4,7 @@ resolved by bicubic, a clean-trained and a realworld-trained generator, side by 
 
 The LR is exactly what `tools/eval.py --degrade SPEC` evaluates (data.degrade_spec: MATLAB
 bicubic, then JPEG). The panels are centre crops (or --box) labelled "PSNR / NIQE" of the
-whole image (Y, 4-pixel border; NIQE: lower is more natural), scored by engine.evaluator as
+whole image (Y, 4-pixel border; NIQE: lower is more natural), scored by evaluation.evaluator as
 tools/eval.py scores them:
 
     LR (JPEG) | bicubic | clean-trained | realworld-trained | HR
@@ -33,7 +33,7 @@ from paddle_srgan.errors import InputError  # noqa: E402
 
 def scored(item, scale, generator=None):
     """(SR image, {"psnr", "niqe", ...}) of bicubic (generator None) or a generator."""
-    from paddle_srgan.engine.evaluator import evaluate
+    from paddle_srgan.evaluation.evaluator import evaluate
     images = []
     result = evaluate([item], scale, generator,
                       on_image=lambda _item, sr, _row: images.append(sr))
@@ -58,7 +58,7 @@ def main(argv=None):
     from paddle_srgan.checkpoint import load_generator
     from paddle_srgan.compat import use_device
     from paddle_srgan.config import load_config, weights_config
-    from paddle_srgan.engine.figures import centre_box, comparison
+    from paddle_srgan.evaluation.figures import centre_box, comparison
 
     use_device("cpu", 0)
     models = {}

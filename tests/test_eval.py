@@ -11,7 +11,7 @@ import pytest
 from paddle_srgan import metrics
 from paddle_srgan.data.benchmarks import canonical_name, find_benchmark
 from paddle_srgan.data.colour import to_image
-from paddle_srgan.engine.evaluator import score
+from paddle_srgan.evaluation.evaluator import score
 
 from conftest import ROOT, SET5, not_blank, read_rgb, run_tool, y_by_hand
 

@@ -6,7 +6,8 @@ import cv2
 import numpy as np
 
 from paddle_srgan.data.benchmarks import locate_benchmark
-from paddle_srgan.engine import figures, report
+from paddle_srgan.engine import curves, verdict
+from paddle_srgan.evaluation import figures
 
 
 def test_comparison_blows_up_lr_crops_and_labels_each_panel():
@@ -48,7 +49,7 @@ def test_read_scalars_keeps_the_last_value_of_a_repeated_step(tmp_path):
     # resumed from step 10 after logging 20: steps 20 are logged twice
     write_jsonl(path, [("train/g_pixel", 10, 0.5), ("train/g_pixel", 20, 0.4),
                        ("train/g_pixel", 20, 0.3), ("train/g_pixel", 30, 0.2)])
-    assert figures.read_scalars(path) == {"train/g_pixel": ([10, 20, 30], [0.5, 0.3, 0.2])}
+    assert curves.read_scalars(path) == {"train/g_pixel": ([10, 20, 30], [0.5, 0.3, 0.2])}
 
 
 def test_plot_curves_writes_a_png(tmp_path):
@@ -57,7 +58,7 @@ def test_plot_curves_writes_a_png(tmp_path):
                 + [("train/d_loss", s, 0.7) for s in range(26, 50)]
                 + [("val/psnr", s, 28 + s / 50) for s in (10, 20, 49)]
                 + [("val_bicubic/psnr", 0, 28.43)])
-    out = figures.plot_curves(str(path), str(tmp_path / "curves.png"),
+    out = curves.plot_curves(str(path), str(tmp_path / "curves.png"),
                               phases=[("mse", 1, 25), ("gan", 26, 49)])
     img = cv2.imread(out)
     assert img is not None and img.shape[0] > 500 and img.shape[1] > 800
@@ -71,7 +72,7 @@ def test_plot_curves_writes_a_png(tmp_path):
     assert colour_pixels(bottom[:, :img.shape[1] // 2], BLUE) > 200
     empty = tmp_path / "empty.jsonl"
     write_jsonl(empty, [])
-    img = cv2.imread(figures.plot_curves(str(empty), str(tmp_path / "empty.png")))
+    img = cv2.imread(curves.plot_curves(str(empty), str(tmp_path / "empty.png")))
     assert colour_pixels(img, BLUE) == colour_pixels(img, ORANGE) == 0
 
 
@@ -97,7 +98,7 @@ def test_training_verdict_table_and_commands(tmp_path):
     phases = {"mse": {"psnr": 29.5, "ssim": 0.85, "psnr_rgb": 27.7, "niqe": 7.3, "grid": 1.9},
               "gan": {"psnr": 29.25, "ssim": 0.84, "psnr_rgb": 27.5, "niqe": 6.1, "grid": 2.44}}
     run_dir = str(tmp_path / "run")
-    text = report.training_verdict(cfg, run_dir, bicubic, phases,
+    text = verdict.training_verdict(cfg, run_dir, bicubic, phases,
                                    {"metric": "niqe", "value": 6.1, "iteration": 900},
                                    ["mse", "gan"], os.path.join(run_dir, "comparison.png"),
                                    os.path.join(run_dir, "curves.png"),
@@ -129,7 +130,7 @@ def test_training_verdict_of_flat_validation_images(tmp_path):
     cfg = {"data_root": "data", "scale": 4, "experiment": "flat",
            "datasets": {"val": {"hr_dir": "flat"}}}
     flat = {"psnr": float("inf"), "ssim": 1.0}
-    text = report.training_verdict(cfg, str(tmp_path), flat, {"mse": {"psnr": 40.0,
+    text = verdict.training_verdict(cfg, str(tmp_path), flat, {"mse": {"psnr": 40.0,
                                                                       "ssim": 0.99}},
                                    {"metric": "psnr", "value": None, "iteration": None},
                                    ["mse"], None, os.path.join(tmp_path, "curves.png"), {})
@@ -145,7 +146,7 @@ def test_training_verdict_commands_survive_a_shell(tmp_path):
            "datasets": {"val": {"hr_dir": "Set5/HR"}}}
     scores = {"psnr": 28.4, "ssim": 0.81, "grid": 1.5}
     run_dir = str(tmp_path / "my runs" / "it's x4")
-    text = report.training_verdict(cfg, run_dir, scores, {"mse": scores},
+    text = verdict.training_verdict(cfg, run_dir, scores, {"mse": scores},
                                    {"metric": "psnr", "value": None, "iteration": None},
                                    ["mse"], None, os.path.join(run_dir, "curves.png"))
     commands = text.split("Next:\n")[1].splitlines()

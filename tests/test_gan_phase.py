@@ -11,7 +11,7 @@ import pytest
 
 from paddle_srgan import losses
 from paddle_srgan.config import ConfigError, load_config
-from paddle_srgan.engine.figures import read_scalars
+from paddle_srgan.engine.curves import read_scalars
 from paddle_srgan.engine.step import NanGuard, PhaseStep, build_networks
 from paddle_srgan.engine.trainer import Trainer
 from paddle_srgan.errors import UserError

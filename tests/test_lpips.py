@@ -163,19 +163,20 @@ def test_metrics_import_stays_numpy_only():
 
 
 def test_lpips_is_one_more_column_of_the_evaluation(nets, tmp_path):
-    """evaluate_sets with lpips_scorer: each image's LPIPS of its SR output (here the bicubic
-    baseline) against the mod-cropped HR, border cropped like PSNR, averaged over the set;
-    16-bit images are scored on the 8-bit scale."""
+    """evaluate_sets with LPIPS switched on (metrics.table): each image's LPIPS of its SR
+    output (here the bicubic baseline) against the mod-cropped HR, border cropped like PSNR,
+    averaged over the set; 16-bit images are scored on the 8-bit scale."""
     from paddle_srgan.data.benchmarks import BenchmarkSet
     from paddle_srgan.data.imresize import imresize
     from paddle_srgan.data.io import write_image
-    from paddle_srgan.engine.evaluator import evaluate_sets, lpips_scorer
+    from paddle_srgan.evaluation.evaluator import evaluate_sets, score
+    from paddle_srgan.metrics.table import eval_switches
 
     net = nets["alex"]
     for name in ("astronaut", "chelsea"):
         write_image(tmp_path / "HR" / f"{name}.png", getattr(data, name)()[:98, :99])
     sets = {"Tiny": BenchmarkSet(tmp_path / "HR", 4)}
-    results = evaluate_sets(sets, 4, scorers=[lpips_scorer(net)])
+    results = evaluate_sets(sets, 4, switches={**eval_switches(), "lpips": net})
     res = results["Tiny"]["bicubic"]
     expected = [metrics.lpips(imresize(item["lr_image"], scale=4), item["hr_image"], net,
                               crop_border=4) for item in sets["Tiny"]]
@@ -185,7 +186,8 @@ def test_lpips_is_one_more_column_of_the_evaluation(nets, tmp_path):
     item = sets["Tiny"][0]
     sr = imresize(item["lr_image"], scale=4)
     hr16 = item["hr_image"].astype(np.uint16) * 257
-    deep = lpips_scorer(net)(sr.astype(np.uint16) * 257, hr16, 4)
+    deep = score(sr.astype(np.uint16) * 257, hr16, 4, rgb=True,
+                 switches={**eval_switches(), "lpips": net})
     assert deep["lpips"] == pytest.approx(expected[0], abs=1e-5)
 
 

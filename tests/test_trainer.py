@@ -14,7 +14,7 @@ import pytest
 from paddle_srgan import checkpoint as ckpt
 from paddle_srgan.config import load_config
 from paddle_srgan.data import datasets
-from paddle_srgan.engine.figures import read_scalars
+from paddle_srgan.engine.curves import read_scalars
 
 from conftest import (
     ROOT,
@@ -68,7 +68,7 @@ def test_best_checkpoint_is_the_best_validation_and_scores_it(straight_run):
     """best.json names the validation with the highest PSNR (the first of equals), and
     best.pdparams holds the generator that scored it."""
     from paddle_srgan.data.datasets import build_val_set
-    from paddle_srgan.engine.evaluator import evaluate
+    from paddle_srgan.evaluation.evaluator import evaluate
     from paddle_srgan.models import build_generator
     run_dir, _ = straight_run
     steps, values = read_scalars(str(run_dir / "scalars.jsonl"))["val/psnr"]

@@ -90,6 +90,19 @@ class RunLogger:
                                          "value": float(value)}) + "\n")
         self.jsonl.flush()
 
+    def progress(self, meter, learning_rates, iteration, total, epoch, bar):
+        """The `meter`'s mean loss terms, the learning rates ({name: float}), `epoch` and the
+        times since the last log line: to VisualDL, the progress `bar` and log.txt (the
+        loop's one host sync per log_interval, on every rank)."""
+        means, step_time, data_time = meter.pop()
+        means.update(learning_rates, epoch=epoch)
+        self.scalars(means, iteration, "train/")
+        self.scalars({"step_time": step_time, "data_time": data_time}, iteration, "time/")
+        bar.set_postfix({k: f"{v:.4g}" for k, v in means.items()
+                         if k.startswith(("g_", "d_loss"))}, refresh=False)
+        self.info(f"iter {iteration}/{total} " + " ".join(f"{k} {v:.4g}" for k, v in means.items())
+                  + f" | {step_time * 1000:.0f} ms/it, data {data_time * 1000:.0f} ms/it")
+
     def image(self, tag, img, step):
         """img: [H, W, C] uint8 RGB (C = 3) or [H, W, 1] gray; to VisualDL and to
         samples/<tag>_<step>.png. Returns the PNG's path (None on ranks other than 0)."""

@@ -32,6 +32,15 @@ paddle = import_paddle()
 unique_name = paddle.utils.unique_name
 
 
+def amp_level(level, device):
+    """The AMP level to train with: train.amp (None or O1, config.ALLOWED), fp32 (None) on
+    the CPU, with a warning."""
+    if level is not None and device == "cpu":
+        warnings.warn("train.amp is set but training runs on the CPU: using fp32")
+        return None
+    return level
+
+
 class TrainingError(UserError):
     """Training cannot go on (e.g. too many consecutive non-finite losses)."""
 

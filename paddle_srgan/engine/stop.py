@@ -105,6 +105,23 @@ class StopRequests:
             time.sleep(0.05)  # the signal handler runs between these sleeps
         return self.signum is not None
 
+    def after_loader_error(self, exc, save_unsaved):
+        """The loader raised `exc` (a worker died, or a user error such as a corrupt image,
+        from a worker or read in this process). True if this process's own stop signal
+        follows (a platform stopping the whole process group: a clean stop); else
+        `save_unsaved()` checkpoints the last completed iteration and False is returned (the
+        caller re-raises). With several ranks nothing is saved here: the others are not at
+        this point, and the BN all-reduce of a save would wait for them forever."""
+        # a corrupt image: no stop signal to wait for
+        worker_error = self.worker_error or (exc if isinstance(exc, UserError) else None)
+        if worker_error is None and self.wait_for_signal():
+            return True
+        if self.world == 1:
+            save_unsaved()
+        if worker_error is not None:
+            raise worker_error
+        return False
+
     def requested(self):
         """Has a stop signal arrived? With several ranks the answer is agreed on (max over
         ranks), so all of them leave the loop at the same iteration."""

@@ -7,32 +7,31 @@ Life of a run:
       setup()                   device, distributed env, seed, networks (step.build_networks),
                                 train + validation sets, the checkpoint to resume, run dir,
                                 logger; then the checkpoint's state or pretrained G
-      references                validation PSNR/SSIM/NIQE of bicubic, NIQE of the HR images:
-                                the reference lines of every validation
+      references                validation scores of bicubic, NIQE of the HR images: the
+                                reference lines of every validation (engine.validation)
       for each remaining phase:
         start_phase             a step.PhaseStep: fresh Adam (+ MultiStepDecay) for G (and D),
                                 or the checkpoint's optimizer state when resuming mid-phase
         for each iteration:     batch = next(loader)            data time
                                 step(batch)                     G step (+ D step)
                                 every log_interval   losses, D(real)/D(fake), lr, times
-                                every val_interval   PSNR/SSIM/NIQE, labelled samples, best
+                                every val_interval   the metrics table's scores, labelled
+                                                     samples, best.pdparams (engine.best)
                                 every save_interval  checkpoint (checkpoint.py, atomic)
                                 SIGTERM / SIGINT     checkpoint, then stop (engine.stop; also
                                                      when the DataLoader workers died first)
         phase end               network interpolation (PhaseStep.finish), validation,
                                 checkpoint, <phase>_G.pdparams
       end of the run            comparison.png, curves.png, perception_distortion.png, the
-                                verdict table (report)
+                                verdict table (engine.verdict)
 
 Iterations are global (they continue across phases and resumes): VisualDL steps, checkpoint
 names and LR milestones (counted inside each phase) all derive from that one counter. Data
 order depends only on (seed, iteration) (data.datasets), so a resumed run sees exactly the
 batches the uninterrupted run would have seen.
 """
-import contextlib
 import os
 import time
-import warnings
 
 import numpy as np
 from tqdm import tqdm
@@ -41,17 +40,20 @@ from .. import checkpoint as ckpt
 from ..compat import import_paddle, lost_peer, seed_everything, use_device
 from ..config import config_differences, dump_config
 from ..data.datasets import build_train_loader, build_train_set, build_val_set
-from ..data.io import write_image
-from ..errors import InputError, UserError, first_line
+from ..errors import InputError, first_line
+from ..evaluation.evaluator import mean_scores
 from ..models import count_parameters, level_scales
 from ..storage import atomic_write_text
-from . import figures, report
-from .evaluator import evaluate, evaluate_reference, mean_scores, validate
+from .best import best_record, check_chosen_metric, is_best
+from .curves import plot_curves
 from .logger import LossMeter, RunLogger
 from .resume import resume_state
 from .runlock import RunLock
-from .step import NanGuard, PhaseStep, build_networks
+from .step import NanGuard, PhaseStep, amp_level, build_networks
 from .stop import StopRequests
+from .validation import reference_scores, validate, validation_switches
+from .verdict import end_of_run_report, score_line
+from .write_guard import write_guard
 
 paddle = import_paddle()
 
@@ -86,7 +88,7 @@ class Trainer:
         self.best = {"metric": self.train_cfg["best_metric"], "value": None, "iteration": None}
         self.phase_results = {}  # phase name -> validation means at the phase's end
         self.nets = self.step = self.guard = self.log = None
-        self.bicubic = self.hr_reference = None
+        self.bicubic = self.hr_reference = self.switches = None
         self._resume_state = None
         self._resumed = None  # restore_counters' counters of a resumed run
         self.stop = None  # StopRequests while run() runs
@@ -105,14 +107,17 @@ class Trainer:
             paddle.distributed.init_parallel_env()
         self.rank = paddle.distributed.get_rank()
         self.is_main = self.rank == 0
-        self.amp = self._amp_level()
+        self.amp = amp_level(self.train_cfg["amp"], self.device)
         seed_everything(self.cfg["seed"])
         self.nets = build_networks(self.cfg, self.world)
         self.level_scales = level_scales(self.nets.G, self.cfg["scale"])
         self.val_set = build_val_set(self.cfg) if self.is_main else None
         self.train_set = build_train_set(self.cfg, self.level_scales)
         if self.is_main:
-            self._score_references()
+            self.switches = validation_switches(self.cfg)
+            self.bicubic, self.hr_reference = reference_scores(
+                self.val_set, self.cfg["scale"], self.level_scales, self.switches)
+            check_chosen_metric(self.best, self.bicubic, self.cfg["datasets"]["val"]["hr_dir"])
         if self.is_main and os.path.isdir(self.run_dir):
             self.lock.acquire()  # before reading checkpoints another trainer may be writing
         self._resume_path, self._resume_state, skipped = resume_state(
@@ -129,28 +134,6 @@ class Trainer:
         self.guard = NanGuard(self.train_cfg["nan_guard"], self.train_cfg["max_nan_steps"],
                               self.world, self.log.info)
         return self
-
-    def _score_references(self):
-        """Bicubic's validation scores and the HR images' own NIQE: the reference lines of
-        every validation. Refuses best_metric niqe on images too small or flat for NIQE."""
-        niqe = self.train_cfg["val_niqe"]
-        self.bicubic = evaluate(self.val_set, self.cfg["scale"], rgb=True,
-                                level_scales=self.level_scales, niqe=niqe)
-        self.hr_reference = evaluate_reference(self.val_set, self.cfg["scale"], niqe)
-        if self.best["metric"] == "niqe" and "niqe" not in self.bicubic:
-            raise InputError(
-                f"train.best_metric is 'niqe' but no validation image of 'datasets.val.hr_dir' "
-                f"({self.cfg['datasets']['val']['hr_dir']}) holds two 96x96 blocks with texture "
-                f"after the border crop, which NIQE needs")
-
-    def _amp_level(self):
-        level = self.train_cfg["amp"]  # None or O1 (config.ALLOWED)
-        if level is None:
-            return None
-        if self.device == "cpu":
-            warnings.warn("train.amp is set but training runs on the CPU: using fp32")
-            return None
-        return level
 
     def _prepare_run_dir(self):
         if self.is_main:
@@ -202,59 +185,31 @@ class Trainer:
 
     # ----------------------------------------------------------------------------- events
     def _validate(self):
-        """PSNR/SSIM (Y and RGB) on the validation set, labelled LR | bicubic | SR | HR crops
-        of the first `train.num_samples` images to VisualDL and samples/, best.pdparams.
-        Rank 0 only; returns the evaluate() result with the crops under "samples"."""
+        """The metrics on the validation set, labelled LR | bicubic | SR | HR crops of the
+        first `train.num_samples` images to VisualDL and samples/, best.pdparams. Rank 0
+        only; returns the evaluate() result with the crops under "samples"."""
         if not self.is_main:
             return None
         net = self.nets.G_eval
         net.eval()
         result = validate(self.val_set, self.cfg["scale"], net, self.bicubic,
                           self.train_cfg["num_samples"], self.train_cfg["sample_crop"],
-                          self.train_cfg["val_niqe"])
+                          self.switches)
         if net is self.nets.G:
             net.train()
         iteration = self.iteration
         self.log.scalars(mean_scores(result), iteration, "val/")
         for name, strip in result["samples"]:
             self.log.image(f"val_samples/{name}", strip, iteration)
-        improved = self._is_best(result)
+        improved = is_best(result, self.bicubic, self.best,
+                           self.train_cfg["best_min_psnr_gain"])
         if improved:
             self.best.update(value=result[self.best["metric"]], iteration=iteration)
-            with self._writing("best.pdparams"):
-                ckpt.save_best(self.run_dir, net.state_dict(),
-                               {**self.best, **{k: result[k] for k in ("psnr", "ssim", "niqe")
-                                                if k in result}})
-        scores = report.score_line(result, self.bicubic, self.level_scales)
+            with write_guard(self.run_dir, iteration, "best.pdparams"):
+                ckpt.save_best(self.run_dir, net.state_dict(), best_record(self.best, result))
+        scores = score_line(result, self.bicubic, self.level_scales)
         self.log.info(f"validation @ {iteration}: {scores}" + ("  * new best" if improved else ""))
         return result
-
-    def _is_best(self, result):
-        """Whether a validation result beats best.pdparams: higher PSNR / SSIM or lower NIQE,
-        among the results whose PSNR gain over bicubic reaches train.best_min_psnr_gain."""
-        floor = self.train_cfg["best_min_psnr_gain"]
-        if floor is not None and result["psnr"] - self.bicubic["psnr"] < floor:
-            return False
-        value, best = result[self.best["metric"]], self.best["value"]
-        lower_wins = self.best["metric"] == "niqe"
-        return best is None or (value < best if lower_wins else value > best)
-
-    @contextlib.contextmanager
-    def _writing(self, name):
-        """A failed write of a run file (a full disk, a vanished mount) as one line: what
-        failed, what is kept (writes are atomic: the earlier files are whole) and how to go
-        on."""
-        try:
-            yield
-        except OSError as exc:
-            kept = ckpt.list_checkpoints(self.run_dir)
-            newest = (f"the newest checkpoint is {os.path.basename(kept[-1][1])}" if kept
-                      else "no checkpoint was written yet")
-            raise ckpt.CheckpointError(
-                f"could not write {name} in {ckpt.checkpoints_dir(self.run_dir)} at "
-                f"iteration {self.iteration} ({exc.strerror or exc}); the files written before "
-                f"are intact and {newest}: free space, then run the same command with "
-                f"--resume") from None
 
     def save(self):
         """Checkpoint the completed iterations (rank 0; atomic, keeps train.keep_last)."""
@@ -263,27 +218,10 @@ class Trainer:
         phase = self.phase_of(self.iteration - 1) if self.iteration else 0
         state = ckpt.training_state(self.iteration, phase, self.nets, self.step, self.best,
                                     self.phase_results, self.guard.streak, self.cfg)
-        with self._writing(os.path.basename(ckpt.checkpoint_path(self.run_dir,
-                                                                 self.iteration))):
+        with write_guard(self.run_dir, self.iteration,
+                         os.path.basename(ckpt.checkpoint_path(self.run_dir, self.iteration))):
             path = ckpt.save_checkpoint(state, self.run_dir, self.train_cfg["keep_last"])
         self.log.info(f"checkpoint {path}")
-
-    def _stop_after_loader_error(self, exc):
-        """The loader raised `exc` (a worker died, or a user error such as a corrupt image,
-        from a worker or read in this process). True if this process's own stop signal
-        follows (a platform stopping the whole process group: a clean stop); else the last
-        completed iteration is saved and False returned (the caller re-raises). With several
-        ranks nothing is saved here: the others are not at this point, and the BN all-reduce
-        of a save would wait for them forever."""
-        # a corrupt image: no stop signal to wait for
-        worker_error = self.stop.worker_error or (exc if isinstance(exc, UserError) else None)
-        if worker_error is None and self.stop.wait_for_signal():
-            return True
-        if self.world == 1:
-            self._save_unsaved()
-        if worker_error is not None:
-            raise worker_error
-        return False
 
     def _save_unsaved(self):
         """Checkpoint the current iteration unless the loop has just saved it."""
@@ -355,7 +293,7 @@ class Trainer:
                     try:
                         batch = self.stop.next_batch(loader)
                     except Exception as exc:
-                        if not self._stop_after_loader_error(exc):
+                        if not self.stop.after_loader_error(exc, self._save_unsaved):
                             raise
                         break
                     data_seconds = time.perf_counter() - t0
@@ -363,7 +301,8 @@ class Trainer:
                     self.iteration += 1
                     bar.update(1)
                     if self.iteration % self.train_cfg["log_interval"] == 0 and meter.count:
-                        self._log_progress(meter, phase_step, bar)
+                        self.log.progress(meter, phase_step.learning_rates(), self.iteration,
+                                          total, self.iteration / self.iters_per_epoch, bar)
                     val = self._after_iteration(phase, val)
                 phase += 1
         stopped = self.stop.name()
@@ -378,26 +317,15 @@ class Trainer:
             best = ("none qualified (train.best_min_psnr_gain)" if self.best["value"] is None
                     else f"{self.best['value']:.4f} at iteration {self.best['iteration']}")
             self.log.info(f"finished {total} iterations. validation "
-                          f"{report.score_line(val, self.bicubic, self.level_scales)}; best "
+                          f"{score_line(val, self.bicubic, self.level_scales)}; best "
                           f"{self.best['metric']} {best}")
-            self._report(val)
+            self.log.block(end_of_run_report(
+                self.cfg, self.run_dir, val, self.bicubic, self.hr_reference,
+                self.phase_results, self.best, [p["name"] for p in self.phases],
+                self._plot_curves()))
         self.log.flush()
         return {"iteration": self.iteration, "stopped_by": stopped, "val": val,
                 "bicubic": self.bicubic, "best": self.best, "phases": self.phase_results}
-
-    def _log_progress(self, meter, phase_step, bar):
-        """Mean loss terms, learning rates, epoch and times since the last log line: to
-        VisualDL, the progress bar and log.txt (the loop's one host sync per log_interval)."""
-        means, step_time, data_time = meter.pop()
-        means.update(phase_step.learning_rates(), epoch=self.iteration / self.iters_per_epoch)
-        self.log.scalars(means, self.iteration, "train/")
-        self.log.scalars({"step_time": step_time, "data_time": data_time}, self.iteration,
-                         "time/")
-        bar.set_postfix({k: f"{v:.4g}" for k, v in means.items()
-                         if k.startswith(("g_", "d_loss"))}, refresh=False)
-        self.log.info(f"iter {self.iteration}/{self.phase_starts[-1]} "
-                      + " ".join(f"{k} {v:.4g}" for k, v in means.items())
-                      + f" | {step_time * 1000:.0f} ms/it, data {data_time * 1000:.0f} ms/it")
 
     def _after_iteration(self, phase, val):
         """Validation, checkpoint and the phase's generator file when they are due after
@@ -421,39 +349,17 @@ class Trainer:
             self.save()
         if phase_end and self.is_main:
             name = self.phases[phase]["name"]
-            with self._writing(f"{name}_G.pdparams"):
+            with write_guard(self.run_dir, self.iteration, f"{name}_G.pdparams"):
                 ckpt.save_phase_weights(self.run_dir, name, self.nets.G_eval.state_dict())
         return val
-
-    def _report(self, val):
-        """The end of a finished run: comparison.png (the last validation's crops), curves.png,
-        and the verdict (bicubic vs each phase, where the weights are, what to run next)."""
-        figure = os.path.join(self.run_dir, "comparison.png")
-        if val["samples"]:
-            write_image(figure, figures.stack([strip for _, strip in val["samples"]]))
-        else:
-            figure = None
-        names = [p["name"] for p in self.phases]
-        plane = None
-        if "niqe" in self.bicubic:
-            methods = {"bicubic": self.bicubic, "HR": self.hr_reference,
-                       **{f"after '{n}'": self.phase_results[n] for n in names
-                          if n in self.phase_results}}
-            plane = figures.plot_perception_distortion(
-                figures.perception_distortion_panels({"validation": methods}),
-                os.path.join(self.run_dir, "perception_distortion.png"),
-                title=self.cfg["experiment"])
-        self.log.block(report.training_verdict(
-            self.cfg, self.run_dir, self.bicubic, self.phase_results, self.best, names,
-            figure, self._plot_curves(), self.hr_reference, plane))
 
     def _plot_curves(self):
         """curves.png of the run so far (also when stopped early); returns its path."""
         self.log.flush()
         phases = [(p["name"], start + 1, end) for p, start, end in
                   zip(self.phases, self.phase_starts, self.phase_starts[1:])]
-        return figures.plot_curves(self.log.scalars_path, os.path.join(self.run_dir, "curves.png"),
-                                   phases, title=self.cfg["experiment"])
+        return plot_curves(self.log.scalars_path, os.path.join(self.run_dir, "curves.png"),
+                           phases, title=self.cfg["experiment"])
 
 
 def train(cfg, resume=None):

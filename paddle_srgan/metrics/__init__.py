@@ -5,12 +5,15 @@ SSIM on the luma channel of ``rgb2ycbcr`` (BT.601, Y in [16, 235]), with ``scale
 removed from every border, and SSIM from Wang et al.'s ``ssim_index`` (11x11 Gaussian window,
 sigma 1.5, 'valid' filtering). These functions reproduce that protocol; ``protocol()`` names
 it for results files. All functions are pure and take numpy arrays in RGB channel order.
+metrics/table.py lists every metric (name, function, direction, switch, ...): what
+evaluation, validation, the results and best-checkpoint selection read.
 
 Perceptual quality without a reference or a download: ``niqe`` (Mittal et al. 2013, the
 MATLAB release's algorithm and pristine model; metrics/naturalness.py) and ``periodic_artifacts``
 (the grid that pixel-shuffle upsampling can leave; metrics/artifacts.py), both on the same
-luma as PSNR. LPIPS (``lpips``, its network from ``models.lpips.load_lpips``) needs Paddle,
-imported on first use so this package stays numpy-only for the data pipeline.
+luma as PSNR. MS-SSIM (metrics/multiscale.py) is SSIM at five scales. LPIPS (``lpips``, its
+network from ``models.lpips.load_lpips``) needs Paddle, imported on first use so this package
+stays numpy-only for the data pipeline.
 
 Reference check (tests/test_metrics.py): MATLAB-bicubic x4 on Set5 scores 28.4290 dB /
 0.81114 (published: 28.42 dB / 0.8104).
@@ -24,7 +27,7 @@ import numpy as np
 from ..data.colour import rgb_to_gray, rgb_to_y
 
 __all__ = ["psnr", "ssim", "niqe", "niqe_fits", "min_scored_side", "periodic_artifacts",
-           "remove_border", "protocol", "no_reference_protocol", "lpips", "lpips_protocol",
+           "remove_border", "protocol", "lpips", "lpips_protocol",
            "UndefinedScore"]
 
 
@@ -252,34 +255,27 @@ GRAY_PROTOCOL = ("gray HR images (single-channel files) are scored on their own 
 
 
 def protocol(crop_border, y_channel=True, lr_from="matlab-bicubic"):
-    """How psnr/ssim were computed, to store next to the numbers in results files.
+    """How the metrics scored on every image pair (metrics.table: full-reference, luma, no
+    switch: psnr, ssim) were computed, to store next to the numbers in results files.
 
     Args:
-        crop_border: the border passed to psnr/ssim (SR papers: the scale factor).
-        y_channel: as passed to psnr/ssim.
+        crop_border: the border passed to the metrics (SR papers: the scale factor).
+        y_channel: as passed to them.
         lr_from: how the LR inputs were made ("matlab-bicubic" = data.imresize, exact mode).
 
     Returns:
         JSON-serialisable dict.
     """
+    from .table import METRICS
     return {
         "y_channel": bool(y_channel),
         "y": "matlab-rgb2ycbcr-bt601-float" if y_channel else None,
         "gray_images": GRAY_PROTOCOL if y_channel else None,
         "crop_border": int(crop_border),
-        "psnr": "10*log10(255^2/mse)",
-        "ssim": "matlab-gaussian-11-1.5",
+        **{k: v for m in METRICS if m.reference and m.channels == "luma" and m.switch is None
+           for k, v in m.tags(crop_border).items()},
         "lr_from": lr_from,
     }
-
-
-def no_reference_protocol(crop_border, niqe=True):
-    """How niqe / periodic_artifacts were computed, to store next to the numbers."""
-    return {"niqe": ("matlab-release-96x96-blocks, luma as for psnr, rounded; images with "
-                     "fewer than two blocks after the crop, or fewer than two blocks with "
-                     "texture (flat), have none") if niqe else None,
-            "grid": f"periodic_artifacts, period = scale, dB (crop_border {int(crop_border)}); "
-                    f"flat images have none"}
 
 
 def lpips(img1, img2, net, crop_border=0):

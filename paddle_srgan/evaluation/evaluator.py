@@ -1,21 +1,22 @@
-"""Run a generator over benchmark images -> per-image and mean PSNR/SSIM, literature protocol.
+"""Run a generator over benchmark images -> per-image and mean scores, literature protocol.
 
-Protocol (as in the SR papers): SR output quantised to the HR's integer type, then PSNR and
-SSIM on the BT.601 Y channel (RGB images) or the single channel, with `scale` pixels cropped
-from each border; a gray HR file is scored on its own values against the SR output's luma on
-the same scale (data.colour.rgb_to_gray), as the MATLAB scripts apply rgb2ycbcr only to
-3-channel images; LR inputs made by MATLAB-exact bicubic (or read from paired folders). The
-bicubic baseline upsamples the same LR with the same MATLAB-exact resize, so the two rows
-differ only by the network.
+Protocol (as in the SR papers): SR output quantised to the HR's integer type, then the
+full-reference metrics (PSNR, SSIM, MS-SSIM, ...) on the BT.601 Y channel (RGB images) or the
+single channel, with `scale` pixels cropped from each border; a gray HR file is scored on its
+own values against the SR output's luma on the same scale (data.colour.rgb_to_gray), as the
+MATLAB scripts apply rgb2ycbcr only to 3-channel images; LR inputs made by MATLAB-exact bicubic
+(or read from paired folders). The bicubic baseline upsamples the same LR with the same
+MATLAB-exact resize, so the two rows differ only by the network.
 
-Perceptual quality without a reference: every SR image also gets NIQE (`niqe`, lower is more
-natural) and the periodic-artifact score (`grid`, dB; metrics.periodic_artifacts with the
-scale as period), on the same luma as PSNR with the same border; `evaluate_reference` scores
-the HR images themselves the same way, the level a natural image reaches.
+Which metrics, how and in what direction: metrics.table. The no-reference ones (NIQE, the
+periodic-artifact score `grid`) score every SR image on the same luma with the same border;
+`evaluate_reference` scores the HR images themselves the same way, the level a natural image
+reaches. `switches` ({metric name: value}, metrics.table.scored) say which switched metrics
+are on (an LPIPS value is its loaded network).
 
 `evaluate` scores one set; `evaluate_sets` runs bicubic, generators and the HR reference over
-several sets (tools/eval.py), `lpips_scorer` adds an LPIPS column, `evaluation_meta` tags the
-results with the protocol and provenance (engine.report writes both to files).
+several sets (tools/eval.py), `evaluation_meta` tags the results with the protocol and
+provenance (evaluation.results writes both to files).
 """
 import contextlib
 import functools
@@ -29,9 +30,9 @@ from ..data.degrade_spec import describe
 from ..data.imresize import imresize
 from ..data.transforms import downscale
 from ..errors import InputError
+from ..metrics import table
 from ..models import output_levels
 from ..storage import file_md5
-from .figures import validation_figure
 
 paddle = import_paddle()
 
@@ -48,46 +49,51 @@ def super_resolve(generator, lr):
     return generator(paddle.to_tensor(lr[None]))
 
 
-def score(sr_image, hr_image, scale, rgb=False, gray=False):
-    """PSNR/SSIM of two integer [H, W, C] images of the same depth, literature protocol.
+def score(sr_image, hr_image, scale, rgb=False, gray=False, switches=None):
+    """The full-reference metrics (metrics.table) of two integer [H, W, C] images of the same
+    depth, literature protocol.
 
-    Returns {"psnr", "ssim"} on Y (RGB images) or the single channel, plus "psnr_rgb" and
-    "ssim_rgb" over the three channels when `rgb` and the images are RGB. 16-bit images are
-    scored on the 8-bit scale (values / 257) so numbers compare with 8-bit results.
-    `gray`: the HR file was gray (its three channels equal): "psnr"/"ssim" then compare its
-    values with rgb_to_gray of the SR output instead of Y with Y.
+    Returns {"psnr", "ssim", ...} on Y (RGB images) or the single channel, plus the RGB
+    metrics ("psnr_rgb", "ssim_rgb", an LPIPS that is on) when `rgb` and the images are RGB.
+    16-bit images are scored on the 8-bit scale (values / 257) so numbers compare with 8-bit
+    results. `gray`: the HR file was gray (its three channels equal): the luma metrics then
+    compare its values with rgb_to_gray of the SR output instead of Y with Y. `switches`:
+    which switched metrics are on (default: tools/eval.py's, table.eval_switches()); an
+    image a metric cannot score (its `fits`) has no value of it.
     """
+    switches = table.eval_switches() if switches is None else switches
     sr8, hr8 = on_8bit_scale(sr_image), on_8bit_scale(hr_image)
     y = hr_image.shape[-1] == 3
     sr_l, hr_l = sr8, hr8
-    if y and gray:  # 2-D images: psnr/ssim take them as luma already
+    if y and gray:  # 2-D images: the metrics take them as luma already
         sr_l, hr_l = rgb_to_gray(sr8), hr8[..., 0]
-    out = {"psnr": metrics.psnr(sr_l, hr_l, crop_border=scale, y_channel=y),
-           "ssim": metrics.ssim(sr_l, hr_l, crop_border=scale, y_channel=y)}
-    if rgb and y:
-        out["psnr_rgb"] = metrics.psnr(sr8, hr8, crop_border=scale, y_channel=False)
-        out["ssim_rgb"] = metrics.ssim(sr8, hr8, crop_border=scale, y_channel=False)
+    out = {}
+    for m in table.scored(switches, channels=("luma", "rgb") if rgb and y else ("luma",)):
+        pair = (sr_l, hr_l) if m.channels == "luma" else (sr8, hr8)
+        if m.fit(pair[1].shape, scale):
+            out[m.name] = m(*pair, crop_border=scale, y_channel=y and m.channels == "luma",
+                            net=switches.get(m.name))
     return out
 
 
-def no_reference_scores(image, scale, gray=False, niqe=True):
-    """{"niqe", "grid"} of one integer [H, W, C] image on the 8-bit scale, border = scale.
+def no_reference_scores(image, scale, gray=False, switches=None):
+    """The no-reference metrics ({"niqe", "grid"}) of one integer [H, W, C] image on the
+    8-bit scale, border = scale.
 
-    `gray`: the source file was gray (score the gray scale, as `score` does). An image with
-    fewer than two 96x96 blocks after the crop gets no "niqe" (NIQE needs a covariance), and a
-    flat one neither "niqe" nor "grid" (metrics.UndefinedScore): means skip it.
+    `gray`: the source file was gray (score the gray scale, as `score` does). An image a
+    metric cannot score gets no value of it (NIQE: fewer than two 96x96 blocks after the
+    crop), and a flat one neither "niqe" nor "grid" (metrics.UndefinedScore): means skip it.
     """
+    switches = table.eval_switches() if switches is None else switches
     img8 = on_8bit_scale(image)
     gray = gray and image.shape[-1] == 3
-    scorers = {"grid": lambda: metrics.periodic_artifacts(img8, scale, gray, period=scale)}
-    if niqe and metrics.niqe_fits(image.shape, scale):
-        scorers["niqe"] = lambda: metrics.niqe(img8, scale, gray)
     out = {}
-    for key, scorer in scorers.items():
-        try:
-            out[key] = scorer()
-        except metrics.UndefinedScore:
-            pass
+    for m in table.scored(switches, reference=False):
+        if m.fit(image.shape, scale):
+            try:
+                out[m.name] = m(img8, crop_border=scale, gray=gray, period=scale)
+            except metrics.UndefinedScore:
+                pass
     return out
 
 
@@ -102,7 +108,7 @@ def _summary(rows):
 
 
 def evaluate(dataset, scale, generator=None, on_image=None, rgb=False, level_scales=None,
-             scorers=(), niqe=True):
+             switches=None):
     """Score `generator` (or, if None, bicubic upsampling) on every item of `dataset`.
 
     Args:
@@ -113,19 +119,18 @@ def evaluate(dataset, scale, generator=None, on_image=None, rgb=False, level_sca
             `output_range`, or to a list of levels (LapSRN); put it in eval mode first.
         on_image: optional callback(item, sr_image, row) for saving images / figures;
             row is the image's scores ({"name", "psnr", "ssim", ...}).
-        rgb: also score the three RGB channels (see `score`).
+        rgb: also score the RGB metrics (see `score`).
         level_scales: scales of the levels to score, e.g. (2, 4); default: the generator's
             `level_scales`, else (scale,). Level x<s> is scored against the HR shrunk to it
             by MATLAB bicubic (border crop s), as keys psnr_x<s>, ssim_x<s>; the bicubic
             baseline upsamples the LR to each level.
-        scorers: more columns for the final level: callables (sr_image, hr_image, scale) ->
-            {column: value}, e.g. lpips_scorer(net).
-        niqe: also score NIQE (the "grid" artifact score is always computed).
+        switches: which switched metrics are on (see `score`); the others always are.
     Returns:
-        {"per_image": [{"name", "psnr", "ssim", "grid", "niqe", ...}, ...], "psnr": mean,
+        {"per_image": [{"name", "psnr", "ssim", "niqe", "grid", ...}, ...], "psnr": mean,
         ...} (every metric of `score` and `no_reference_scores` for the final level, plus
-        per-level keys and the scorers' columns, averaged over the images that have them).
+        per-level keys, averaged over the images that have them).
     """
+    switches = table.eval_switches() if switches is None else switches
     level_scales = tuple(level_scales or models.level_scales(generator, scale))
     rows = []
     for item in dataset:
@@ -141,44 +146,33 @@ def evaluate(dataset, scale, generator=None, on_image=None, rgb=False, level_sca
             raise InputError(f"{item['name']}: SR image is {sr_image.shape}, HR is {hr.shape}; "
                              f"is the LR folder made for x{scale}?")
         gray = bool(item.get("gray", False))
-        row = {"name": item["name"], **score(sr_image, hr, scale, rgb, gray),
-               **no_reference_scores(sr_image, scale, gray, niqe)}
+        row = {"name": item["name"], **score(sr_image, hr, scale, rgb, gray, switches),
+               **no_reference_scores(sr_image, scale, gray, switches)}
         if len(level_scales) > 1:
             for s, img in zip(level_scales, images):
                 target = hr if s == scale else downscale(hr, scale // s)
                 row.update({models.level_key(k, s): v
-                            for k, v in score(img, target, s, gray=gray).items()})
-        for scorer in scorers:
-            row.update(scorer(sr_image, hr, scale))
+                            for k, v in score(img, target, s, gray=gray,
+                                              switches=switches).items()})
         rows.append(row)
         if on_image is not None:
             on_image(item, sr_image, row)
     return _summary(rows)
 
 
-def evaluate_reference(dataset, scale, niqe=True):
+def evaluate_reference(dataset, scale, switches=None):
     """The no-reference scores of the HR images themselves (`no_reference_scores`): the NIQE
     and artifact level of natural images, the reference line of every table and figure.
 
-    Returns {"per_image": [{"name", "grid", "niqe"}, ...], "grid": mean, "niqe": mean}."""
+    Returns {"per_image": [{"name", "niqe", "grid"}, ...], "niqe": mean, "grid": mean}."""
     rows = [{"name": item["name"],
-             **no_reference_scores(item["hr_image"], scale, bool(item.get("gray", False)), niqe)}
+             **no_reference_scores(item["hr_image"], scale, bool(item.get("gray", False)),
+                                   switches)}
             for item in dataset]
     return _summary(rows)
 
 
-def lpips_scorer(net):
-    """An `evaluate` scorer adding the column "lpips" (LPIPS with `net`, from
-    models.lpips.load_lpips; lower is better), border-cropped like PSNR/SSIM; 16-bit images are
-    scored on the 8-bit scale, as `score` does."""
-    def lpips_column(sr_image, hr_image, scale):
-        return {"lpips": metrics.lpips(on_8bit_scale(sr_image), on_8bit_scale(hr_image), net,
-                                       crop_border=scale)}
-    return lpips_column
-
-
-def evaluate_sets(sets, scale, generators=None, scorers=(), on_image=None, progress=None,
-                  niqe=True):
+def evaluate_sets(sets, scale, generators=None, switches=None, on_image=None, progress=None):
     """Bicubic, each generator and the HR reference on each benchmark set, RGB columns too.
 
     Args:
@@ -187,15 +181,14 @@ def evaluate_sets(sets, scale, generators=None, scorers=(), on_image=None, progr
         generators: {method name: nn.Layer in eval mode}, possibly empty (the bicubic
             baseline alone); multi-level generators (LapSRN) are scored at each of their
             `level_scales` (all must have the same), and so is the baseline.
-        scorers: extra columns (see `evaluate`), e.g. [lpips_scorer(net)].
+        switches: which switched metrics are on (see `score`), e.g. {"lpips": net}.
         on_image: optional callback(set name, method, item, sr_image, row), the baseline's
             images of a set before the generators' (e.g. figures.EvalImageWriter).
         progress: optional wrapper of each set's items, called as progress(items, desc=...,
             total=...) (e.g. functools.partial(tqdm, leave=False)).
-        niqe: score NIQE too (the "grid" score is always computed).
     Returns:
         {set name: {"bicubic": evaluate(...), method: evaluate(...), ...,
-        "HR": evaluate_reference(...)}}: engine.report's results.
+        "HR": evaluate_reference(...)}}: evaluation.results' results.
     """
     methods = [("bicubic", None)] + list((generators or {}).items())
     level_scales = models.level_scales(methods[-1][1], scale)
@@ -210,14 +203,13 @@ def evaluate_sets(sets, scale, generators=None, scorers=(), on_image=None, progr
             # a bar is closed before an error leaves, so the error's line starts a line
             with items if progress is not None else contextlib.nullcontext():
                 results[name][label] = evaluate(items, scale, net, callback, rgb=True,
-                                                level_scales=level_scales, scorers=scorers,
-                                                niqe=niqe)
-        results[name]["HR"] = evaluate_reference(dataset, scale, niqe)
+                                                level_scales=level_scales, switches=switches)
+        results[name]["HR"] = evaluate_reference(dataset, scale, switches)
     return results
 
 
 def evaluation_meta(scale, channel, lr_from, datasets, weights=None, use_ema=False,
-                    lpips_net=None, lpips_weights=None, niqe=True, degrade=None):
+                    switches=None, metric_weights=None, degrade=None):
     """The protocol and provenance tags stored with evaluation results.
 
     Args:
@@ -227,10 +219,13 @@ def evaluation_meta(scale, channel, lr_from, datasets, weights=None, use_ema=Fal
         weights: {method: weights file} of the evaluated generators (their md5 is
             recorded); None or {} for bicubic alone.
         use_ema: whether the EMA generator of a checkpoint was evaluated.
-        lpips_net, lpips_weights: the LPIPS network and its file, if LPIPS was scored.
-        niqe: whether NIQE was scored.
+        switches: which switched metrics were on (see `score`); a switched metric that was
+            off is tagged None (one that needs weights is left out).
+        metric_weights: {metric name: weights file} of the metrics that loaded weights
+            (recorded as "<name>_weights").
         degrade: the degradation spec of the LR inputs (data.degrade_spec), or None.
     """
+    switches = table.eval_switches() if switches is None else switches
     weights = dict(weights or {})
     meta = {**metrics.protocol(scale, y_channel=channel is None,
                                lr_from="matlab-bicubic" if lr_from == "matlab"
@@ -238,32 +233,19 @@ def evaluation_meta(scale, channel, lr_from, datasets, weights=None, use_ema=Fal
             "degrade": describe(degrade),
             "scale": scale, "channel": channel, "weights": weights,
             "weights_md5": {m: file_md5(w) for m, w in weights.items()}, "use_ema": use_ema,
-            "datasets": list(datasets), **metrics.no_reference_protocol(crop_border=scale,
-                                                                         niqe=niqe)}
-    if lpips_net is not None:
-        meta.update(metrics.lpips_protocol(lpips_net, scale), lpips_weights=lpips_weights)
+            "datasets": list(datasets)}
+    for m in table.METRICS:
+        if m.name in meta or (m.protocol is None and m.describe is None):
+            continue  # metrics.protocol's, or a metric without tags
+        if m.switch is None or switches.get(m.name):
+            meta.update(m.tags(scale, switches.get(m.name)))
+        elif m.loader is None:
+            meta[m.name] = None
+    meta.update({f"{name}_weights": path for name, path in (metric_weights or {}).items()})
     return meta
 
 
-def validate(val_set, scale, generator, bicubic, num_samples, crop, niqe=True):
-    """A training run's validation: evaluate() with RGB scores, plus labelled LR | bicubic |
-    SR | HR crops (engine.figures.validation_figure) of the first `num_samples` images under
-    "samples" ([(name, uint8 strip)]). `bicubic` is evaluate()'s result for bicubic on the
-    same set (its per-image PSNR labels the bicubic panels)."""
-    samples = []
-    bicubic_rows = {row["name"]: row for row in bicubic["per_image"]}
-
-    def keep_sample(item, sr_image, row):
-        if len(samples) < num_samples:
-            samples.append((item["name"], validation_figure(
-                item, sr_image, row, bicubic_rows[item["name"]], scale, crop)))
-
-    result = evaluate(val_set, scale, generator, on_image=keep_sample, rgb=True, niqe=niqe)
-    return {**result, "samples": samples}
-
-
 def mean_scores(result):
-    """The mean scores of an evaluate() / validate() result (per-image rows and sample
-    crops left out): what is logged as scalars."""
+    """The mean scores of an evaluate() result (per-image rows and sample crops left out):
+    what is logged as scalars."""
     return {k: v for k, v in result.items() if k not in ("per_image", "samples")}
-

@@ -1,15 +1,13 @@
-"""Pictures of a run for people: labelled comparison strips and the training curves.
+"""Pictures of an evaluation for people: labelled comparison strips and the
+perception-distortion plane.
 
 Comparison strips (`comparison`) serve VisualDL samples, `samples/` on disk, the end-of-run
 figure and `tools/eval.py --figures` (`EvalImageWriter`): panels of the same scene side by
 side (an LR panel is blown up by nearest neighbour so its real pixels show), each under a label
-bar ("LR", "bicubic 28.43 dB", "SR 29.20 dB", "HR"). The curves (`plot_curves`) are drawn from
-the run's `scalars.jsonl` with matplotlib, so a notebook without a VisualDL server still shows how
-training went.
+bar ("LR", "bicubic 28.43 dB", "SR 29.20 dB", "HR"). The plane puts metrics.table's DISTORTION
+against its PERCEPTION metric. (A training run's curves: engine/curves.py.)
 """
-import json
 import os
-from collections import defaultdict
 
 import cv2
 import numpy as np
@@ -17,6 +15,7 @@ import numpy as np
 from ..data.colour import to_uint8
 from ..data.imresize import imresize
 from ..data.io import write_image
+from ..metrics.table import DISTORTION, PERCEPTION, metric
 from ..storage import atomic_write
 
 LABEL_HEIGHT = 18
@@ -129,43 +128,46 @@ class EvalImageWriter:
                     comparison(panels, box))
 
 
-def _pyplot():
+def pyplot():
     import matplotlib
     matplotlib.use("Agg")  # files only: no display on servers and in notebook kernels
     from matplotlib import pyplot as plt
     return plt
 
 
-def _save_figure(fig, out_path):
+def save_figure(fig, out_path):
     """Write a matplotlib figure as PNG atomically (a kill leaves the old file or the new
     one; storage.atomic_write: never through a link)."""
     try:
         atomic_write(out_path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
     finally:
-        _pyplot().close(fig)
+        pyplot().close(fig)
     return out_path
 
 
 def plot_perception_distortion(panels, out_path, title=None):
     """The perception-distortion plane (Blau and Michaeli, CVPR 2018) with PSNR for distortion
-    and NIQE for perception: one point per method, the HR images' NIQE as the line natural
-    images reach. Better is right (higher PSNR) and down (lower NIQE). Returns `out_path`.
+    and NIQE for perception (metrics.table's DISTORTION and PERCEPTION): one point per
+    method, the HR images' NIQE as the line natural images reach. Better is right (higher
+    PSNR) and down (lower NIQE). Returns `out_path`.
 
     Args:
         panels: {panel title: {"points": [(label, psnr, niqe)], "hr_niqe": float or None}},
             e.g. one panel per benchmark set; points without a NIQE are left out.
     """
-    plt = _pyplot()
+    x, y = metric(DISTORTION), metric(PERCEPTION)
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.5), squeeze=False)
     for ax, (name, panel) in zip(axes[0], panels.items()):
         points = [p for p in panel["points"] if p[2] is not None]
         for label, psnr, niqe in points:
             ax.scatter([psnr], [niqe], s=40, zorder=3)
-            ax.annotate(f"{label}\n{psnr:.2f} dB, NIQE {niqe:.2f}", (psnr, niqe), fontsize=8,
+            ax.annotate(f"{label}\n{psnr:.{x.decimals}f} dB, {y.short} {niqe:.{y.decimals}f}",
+                        (psnr, niqe), fontsize=8,
                         xytext=(6, 4), textcoords="offset points")
         if panel.get("hr_niqe") is not None:
             ax.axhline(panel["hr_niqe"], color="green", linestyle="--",
-                       label=f"HR images (NIQE {panel['hr_niqe']:.2f})")
+                       label=f"HR images ({y.short} {panel['hr_niqe']:.{y.decimals}f})")
             ax.legend(fontsize=8, loc="upper left")
         if points:  # room for the labels on the right and above
             low, high = min(p[1] for p in points), max(p[1] for p in points)
@@ -173,100 +175,20 @@ def plot_perception_distortion(panels, out_path, title=None):
             levels = [p[2] for p in points] + [panel.get("hr_niqe") or points[0][2]]
             bottom, top = min(levels), max(levels)
             ax.set_ylim(bottom - 0.5, top + 0.15 * (top - bottom) + 0.6)
-        ax.set_xlabel("PSNR Y (dB)  (distortion: better ->)")
-        ax.set_ylabel("NIQE  (perception: lower is more natural)")
+        ax.set_xlabel(f"{x.label} (dB)  (distortion: better ->)")
+        ax.set_ylabel(f"{y.short}  (perception: lower is more natural)")
         ax.set_title(name)
         ax.grid(alpha=0.3)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    return _save_figure(fig, out_path)
+    return save_figure(fig, out_path)
 
 
 def perception_distortion_panels(results):
-    """plot_perception_distortion's panels from engine.report-style results ({set: {method:
+    """plot_perception_distortion's panels from evaluation.results-style results ({set: {method:
     means}}): every method with a PSNR is a point, the "HR" entry the reference line."""
-    return {dataset: {"points": [(method, res["psnr"], res.get("niqe"))
-                                 for method, res in methods.items() if "psnr" in res],
-                      "hr_niqe": methods.get("HR", {}).get("niqe")}
+    return {dataset: {"points": [(method, res[DISTORTION], res.get(PERCEPTION))
+                                 for method, res in methods.items() if DISTORTION in res],
+                      "hr_niqe": methods.get("HR", {}).get(PERCEPTION)}
             for dataset, methods in results.items()}
-
-
-def read_scalars(path):
-    """{tag: ([steps], [values])} from a scalars.jsonl; a step logged twice (a run resumed
-    from an earlier checkpoint repeats the steps after it) keeps its last value."""
-    latest = defaultdict(dict)
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:  # a line cut short by a kill
-                continue
-            latest[rec["tag"]][rec["step"]] = rec["value"]
-    return {tag: (sorted(steps), [steps[s] for s in sorted(steps)])
-            for tag, steps in latest.items()}
-
-
-def plot_curves(scalars_path, out_path, phases=(), title=None):
-    """curves.png of a run. Top row: the loss terms of each phase in a panel of its own, each
-    term divided by its first logged value in the phase, on a linear scale: terms of very
-    different sizes (a pixel MSE of 0.002 beside an adversarial BCE of 0.7) share one axis,
-    and a slow fall late in a phase stays visible (a log scale flattens it). The legend keeps
-    each term's first value. Bottom row: validation PSNR against bicubic's and validation
-    NIQE against bicubic's and the HR images', with every phase's start marked and named.
-    Returns `out_path`.
-
-    Args:
-        phases: [(name, first iteration, last iteration)] of the run's phases; () draws one
-            loss panel over every iteration.
-    """
-    plt = _pyplot()
-    scalars = read_scalars(scalars_path)
-    losses = sorted(t for t in scalars if t.startswith("train/") and
-                    t.split("/", 1)[1].startswith(("g_", "d_loss")))
-    phases = list(phases) or [("training", 0, float("inf"))]
-    val_tags = [t for t in ("val/psnr", "val/niqe") if t in scalars] or ["val/psnr"]
-    columns = max(len(phases), len(val_tags))
-    fig, axes = plt.subplots(2, columns, figsize=(5.5 * columns, 7.5), squeeze=False)
-    for ax, (name, first, last) in zip(axes[0], phases):
-        for i, tag in enumerate(losses):
-            points = [(s, v) for s, v in zip(*scalars[tag]) if first <= s <= last]
-            if not points or points[0][1] == 0:
-                continue
-            start = points[0][1]
-            ax.plot([s for s, _ in points], [v / start for _, v in points], marker=".",
-                    color=f"C{i}", linestyle="--" if tag.startswith("train/d_") else "-",
-                    label=f"{tag.split('/', 1)[1]} (1 = {start:.3g})")
-        ax.set_title(f"phase '{name}': losses" if name != "training" else "training losses")
-        ax.set_xlabel("iteration")
-        ax.set_ylabel("value / its first value in the phase")
-        if ax.lines:
-            ax.legend(fontsize=8)
-    for ax in axes[0][len(phases):]:
-        ax.axis("off")
-    references = {"val/psnr": (("val_bicubic/psnr", "--", "bicubic"),),
-                  "val/niqe": (("val_bicubic/niqe", "--", "bicubic"),
-                               ("val_hr/niqe", ":", "HR images"))}
-    titles = {"val/psnr": "validation PSNR (dB)",
-              "val/niqe": "validation NIQE (lower is more natural)"}
-    for ax, tag in zip(axes[1], val_tags):
-        if tag in scalars:
-            ax.plot(*scalars[tag], marker="o", color="C0", label=tag.split("/", 1)[1])
-        for ref, style, label in references[tag]:
-            if ref in scalars:
-                level = scalars[ref][1][-1]
-                ax.axhline(level, linestyle=style, color="grey", label=f"{label} ({level:.2f})")
-        for name, first, _ in phases[1:]:
-            ax.axvline(first - 1, color="grey", linewidth=0.8, linestyle=":")
-            ax.annotate(f" {name} ->", (first - 1, 1), xycoords=("data", "axes fraction"),
-                        va="top", fontsize=8, color="dimgrey")
-        ax.set_title(titles[tag])
-        ax.set_xlabel("iteration")
-        if ax.lines:
-            ax.legend(fontsize=8, loc="lower right" if tag == "val/psnr" else "upper right")
-    for ax in axes[1][len(val_tags):]:
-        ax.axis("off")
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return _save_figure(fig, out_path)
