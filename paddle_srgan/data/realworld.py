@@ -32,7 +32,7 @@ import numpy as np
 from ..errors import InputError
 from . import degradations as deg
 
-__all__ = ["RealWorldDegradation", "KERNEL_TYPES", "describe"]
+__all__ = ["RealWorldDegradation", "KERNEL_TYPES", "degradation_label"]
 
 KERNEL_TYPES = ("iso", "aniso", "generalized_iso", "generalized_aniso", "plateau_iso",
                 "plateau_aniso")
@@ -49,7 +49,7 @@ _RANGES = {"blur_sigma": (0, math.inf), "betag_range": (0, math.inf),
            "jpeg_range": (1, 100)}
 
 
-def describe(degradation):
+def degradation_label(degradation):
     """The ranges of a ``datasets.train.degradation`` section in a few words, for a person
     choosing a model (export metadata, the page): each range spans both stages, e.g.
     'JPEG q30-95, noise sigma 1-30 or Poisson x0.05-3, blur sigma 0.2-3, resize x0.15-1.5,
