@@ -27,12 +27,9 @@ and perception_distortion.png (PSNR against NIQE, every method and the HR line).
 import functools
 import os
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from paddle_srgan import cli  # noqa: E402
-from paddle_srgan.errors import InputError  # noqa: E402
+from paddle_srgan import cli
+from paddle_srgan.errors import InputError
 
 ALL_SETS = ["Set5", "Set14", "B100", "Urban100", "DIV2K"]  # data.benchmarks.BENCHMARKS
 

@@ -28,11 +28,9 @@ import os
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from paddle_srgan import cli  # noqa: E402
-from paddle_srgan.deploy.runners import check_model_choice, load_runner  # noqa: E402
-from paddle_srgan.errors import InputError, UserError  # noqa: E402
+from paddle_srgan import cli
+from paddle_srgan.deploy.runners import check_model_choice, load_runner
+from paddle_srgan.errors import InputError, UserError
 
 
 def collect_inputs(patterns):
