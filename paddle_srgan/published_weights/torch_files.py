@@ -33,7 +33,8 @@ import zipfile
 import numpy as np
 
 from ..errors import InputError
-from ..safe_load import RestrictedUnpickler, one_line
+from ..safe_load import one_line
+from ..unpickler import RestrictedUnpickler
 
 MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 LEGACY_PROTOCOL = 1001
