@@ -30,12 +30,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from paddle_srgan.config import load_config
+from paddle_srgan.data.datasets import build_train_loader
+from paddle_srgan.data.io import write_image
 
-from paddle_srgan.config import load_config  # noqa: E402
-from paddle_srgan.data.datasets import build_train_loader  # noqa: E402
-from paddle_srgan.data.io import write_image  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 DIV2K_HW = (1356, 2040)
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field",

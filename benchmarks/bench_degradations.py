@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import platform
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,13 +22,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from paddle_srgan.config import DEFAULTS, load_config
+from paddle_srgan.data.datasets import build_train_loader
+from paddle_srgan.data.io import list_images, read_image, write_image
+from paddle_srgan.data.realworld import RealWorldDegradation
 
-from paddle_srgan.config import DEFAULTS, load_config  # noqa: E402
-from paddle_srgan.data.datasets import build_train_loader  # noqa: E402
-from paddle_srgan.data.io import list_images, read_image, write_image  # noqa: E402
-from paddle_srgan.data.realworld import RealWorldDegradation  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def throughput(cfg, warmup, batches):

@@ -17,9 +17,7 @@ import json
 import math
 import os
 import platform
-import sys
 import time
-from pathlib import Path
 
 # Pin every thread pool before numpy/cv2 load them, so the numbers are per core.
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -28,9 +26,9 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-cv2.setNumThreads(1)
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from paddle_srgan.data.imresize import imresize  # noqa: E402
+
+cv2.setNumThreads(1)
 
 
 def baseline_imresize(img, scale):

@@ -32,7 +32,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 SIZES = {"128x128": (128, 128), "510x339": (339, 510)}  # name (WxH) -> (h, w)
 MEMORY_SIZE = "510x339"

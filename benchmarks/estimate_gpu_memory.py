@@ -15,11 +15,9 @@ allocator fragmentation. AMP O1 roughly halves the activation part (VGG stays fp
 """
 import argparse
 import json
-import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 MB = 2 ** 20
 

@@ -16,15 +16,12 @@ import argparse
 import json
 import os
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import matplotlib
+import numpy as np
+import skimage.data
 
-import matplotlib  # noqa: E402
-import numpy as np  # noqa: E402
-import skimage.data  # noqa: E402
-
-from paddle_srgan.data.io import read_image, write_image  # noqa: E402
+from paddle_srgan.data.io import read_image, write_image
 
 SKIMAGE = ("brick", "camera", "coins", "grass", "gravel", "moon", "hubble_deep_field")
 

@@ -22,13 +22,12 @@ import json
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from paddle_srgan import cli
+from paddle_srgan.data.benchmarks import BenchmarkSet
+from paddle_srgan.data.io import write_image
+from paddle_srgan.errors import InputError
 
-from paddle_srgan import cli  # noqa: E402
-from paddle_srgan.data.benchmarks import BenchmarkSet  # noqa: E402
-from paddle_srgan.data.io import write_image  # noqa: E402
-from paddle_srgan.errors import InputError  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def scored(item, scale, generator=None):

@@ -75,16 +75,27 @@ def not_blank(png):
     return img is not None and img.std() > 10
 
 
+def child_env(unset=(), **variables):
+    """The environment of a Python subprocess of a test: this process's, less the names in
+    `unset`, plus `variables`, with the repository first on PYTHONPATH. tools/ and
+    benchmarks/ import the installed package (pip install -e .); this makes the child import
+    the tree under test (this clone or worktree) even when another checkout is installed."""
+    env = {k: v for k, v in os.environ.items() if k not in unset}
+    env.update(variables)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
 def run_tool(tool, *args, cwd=None, check=True, timeout=600, without=(), env=None):
-    """Run tools/<tool>.py as a user would; returns the CompletedProcess (text output).
-    `without`: names of packages to hide, as if they were not installed; `env`: variables
-    added to the environment."""
+    """Run tools/<tool>.py as a user would, on the tree under test (child_env); returns the
+    CompletedProcess (text output). `without`: names of packages to hide, as if they were not
+    installed; `env`: variables added to the environment."""
     command = [str(ROOT / "tools" / f"{tool}.py"), *map(str, args)]
     if without:
         command = ["-c", HIDE_AND_RUN, ",".join(without), *command]
     proc = subprocess.run([sys.executable, *command], capture_output=True, text=True,
                           cwd=cwd or ROOT, timeout=timeout,
-                          env={**os.environ, "PYTHONWARNINGS": "ignore", **(env or {})})
+                          env=child_env(**{"PYTHONWARNINGS": "ignore", **(env or {})}))
     if check and proc.returncode != 0:
         raise AssertionError(f"{tool} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc

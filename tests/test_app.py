@@ -26,6 +26,7 @@ from paddle_srgan.models import GENERATORS, SRResNet
 from conftest import (
     REAL_ESRGAN,
     ROOT,
+    child_env,
     not_blank,
     png_declaring,
     radiance_hdr,
@@ -83,7 +84,7 @@ def served_app(weights, tmp_path_factory):
     require("gradio", 'pip install -e ".[app]"')
     port = free_port()
     log_path = tmp_path_factory.mktemp("app") / "app.log"
-    env = {**os.environ, "PYTHONWARNINGS": "ignore", "GRADIO_ANALYTICS_ENABLED": "False"}
+    env = child_env(PYTHONWARNINGS="ignore", GRADIO_ANALYTICS_ENABLED="False")
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
             [sys.executable, str(ROOT / "tools" / "app.py"), *map(str, TINY), "--weights",
@@ -356,7 +357,7 @@ def test_core_package_does_not_import_gradio():
             "paddle_srgan.deploy.app; "
             "assert 'gradio' not in sys.modules, 'gradio imported'")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=120,
-                   env={**os.environ, "PYTHONWARNINGS": "ignore"})
+                   env=child_env(PYTHONWARNINGS="ignore"))
 
 
 def test_a_port_in_use_or_out_of_range_is_one_line(weights):

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT, SET5
+from conftest import ROOT, SET5, child_env
 
 SCRIPTS = sorted(p.name for p in (ROOT / "benchmarks").glob("*.py"))
 
@@ -51,7 +51,8 @@ def test_the_benchmarks_folder_holds_the_scripts_the_readme_names():
 def test_benchmark_runs_and_prints_json(name, tmp_path):
     args = ARGUMENTS.get(name, lambda tmp: ["--smoke"])(tmp_path)
     proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / name), *args],
-                          capture_output=True, text=True, timeout=600, cwd=tmp_path)
+                          capture_output=True, text=True, timeout=600, cwd=tmp_path,
+                          env=child_env())
     assert proc.returncode == 0, proc.stderr[-3000:]
     start = proc.stdout.index("{")  # the JSON object is what the script prints
     report = json.loads(proc.stdout[start:])

@@ -8,7 +8,7 @@ import pytest
 
 from paddle_srgan import cli
 
-from conftest import ROOT, run_tool
+from conftest import ROOT, child_env, run_tool
 
 
 def run_without_paddle(tool, *args):
@@ -91,10 +91,10 @@ def test_debug_shows_the_traceback_of_a_user_error():
 def test_a_gpu_asked_for_on_a_cpu_only_paddle_is_one_line():
     """The whole output, warnings not silenced: Paddle 3's import warning about ccache was
     the first line users saw."""
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
     proc = subprocess.run([sys.executable, str(ROOT / "tools" / "train.py"), "-c",
                            str(ROOT / "configs" / "demo.yml"), "-o", "device=gpu"],
-                          capture_output=True, text=True, cwd=ROOT, timeout=120, env=env)
+                          capture_output=True, text=True, cwd=ROOT, timeout=120,
+                          env=child_env(unset=["PYTHONWARNINGS"]))
     assert proc.returncode == 2
     assert proc.stderr.strip() == (
         "error: device: gpu was asked for, but Paddle sees no GPU (CPU-only paddlepaddle "
@@ -123,7 +123,7 @@ def test_sigterm_stops_a_tool_in_one_line_without_paddles_crash_dump(tmp_path):
         [sys.executable, str(ROOT / "tools" / "infer.py"), "-c", str(config), "--weights",
          str(weights), "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out"),
          "--tile", "8"], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
-        env={**os.environ, "PYTHONWARNINGS": "ignore"})
+        env=child_env(PYTHONWARNINGS="ignore"))
     seen = ""
     while "super-resolving" not in seen:  # the progress bar: it is working on the images
         char = proc.stderr.read(1)

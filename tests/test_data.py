@@ -37,7 +37,15 @@ from paddle_srgan.data.transforms import (
     random_crop,
 )
 
-from conftest import ROOT, SET5, png_declaring, radiance_hdr, run_tool, y_by_hand
+from conftest import (
+    ROOT,
+    SET5,
+    child_env,
+    png_declaring,
+    radiance_hdr,
+    run_tool,
+    y_by_hand,
+)
 
 SET5_NAMES = ["baby", "bird", "butterfly", "head", "woman"]
 
@@ -214,7 +222,7 @@ def test_an_image_too_large_for_memory_is_one_line(tmp_path):
     proc = subprocess.run([sys.executable, "-c", WITH_2GB, str(ROOT / "tools" / "prepare_data.py"),
                            "make-lr", "--hr", str(folder), "--out", str(tmp_path / "lr"),
                            "--workers", "1"], capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "TQDM_DISABLE": "1"})
+                          env=child_env(TQDM_DISABLE="1"))
     assert proc.returncode == 2 and proc.stderr == (
         f"error: cannot read image {image}: not a decodable PNG file (Insufficient memory: "
         f"Failed to allocate 2700000000 bytes)\n")
@@ -629,7 +637,7 @@ def test_workers_start_after_opencv_ran_its_thread_pool(train_dirs):
     # Own session: on a hang, the child and its workers are killed together.
     proc = subprocess.Popen([sys.executable, "-c", FORK_AFTER_OPENCV, *overrides], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True, env=child_env())
     try:
         out, err = proc.communicate(timeout=120)
     except subprocess.TimeoutExpired:

@@ -12,7 +12,7 @@ import yaml
 from paddle_srgan.config import DEFAULTS, load_config
 from paddle_srgan.data import degradations as deg
 from paddle_srgan.data.datasets import build_train_loader, build_train_set
-from paddle_srgan.data.degrade_spec import canonical, degraded_lr, describe, parse_spec
+from paddle_srgan.data.degrade_spec import canonical, degraded_lr, parse_spec, spec_protocol
 from paddle_srgan.data.imresize import imresize
 from paddle_srgan.data.realworld import RealWorldDegradation
 from paddle_srgan.errors import InputError
@@ -292,7 +292,8 @@ def test_spec_grammar_round_trip_and_errors():
     assert list(spec) == ["blur", "noise", "jpeg"]  # application order
     assert canonical("jpeg:50+noise:5+blur:1.2") == "blur:1.2+noise:5+jpeg:50"
     assert parse_spec(canonical(spec)) == spec and parse_spec(None) is None
-    assert describe("noise:5")["spec"] == "noise:5" and "sha256" in describe("noise:5")["seed"]
+    recorded = spec_protocol("noise:5")
+    assert recorded["spec"] == "noise:5" and "sha256" in recorded["seed"]
     for bad, why in [("jpeg:abc", "--degrade jpeg:abc: 'jpeg' takes an integer quality"),
                      ("jpeg:101", "--degrade jpeg:101: 'jpeg' takes"),
                      ("blur:0", "'blur' takes a Gaussian sigma in HR pixels 0.1..10"),

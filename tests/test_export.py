@@ -36,6 +36,7 @@ from conftest import (
     REAL_ESRGAN,
     ROOT,
     TINY_MAX_PARAMETERS,
+    child_env,
     require,
     run_tool,
     tiny_kwargs,
@@ -409,7 +410,7 @@ def test_paddle_free_deployment_modules_import_without_paddle():
             "from paddle_srgan.deploy import metadata, onnx_runner, runners, tiling\n"
             "from paddle_srgan.data import io\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          cwd=ROOT, timeout=120)
+                          cwd=ROOT, timeout=120, env=child_env())
     assert proc.returncode == 0, proc.stderr
 
 
@@ -713,7 +714,8 @@ def test_export_from_the_other_paddle_version(tiny, tmp_path):
     prefix = tmp_path / "other"
     subprocess.run([os.environ["PADDLE_SRGAN_OTHER_PYTHON"], str(ROOT / "tools" / "export.py"),
                     "-c", str(tiny["config"]), "--weights", str(tiny["weights"]),
-                    "--out", str(prefix)], check=True, capture_output=True, cwd=ROOT)
+                    "--out", str(prefix)], check=True, capture_output=True, cwd=ROOT,
+                   env=child_env())
     meta = predictor.read_metadata(prefix)
     if meta["model_file"].endswith(".json") and paddle_version() < (3, 0):
         with pytest.raises(ExportError, match="exported by Paddle 3.x"):
@@ -765,8 +767,7 @@ def test_export_into_a_path_under_a_file_is_a_one_line_error(tiny, tmp_path):
 
 
 SIGTERM_IN_SWAP = """
-import os, signal, sys
-sys.path.insert(0, {root!r})
+import os, signal
 from paddle_srgan.deploy import export
 from paddle_srgan.models import SRResNet
 replace = os.replace
@@ -784,9 +785,9 @@ def test_sigterm_during_the_swap_waits_for_the_whole_export(tiny, tmp_path):
     of another; the signal is held until every file of the new export is in place."""
     prefix = tmp_path / "tiny_x4"
     export.export_generator(tiny["generator"], prefix)  # x4
-    code = SIGTERM_IN_SWAP.format(root=str(ROOT), prefix=str(prefix))
+    code = SIGTERM_IN_SWAP.format(prefix=str(prefix))
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=300)
+                          timeout=300, env=child_env())
     assert proc.returncode == -signal.SIGTERM and "not reached" not in proc.stdout, proc.stderr
     assert predictor.read_metadata(prefix)["scale"] == 2
     x = np.random.default_rng(0).random((1, 3, 6, 6), dtype=np.float32)

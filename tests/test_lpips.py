@@ -13,7 +13,7 @@ from paddle_srgan import metrics
 from paddle_srgan.models import lpips as lpips_net
 from paddle_srgan.published_weights import torch_files
 
-from conftest import ROOT, run_tool
+from conftest import ROOT, child_env, run_tool
 
 FIXTURES = ROOT / "tests" / "fixtures"
 _spec = importlib.util.spec_from_file_location("lpips_random_weights",
@@ -158,7 +158,7 @@ def test_metrics_import_stays_numpy_only():
     code = ("import sys, paddle_srgan.metrics; print(sorted(m for m in "
             "('paddle', 'cv2', 'paddle_srgan.models') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                         check=True).stdout
+                         check=True, env=child_env()).stdout
     assert out.strip() == "[]"
 
 

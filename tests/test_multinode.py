@@ -20,7 +20,7 @@ import pytest
 from paddle_srgan import checkpoint as ckpt
 from paddle_srgan.engine import resume
 
-from conftest import ROOT, assert_same_weights, tiny_config
+from conftest import ROOT, assert_same_weights, child_env, tiny_config
 
 DEADLINE = 300  # seconds for one launch of the job, a bound only (it takes 10-20 s)
 ITERS, KILLED_AFTER = 4, 2  # the job's iterations; node 1 stops after this one's checkpoint
@@ -30,7 +30,6 @@ ITERS, KILLED_AFTER = 4, 2  # the job's iterations; node 1 stops after this one'
 # known point); at the end, every rank saves its generator to <out>/G_rank<r>.pdparams.
 TRAIN_WITH_HOOKS = """
 import os, sys, runpy, threading
-sys.path.insert(0, {root!r})
 from paddle_srgan.engine import trainer  # first: it imports cv2 before paddle (compat.py)
 import paddle
 save, run = trainer.Trainer.save, trainer.Trainer.run
@@ -62,9 +61,9 @@ class Job:
     def __init__(self, tmp_path, config, name, *args, pause_after=None):
         self.port = free_port()
         script = tmp_path / "train_with_hooks.py"
-        script.write_text(TRAIN_WITH_HOOKS.format(root=str(ROOT), out=str(tmp_path),
+        script.write_text(TRAIN_WITH_HOOKS.format(out=str(tmp_path),
                                                   train=str(ROOT / "tools" / "train.py")))
-        env = {**os.environ, "PYTHONWARNINGS": "ignore", "PYTHONUNBUFFERED": "1"}
+        env = child_env(PYTHONWARNINGS="ignore", PYTHONUNBUFFERED="1")
         self.logs = [tmp_path / f"{name}_node{rank}" for rank in (0, 1)]
         self.nodes = []
         for rank in (0, 1):
@@ -158,7 +157,7 @@ def test_two_nodes_lose_one_then_resume_as_a_job_and_in_one_process(tmp_path, tr
     alone = subprocess.Popen([sys.executable, str(ROOT / "tools" / "train.py"), "-c", str(config),
                               "-o", f"output_dir={single.parent}", "--resume"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             env={**os.environ, "PYTHONWARNINGS": "ignore"})
+                             env=child_env(PYTHONWARNINGS="ignore"))
     try:
         with Job(tmp_path, config, "resumed", "--resume") as job:
             codes, outputs = job.finish()

@@ -2,7 +2,6 @@
 onnxruntime against the Paddle predictor and eager (dynamic sizes), an export that installs
 nothing, and tools/infer.py --model X.onnx with Paddle unavailable."""
 import json
-import os
 import re
 import subprocess
 import sys
@@ -18,7 +17,7 @@ from paddle_srgan.deploy.metadata import ExportError
 from paddle_srgan.deploy.onnx_runner import ORT_MISSING, OnnxRunner
 from paddle_srgan.models import GENERATORS, SRResNet, final_level
 
-from conftest import ROOT, require, run_tool
+from conftest import ROOT, child_env, require, run_tool
 
 P2O_INSTALL = ('pip install -e ".[onnx]"' if paddle_version() >= (3, 0)
                else 'pip install "paddle2onnx<2" onnxruntime')
@@ -67,7 +66,6 @@ def test_onnxruntime_matches_the_paddle_predictor_and_eager(onnx_exports, name):
 # and prints what it saw as JSON.
 EXPORT_WATCHING_INSTALLS = """
 import importlib.metadata, json, os, subprocess, sys
-sys.path.insert(0, sys.argv[1])
 sys.modules["onnx_graphsurgeon"] = None  # "not installed": Polygraphy would want it
 os.environ.pop("POLYGRAPHY_AUTOINSTALL_DEPS", None)
 commands = []
@@ -89,10 +87,10 @@ paddle = import_paddle()
 from paddle_srgan.deploy import export
 from paddle_srgan.models import MSRResNet
 paddle.seed(0)
-export.export_generator(MSRResNet(num_feat=8, num_block=1), sys.argv[2], onnx_opset=11)
+export.export_generator(MSRResNet(num_feat=8, num_block=1), sys.argv[1], onnx_opset=11)
 print(json.dumps({"commands": commands, "same_distributions": distributions() == before,
                   "polygraphy_env": os.environ.get("POLYGRAPHY_AUTOINSTALL_DEPS"),
-                  "onnx_bytes": os.path.getsize(sys.argv[2] + ".onnx")}))
+                  "onnx_bytes": os.path.getsize(sys.argv[1] + ".onnx")}))
 """
 
 
@@ -102,9 +100,9 @@ def test_onnx_export_installs_nothing(onnx_exports, tmp_path):
     With a package Polygraphy needs made unimportable (so that pass, if it ran, would start
     pip): no subprocess runs pip, the installed distributions (importlib.metadata) are the
     same after the export, and the environment variable is not left set."""
-    proc = subprocess.run([sys.executable, "-c", EXPORT_WATCHING_INSTALLS, str(ROOT),
+    proc = subprocess.run([sys.executable, "-c", EXPORT_WATCHING_INSTALLS,
                            str(tmp_path / "msrresnet")], capture_output=True, text=True,
-                          timeout=600, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+                          timeout=600, env=child_env(PYTHONWARNINGS="ignore"))
     assert proc.returncode == 0, proc.stderr
     seen = json.loads(proc.stdout.strip().splitlines()[-1])
     assert not [c for c in seen["commands"] if "pip" in str(c)], seen["commands"]
@@ -192,9 +190,8 @@ def test_onnx_problems_are_one_line_errors(cli_export, tmp_path):
 OUT_OF_MEMORY_CHILD = """
 import resource, sys
 import numpy as np
-sys.path.insert(0, sys.argv[1])
 from paddle_srgan.deploy.runners import load_runner
-runner = load_runner(model=sys.argv[2], device="cpu")
+runner = load_runner(model=sys.argv[1], device="cpu")
 batch = np.zeros((1, 3, 800, 800), np.float32)
 mapped = next(int(line.split()[1]) for line in open("/proc/self/status")
               if line.startswith("VmSize"))
@@ -213,8 +210,8 @@ def test_running_out_of_memory_is_one_line_naming_tile(cli_export):
     messages (a C++ trace, 'std::exception'): one line naming --tile."""
     for model, backend in ((f"{cli_export['prefix']}.onnx", "onnxruntime"),
                            (cli_export["prefix"], "Paddle inference predictor")):
-        proc = subprocess.run([sys.executable, "-c", OUT_OF_MEMORY_CHILD, str(ROOT), str(model)],
-                              capture_output=True, text=True, timeout=300)
+        proc = subprocess.run([sys.executable, "-c", OUT_OF_MEMORY_CHILD, str(model)],
+                              capture_output=True, text=True, timeout=300, env=child_env())
         (line,) = proc.stdout.strip().splitlines()
         assert line.startswith(f"RunnerOutOfMemory | {backend} ran out of memory on a 800x800 "
                                f"input ("), line
@@ -240,7 +237,7 @@ def test_infer_tiles_by_itself_when_a_whole_image_would_not_fit(onnx_exports, cl
     proc = subprocess.run(
         [sys.executable, str(ROOT / "tools" / "infer.py"), "--model", onnx_model, "--input",
          tmp_path / "in", "--output", tmp_path / "sr"], capture_output=True, text=True,
-        timeout=300, preexec_fn=limit_address_space(1500 * 2**20))
+        timeout=300, preexec_fn=limit_address_space(1500 * 2**20), env=child_env())
     assert proc.returncode == 0, proc.stderr
     note = next(line for line in proc.stderr.replace("\r", "\n").splitlines()
                 if "at once needs about" in line)

@@ -15,6 +15,7 @@ from conftest import (
     ROOT,
     assert_same_weights,
     best_record,
+    child_env,
     generator_weights,
     not_blank,
     run_tool,
@@ -30,7 +31,6 @@ from conftest import (
 #   disk_full  half of that checkpoint written, then ENOSPC (the run fails with an error)
 FAULT_WRAPPER = """
 import os, runpy, signal, sys
-sys.path.insert(0, {root!r})
 from paddle_srgan.engine import step as step_module
 from paddle_srgan.compat import import_paddle
 paddle = import_paddle()  # cv2 before paddle (Paddle 2.6's libpng clash; see the README)
@@ -70,9 +70,9 @@ runpy.run_path({train!r}, run_name="__main__")
 
 
 def run_with_fault(config, at, sig=signal.SIGKILL, *args, kind="step"):
-    code = FAULT_WRAPPER.format(root=str(ROOT), train=str(ROOT / "tools" / "train.py"))
-    env = {**os.environ, "FAULT": kind, "FAULT_AT": str(at), "FAULT_SIGNAL": str(int(sig)),
-           "PYTHONWARNINGS": "ignore"}
+    code = FAULT_WRAPPER.format(train=str(ROOT / "tools" / "train.py"))
+    env = child_env(FAULT=kind, FAULT_AT=str(at), FAULT_SIGNAL=str(int(sig)),
+                    PYTHONWARNINGS="ignore")
     return subprocess.run([sys.executable, "-c", code, "-c", str(config), *args],
                           capture_output=True, text=True, env=env, timeout=600)
 
@@ -165,7 +165,7 @@ def start_long_run(tmp_path, train_images):
         "train.log_interval": 10 ** 6, "train.phases": [{"name": "mse", "iters": 10 ** 6}]})
     proc = subprocess.Popen([sys.executable, str(ROOT / "tools" / "train.py"), "-c", str(config)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+                            start_new_session=True, env=child_env(PYTHONWARNINGS="ignore"))
     run_dir = tmp_path / "runs" / "tiny"
     try:
         wait_for(lambda: ckpt.list_checkpoints(run_dir) and len(group_processes(proc.pid)) >= 3,

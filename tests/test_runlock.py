@@ -7,12 +7,11 @@ import sys
 
 from paddle_srgan.engine.runlock import LOCK_NAME, RunLock
 
-from conftest import ROOT, run_tool, tiny_config
+from conftest import child_env, run_tool, tiny_config
 
 # Holds the run directory's lock like a running trainer, until its stdin closes.
 HOLDER = """
 import sys
-sys.path.insert(0, {root!r})
 from paddle_srgan.engine.runlock import RunLock
 RunLock(sys.argv[1]).acquire()
 print("locked", flush=True)
@@ -25,9 +24,9 @@ def test_a_second_trainer_refuses_and_a_killed_one_leaves_no_lock(tmp_path, trai
         {"name": "mse", "iters": 2}]})
     run_dir = tmp_path / "runs" / "tiny"
     run_dir.mkdir(parents=True)
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER.format(root=str(ROOT)),
-                               str(run_dir)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              text=True)
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(run_dir)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                              env=child_env())
     try:
         assert holder.stdout.readline().strip() == "locked"
         for args in ((), ("--resume",)):  # a fresh start and a reconnect's --resume

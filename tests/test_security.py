@@ -15,7 +15,7 @@ import shutil
 import numpy as np
 import pytest
 
-from paddle_srgan import checkpoint, safe_load
+from paddle_srgan import checkpoint, safe_load, unpickler
 from paddle_srgan.compat import import_paddle
 from paddle_srgan.models import build_vgg
 from paddle_srgan.models.lpips import LPIPS, load_lpips
@@ -219,19 +219,19 @@ def test_real_files_are_far_within_the_bounds(tiny_run):
         depth, items = depth + bool(level), items + len(level)
     plain = RecordingUnpickler.plain_keys(run_dir / "checkpoints" / "iter_00000004.pdparams")
     print(f"a GAN checkpoint: {depth} levels, {items} items, {plain} non-str keys")
-    assert depth * 4 < safe_load.MAX_DEPTH and items * 100 < safe_load.MAX_NODES, (depth, items)
-    assert plain * 10 < safe_load.MAX_PLAIN_KEYS, plain
+    assert depth * 4 < unpickler.MAX_DEPTH and items * 100 < unpickler.MAX_NODES, (depth, items)
+    assert plain * 10 < unpickler.MAX_PLAIN_KEYS, plain
 
 
-class RecordingUnpickler(safe_load.RestrictedUnpickler):
+class RecordingUnpickler(unpickler.RestrictedUnpickler):
     @classmethod
     def plain_keys(cls, path):
         """How many dict keys / set items that are not strings the file at `path` holds."""
         with open(path, "rb") as f:
-            unpickler = cls(f, path, safe_load.paddle_globals(), safe_load.RefusedFileError,
-                            "", encoding="latin1")
-            unpickler.load()
-        return unpickler._plain_keys
+            reader = cls(f, path, safe_load.paddle_globals(), safe_load.RefusedFileError,
+                         "", encoding="latin1")
+            reader.load()
+        return reader._plain_keys
 
 
 @pytest.mark.parametrize("entry", ["eval", "convert_weights", "train --resume"])

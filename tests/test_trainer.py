@@ -20,6 +20,7 @@ from conftest import (
     ROOT,
     assert_same_weights,
     best_record,
+    child_env,
     not_blank,
     png_declaring,
     run_tool,
@@ -106,7 +107,7 @@ def test_two_process_data_parallel(tmp_path, train_images):
     and rank 0's checkpoint loads in a single process."""
     config = tiny_config(tmp_path, train_images, **{"train.phases": [{"name": "mse", "iters": 4}],
                                                    "train.val_interval": 100})
-    dump = ("import json, sys, runpy\nsys.path.insert(0, {root!r})\n"
+    dump = ("import json, sys, runpy\n"
             "from paddle_srgan.engine import trainer\n"
             "from paddle_srgan.data import datasets\n"
             "import paddle\n"
@@ -126,14 +127,14 @@ def test_two_process_data_parallel(tmp_path, train_images):
             "trainer.Trainer.run = run_and_dump\n"
             "sys.argv = ['train.py', '-c', {cfg!r}]\n"
             "runpy.run_path({train!r}, run_name='__main__')\n").format(
-        root=str(ROOT), out=str(tmp_path), cfg=str(config), train=str(ROOT / "tools" / "train.py"))
+        out=str(tmp_path), cfg=str(config), train=str(ROOT / "tools" / "train.py"))
     script = tmp_path / "ddp_train.py"
     script.write_text(dump)
     proc = subprocess.run([sys.executable, "-m", "paddle.distributed.launch",
                            "--nproc_per_node", "2",
                            "--log_dir", str(tmp_path / "ddp_logs"), str(script)],
                           capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "PYTHONWARNINGS": "ignore"})
+                          env=child_env(PYTHONWARNINGS="ignore"))
     logs = "".join(open(f).read() for f in glob.glob(str(tmp_path / "ddp_logs" / "workerlog.*")))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:] + logs[-3000:]
     w0 = {k: v.numpy() for k, v in paddle.load(str(tmp_path / "G_rank0.pdparams")).items()}

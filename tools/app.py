@@ -17,9 +17,7 @@ Needs Gradio: pip install -e ".[app]". Images are handled as by tools/infer.py (
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from paddle_srgan import cli  # noqa: E402
+from paddle_srgan import cli
 
 
 def main(argv=None):

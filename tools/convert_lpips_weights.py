@@ -19,11 +19,8 @@ Example:
 """
 import os
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from paddle_srgan import cli  # noqa: E402
+from paddle_srgan import cli
 
 WHERE = {"--lin": "weights/v0.1/<alex|vgg>.pth of the 'lpips' package (pip download lpips)",
          "--backbone": "torchvision's alexnet-owt-7be5be79.pth or vgg16-397923af.pth from "

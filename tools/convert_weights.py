@@ -29,9 +29,7 @@ import os
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from paddle_srgan import cli  # noqa: E402
+from paddle_srgan import cli
 
 HEADER = "# Model config of {weights}, converted by tools/convert_weights.py\n"
 

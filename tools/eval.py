@@ -25,12 +25,9 @@ the weights' checkpoints/ folder, or results/bicubic_x<scale>); --figures adds l
 and perception_distortion.png (PSNR against NIQE, every method and the HR line).
 """
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from paddle_srgan import cli  # noqa: E402
-from paddle_srgan.evaluation import session  # noqa: E402
+from paddle_srgan import cli
+from paddle_srgan.evaluation import session
 
 
 def main(argv=None):

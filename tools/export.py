@@ -20,12 +20,9 @@ leaves the earlier one as it was). Run it with tools/infer.py --model <out>.
 """
 import os
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from paddle_srgan import cli  # noqa: E402
-from paddle_srgan.errors import MissingPackageError  # noqa: E402
+from paddle_srgan import cli
+from paddle_srgan.errors import MissingPackageError
 
 
 def main(argv=None):

@@ -28,11 +28,9 @@ import os
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from paddle_srgan import cli  # noqa: E402
-from paddle_srgan.deploy.runners import check_model_choice, load_runner  # noqa: E402
-from paddle_srgan.errors import InputError, UserError  # noqa: E402
+from paddle_srgan import cli
+from paddle_srgan.deploy.runners import check_model_choice, load_runner
+from paddle_srgan.errors import InputError, UserError
 
 
 def collect_inputs(patterns):
@@ -81,9 +79,9 @@ def upscale_file(runner, path, target, tile, tile_pad, per_pixel):
     available runs in tiles, said on stderr."""
     from tqdm import tqdm
 
-    from paddle_srgan.compat import available_memory
     from paddle_srgan.data.io import read_image, write_image
     from paddle_srgan.deploy.tiling import automatic_tile, super_resolve_image, untiled_bytes
+    from paddle_srgan.memory import available_memory
     image = read_image(path, keep_gray=True, keep_alpha=True)
     h, w = image.shape[:2]
     # a one-channel model runs the colours of an RGB image as a batch of three

@@ -34,10 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from paddle_srgan import cli  # noqa: E402
-from paddle_srgan.errors import InputError  # noqa: E402
+from paddle_srgan import cli
+from paddle_srgan.errors import InputError
 
 
 def benchmark_name(text):

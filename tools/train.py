@@ -15,11 +15,8 @@ SIGTERM / Ctrl-C save a checkpoint and stop (exit code 143 / 130); --resume cont
 """
 import signal
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from paddle_srgan import cli  # noqa: E402
+from paddle_srgan import cli
 
 
 def main(argv=None):

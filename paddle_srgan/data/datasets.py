@@ -1,6 +1,6 @@
 """The datasets of a run's config: random training patches (TrainPatches + EpochBatchSampler
--> build_train_loader, worker_init) and the validation set (build_val_set: a
-benchmarks.BenchmarkSet).
+-> build_train_loader; its worker processes: workers.py) and the validation set
+(build_val_set: a benchmarks.BenchmarkSet).
 
 Training determinism. A training run is iteration-based and must resume bit-exactly, so a
 patch is a pure function of (seed, global index k):
@@ -24,13 +24,9 @@ LR images. ``hr_only`` makes the LR of each (augmented) HR patch with MATLAB-exa
 parameters in ``datasets.train.degradation``), drawing from the same per-patch generator after
 the crop and flips, so a degraded patch is as reproducible as a clean one.
 """
-import ctypes
 import functools
 import os
-import signal
 import sys
-import threading
-import time
 import warnings
 
 import cv2
@@ -38,18 +34,19 @@ import numpy as np
 
 from ..compat import import_paddle
 from ..errors import InputError
-from ..models import level_key
+from ..levels import level_key
 from .benchmarks import BenchmarkSet
 from .colour import to_chw_float
 from .folders import check_lr_size, list_config_images, match_lr_files, resolve_dir
 from .io import check_channel, image_size, read_image, select_channel
 from .realworld import RealWorldDegradation
 from .transforms import augment, downscale, mod_crop, paired_random_crop, random_crop
+from .workers import worker_init
 
 paddle = import_paddle()
 
 __all__ = ["TrainPatches", "EpochBatchSampler", "build_train_set", "build_train_loader",
-           "MainProcessLoader", "build_val_set", "worker_init"]
+           "MainProcessLoader", "build_val_set"]
 
 
 class TrainPatches(paddle.io.Dataset):
@@ -304,40 +301,6 @@ class MainProcessLoader:
             items = [self.dataset[i] for i in indices]
             yield {key: paddle.to_tensor(np.stack([item[key] for item in items]))
                    for key in items[0]}
-
-
-_PR_SET_PDEATHSIG = 1  # linux/prctl.h
-
-
-def worker_init(parent_pid, worker_id):
-    """Set up a DataLoader worker process (its worker_init_fn) so that it never outlives the
-    process that started it (`parent_pid`).
-
-    * SIGINT is ignored: Ctrl-C reaches the whole foreground process group, and the trainer
-      stops on it by itself (checkpoint, then it shuts its workers down). SIGTERM keeps
-      Paddle's worker handler, which exits quietly when the parent sends it (multiprocessing
-      does at exit, then waits: ignoring it would hang every exit) and dies of it otherwise;
-      the trainer, which got the same SIGTERM from the platform, then stops on the loader's
-      error (engine.trainer).
-    * The worker dies with its parent: after `kill -9` of the trainer, Paddle's own watchdog
-      (polling getppid) leaves its loop but the worker then hangs flushing its output queue
-      into a pipe nobody reads. Linux: the kernel kills it (PR_SET_PDEATHSIG); elsewhere a
-      thread polls getppid() once a second.
-    """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0:
-            if os.getppid() != parent_pid:  # the parent died before prctl took effect
-                os._exit(1)
-            return
-    threading.Thread(target=_exit_when_orphaned, args=(parent_pid,), daemon=True).start()
-
-
-def _exit_when_orphaned(parent_pid):
-    while os.getppid() == parent_pid:
-        time.sleep(1.0)
-    os._exit(1)
 
 
 def build_val_set(cfg):

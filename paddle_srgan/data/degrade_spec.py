@@ -36,7 +36,7 @@ from .colour import to_uint8
 from .imresize import INTEGER_MAX
 from .transforms import downscale
 
-__all__ = ["parse_spec", "canonical", "describe", "degraded_lr", "image_rng"]
+__all__ = ["parse_spec", "canonical", "spec_protocol", "degraded_lr", "image_rng"]
 
 ORDER = ("blur", "noise", "jpeg")
 SEED_RULE = "numpy default_rng(int.from_bytes(sha256(file stem).digest()[:8], 'little'))"
@@ -115,7 +115,7 @@ def canonical(spec):
     return "+".join(f"{k}:{_format(spec[k])}" for k in ORDER if k in spec)
 
 
-def describe(spec):
+def spec_protocol(spec):
     """JSON-serialisable protocol of a spec for results.json (None for no degradation)."""
     spec = parse_spec(spec)
     if spec is None:

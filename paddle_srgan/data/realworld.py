@@ -33,7 +33,7 @@ from ..errors import InputError
 from . import degradations as deg
 from .settings import KERNEL_TYPES
 
-__all__ = ["RealWorldDegradation", "KERNEL_TYPES", "describe"]
+__all__ = ["RealWorldDegradation", "KERNEL_TYPES", "degradation_label"]
 
 _STAGE_KEYS = ("kernel_list", "kernel_prob", "sinc_prob", "blur_sigma", "betag_range",
                "betap_range", "resize_prob", "resize_range", "gaussian_noise_prob",
@@ -47,7 +47,7 @@ _RANGES = {"blur_sigma": (0, math.inf), "betag_range": (0, math.inf),
            "jpeg_range": (1, 100)}
 
 
-def describe(degradation):
+def degradation_label(degradation):
     """The ranges of a ``datasets.train.degradation`` section in a few words, for a person
     choosing a model (export metadata, the page): each range spans both stages, e.g.
     'JPEG q30-95, noise sigma 1-30 or Poisson x0.05-3, blur sigma 0.2-3, resize x0.15-1.5,

@@ -13,7 +13,7 @@ from typing import Optional
 import numpy as np
 import yaml
 
-from ..data.realworld import describe
+from ..data.realworld import degradation_label
 from ..errors import InputError, UserError, shown
 
 EXPORT_FORMAT = "paddle-srgan-export"
@@ -105,11 +105,11 @@ META_RULES = {
 def trained_for(cfg):
     """What LR images the generator of the resolved config `cfg` was trained on, in words:
     'bicubic (clean)' (hr_only: MATLAB bicubic), 'paired LR files (<lr_dir>)', or
-    'realworld: JPEG q30-95, noise ...' (realworld.describe of its degradation section).
+    'realworld: JPEG q30-95, noise ...' (realworld.degradation_label of its degradation section).
     Recorded in an export's metadata and shown by tools/infer.py and the page."""
     train = cfg["datasets"]["train"]
     if train["type"] == "realworld":
-        return "realworld: " + describe(train["degradation"])
+        return "realworld: " + degradation_label(train["degradation"])
     if train["type"] == "paired":
         return f"paired LR files ({train['lr_dir']})"
     return CLEAN

@@ -6,9 +6,9 @@ gray, RGB, RGBA, 8/16-bit in, the same layout out). Images are read and written 
 import cv2
 import numpy as np
 
-from ..compat import peak_memory_rise
 from ..data.colour import rgb_to_gray, to_chw_float, to_image
 from ..errors import InputError
+from ..memory import peak_memory_rise
 
 
 def check_tiling(tile, tile_pad, names=("tile", "tile_pad")):

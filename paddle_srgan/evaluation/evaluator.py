@@ -26,7 +26,7 @@ import numpy as np
 from .. import metrics, models
 from ..compat import import_paddle
 from ..data.colour import on_8bit_scale, rgb_to_gray, to_image
-from ..data.degrade_spec import describe
+from ..data.degrade_spec import spec_protocol
 from ..data.imresize import imresize
 from ..data.transforms import downscale
 from ..errors import InputError
@@ -230,7 +230,7 @@ def evaluation_meta(scale, channel, lr_from, datasets, weights=None, use_ema=Fal
     meta = {**metrics.protocol(scale, y_channel=channel is None,
                                lr_from="matlab-bicubic" if lr_from == "matlab"
                                else "LR_bicubic folder"),
-            "degrade": describe(degrade),
+            "degrade": spec_protocol(degrade),
             "scale": scale, "channel": channel, "weights": weights,
             "weights_md5": {m: file_md5(w) for m, w in weights.items()}, "use_ema": use_ema,
             "datasets": list(datasets)}

@@ -8,6 +8,7 @@ import math
 
 from ..config import ConfigError, closest_hint
 from ..errors import shown
+from ..levels import level_key  # re-exported: models.level_key names per-level values
 from .discriminator import Discriminator
 from .lapsrn import LapSRN
 from .legacy import FORMER_SPELLINGS, is_former, resolve
@@ -139,12 +140,6 @@ def level_scales(generator, scale):
     """The scale of each output level of `generator`, coarsest first: LapSRN's (2, 4, ...),
     (scale,) for single-level networks."""
     return tuple(getattr(generator, "level_scales", None) or (scale,))
-
-
-def level_key(name, scale):
-    """The key of a per-level value of a multi-level generator (LapSRN): 'psnr_x2' for the
-    x2 level's PSNR, 'hr_x2' for its training target, 'pixel_x2' for its loss term."""
-    return f"{name}_x{scale}"
 
 
 def final_level(out):

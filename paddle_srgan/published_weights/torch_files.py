@@ -30,7 +30,8 @@ import zipfile
 
 import numpy as np
 
-from ..safe_load import RestrictedUnpickler, one_line
+from ..safe_load import one_line
+from ..unpickler import RestrictedUnpickler
 from .safetensors_files import read_safetensors
 from .stored_arrays import BFLOAT16, TorchWeightsError, check_inflation, stored_dtype, to_array
 
