@@ -23,7 +23,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import skimage.data  # noqa: E402
 
-from paddle_srgan import metrics  # noqa: E402
+from paddle_srgan.metrics import scores as metrics  # noqa: E402
 
 cv2.setNumThreads(1)
 

@@ -2,7 +2,7 @@
 
 Each subsystem declares its sections beside its code, in config_rules' language (DEFAULTS,
 ALLOWED, COMBINATIONS, CHECKS, LISTS): data/settings.py (`datasets`), loss_settings.py (`vgg`,
-`losses`), engine/settings.py (`train`); this module holds the run-level keys and the network
+`losses`), train_settings.py (`train`); this module holds the run-level keys and the network
 sections, composes the rest into DEFAULTS / ALLOWED / COMBINATIONS, and loads, merges and
 checks. Run folders: run_config_path, weights_config; a resolved config: dump_config,
 config_differences.
@@ -24,10 +24,9 @@ import os
 
 import yaml
 
-from . import config_rules, loss_settings
+from . import config_rules, loss_settings, train_settings
 from .config_rules import ConfigError, closest_hint, coerce, get, integer, one_of
 from .data import settings as data_settings
-from .engine import settings as train_settings
 from .errors import shown
 
 ENV_OVERRIDES = {"PADDLE_SRGAN_OUTPUT_DIR": "output_dir", "PADDLE_SRGAN_DATA_ROOT": "data_root"}

@@ -1,6 +1,6 @@
 """The language a config section states its checks in, and the checking itself.
 
-A settings module (data/settings.py, engine/settings.py, loss_settings.py; the run-level keys
+A settings module (data/settings.py, train_settings.py, loss_settings.py; the run-level keys
 in config.py) declares, beside its code:
 
 * `DEFAULTS`: its top-level sections, every key with its default; the type of a default is

@@ -2,7 +2,7 @@
 language), composed by config.py, and the names losses.py accepts. Apart from losses.py
 because that one imports paddle, and `--print-config` must not.
 
-(The loss *weights* belong to each training phase: engine/settings.py.)
+(The loss *weights* belong to each training phase: train_settings.py.)
 """
 from .config_rules import number, one_of
 

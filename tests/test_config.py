@@ -5,9 +5,9 @@ import pytest
 import yaml
 
 from paddle_srgan import config, loss_settings
+from paddle_srgan import train_settings as engine_settings
 from paddle_srgan.config import DEFAULTS, ConfigError, dump_config, load_config
 from paddle_srgan.data import settings as data_settings
-from paddle_srgan.engine import settings as engine_settings
 
 from conftest import ROOT, run_tool
 
@@ -127,8 +127,8 @@ def test_yaml11_float_strings_and_bad_loss_weights(tmp_path):
     ("train.log_interval=0", "'train.log_interval' must be an integer >= 1, got 0"),
     ("train.val_interval=0", "'train.val_interval' must be an integer >= 1, got 0"),
     ("train.save_interval=0", "'train.save_interval' must be an integer >= 1, got 0"),
-    ("train.best_metric=lpips",
-     "'train.best_metric' must be one of 'psnr', 'ssim', 'niqe', got 'lpips'"),
+    ("train.best_metric=grid",
+     "'train.best_metric' must be one of 'psnr', 'ssim', 'msssim', 'niqe', 'lpips', got 'grid'"),
     ("train.amp=O2", "'train.amp' must be one of None, 'O1', got 'O2'"),
     ("train.val_every_epochs=0", "'train.val_every_epochs' must be an integer >= 1 (or null)"),
     ("train.ema_decay=1.5", "'train.ema_decay' must be a number > 0 and < 1 (or null), got 1.5"),
@@ -185,7 +185,7 @@ def test_a_yaml_alias_bomb_is_shown_in_a_short_line(tmp_path):
     assert len(str(error.value)) < 1000 and "..." in str(error.value)
 
 
-# ---- the sections each subsystem owns (data/settings.py, engine/settings.py,
+# ---- the sections each subsystem owns (data/settings.py, train_settings.py,
 # loss_settings.py), composed by config.py ----
 
 def test_importing_the_config_and_its_sections_loads_no_numerics():

@@ -646,7 +646,7 @@ def test_converted_config_evaluates_on_set5(tmp_path):
 
 def bilinear_x4_set5_psnr():
     from paddle_srgan.data.benchmarks import BenchmarkSet
-    from paddle_srgan.metrics import psnr
+    from paddle_srgan.metrics.scores import psnr
     scores = []
     for item in BenchmarkSet(scale=4, data_root=str(BENCH), hr_dir="Set5/HR"):
         lr = item["lr_image"].astype(np.float32) / 255

@@ -8,10 +8,10 @@ import numpy as np
 import paddle
 import pytest
 
-from paddle_srgan import metrics
 from paddle_srgan.data.benchmarks import canonical_name, find_benchmark
 from paddle_srgan.data.colour import to_image
 from paddle_srgan.evaluation.evaluator import score
+from paddle_srgan.metrics import scores as metrics
 
 from conftest import ROOT, SET5, not_blank, read_rgb, run_tool, y_by_hand
 

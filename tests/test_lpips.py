@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from skimage import data
 
-from paddle_srgan import metrics
+from paddle_srgan.metrics import scores as metrics
 from paddle_srgan.models import lpips as lpips_net
 from paddle_srgan.published_weights import torch_files
 

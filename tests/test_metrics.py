@@ -10,7 +10,7 @@ import pytest
 from paddle_srgan.data.colour import rgb_to_y
 from paddle_srgan.data.imresize import imresize
 from paddle_srgan.data.transforms import mod_crop
-from paddle_srgan.metrics import GRAY_PROTOCOL, protocol, psnr, remove_border, ssim
+from paddle_srgan.metrics.scores import GRAY_PROTOCOL, protocol, psnr, remove_border, ssim
 
 from conftest import SET5, read_rgb
 

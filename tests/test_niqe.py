@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import skimage.data
 
-from paddle_srgan import metrics
+from paddle_srgan.metrics import scores as metrics
 from paddle_srgan.metrics.naturalness import BLOCK, aggd_fit, pristine_model
 
 from conftest import FIXTURES, SET5, read_rgb

@@ -358,7 +358,8 @@ def malformed(kind, run_dir):
         "best nan": (("best", {**state["best"], "value": float("nan")}),
                      "best.value is nan, expected None or a finite number"),
         "best metric": (("best", {**state["best"], "metric": "lolz"}),
-                        "best.metric is 'lolz', expected one of 'psnr', 'ssim', 'niqe'"),
+                        "best.metric is 'lolz', expected one of 'psnr', 'ssim', 'msssim', "
+                        "'niqe', 'lpips'"),
         "best iteration": (("best", {**state["best"], "iteration": 5}),
                            "best.iteration is 5, expected None or an int from 0 to the "
                            "checkpoint's iteration 4"),

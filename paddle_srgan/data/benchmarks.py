@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from ..metrics import min_scored_side
+from ..metrics.scores import min_scored_side
 from .colour import to_chw_float
 from .degrade_spec import canonical, degraded_lr, parse_spec
 from .folders import check_lr_size, list_config_images, match_lr_files, resolve_dir

@@ -23,14 +23,14 @@ import functools
 
 import numpy as np
 
-from .. import metrics, models
+from .. import models
 from ..compat import import_paddle
 from ..data.colour import on_8bit_scale, rgb_to_gray, to_image
 from ..data.degrade_spec import spec_protocol
 from ..data.imresize import imresize
 from ..data.transforms import downscale
 from ..errors import InputError
-from ..metrics import table
+from ..metrics import scores, table
 from ..models import output_levels
 from ..storage import file_md5
 
@@ -82,7 +82,7 @@ def no_reference_scores(image, scale, gray=False, switches=None):
 
     `gray`: the source file was gray (score the gray scale, as `score` does). An image a
     metric cannot score gets no value of it (NIQE: fewer than two 96x96 blocks after the
-    crop), and a flat one neither "niqe" nor "grid" (metrics.UndefinedScore): means skip it.
+    crop), and a flat one neither "niqe" nor "grid" (scores.UndefinedScore): means skip it.
     """
     switches = table.eval_switches() if switches is None else switches
     img8 = on_8bit_scale(image)
@@ -92,7 +92,7 @@ def no_reference_scores(image, scale, gray=False, switches=None):
         if m.fit(image.shape, scale):
             try:
                 out[m.name] = m(img8, crop_border=scale, gray=gray, period=scale)
-            except metrics.UndefinedScore:
+            except scores.UndefinedScore:
                 pass
     return out
 
@@ -227,7 +227,7 @@ def evaluation_meta(scale, channel, lr_from, datasets, weights=None, use_ema=Fal
     """
     switches = table.eval_switches() if switches is None else switches
     weights = dict(weights or {})
-    meta = {**metrics.protocol(scale, y_channel=channel is None,
+    meta = {**scores.protocol(scale, y_channel=channel is None,
                                lr_from="matlab-bicubic" if lr_from == "matlab"
                                else "LR_bicubic folder"),
             "degrade": spec_protocol(degrade),
@@ -236,7 +236,7 @@ def evaluation_meta(scale, channel, lr_from, datasets, weights=None, use_ema=Fal
             "datasets": list(datasets)}
     for m in table.METRICS:
         if m.name in meta or (m.protocol is None and m.describe is None):
-            continue  # metrics.protocol's, or a metric without tags
+            continue  # scores.protocol's, or a metric without tags
         if m.switch is None or switches.get(m.name):
             meta.update(m.tags(scale, switches.get(m.name)))
         elif m.loader is None:

@@ -17,7 +17,7 @@ the HR images' own score. NIQE alone can be lowered by adding such a grid; this 
 """
 import numpy as np
 
-from . import UndefinedScore
+from .scores import UndefinedScore
 
 _NEIGHBOURHOOD = 3  # half side of the window the median is taken over (7x7)
 

@@ -8,7 +8,7 @@ msssim.m's ``imfilter(img, ones(2)/4, 'symmetric')`` followed by ``img(1:2:end, 
 import numpy as np
 
 # the SSIM helpers of the package: MS-SSIM is SSIM's terms at several scales
-from . import _SSIM_C1, _SSIM_C2, _SSIM_SIZE, _filter_valid, _prepare
+from .scores import _SSIM_C1, _SSIM_C2, _SSIM_SIZE, _filter_valid, _prepare
 
 WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)  # the paper's exponents, finest first
 

@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 
 from ..data.imresize import imresize
-from . import UndefinedScore
+from .scores import UndefinedScore
 
 BLOCK = 96  # block side of the MATLAB release's pristine model
 _PARAMS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "niqe_pris_params.npz")

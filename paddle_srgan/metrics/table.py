@@ -103,9 +103,9 @@ _NIQE = ("matlab-release-96x96-blocks, luma as for psnr, rounded; images with fe
 
 # the order of columns in results files, tables and the verdict
 METRICS = (
-    Metric("psnr", "PSNR Y", "PSNR", 2, False, True, "metrics:psnr", ("y_channel",),
+    Metric("psnr", "PSNR Y", "PSNR", 2, False, True, "metrics.scores:psnr", ("y_channel",),
            protocol="10*log10(255^2/mse)", selectable=True, brief=True),
-    Metric("ssim", "SSIM Y", "SSIM", 4, False, True, "metrics:ssim", ("y_channel",),
+    Metric("ssim", "SSIM Y", "SSIM", 4, False, True, "metrics.scores:ssim", ("y_channel",),
            protocol="matlab-gaussian-11-1.5", selectable=True, brief=True),
     Metric("msssim", "MS-SSIM Y", "MS-SSIM", 4, False, True, "metrics.multiscale:msssim",
            ("y_channel",), protocol="wang2003-5-scales-ssim-window-2x2-mean; images under "
@@ -113,22 +113,24 @@ METRICS = (
            needs="is at least 161x161 pixels after the border crop, which MS-SSIM needs",
            switch="val_msssim", default=False, help="skip MS-SSIM", selectable=True,
            brief=True),
-    Metric("psnr_rgb", "PSNR RGB", "PSNR RGB", 2, False, True, "metrics:psnr", ("y_channel",),
-           channels="rgb", brief=True),
-    Metric("ssim_rgb", "SSIM RGB", "SSIM RGB", 4, False, True, "metrics:ssim", ("y_channel",),
-           channels="rgb"),
-    Metric("niqe", "NIQE", "NIQE", 2, True, False, "metrics:niqe", ("gray",), protocol=_NIQE,
-           fits="metrics:niqe_fits", needs="holds two 96x96 blocks with texture after the "
-           "border crop, which NIQE needs", switch="val_niqe",
+    Metric("psnr_rgb", "PSNR RGB", "PSNR RGB", 2, False, True, "metrics.scores:psnr",
+           ("y_channel",), channels="rgb", brief=True),
+    Metric("ssim_rgb", "SSIM RGB", "SSIM RGB", 4, False, True, "metrics.scores:ssim",
+           ("y_channel",), channels="rgb"),
+    Metric("niqe", "NIQE", "NIQE", 2, True, False, "metrics.scores:niqe", ("gray",),
+           protocol=_NIQE, fits="metrics.scores:niqe_fits",
+           needs="holds two 96x96 blocks with texture after the border crop, which NIQE needs",
+           switch="val_niqe",
            help="skip NIQE (about 30 ms per 512x512 image; the grid score stays)",
            selectable=True, brief=True),
-    Metric("grid", "grid dB", "grid dB", 1, True, False, "metrics:periodic_artifacts",
+    Metric("grid", "grid dB", "grid dB", 1, True, False, "metrics.scores:periodic_artifacts",
            ("gray", "period"), protocol="periodic_artifacts, period = scale, dB (crop_border "
            "{crop_border}); flat images have none", brief=True),
-    Metric("lpips", "LPIPS", "LPIPS", 4, True, True, "metrics:lpips", ("net",), channels="rgb",
-           describe="metrics:lpips_protocol", switch="val_lpips", default=None,
-           loader="models.lpips:load_lpips", help="also score LPIPS v0.1 (lower is better) with "
-           "the .pdparams made once by tools/convert_lpips_weights.py (RGB evaluation only)",
+    Metric("lpips", "LPIPS", "LPIPS", 4, True, True, "metrics.scores:lpips", ("net",),
+           channels="rgb", describe="metrics.scores:lpips_protocol", switch="val_lpips",
+           default=None, loader="models.lpips:load_lpips",
+           help="also score LPIPS v0.1 (lower is better) with the .pdparams made once by "
+           "tools/convert_lpips_weights.py (RGB evaluation only)",
            selectable=True, brief=True),
 )
 BY_NAME = {m.name: m for m in METRICS}
@@ -177,4 +179,4 @@ def eval_switches():
 def train_switches(train_cfg):
     """{name: value} of the validation switches in a resolved config's train section (a
     weights metric's value is its weights path, None when off)."""
-    return {m.name: train_cfg.get(m.switch, m.default) for m in switched()}
+    return {m.name: train_cfg[m.switch] for m in switched()}

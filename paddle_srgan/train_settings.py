@@ -2,8 +2,9 @@
 checkpoint keys; their defaults and checks (config_rules' language), composed by config.py.
 Light on purpose (no paddle): `--print-config` imports it.
 """
-from ..config_rules import ConfigError, ListSection, coerce, integer, number, one_of
-from ..errors import shown
+from .config_rules import ConfigError, ListSection, coerce, integer, number, one_of
+from .errors import shown
+from .metrics.table import metric_names, switch_defaults, switched
 
 # Loss weights of a phase when the config does not give them: the paper's recipe
 # (SRResNet: pixel MSE only; SRGAN: VGG54 content + 1e-3 adversarial). The name only picks
@@ -43,12 +44,14 @@ DEFAULTS = {
         "val_every_epochs": None,  # validate every N epochs instead (overrides val_interval)
         "save_interval": 2000,   # iterations between checkpoints (and at each phase end)
         "keep_last": 3,          # checkpoints kept besides best.pdparams
-        "best_metric": "psnr",   # psnr | ssim (higher wins) | niqe (lower wins): best.pdparams
+        "best_metric": "psnr",   # a selectable metric of metrics/table.py (its direction there)
         # a validation counts for best.pdparams only if its PSNR beats bicubic's by this many
         # dB (None: no floor); with best_metric niqe it keeps a noisy, grid-covered or
         # PSNR-wrecked generator from winning on NIQE alone
         "best_min_psnr_gain": None,
-        "val_niqe": True,        # NIQE at each validation (numpy, ~30 ms per 512x512 image)
+        # the validation switches of metrics/table.py: val_msssim false, val_niqe true (numpy,
+        # ~30 ms per 512x512 image), val_lpips null (a weights file turns LPIPS on)
+        **switch_defaults(),
         "num_samples": 3,        # validation images shown as LR | SR | HR crops in VisualDL
         "sample_crop": 128,      # side (HR pixels) of those crops
         "nan_guard": True,       # skip steps whose loss is NaN/inf (one host sync per step)
@@ -94,8 +97,10 @@ ALLOWED = {
     "train.val_every_epochs": integer(1, optional=True),
     "train.save_interval": integer(1),
     "train.keep_last": integer(1),
-    # the metric names: to be read from the metric table (issue 26, item 1)
-    "train.best_metric": one_of("psnr", "ssim", "niqe"),
+    "train.best_metric": one_of(*metric_names(selectable=True)),
+    **{f"train.{m.switch}": ("a weights file path or null",
+                             lambda v: v is None or isinstance(v, str))
+       for m in switched() if m.loader is not None},
     "train.best_min_psnr_gain": number(-100, optional=True),
     "train.num_samples": integer(0),
     "train.sample_crop": integer(1),
@@ -116,9 +121,10 @@ def check_weight_averaging(cfg, origin):
 CHECKS = [check_weight_averaging]
 
 COMBINATIONS = [
-    # the NIQE switch: to be read from the metric table (issue 26, item 1)
-    (("train.best_metric", "train.val_niqe"),
-     lambda metric, niqe: metric != "niqe" or bool(niqe),
-     "'train.best_metric' is 'niqe' but 'train.val_niqe' is false: validation would have no "
-     "NIQE to choose by"),
+    # a switched metric chosen by train.best_metric must be switched on
+    *[(("train.best_metric", f"train.{m.switch}"),
+       lambda chosen, on, name=m.name: chosen != name or bool(on),
+       f"'train.best_metric' is '{m.name}' but 'train.{m.switch}' is "
+       f"{'false' if m.loader is None else 'not set'}: validation would have no {m.short} "
+       f"to choose by") for m in switched()],
 ]
