@@ -875,8 +875,8 @@ def test_export_metadata_is_checked_when_read(tiny, tmp_path):
     meta_file = f"{prefix}.yml"
     original = yaml.safe_load(open(meta_file))
     write_inputs(tmp_path / "in")
-    for key, value, rule in (("scale", 0, "an integer from 2 to 16"),
-                             ("scale", 2.5, "an integer from 2 to 16"),
+    for key, value, rule in (("scale", 0, "an integer from 1 to 16"),
+                             ("scale", 2.5, "an integer from 1 to 16"),
                              ("in_channels", 2, "1 or 3"),
                              ("output_range", [1, -1], "[lo, hi] with finite lo < hi"),
                              ("receptive_field_radius", -4,

@@ -1,5 +1,6 @@
 """Resampling steps of the ESRGAN / Real-ESRGAN generators written with ops that export:
-nearest upsampling by an integer factor, and padding to a multiple with the crop that undoes it.
+nearest upsampling by an integer factor, pixel-unshuffle, and padding to a multiple with the
+crop that undoes it.
 
 Why not F.interpolate(mode='nearest'): Paddle 3.3 traces it with its scale as a float64 array
 attribute that paddle2onnx 2.1 cannot convert ("the 0th elementwise MUST be
@@ -22,6 +23,20 @@ def nearest_upsample(x, factor):
     """
     copies = paddle.tile(x.unsqueeze(2), [1, 1, factor * factor, 1, 1])  # [N, C, f*f, h, w]
     return nn.functional.pixel_shuffle(paddle.flatten(copies, start_axis=1, stop_axis=2), factor)
+
+
+def pixel_unshuffle(x, factor):
+    """= F.pixel_unshuffle(x, factor) (and PyTorch's): channel c*f*f + a*f + b of the output
+    holds the pixels at offset (a, b) of each f x f cell of channel c.
+
+    Why not F.pixel_unshuffle: its shape check runs when the program is traced, where h and w
+    are -1 (any size), and refuses them ("Downscale factor[4] should divide both height[-1]
+    and width[-1]"), so an RRDBNet x2 / x1 could not be exported.
+    Input: x [N, C, h, w], h and w multiples of `factor`. Output: [N, C*f*f, h/f, w/f].
+    """
+    shape = paddle.shape(x)
+    cells = x.reshape([0, 0, -1, factor, shape[3] // factor, factor])  # [N, C, h/f, a, w/f, b]
+    return paddle.flatten(cells.transpose([0, 1, 3, 5, 2, 4]), start_axis=1, stop_axis=3)
 
 
 def pad_to_multiple(x, multiple):

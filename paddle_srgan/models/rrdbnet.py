@@ -19,7 +19,7 @@ loads without renaming.
 import math
 
 from ..compat import import_paddle
-from .resample import crop_to, nearest_upsample, pad_to_multiple
+from .resample import crop_to, nearest_upsample, pad_to_multiple, pixel_unshuffle
 from .srresnet import check_input
 
 paddle = import_paddle()
@@ -119,8 +119,7 @@ class RRDBNet(nn.Layer):
         check_input(lr, self.in_channels, "RRDBNet")
         x = lr
         if self.unshuffle > 1:
-            x = nn.functional.pixel_unshuffle(pad_to_multiple(lr, self.unshuffle),
-                                              self.unshuffle)
+            x = pixel_unshuffle(pad_to_multiple(lr, self.unshuffle), self.unshuffle)
         feat = self.conv_first(x)
         feat = feat + self.conv_body(self.body(feat))
         feat = self.lrelu(self.conv_up1(nearest_upsample(feat, 2)))
