@@ -91,7 +91,10 @@ class RRDBNet(nn.Layer):
     Input:  lr [N, in_channels, h, w] float32 in [0, 1], any h, w >= 1: for x2 / x1 it is
         padded at the bottom and right to a multiple of 2 / 4 (replicating the border, see
         resample.pad_to_multiple) and the output cropped to h*scale x w*scale, so export,
-        tiles, the predictor and ONNX take any size as they do for x4.
+        the predictor and ONNX take any size as they do for x4. The unshuffle makes x2 / x1
+        shift-equivariant only by multiples of 2 / 4 LR pixels: a tile whose window starts
+        elsewhere sees its pixels grouped differently from the whole image and differs from
+        the untiled output (deploy/tiling.py does not align windows yet).
     Output: sr [N, out_channels, h*scale, w*scale] float32, meant to be in [0, 1].
     """
 
