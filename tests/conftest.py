@@ -167,7 +167,7 @@ def tiny_config(tmp_path, train_images, **extra):
 
 # Tiny widths for the generators of the model table, by constructor keyword: a generator
 # takes those it has (test_export checks that each then stays tiny).
-TINY_SIZES = {"num_feat": 8, "num_block": 1, "depth": 1}
+TINY_SIZES = {"num_feat": 8, "num_block": 1, "depth": 1, "num_grow_ch": 4, "num_conv": 2}
 TINY_MAX_PARAMETERS = 50_000
 
 

@@ -104,6 +104,14 @@ def tiny_case(name, upsampler):
     return tiny_table_generator(name, **({} if upsampler is None else {"upsampler": upsampler}))
 
 
+# The impulse of impulse_reach: huge, because in RRDBNet (0.1-scaled dense convs inside two
+# levels of 0.2-scaled residuals) the change at the farthest HR pixel is ~1e-27 of the impulse,
+# below float64's resolution of the features it is added to for any moderate impulse (tiny
+# RRDBNet, radius 19: an impulse of 0.1 reached 14 LR pixels, 1e6 reached 18). Every table
+# generator is piecewise linear or saturates only near the impulse, so the size is harmless.
+IMPULSE = 1e12
+
+
 def impulse_reach(generator, size):
     """LR pixels from a perturbed LR pixel to the farthest HR output pixel that changes, in
     float64 on a size x size random LR image (a float64 copy: float32 rounds the far-field
@@ -113,7 +121,7 @@ def impulse_reach(generator, size):
     scale, centre = generator.scale, size // 2
     x = np.random.default_rng(0).random((1, generator.in_channels, size, size))
     base = final_level(generator(paddle.to_tensor(x))).numpy()
-    x[0, :, centre, centre] += 0.1
+    x[0, :, centre, centre] += IMPULSE
     out = final_level(generator(paddle.to_tensor(x))).numpy()
     rows, cols = np.nonzero(np.abs(out - base).max(axis=(0, 1)) > 0)
     return max(np.abs(rows // scale - centre).max(), np.abs(cols // scale - centre).max())
@@ -166,8 +174,8 @@ def test_tiled_equals_untiled_for_every_generator_type_and_upsampler(name, upsam
     values, by up to 43 levels)."""
     generator = tiny_case(name, upsampler)
     runner = predictor.LayerRunner(generator, ModelInfo.of(generator))
-    image = astronaut_crop(60, 150, 40, 46)
-    assert 8 + 2 * runner.info.receptive_field_radius < 40  # windows smaller than the image
+    image = astronaut_crop(60, 150, 50, 56)  # tiny RRDBNet's radius is 19
+    assert 8 + 2 * runner.info.receptive_field_radius < 50  # windows smaller than the image
     whole = tiling.super_resolve_image(runner, image)
     tiled = tiling.super_resolve_image(runner, image, tile=8)
     assert_seamless(tiled, whole)
@@ -868,8 +876,8 @@ def test_export_metadata_is_checked_when_read(tiny, tmp_path):
     meta_file = f"{prefix}.yml"
     original = yaml.safe_load(open(meta_file))
     write_inputs(tmp_path / "in")
-    for key, value, rule in (("scale", 0, "an integer from 2 to 16"),
-                             ("scale", 2.5, "an integer from 2 to 16"),
+    for key, value, rule in (("scale", 0, "an integer from 1 to 16"),
+                             ("scale", 2.5, "an integer from 1 to 16"),
                              ("in_channels", 2, "1 or 3"),
                              ("output_range", [1, -1], "[lo, hi] with finite lo < hi"),
                              ("receptive_field_radius", -4,

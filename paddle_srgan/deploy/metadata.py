@@ -88,10 +88,11 @@ def _value_range(value):
 
 
 # What an export's metadata may state (models.GENERATOR_CONTRACT, with bounds: no generator
-# of the table scales by more than 8 or sees more than a few hundred LR pixels around one)
+# of the table scales by more than 8 or sees more than a few hundred LR pixels around one;
+# scale 1 is RRDBNet x1, restoration at the same size)
 MAX_SCALE, MAX_RADIUS = 16, 10_000
 META_RULES = {
-    "scale": (f"an integer from 2 to {MAX_SCALE}", lambda v: _integer(v, 2, MAX_SCALE)),
+    "scale": (f"an integer from 1 to {MAX_SCALE}", lambda v: _integer(v, 1, MAX_SCALE)),
     "in_channels": ("1 or 3", lambda v: _integer(v, 1, 3) and v != 2),
     "out_channels": ("1 or 3", lambda v: _integer(v, 1, 3) and v != 2),
     "output_range": ("[lo, hi] with finite lo < hi", _value_range),

@@ -12,20 +12,28 @@ from ..levels import level_key  # re-exported: models.level_key names per-level 
 from .discriminator import Discriminator
 from .lapsrn import LapSRN
 from .legacy import FORMER_SPELLINGS, is_former, resolve
+from .rrdbnet import RRDBNet
 from .srresnet import LeftthomasSRGAN, MSRResNet, OnnxSRResNet, SRResNet
+from .srvgg import SRVGGNetCompact
+from .unet_discriminator import UNetDiscriminatorSN
 from .vgg import VGGFeatures
+from .vgg_discriminator import VGGStyleDiscriminator
 
 MODELS = {"SRResNet": SRResNet, "OnnxSRResNet": OnnxSRResNet,
           "LeftthomasSRGAN": LeftthomasSRGAN, "MSRResNet": MSRResNet, "LapSRN": LapSRN,
-          "Discriminator": Discriminator}
+          "RRDBNet": RRDBNet, "SRVGGNetCompact": SRVGGNetCompact, "Discriminator": Discriminator,
+          "VGGStyleDiscriminator": VGGStyleDiscriminator,
+          "UNetDiscriminatorSN": UNetDiscriminatorSN}
+# The network_d types of the table; every other type is a generator.
+DISCRIMINATORS = {Discriminator, VGGStyleDiscriminator, UNetDiscriminatorSN}
 # The generators of the table (network_g types): what export, the predictor, ONNX, the page
 # and eval take, and what their tests iterate.
-GENERATORS = {name: cls for name, cls in MODELS.items() if cls is not Discriminator}
+GENERATORS = {name: cls for name, cls in MODELS.items() if cls not in DISCRIMINATORS}
 # The generator contract: the attributes every network_g type has, so that training, eval,
 # export, the predictor, ONNX and the page take any of them without knowing its class.
 # build_model checks it, so a new generator fails when it is built, not at export.
 GENERATOR_CONTRACT = {
-    "scale": "int >= 2, HR side / LR side",
+    "scale": "int >= 1, HR side / LR side (1: restoration at the same size)",
     "in_channels": "1 or 3, channels of the LR input [N, C, h, w] in [0, 1]",
     "out_channels": "1 or 3, channels of the output",
     "output_range": "(lo, hi) with lo < hi, the value range of the output; HR targets are "
@@ -40,7 +48,7 @@ def check_generator(generator):
     name = type(generator).__name__
     value = {a: getattr(generator, a, None) for a in GENERATOR_CONTRACT}
     fits = {
-        "scale": isinstance(value["scale"], int) and value["scale"] >= 2,
+        "scale": isinstance(value["scale"], int) and value["scale"] >= 1,
         "in_channels": value["in_channels"] in (1, 3),
         "out_channels": value["out_channels"] in (1, 3),
         "output_range": (isinstance(value["output_range"], tuple)
@@ -187,8 +195,9 @@ def count_parameters(layer):
     return sum(int(p.numel()) for p in layer.parameters() if id(p) not in stats)
 
 
-__all__ = ["SRResNet", "OnnxSRResNet", "LeftthomasSRGAN", "MSRResNet", "LapSRN",
-           "Discriminator", "VGGFeatures", "MODELS", "GENERATORS", "GENERATOR_CONTRACT",
+__all__ = ["SRResNet", "OnnxSRResNet", "LeftthomasSRGAN", "MSRResNet", "LapSRN", "RRDBNet",
+           "SRVGGNetCompact", "Discriminator", "VGGStyleDiscriminator", "UNetDiscriminatorSN",
+           "VGGFeatures", "MODELS", "DISCRIMINATORS", "GENERATORS", "GENERATOR_CONTRACT",
            "check_generator", "build_model", "build_generator", "build_discriminator",
            "build_vgg", "bn_statistics", "count_parameters", "output_levels", "final_level",
            "level_scales", "level_key"]

@@ -1,10 +1,11 @@
 """The building blocks the networks share: input and option checks, activations, residual
 blocks, upsampling steps (pixel shuffle and resize-convolution), the bilinear skip, pixel
-unshuffle, the cheap narrow convolution and BasicSR's initialisation.
+unshuffle, nearest upsampling and padding to a multiple (the ESRGAN networks' resampling,
+written with ops that export), the cheap narrow convolution and BasicSR's initialisation.
 
 A block owns no state-dict prefix: the network that holds it names it (`body.3`, `upsample.0`),
 so the keys of a published layout stay the network's business. Blocks built only from fixed
-tensors (BilinearUpsample, PixelUnshuffle, the resize taps) keep them as non-persistable
+tensors (BilinearUpsample, the resize taps) keep them as non-persistable
 buffers: no state-dict keys, and they export as plain convolutions (see BilinearUpsample).
 """
 import math
@@ -129,30 +130,6 @@ class BilinearUpsample(nn.Layer):
                                               padding=3 * self.scale // 2, groups=self.channels)
 
 
-class PixelUnshuffle(nn.Layer):
-    """Space to depth, the inverse of nn.PixelShuffle(factor): [N, C, H, W] ->
-    [N, C*f*f, H/f, W/f], output channel c*f*f + i*f + j holding x[c, i::f, j::f] (PyTorch's
-    and Paddle's F.pixel_unshuffle order; exact, tested). H and W must be multiples of f.
-
-    Real-ESRGAN's RRDBNet runs its x2 (and x1) models on the unshuffled LR, so one trunk
-    serves every scale. Written as a strided depthwise convolution with a fixed one-hot
-    kernel (a non-persistable buffer: no state-dict keys) for the reason BilinearUpsample
-    gives: a plain convolution is what every runner of an export takes.
-    """
-
-    def __init__(self, channels, factor):
-        super().__init__()
-        kernel = np.zeros((channels * factor * factor, 1, factor, factor), np.float32)
-        for k in range(factor * factor):
-            kernel[k::factor * factor, 0, k // factor, k % factor] = 1
-        self.factor = factor
-        self.channels = channels
-        self.register_buffer("kernel", paddle.to_tensor(kernel), persistable=False)
-
-    def forward(self, x):
-        return nn.functional.conv2d(x, self.kernel, stride=self.factor, groups=self.channels)
-
-
 class ResidualBlock(nn.Layer):
     """SRGAN's residual block: conv-BN-act-conv-BN plus identity; [N,F,h,w] -> [N,F,h,w].
 
@@ -261,3 +238,65 @@ def upsample_steps(num_feat, scale, kernel_size=3, act="prelu", negative_slope=0
     """log2(scale) UpsampleBlocks in a row: [N,F,h,w] -> [N,F,h*scale,w*scale]."""
     return nn.Sequential(*[UpsampleBlock(num_feat, kernel_size, act, negative_slope, upsampler)
                            for _ in range(int(math.log2(scale)))])
+
+
+# Resampling steps of the ESRGAN / Real-ESRGAN generators written with ops that export:
+# nearest upsampling by an integer factor, pixel-unshuffle, and padding to a multiple with the
+# crop that undoes it.
+#
+# Why not F.interpolate(mode='nearest'): Paddle 3.3 traces it with its scale as a float64 array
+# attribute that paddle2onnx 2.1 cannot convert ("the 0th elementwise MUST be
+# ir::FloatAttribute"; see BilinearUpsample in srresnet.py for the bilinear case), so an
+# exported RRDBNet or SRVGGNetCompact had no ONNX file. Tile + PixelShuffle is the same
+# nearest upsampling exactly (copies, no arithmetic) and exports on Paddle 2.6 and 3.x.
+
+
+def nearest_upsample(x, factor):
+    """Nearest-neighbour upsampling, = F.interpolate(x, scale_factor=factor, mode='nearest').
+
+    Input: x [N, C, h, w]. Output: [N, C, h*factor, w*factor], pixel (i, j) = x[i // factor,
+    j // factor]. PixelShuffle puts channel c*f*f + a*f + b at sub-pixel (a, b) of channel c,
+    so f*f consecutive copies of each channel are its nearest upsampling.
+    """
+    copies = paddle.tile(x.unsqueeze(2), [1, 1, factor * factor, 1, 1])  # [N, C, f*f, h, w]
+    return nn.functional.pixel_shuffle(paddle.flatten(copies, start_axis=1, stop_axis=2), factor)
+
+
+def pixel_unshuffle(x, factor):
+    """= F.pixel_unshuffle(x, factor) (and PyTorch's): channel c*f*f + a*f + b of the output
+    holds the pixels at offset (a, b) of each f x f cell of channel c.
+
+    Why not F.pixel_unshuffle: its shape check runs when the program is traced, where h and w
+    are -1 (any size), and refuses them ("Downscale factor[4] should divide both height[-1]
+    and width[-1]"), so an RRDBNet x2 / x1 could not be exported.
+    Input: x [N, C, h, w], h and w multiples of `factor`. Output: [N, C*f*f, h/f, w/f].
+    """
+    shape = paddle.shape(x)
+    cells = x.reshape([0, 0, -1, factor, shape[3] // factor, factor])  # [N, C, h/f, a, w/f, b]
+    return paddle.flatten(cells.transpose([0, 1, 3, 5, 2, 4]), start_axis=1, stop_axis=3)
+
+
+def pad_to_multiple(x, multiple):
+    """x padded at the bottom and right, by replicating its last row / column, to the next
+    multiple of `multiple` in height and width (unchanged when already one).
+
+    Replicate, not reflect (Real-ESRGAN's inference pads with reflect): reflection needs the
+    image to be longer than the padding, and a 1-pixel strip (how the receptive field is
+    measured, deploy/introspect.py) or a 1-3 pixel image would fail; replicate pads any size.
+    It pads a fixed multiple - 1 and then crops to the multiple, so the exported program needs
+    no data-dependent padding amount, only a slice with a computed end.
+    Input: x [N, C, h, w]. Output: [N, C, ceil(h / multiple) * multiple, ceil(w / ...) ...].
+    """
+    shape = paddle.shape(x)
+    padded = nn.functional.pad(x, [0, multiple - 1, 0, multiple - 1], mode="replicate")
+    ends = [(shape[2] + multiple - 1) // multiple * multiple,
+            (shape[3] + multiple - 1) // multiple * multiple]
+    return paddle.slice(padded, axes=[2, 3], starts=[0, 0], ends=ends)
+
+
+def crop_to(y, reference, scale):
+    """The top-left [h*scale, w*scale] of y, where [h, w] is the size of `reference`: the
+    output of a padded input cropped back to the unpadded input's (pad_to_multiple).
+    Input: y [N, C, >= h*scale, >= w*scale], reference [N, *, h, w]."""
+    shape = paddle.shape(reference)
+    return paddle.slice(y, axes=[2, 3], starts=[0, 0], ends=[shape[2] * scale, shape[3] * scale])
