@@ -29,7 +29,7 @@ setup(
         # paddlepaddle-gpu 2.6.2 (the only one on PyPI) is built against numpy 1.x
         "cpu": ["paddlepaddle>=2.6"],
         "gpu": ["paddlepaddle-gpu>=2.6"],
-        # selenium drives Debian's chromium + chromedriver in tests/test_app.py
+        # selenium drives Debian's chromium + chromedriver in tests/deploy/test_app.py
         "test": ["pytest", "scikit-image", "selenium", "ruff"],
         # tools/app.py (the web page); gradio brings gradio_client, which the tests drive it with
         "app": ["gradio>=6"],  # tested with 6.31

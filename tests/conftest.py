@@ -5,8 +5,10 @@ import sys
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 import yaml
+from skimage import data as skdata
 
 from paddle_srgan.compat import import_paddle
 
@@ -271,3 +273,21 @@ def straight_run(tmp_path_factory, train_images):
 def best_record(run_dir):
     import json
     return json.loads((run_dir / "checkpoints" / "best.json").read_text())
+
+
+def natural(name, h, w, y=0, x=0):
+    """uint8 [h, w, 3] crop of a skimage sample photo (real image statistics, no download)."""
+    img = getattr(skdata, name)()
+    assert img.shape[0] >= y + h and img.shape[1] >= x + w
+    return np.ascontiguousarray(img[y:y + h, x:x + w])
+
+
+def to_uint8(chw):
+    """float32 [C, H, W] in [0, 1] -> uint8 [H, W, C] (inverse of to_chw_float)."""
+    return np.round(chw.transpose(1, 2, 0) * 255).astype(np.uint8)
+
+
+def nearest_pair(lr, scale):
+    """(HR, LR) where HR = LR with every pixel repeated scale x scale times, so the two are
+    aligned exactly: HR[y*s:(y+1)*s, x*s:(x+1)*s] == LR[y, x]."""
+    return np.repeat(np.repeat(lr, scale, axis=0), scale, axis=1), lr

@@ -29,6 +29,6 @@ def test_parity_tests_pass_in_a_copy_of_the_tracked_files(tmp_path):
             (clone / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / rel, clone / rel)
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                           "tests/test_models.py", "-k", "parity"], cwd=clone,
+                           "tests/models/test_models.py", "-k", "parity"], cwd=clone,
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0 and "2 passed" in proc.stdout, proc.stdout[-3000:]

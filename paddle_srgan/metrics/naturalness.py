@@ -15,7 +15,7 @@ This follows the authors' MATLAB release (niqe_release.zip, `computequality.m`) 
 
 The pristine model (mean 1x36, covariance 36x36 and the 7x7 window) is data: the authors'
 parameters as shipped in `niqe_pris_params.npz` (see NOTICE.md beside this file). Checked
-against BasicSR 1.4.2's implementation in tests/test_niqe.py (agreement within 1e-3; BasicSR
+against BasicSR 1.4.2's implementation in tests/metrics/test_niqe.py (agreement within 1e-3; BasicSR
 reports MATLAB R2021a's 5.7296 on Set14's baboon and 5.7296 for itself).
 
 numpy + OpenCV only; about 10-40 ms per 256x256 crop on one CPU core.

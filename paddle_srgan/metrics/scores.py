@@ -16,7 +16,7 @@ luma as PSNR. MS-SSIM (metrics/multiscale.py) is SSIM at five scales. LPIPS (``l
 network from ``models.lpips.load_lpips``) needs Paddle, imported on first use so this package
 stays numpy-only for the data pipeline.
 
-Reference check (tests/test_metrics.py): MATLAB-bicubic x4 on Set5 scores 28.4290 dB /
+Reference check (tests/metrics/test_metrics.py): MATLAB-bicubic x4 on Set5 scores 28.4290 dB /
 0.81114 (published: 28.42 dB / 0.8104).
 """
 
