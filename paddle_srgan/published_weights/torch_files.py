@@ -16,7 +16,7 @@ Formats (as torch/serialization.py writes them):
   little-endian on any machine).
 * safetensors: read by safetensors_files.read_safetensors.
 
-Pickles are read with safe_load.RestrictedUnpickler (the one the Paddle loader uses), allowing
+Pickles are read with unpickler.RestrictedUnpickler (the one the Paddle loader uses), allowing
 only `TORCH_GLOBALS`: it builds nothing but dicts, lists, tuples, numbers, strings and tensors,
 and any other global (a class, a function such as os.system) is refused before it is looked
 up, so a malicious file cannot run code. Storage locations ('cuda:0', ...)
@@ -101,7 +101,7 @@ _REBUILDERS = {"_rebuild_tensor": _rebuild_tensor, "_rebuild_tensor_v2": _rebuil
 
 # The globals a torch.save pickle may name, and what each becomes: containers, the tensor and
 # parameter rebuilders (stand-ins) and the storage types (their element dtype). Any other
-# global is refused by safe_load.RestrictedUnpickler before it is imported.
+# global is refused by unpickler.RestrictedUnpickler before it is imported.
 TORCH_GLOBALS = {
     ("collections", "OrderedDict"): collections.OrderedDict,
     **{("torch._utils", name): rebuild for name, rebuild in _REBUILDERS.items()},
