@@ -86,8 +86,10 @@ def upscale_file(runner, path, target, tile, tile_pad, per_pixel):
     h, w = image.shape[:2]
     # a one-channel model runs the colours of an RGB image as a batch of three
     runs = 3 if runner.info.in_channels == 1 and image.ndim == 3 and image.shape[2] >= 3 else 1
+    # a model without a shift period is never tiled unasked, as one with an unbounded field
+    radius = runner.info.receptive_field_radius if runner.info.shift_period else None
     auto = None if tile or per_pixel is None else automatic_tile(
-        per_pixel * runs, h, w, runner.info.receptive_field_radius, available_memory())
+        per_pixel * runs, h, w, radius, available_memory())
     if auto:
         tqdm.write(f"{path}: {w}x{h} at once needs about "
                    f"{untiled_bytes(per_pixel * runs, h, w) / 1e9:.1f} GB, more than half of "

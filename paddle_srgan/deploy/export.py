@@ -176,6 +176,7 @@ def _write_export(generator, out_prefix, meta):
         "input_range": list(INPUT_RANGE),
         "output_range": list(info.output_range),
         "receptive_field_radius": info.receptive_field_radius,
+        "shift_period": info.shift_period,
         "model_file": os.path.basename(model_file),
         "params_file": os.path.basename(params_file),
         "paddle_version": paddle.__version__,

@@ -36,7 +36,11 @@ class ModelInfo:
     output values (SRResNet: (-1, 1)); receptive_field_radius: LR pixels on each side of an
     LR pixel that its HR output depends on (the exact tile padding, measured by
     introspect.receptive_field_radius), None when the output depends on the whole image
-    (global pooling: tiling is refused, see tiling.UNBOUNDED); trained_for: the LR
+    (global pooling: tiling is refused, see tiling.UNBOUNDED); shift_period: the input shift
+    (1, 2, 4 or 8 LR pixels) that shifts the output alike, so tile windows start at its
+    multiples (measured by introspect.shift_period; RRDBNet x2: 2, x1: 4; exports written
+    before it was recorded: 1, as every generator then was), None when no such shift exists
+    (tiling is refused, see tiling.SHIFT_VARIANT); trained_for: the LR
     images the model learned to restore, in words (see trained_for()): a model for clean
     bicubic LR sharpens a photo's JPEG blocks and noise, one for real-world LR removes them.
     """
@@ -46,6 +50,7 @@ class ModelInfo:
     out_channels: int
     output_range: tuple
     receptive_field_radius: Optional[int]
+    shift_period: Optional[int] = 1
     trained_for: str = NOT_RECORDED
 
     @classmethod
@@ -53,10 +58,11 @@ class ModelInfo:
         """The info of a generator that fits models.GENERATOR_CONTRACT (build_model checks);
         `trained_for`: what its training LR was (see `trained_for`)."""
         # introspect imports Paddle; only a Paddle generator gets here, never an ONNX deployment
-        from .introspect import receptive_field_radius
+        from .introspect import receptive_field_radius, shift_period
+        radius = receptive_field_radius(generator)
         return cls(int(generator.scale), int(generator.in_channels), int(generator.out_channels),
-                   tuple(float(v) for v in generator.output_range),
-                   receptive_field_radius(generator), trained_for)
+                   tuple(float(v) for v in generator.output_range), radius,
+                   shift_period(generator, radius), trained_for)
 
     @classmethod
     def from_meta(cls, meta, source):
@@ -64,7 +70,7 @@ class ModelInfo:
         each value checked against the generator contract (ExportError naming the file and
         the key): a metadata file is user input, and `scale: 0` would name outputs *_x0.png,
         a huge scale allocate without end."""
-        missing = [k for k in cls.__dataclass_fields__ if k not in meta and k != "trained_for"]
+        missing = [k for k in cls.__dataclass_fields__ if k not in meta and k not in ADDED_LATER]
         if missing:
             raise ExportError(f"{source}: missing key(s) {', '.join(missing)}; re-export with "
                               f"tools/export.py")
@@ -74,7 +80,8 @@ class ModelInfo:
                                   f"re-export with tools/export.py")
         return cls(meta["scale"], meta["in_channels"], meta["out_channels"],
                    tuple(float(v) for v in meta["output_range"]),
-                   meta["receptive_field_radius"], meta.get("trained_for", NOT_RECORDED))
+                   meta["receptive_field_radius"],
+                   **{key: meta[key] for key in ADDED_LATER if key in meta})
 
 
 def _integer(value, low, high):
@@ -99,8 +106,13 @@ META_RULES = {
     # null: unbounded (the output depends on the whole image), which refuses tiling
     "receptive_field_radius": (f"an integer from 0 to {MAX_RADIUS} or null (unbounded)",
                                lambda v: v is None or _integer(v, 0, MAX_RADIUS)),
+    # null: no input shift shifts the output alike, which refuses tiling
+    "shift_period": ("1, 2, 4 or 8, or null (none)",
+                     lambda v: v is None or type(v) is int and v in (1, 2, 4, 8)),
     "trained_for": ("text", lambda v: isinstance(v, str)),
 }
+# Keys that exports of older versions lack: ModelInfo's defaults stand in for them
+ADDED_LATER = ("shift_period", "trained_for")
 
 
 def trained_for(cfg):

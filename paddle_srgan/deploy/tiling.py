@@ -63,16 +63,25 @@ def automatic_tile(per_pixel, h, w, receptive_field_radius, available):
 UNBOUNDED = ("tiling refused: this model's output depends on the whole image (its receptive "
              "field is unbounded, e.g. a global pooling), so tiles would not add up to the "
              "untiled output; run it without {0}, or give {1} to accept seams")
+# The refusal of a tiled run padded by default of a model whose output shifts with no input
+# shift of introspect.PERIODS (shift_period None): where a tile starts would change its output
+SHIFT_VARIANT = ("tiling refused: shifting this model's input by 1, 2, 4 or 8 pixels does not "
+                 "shift its output alike (it depends on where in the image a pixel lies), so "
+                 "tiles would not add up to the untiled output; run it without {0}, or give {1} "
+                 "to accept seams")
 
 
 def tile_padding(info, tile_pad, names=("tile", "tile_pad")):
     """The context of a tiled run: `tile_pad`, or for None the model's receptive field radius
-    (info: a runner's ModelInfo). Raises InputError (UNBOUNDED, naming the arguments as the
-    caller calls them) when that radius is unbounded (None)."""
+    (info: a runner's ModelInfo). Raises InputError (naming the arguments as the caller calls
+    them) when tiles cannot add up to the untiled output: UNBOUNDED when that radius is
+    unbounded (None), SHIFT_VARIANT when the model has no shift period (None)."""
     if tile_pad is not None:
         return tile_pad
     if info.receptive_field_radius is None:
         raise InputError(UNBOUNDED.format(*names))
+    if info.shift_period is None:
+        raise InputError(SHIFT_VARIANT.format(*names))
     return info.receptive_field_radius
 
 
@@ -81,23 +90,28 @@ def tiled(tile, h, w):
     return tile is not None and (tile < h or tile < w)
 
 
-def tile_windows(size, tile, pad):
+def tile_windows(size, tile, pad, period=1):
     """Tiles along one axis: (core_start, core_end, window_start, window_end) in LR pixels.
 
     Cores partition [0, size) into runs of `tile`; each window is the core widened by `pad`,
-    then slid inside the image, so all windows have the same length min(size, tile + 2*pad).
+    its start moved down to a multiple of `period` (the model's shift_period: a window
+    starting elsewhere would see its pixels grouped unlike the whole image, as RRDBNet x2 / x1
+    do), then slid inside the image, so all windows have the same length: min(size, tile +
+    2*pad + period - 1), plus what makes size - length a multiple of `period` (the window slid
+    against the end starts at one too, and has the whole image's bottom / right cells).
     A same-shaped input lets oneDNN and GPU kernels reuse their plans; sliding keeps >= pad
     context on every side that is not the image border, where the untiled run sees the same
     zero padding.
     """
-    length = min(size, tile + 2 * pad)
+    length = tile + 2 * pad + period - 1
+    length = min(size, length + (size - length) % period)
     for start in range(0, size, tile):
         end = min(start + tile, size)
-        window = min(max(start - pad, 0), size - length)
+        window = min(max(start - pad, 0) // period * period, size - length)
         yield start, end, window, window + length
 
 
-def upscale(run_fn, lr, scale, tile=None, tile_pad=None, finish=None):
+def upscale(run_fn, lr, scale, tile=None, tile_pad=None, finish=None, period=1):
     """Super-resolve one image, whole or tile by tile.
 
     Args:
@@ -113,6 +127,7 @@ def upscale(run_fn, lr, scale, tile=None, tile_pad=None, finish=None):
             final integer image), applied to each tile's output: the whole result is then
             held only in its final form (a uint8 RGB output needs 3 bytes per pixel instead
             of the 12 of float32), so peak memory is that plus one tile's buffers.
+        period: the model's shift_period; tile windows start at its multiples.
     Returns:
         float32 [C_out, h*s, w*s] in the model's output range, or with `finish` the
         [h*s, w*s, ...] array it makes.
@@ -129,8 +144,8 @@ def upscale(run_fn, lr, scale, tile=None, tile_pad=None, finish=None):
         raise ValueError("upscale: a tiled run needs tile_pad (the model's "
                          "receptive_field_radius makes tiled output equal untiled output)")
     out = None
-    for y0, y1, wy0, wy1 in tile_windows(h, tile, tile_pad):
-        for x0, x1, wx0, wx1 in tile_windows(w, tile, tile_pad):
+    for y0, y1, wy0, wy1 in tile_windows(h, tile, tile_pad, period):
+        for x0, x1, wx0, wx1 in tile_windows(w, tile, tile_pad, period):
             sr = run_fn(np.ascontiguousarray(lr[None, :, wy0:wy1, wx0:wx1]))[0]
             core = sr[:, (y0 - wy0) * scale:(y1 - wy0) * scale,
                       (x0 - wx0) * scale:(x1 - wx0) * scale]
@@ -158,11 +173,13 @@ def super_resolve_image(runner, image, tile=None, tile_pad=None):
             RGB through a 1-channel model runs channel by channel. Alpha is upscaled with
             OpenCV bicubic and re-attached (the network never sees it).
         tile, tile_pad: see `upscale`; tile_pad None -> the model's receptive field radius.
+            Windows start at multiples of the model's shift_period (1 when it has none and
+            tile_pad is given).
     Returns:
         uint8/uint16 image [H*s, W*s(, C)] with the input's dtype and channel layout.
     Raises:
         InputError (tile_padding) for a tiled run with tile_pad None of a model whose
-        receptive field is unbounded.
+        receptive field is unbounded or that has no shift period.
     """
     info = runner.info
     image = np.asarray(image)
@@ -193,12 +210,13 @@ def super_resolve_image(runner, image, tile=None, tile_pad=None):
         if gray and sr.shape[0] == 3:
             sr = rgb_to_gray(sr.transpose(1, 2, 0))[None]  # weights sum to 1: range kept
         return to_image(sr, info.output_range, image.dtype)
-    out = upscale(run, lr, info.scale, tile, pad, finish)
+    out = upscale(run, lr, info.scale, tile, pad, finish, info.shift_period or 1)
     if alpha is not None:
         size = (out.shape[1], out.shape[0])
         out = np.dstack([out, cv2.resize(alpha, size, interpolation=cv2.INTER_CUBIC)])
     return out[:, :, 0] if squeeze else out
 
 
-__all__ = ["UNBOUNDED", "check_tiling", "tile_padding", "tiled", "measure_memory_per_pixel",
-           "untiled_bytes", "automatic_tile", "tile_windows", "upscale", "super_resolve_image"]
+__all__ = ["UNBOUNDED", "SHIFT_VARIANT", "check_tiling", "tile_padding", "tiled",
+           "measure_memory_per_pixel", "untiled_bytes", "automatic_tile", "tile_windows",
+           "upscale", "super_resolve_image"]

@@ -87,8 +87,8 @@ class RRDBNet(nn.Layer):
         blocks.pad_to_multiple) and the output cropped to h*scale x w*scale, so export,
         the predictor and ONNX take any size as they do for x4. The unshuffle makes x2 / x1
         shift-equivariant only by multiples of 2 / 4 LR pixels: a tile whose window starts
-        elsewhere sees its pixels grouped differently from the whole image and differs from
-        the untiled output (deploy/tiling.py does not align windows yet).
+        elsewhere sees its pixels grouped differently from the whole image, so
+        deploy/tiling.py starts windows at multiples of the measured shift period.
     Output: sr [N, out_channels, h*scale, w*scale] float32, meant to be in [0, 1].
     """
 

@@ -1,5 +1,6 @@
 """Export, loading across backends, tiled inference, image layouts and the two deployment CLIs."""
 import copy
+import dataclasses
 import hashlib
 import inspect
 import os
@@ -179,6 +180,84 @@ def test_tiled_equals_untiled_for_every_generator_type_and_upsampler(name, upsam
     whole = tiling.super_resolve_image(runner, image)
     tiled = tiling.super_resolve_image(runner, image, tile=8)
     assert_seamless(tiled, whole)
+
+
+@pytest.mark.parametrize("scale", [1, 2, 4])
+def test_rrdbnet_tiled_equals_untiled_at_every_scale(scale):
+    """RRDBNet x2 / x1 pixel-unshuffle their input into 2x2 / 4x4 cells: windows start at
+    multiples of the measured shift period, so 29-px tiles (a multiple of neither) give the
+    untiled image; windows started anywhere (period 1, as before) differed in 26% / 43% of
+    the 8-bit values, by up to 255 levels."""
+    generator = tiny_table_generator("RRDBNet", scale=scale)
+    runner = predictor.LayerRunner(generator, ModelInfo.of(generator))
+    image = astronaut_crop(60, 150, 200, 210)
+    assert 29 + 2 * runner.info.receptive_field_radius + 3 < 200  # x1: radius 76
+    whole = tiling.super_resolve_image(runner, image)
+    assert_seamless(tiling.super_resolve_image(runner, image, tile=29), whole)
+    unaligned = predictor.LayerRunner(generator, dataclasses.replace(runner.info, shift_period=1))
+    differ = (tiling.super_resolve_image(unaligned, image, tile=29) != whole).mean()
+    assert differ > 0.1 if scale < 4 else differ == 0
+
+
+@pytest.mark.parametrize("name, upsampler", list(table_cases()))
+def test_shift_period_is_measured(name, upsampler):
+    """1 for every table generator at x4 (the SRResNet family, RRDBNet), and for RRDBNet x2 /
+    x1 the cell side of its pixel-unshuffle: 2 / 4."""
+    generator = tiny_case(name, upsampler)
+    radius = introspect.receptive_field_radius(generator)
+    assert introspect.shift_period(generator, radius) == 1
+    if name == "RRDBNet":
+        for scale, period in ((2, 2), (1, 4)):
+            generator = tiny_table_generator(name, scale=scale)
+            radius = introspect.receptive_field_radius(generator)
+            assert introspect.shift_period(generator, radius) == period
+
+
+class PlacedSRResNet(paddle.nn.Layer):
+    """A tiny SRResNet whose output is mixed with its HR column index: no input shift shifts
+    its output alike."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = tiny_generator()
+        self.scale, self.in_channels, self.out_channels = 4, 3, 3
+        self.output_range = (-1.0, 1.0)
+
+    def forward(self, lr):
+        sr = self.body(lr)
+        return sr + 0.01 * paddle.arange(sr.shape[3], dtype=sr.dtype)
+
+
+def test_a_model_without_a_shift_period_refuses_default_tiling():
+    generator = PlacedSRResNet()
+    generator.eval()
+    info = ModelInfo.of(generator)
+    assert info.receptive_field_radius == 12 and info.shift_period is None
+    runner = predictor.LayerRunner(generator, info)
+    image = astronaut_crop(60, 150, 20, 24)
+    with pytest.raises(InputError) as refused:
+        tiling.super_resolve_image(runner, image, tile=8)
+    assert str(refused.value) == tiling.SHIFT_VARIANT.format("tile", "tile_pad")
+    assert tiling.super_resolve_image(runner, image, tile=8, tile_pad=4).shape == (80, 96, 3)
+
+
+def test_export_metadata_records_the_shift_period(tmp_path):
+    """Written beside the receptive field, read back into ModelInfo; an export written before
+    it was recorded reads as 1; a value that no period is refused like any other key."""
+    generator = tiny_table_generator("RRDBNet", scale=2)
+    meta = export.export_generator(generator, tmp_path / "rrdb_x2")
+    assert meta["shift_period"] == 2
+    assert yaml.safe_load((tmp_path / "rrdb_x2.yml").read_text())["shift_period"] == 2
+    info = ModelInfo.from_meta(predictor.read_metadata(tmp_path / "rrdb_x2"), "meta")
+    assert info == ModelInfo.of(generator) and info.shift_period == 2
+    old = {k: v for k, v in meta.items() if k != "shift_period"}
+    assert ModelInfo.from_meta(old, "meta") == dataclasses.replace(info, shift_period=1)
+    assert ModelInfo.from_meta({**meta, "shift_period": None}, "meta").shift_period is None
+    for wrong in (3, 0, 16, 2.0, True, "2"):
+        with pytest.raises(ExportError) as refused:
+            ModelInfo.from_meta({**meta, "shift_period": wrong}, "m.yml")
+        assert str(refused.value) == (f"m.yml: 'shift_period' must be 1, 2, 4 or 8, or null "
+                                      f"(none), got {wrong!r}; re-export with tools/export.py")
 
 
 class PooledSRResNet(paddle.nn.Layer):
@@ -425,10 +504,16 @@ def test_paddle_free_deployment_modules_import_without_paddle():
 def test_tiles_cover_the_image_with_same_shaped_windows():
     for size, tile, pad in [(45, 16, 12), (100, 32, 5), (10, 4, 20), (33, 33, 3)]:
         spans = list(tiling.tile_windows(size, tile, pad))
+        assert {w1 - w0 for *_, w0, w1 in spans} == {min(size, tile + 2 * pad)}
+    for size, tile, pad, period in [(45, 16, 12, 1), (100, 32, 5, 1), (10, 4, 20, 1),
+                                    (33, 33, 3, 1), (200, 29, 76, 4), (61, 7, 5, 2),
+                                    (10, 4, 20, 4), (37, 8, 3, 8), (203, 13, 6, 4)]:
+        spans = list(tiling.tile_windows(size, tile, pad, period))
         assert [s for s, *_ in spans] == list(range(0, size, tile))
         assert spans[-1][1] == size
-        assert {w1 - w0 for *_, w0, w1 in spans} == {min(size, tile + 2 * pad)}
+        assert len({w1 - w0 for *_, w0, w1 in spans}) == 1
         for start, end, w0, w1 in spans:  # full context, except against the image border
+            assert w0 % period == 0  # the pixels grouped as in the whole image
             assert start - w0 >= pad or w0 == 0
             assert w1 - end >= pad or w1 == size
 

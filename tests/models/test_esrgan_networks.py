@@ -8,7 +8,7 @@ import paddle
 import pytest
 
 from paddle_srgan import models
-from paddle_srgan.deploy import export, predictor
+from paddle_srgan.deploy import export, predictor, tiling
 from paddle_srgan.deploy.metadata import ModelInfo
 from paddle_srgan.models import (
     RRDBNet,
@@ -232,6 +232,13 @@ def test_rrdbnet_x2_x1_export_and_run_any_size_like_eager(scale, tmp_path):
         expected = run(net, x)
         for runner in runners:
             assert max_diff(runner.run(x), expected) <= MAX_DIFF, (type(runner), shape)
+    # the runners read the shift period from the metadata: their tiles give the untiled image
+    image = (rng.random((230, 240, 3)) * 255).astype(np.uint8)  # x1: windows of 200 (radius 76)
+    for runner in runners:
+        assert runner.info.shift_period == 4 // scale
+        whole = tiling.super_resolve_image(runner, image)
+        tiled = tiling.super_resolve_image(runner, image, tile=45)
+        assert (tiled != whole).mean() < 1e-3 and np.abs(tiled.astype(int) - whole).max() <= 1
 
 
 def test_new_types_are_in_the_table_and_discriminators_are_not_generators():
