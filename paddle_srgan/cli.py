@@ -167,14 +167,14 @@ def _terminate(signum, frame):
 
 def _say_last(line):
     """Print the tool's last `line` to stderr on a line of its own. A signal can land inside
-    tqdm's constructor after it drew the bar and before any `with` owns the bar; such a bar
-    stays live with its line unfinished, and closing it then ends nothing (tqdm 4.70 returns
-    early when the signal came before it noted the draw). So a live bar is silenced (nothing
-    redraws it at exit) and its line ended here."""
+    tqdm's constructor after it drew the bar and before any `with` owns the bar: the bar stays
+    live, its line unfinished, and closing it ends nothing (tqdm 4.70 notes the draw after
+    drawing; close() returns early without it). So live bars are closed (they leave tqdm's
+    table, or later bars would be drawn below them) and their line is ended here."""
     bars = getattr(getattr(sys.modules.get("tqdm"), "tqdm", None), "_instances", ())
     live = [bar for bar in list(bars) if not getattr(bar, "disable", True)]
     for bar in live:
-        bar.disable = True
+        bar.close()
     print(("\n" if live else "") + line, file=sys.stderr)
 
 

@@ -157,6 +157,8 @@ def test_a_signal_inside_a_progress_bars_constructor_still_stops_on_a_line_of_it
     assert cli.run(main, []) == code
     err = capsys.readouterr().err
     assert "super-resolving" in err and err.splitlines()[-1] == line
+    # it left tqdm's table: a later bar of the process is drawn on its own line, not below it
+    assert not [bar for bar in tqdm._instances if isinstance(bar, InterruptedWhileDrawing)]
 
 
 def test_an_output_folder_that_is_a_file_is_refused_before_any_work(tmp_path):
