@@ -87,7 +87,8 @@ class TrainPatches(paddle.io.Dataset):
                  small_images="error", channel=None, seed=0, data_root=None, level_scales=None,
                  degradation=None):
         super().__init__()
-        # the values were checked when the config was loaded (config.py: ALLOWED, COMBINATIONS)
+        # the values were checked when the config was loaded (data/settings.py: ALLOWED,
+        # COMBINATIONS)
         key = "datasets.train"
         self.type, self.scale, self.hr_crop = type, scale, hr_crop
         self.patches_per_image, self.flip, self.rot90 = patches_per_image, flip, rot90

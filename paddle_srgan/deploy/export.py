@@ -8,7 +8,7 @@ Paddle version behaviour handled here (measured with 2.6.2 and 3.3.1; reading: `
   reads 2.6 exports; with 3.3's float64 leaky_relu slope, paddle2onnx 2.1 writes alpha 0
   (export_onnx restores the slopes); 2.x's default Polygraphy pass pip-installs packages
   (switched off: _no_installs). 3.3 also stores interpolate's scale as float64, which its
-  CPU predictor and paddle2onnx 2.1 reject: models.srresnet.BilinearUpsample avoids the op.
+  CPU predictor and paddle2onnx 2.1 reject: models.blocks.BilinearUpsample avoids the op.
 """
 import contextlib
 import os

@@ -89,8 +89,8 @@ def build_networks(cfg, world=1):
     phase has an adversarial term, the VGG loss when one has a perceptual term; wrapped in
     DataParallel when `world` > 1 (paddle.distributed must be initialised)."""
     needs = {k for p in cfg["train"]["phases"] for k, w in p["losses"].items() if w}
-    # config.py refuses feature matching without an adversarial term in the same phase, so
-    # D exists exactly when some phase trains it
+    # train_settings.py refuses feature matching without an adversarial term in the same
+    # phase, so D exists exactly when some phase trains it
     # One name scope for every layer of the run: parameter and optimizer-state names then
     # come out the same in a fresh and in a resumed process, so optimizer state reloads.
     with unique_name.guard():

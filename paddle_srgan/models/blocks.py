@@ -246,7 +246,7 @@ def upsample_steps(num_feat, scale, kernel_size=3, act="prelu", negative_slope=0
 #
 # Why not F.interpolate(mode='nearest'): Paddle 3.3 traces it with its scale as a float64 array
 # attribute that paddle2onnx 2.1 cannot convert ("the 0th elementwise MUST be
-# ir::FloatAttribute"; see BilinearUpsample in srresnet.py for the bilinear case), so an
+# ir::FloatAttribute"; BilinearUpsample above meets it in the bilinear case), so an
 # exported RRDBNet or SRVGGNetCompact had no ONNX file. Tile + PixelShuffle is the same
 # nearest upsampling exactly (copies, no arithmetic) and exports on Paddle 2.6 and 3.x.
 

@@ -17,7 +17,7 @@ from .blocks import check_input, make_activation, nearest_upsample
 paddle = import_paddle()
 nn = paddle.nn
 
-# BasicSR's act_type -> srresnet.make_activation's kind (BasicSR 'prelu' is per channel; its
+# BasicSR's act_type -> blocks.make_activation's kind (BasicSR 'prelu' is per channel; its
 # 'leakyrelu' has slope 0.1)
 ACT_TYPES = {"prelu": "prelu_channel", "leakyrelu": "leakyrelu", "relu": "relu"}
 LEAKY_SLOPE = 0.1
