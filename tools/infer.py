@@ -19,7 +19,10 @@ processed in tiles of that many LR pixels (0 or none: whole) with --tile-pad pix
 whose output depends on the whole image, e.g. through a global pooling, has none and refuses
 --tile without --tile-pad). An unreadable file is reported and skipped; the exit code is then 1
 (an error in the code itself stops the run). It first prints what the model was trained for
-("bicubic (clean)" or "realworld: JPEG q30-95, ..."; for JPEG photos pick a realworld model).
+("bicubic (clean)" or "realworld: JPEG q30-95, ..."; for JPEG photos pick a realworld model);
+a model for clean input given a photo with JPEG blocking (a JPEG of quality 80 or less, or
+an 8x8 block grid in its pixels: paddle_srgan/deploy/suitability.py) ends with one warning
+line naming those inputs and configs/realworld.yml.
 An .onnx model runs through onnxruntime on the CPU (pip install onnxruntime) and needs its
 <prefix>.yml beside it, not Paddle.
 """
@@ -76,10 +79,13 @@ def output_names(files, out_dir, scale):
 def upscale_file(runner, path, target, tile, tile_pad, per_pixel):
     """Super-resolve the image file `path` into `target`. Without `tile`, an image whose
     estimated memory (`per_pixel`: tiling.measure_memory_per_pixel) exceeds half of what is
-    available runs in tiles, said on stderr."""
+    available runs in tiles, said on stderr. Returns the JPEG blocking found in the input
+    (suitability.jpeg_blocking) when the model was trained for clean input, else None."""
     from tqdm import tqdm
 
     from paddle_srgan.data.io import read_image, write_image
+    from paddle_srgan.deploy.metadata import CLEAN
+    from paddle_srgan.deploy.suitability import jpeg_blocking
     from paddle_srgan.deploy.tiling import automatic_tile, super_resolve_image, untiled_bytes
     from paddle_srgan.memory import available_memory
     image = read_image(path, keep_gray=True, keep_alpha=True)
@@ -95,6 +101,7 @@ def upscale_file(runner, path, target, tile, tile_pad, per_pixel):
                    f"{untiled_bytes(per_pixel * runs, h, w) / 1e9:.1f} GB, more than half of "
                    f"the memory available: tiles of {auto} (--tile sets them)", file=sys.stderr)
     write_image(target, super_resolve_image(runner, image, tile or auto, tile_pad))
+    return jpeg_blocking(path, image) if runner.info.trained_for == CLEAN else None
 
 
 def main(argv=None):
@@ -117,17 +124,20 @@ def main(argv=None):
 
     from tqdm import tqdm
 
+    from paddle_srgan.deploy.suitability import advice
     from paddle_srgan.deploy.tiling import measure_memory_per_pixel
 
     # without --tile: the model's memory per pixel, measured once (before any other run), so
     # an image too large to run at once is run in tiles instead of failing
     per_pixel = None if tile else measure_memory_per_pixel(runner)
-    failed = []
+    failed, blocked = [], []
     # closed before an error or a signal leaves the loop, so their line starts a line
     with tqdm(files, desc="super-resolving", unit="img") as progress:
         for path in progress:
             try:
-                upscale_file(runner, path, targets[path], tile, tile_pad, per_pixel)
+                finding = upscale_file(runner, path, targets[path], tile, tile_pad, per_pixel)
+                if finding:
+                    blocked.append((path.name, finding))
             except (UserError, OSError, MemoryError) as exc:  # a bug keeps its traceback
                 if args.debug:
                     raise
@@ -136,6 +146,9 @@ def main(argv=None):
                 tqdm.write(f"skipped {path}: {exc}{hint}", file=sys.stderr)
                 failed.append(path)
     done = len(files) - len(failed)
+    warning = advice(runner.info.trained_for, blocked)
+    if warning:
+        print(warning, file=sys.stderr)
     print(f"wrote {done} image(s) to {args.output}")
     if failed:
         print(f"{len(failed)} of {len(files)} failed: {', '.join(map(str, failed))}",

@@ -28,6 +28,8 @@ from ..data.colour import to_uint8
 from ..data.imresize import imresize
 from ..data.io import image_size, read_image, write_image
 from ..errors import InputError, MissingPackageError
+from .metadata import CLEAN
+from .suitability import REALWORLD_PRESETS, advice, jpeg_blocking
 from .tiling import check_tiling, super_resolve_image, tile_padding, tiled
 
 GRADIO_MISSING = ("tools/app.py needs Gradio, which is not installed: "
@@ -41,10 +43,19 @@ KEEP_RESULTS = 4
 CACHE_MAX_AGE_S = 3600  # Gradio's copies of uploads and results are deleted after an hour
 
 
-# Shown under the page's title: which model suits which upload (README, Results: a model
+# Shown under the page's title: which uploads the model suits (README, Results: a model
 # trained on clean bicubic LR gains nothing on JPEG-50 LR and sharpens its blocks)
-CHOOSING = ("For JPEG photos from phones or the web use a model trained with realworld "
-            "degradations; a bicubic (clean) model is for clean, downscaled images.")
+CHOOSING = {CLEAN: ("This model is for clean, downscaled images; for JPEG photos from phones "
+                    f"or the web use a model trained with {REALWORLD_PRESETS}."),
+            "realworld": ("This model was trained on real-world degradations (blur, noise, "
+                          "JPEG): for photos from phones or the web.")}
+
+
+def choosing(trained_for):
+    """The page's line on which uploads suit a model trained for `trained_for`
+    (ModelInfo.trained_for); '' when its training LR was neither (paired files, not
+    recorded)."""
+    return CHOOSING.get(trained_for.split(":")[0], "")
 
 
 class UploadError(InputError):
@@ -57,7 +68,8 @@ class Result:
 
     png: path of the super-resolved PNG (input dtype and layout kept, as tools/infer.py);
     bicubic, sr: uint8 previews [H*s, W*s(, C)] for the comparison slider (16-bit shown as
-    8-bit); seconds: network time incl. tiling; summary: one Markdown line for the page.
+    8-bit); seconds: network time incl. tiling; summary: one Markdown line for the page,
+    and a second one when a model for clean input met JPEG blocking (suitability.advice).
     """
 
     png: str
@@ -132,8 +144,13 @@ class Upscaler:
             while len(self._results) > KEEP_RESULTS:
                 shutil.rmtree(self._results.popleft(), ignore_errors=True)
         bicubic = imresize(image, scale)  # MATLAB bicubic, the literature's baseline
-        return Result(str(png), to_preview(bicubic), to_preview(sr), seconds,
-                      self._summary(image, sr, seconds))
+        summary = self._summary(image, sr, seconds)
+        trained_for = self.runner.info.trained_for
+        if trained_for == CLEAN:
+            finding = jpeg_blocking(path, image)
+            warning = advice(trained_for, [(name, finding)] if finding else [])
+            summary += f"\n\n**{warning}**" if warning else ""
+        return Result(str(png), to_preview(bicubic), to_preview(sr), seconds, summary)
 
     @staticmethod
     def _read(reader, path, **kwargs):
@@ -177,13 +194,30 @@ def import_gradio():
     return gradio
 
 
+def image_upload(gr, **kwargs):
+    """A gr.Image for uploads whose handler gets the uploaded file as it came (its path).
+    gr.Image opens an upload with Pillow before any handler runs, and answers a file that
+    is no image, or one whose header declares a huge size, with Pillow's error and a
+    traceback, before Upscaler.process could refuse it in one line (sized from its header);
+    the handler reads gray, RGBA and 16-bit files in kind itself. The browser shows it as
+    any gr.Image. (Not a subclass: Gradio writes a .pyi stub beside the module of every
+    component class it meets.)"""
+    upload = gr.Image(type="filepath", image_mode=None, sources=["upload"], **kwargs)
+    upload.preprocess = lambda payload: None if payload is None else payload.path
+    return upload
+
+
 def build_page(upscaler, title="paddle-srgan: super-resolution"):
     """The Gradio Blocks page around `upscaler` (an Upscaler); API name /super_resolve.
 
-    The endpoint takes an image file and returns (PNG file, (bicubic, SR) previews, summary).
+    The endpoint takes an image file and returns (the x<s> PNG, (bicubic, SR) previews,
+    summary). The upload and the result are shown as pictures; the result's download
+    button gives the PNG file as tools/infer.py writes it (full resolution, the upload's
+    depth and layout).
     """
     gr = import_gradio()
     scale = upscaler.runner.info.scale
+    trained_for = upscaler.runner.info.trained_for
 
     def super_resolve(path):
         try:
@@ -197,13 +231,15 @@ def build_page(upscaler, title="paddle-srgan: super-resolution"):
     with gr.Blocks(title=title, delete_cache=(CACHE_MAX_AGE_S, CACHE_MAX_AGE_S)) as page:
         gr.Markdown(f"## {title}\nUpload an image (PNG, JPEG, BMP, TIFF; gray, RGB, RGBA, "
                     f"8 or 16 bit) to get it x{scale}. Drag the slider to compare with bicubic."
-                    f"\n\nTrained for: **{upscaler.runner.info.trained_for}**. {CHOOSING}")
+                    f"\n\nTrained for: **{trained_for}**. {choosing(trained_for)}")
         with gr.Row():
             with gr.Column(scale=1):
-                upload = gr.File(label="image", file_types=["image"], type="filepath")
+                upload = image_upload(gr, label="image")
                 run = gr.Button("Super-resolve", variant="primary")
                 summary = gr.Markdown()
-                download = gr.File(label=f"x{scale} result (PNG)", interactive=False)
+                download = gr.Image(label=f"x{scale} result (download: full-size PNG)",
+                                    type="filepath", format="png", interactive=False,
+                                    buttons=["download", "fullscreen"])
             with gr.Column(scale=2):
                 compare = gr.ImageSlider(label=f"bicubic | x{scale} super-resolution",
                                          format="png", image_mode=None, interactive=False)

@@ -90,13 +90,20 @@ class RunLogger:
                                          "value": float(value)}) + "\n")
         self.jsonl.flush()
 
+    def losses(self, meter, iteration):
+        """The `meter`'s mean loss terms since its last pop, as train/<term> scalars at
+        `iteration`: the points of the loss curves (curves.loss_point says when; a host
+        sync, on every rank)."""
+        self.scalars(meter.pop()[0], iteration, "train/")
+
     def progress(self, meter, learning_rates, iteration, total, epoch, bar):
-        """The `meter`'s mean loss terms, the learning rates ({name: float}), `epoch` and the
-        times since the last log line: to VisualDL, the progress `bar` and log.txt (the
-        loop's one host sync per log_interval, on every rank)."""
+        """The `meter`'s mean loss terms (to the progress `bar` and log.txt; their scalars are
+        `losses`'), the learning rates ({name: float}) and `epoch` (to VisualDL too) and the
+        times since the last log line: the log line every log_interval (a host sync, on
+        every rank)."""
         means, step_time, data_time = meter.pop()
+        self.scalars({**learning_rates, "epoch": epoch}, iteration, "train/")
         means.update(learning_rates, epoch=epoch)
-        self.scalars(means, iteration, "train/")
         self.scalars({"step_time": step_time, "data_time": data_time}, iteration, "time/")
         bar.set_postfix({k: f"{v:.4g}" for k, v in means.items()
                          if k.startswith(("g_", "d_loss"))}, refresh=False)

@@ -14,6 +14,9 @@ Life of a run:
                                 or the checkpoint's optimizer state when resuming mid-phase
         for each iteration:     batch = next(loader)            data time
                                 step(batch)                     G step (+ D step)
+                                loss points          the loss terms' means for the
+                                                     curves: the phase's first iteration,
+                                                     then >= 25 per phase (curves.loss_point)
                                 every log_interval   losses, D(real)/D(fake), lr, times
                                 every val_interval   the metrics table's scores, labelled
                                                      samples, best.pdparams (engine.best)
@@ -45,7 +48,7 @@ from ..evaluation.evaluator import mean_scores
 from ..models import count_parameters, level_scales
 from ..storage import atomic_write_text
 from .best import best_record, check_chosen_metric, is_best
-from .curves import plot_curves
+from .curves import loss_point, plot_curves
 from .logger import LossMeter, RunLogger
 from .resume import resume_state
 from .runlock import RunLock
@@ -279,7 +282,7 @@ class Trainer:
         for net in (self.nets.G_parallel, self.nets.D_parallel):
             if net is not None:
                 net.train()
-        meter = LossMeter()
+        meter, points = LossMeter(), LossMeter()  # the log line's means, the curves'
         val = None
         phase = self.phase_of(self.iteration)
         # the bar closes on an error too, so the error's message starts a line of its own
@@ -287,7 +290,7 @@ class Trainer:
                   dynamic_ncols=True, desc="train") as bar:
             while phase < len(self.phases) and not self.stop.requested():
                 phase_step = self.start_phase(phase)
-                end = self.phase_starts[phase + 1]
+                first, end = self.phase_starts[phase] + 1, self.phase_starts[phase + 1]
                 while self.iteration < end and not self.stop.requested():
                     t0 = time.perf_counter()
                     try:
@@ -297,9 +300,14 @@ class Trainer:
                             raise
                         break
                     data_seconds = time.perf_counter() - t0
-                    meter.add(phase_step(batch), data_seconds)
+                    terms = phase_step(batch)
+                    meter.add(terms, data_seconds)
+                    points.add(terms, data_seconds)
                     self.iteration += 1
                     bar.update(1)
+                    if loss_point(self.iteration, first, end, self.train_cfg["log_interval"]) \
+                            and points.count:
+                        self.log.losses(points, self.iteration)
                     if self.iteration % self.train_cfg["log_interval"] == 0 and meter.count:
                         self.log.progress(meter, phase_step.learning_rates(), self.iteration,
                                           total, self.iteration / self.iters_per_epoch, bar)

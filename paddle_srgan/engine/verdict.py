@@ -81,7 +81,8 @@ def training_verdict(cfg, run_dir, bicubic, phase_results, best, phase_names, fi
                for n in phase_names if n in phase_results],
              best_line]
     if figure:
-        lines.append(f"Figure: {_shell_path(figure)}   (LR | bicubic | SR | HR)")
+        lines.append(f"Figure: {_shell_path(figure)}   (LR | bicubic | SR | HR; SR: "
+                     f"{sr_weights(phase_names)})")
     if plane:
         lines.append(f"Perception-distortion plane: {_shell_path(plane)}")
     lines += [f"Curves: {_shell_path(curves)}",
@@ -92,6 +93,14 @@ def training_verdict(cfg, run_dir, bicubic, phase_results, best, phase_names, fi
               f"  python tools/export.py -c {config} --weights {final} --out "
               f"{_shell_arg(os.path.join(run_dir, 'exported', cfg['experiment']))}"]
     return "\n".join(lines)
+
+
+def sr_weights(phase_names):
+    """Which weights the SR column of comparison.png shows, in words: the last phase's
+    generator file (the end-of-run validation runs the weights it then writes)."""
+    final = phase_names[-1]
+    name = os.path.splitext(os.path.basename(ckpt.phase_weights_path("", final)))[0]
+    return f"{name}, the final weights after phase '{final}'"
 
 
 def score_line(result, bicubic, level_scales):
@@ -107,11 +116,14 @@ def score_line(result, bicubic, level_scales):
 
 def end_of_run_report(cfg, run_dir, val, bicubic, hr_reference, phase_results, best,
                       phase_names, curves):
-    """comparison.png (the last validation's crops), perception_distortion.png (when the
-    validation scored NIQE) and the verdict's text (`training_verdict`)."""
+    """comparison.png (the last validation's crops, under a caption naming the weights of
+    its SR column), perception_distortion.png (when the validation scored NIQE) and the
+    verdict's text (`training_verdict`)."""
     figure = os.path.join(run_dir, "comparison.png")
     if val["samples"]:
-        write_image(figure, figures.stack([strip for _, strip in val["samples"]]))
+        strips = figures.stack([strip for _, strip in val["samples"]])
+        write_image(figure, figures.caption(
+            strips, f"LR | bicubic | SR | HR     SR: {sr_weights(phase_names)}"))
     else:
         figure = None
     plane = None

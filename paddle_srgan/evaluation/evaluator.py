@@ -29,6 +29,7 @@ from ..data.colour import on_8bit_scale, rgb_to_gray, to_image
 from ..data.degrade_spec import spec_protocol
 from ..data.imresize import imresize
 from ..data.transforms import downscale
+from ..deploy.tiling import output_image
 from ..errors import InputError
 from ..metrics import scores, table
 from ..models import output_levels
@@ -117,8 +118,10 @@ def evaluate(dataset, scale, generator=None, on_image=None, rgb=False, level_sca
         scale: the SR factor (also the border crop).
         generator: an nn.Layer mapping [N,C,h,w] [0,1] -> [N,C,sh,sw] in its
             `output_range`, or to a list of levels (LapSRN); put it in eval mode first.
-        on_image: optional callback(item, sr_image, row) for saving images / figures;
-            row is the image's scores ({"name", "psnr", "ssim", ...}).
+        on_image: optional callback(item, sr_image, row) for saving images / figures:
+            sr_image is the picture tools/infer.py returns for the item's LR (a gray file's
+            as gray [H, W, 1], deploy.tiling.output_image; the scores compare its RGB
+            output's luma), row the image's scores ({"name", "psnr", "ssim", ...}).
         rgb: also score the RGB metrics (see `score`).
         level_scales: scales of the levels to score, e.g. (2, 4); default: the generator's
             `level_scales`, else (scale,). Level x<s> is scored against the HR shrunk to it
@@ -138,9 +141,8 @@ def evaluate(dataset, scale, generator=None, on_image=None, rgb=False, level_sca
         if generator is None:
             images = [imresize(item["lr_image"], scale=s) for s in level_scales]
         else:
-            out = super_resolve(generator, item["lr"])
-            images = [to_image(o, generator.output_range, hr.dtype.type)
-                      for o in output_levels(out)]
+            levels = output_levels(super_resolve(generator, item["lr"]))
+            images = [to_image(o, generator.output_range, hr.dtype.type) for o in levels]
         sr_image = images[-1]
         if sr_image.shape != hr.shape:
             raise InputError(f"{item['name']}: SR image is {sr_image.shape}, HR is {hr.shape}; "
@@ -156,6 +158,9 @@ def evaluate(dataset, scale, generator=None, on_image=None, rgb=False, level_sca
                                               switches=switches).items()})
         rows.append(row)
         if on_image is not None:
+            if gray and generator is not None:  # shown as tools/infer.py returns it: gray
+                sr_image = output_image(levels[-1].numpy()[0], generator.output_range,
+                                        hr.dtype.type, gray)
             on_image(item, sr_image, row)
     return _summary(rows)
 

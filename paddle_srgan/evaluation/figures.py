@@ -83,6 +83,12 @@ def validation_figure(item, sr_image, row, bicubic_row, scale, crop):
     return comparison(panels, centre_box(item["hr_image"].shape, crop, scale))
 
 
+def caption(image, text):
+    """`image` ([H, W, 3] uint8) under a label bar of its width carrying `text` (what a
+    whole figure shows, e.g. which weights its SR column ran)."""
+    return np.concatenate([_label_bar(text, image.shape[1]), image], axis=0)
+
+
 def stack(rows):
     """Strips of possibly different widths one under another (white padding, GAP apart)."""
     width = max(r.shape[1] for r in rows)

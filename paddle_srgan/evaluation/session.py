@@ -5,6 +5,7 @@ import functools
 import os
 
 from .. import cli
+from ..config import load_config
 from ..errors import InputError
 from ..metrics.table import PERCEPTION, eval_switches, switched
 
@@ -15,24 +16,27 @@ def stem(path):
     return os.path.splitext(os.path.basename(path))[0]
 
 
-def default_out(weights, scale, degrade=None):
-    """eval/<stem>[_vs_<stem>...] beside the first weights' checkpoints/ folder; with a
-    degradation spec, '_<spec without colons>' added (clean results are not overwritten)."""
+def default_out(weights, scale, degrade=None, cfg=None):
+    """The eval/ folder of a run: eval/<stem>[_vs_<stem>...] beside the first weights'
+    checkpoints/ folder; for the bicubic baseline alone (no weights), eval/bicubic_x<scale>
+    in the run directory of `cfg` (output_dir/experiment: -c), or in the config's
+    output_dir (where runs go; `cfg` None: the default config's). With a degradation spec,
+    '_<spec without colons>' is added (clean results are not overwritten)."""
     if degrade:
-        return default_out(weights, scale) + "_" + degrade.replace(":", "")
+        return default_out(weights, scale, cfg=cfg) + "_" + degrade.replace(":", "")
     if not weights:
-        return os.path.join("results", f"bicubic_x{scale}")
+        folder = (os.path.join(cfg["output_dir"], cfg["experiment"]) if cfg is not None
+                  else load_config()["output_dir"])
+        return os.path.join(folder, "eval", f"bicubic_x{scale}")
     folder = os.path.dirname(os.path.abspath(weights[0]))
     if os.path.basename(folder) == "checkpoints":
         folder = os.path.dirname(folder)
     return os.path.join(folder, "eval", "_vs_".join(stem(w) for w in weights))
 
 
-def method_names(network, weights):
-    """The results' name of each weights file: the network's class for one file, the files'
-    stems for several (mse_G, gan_G; the path when stems repeat)."""
-    if len(weights) == 1:
-        return [network]
+def method_names(weights):
+    """The results' name of each weights file: its stem (gan_G, best; the path when stems
+    repeat), so a table row says which file it scored."""
     stems = [stem(w) for w in weights]
     return stems if len(set(stems)) == len(stems) else list(weights)
 
@@ -88,7 +92,7 @@ def run(args):
     from ..data.degrade_spec import canonical
     degrade = canonical(args.degrade)  # a bad spec fails here, before any work
     weights = [] if args.bicubic_only else args.weights
-    out_dir = args.out or default_out(weights, scale, degrade)
+    out_dir = args.out or default_out(weights, scale, degrade, cfg)
     cli.check_output_folder(out_dir, "--out")  # before any work
     from .results import check_result_files
     check_result_files(out_dir)
@@ -100,7 +104,7 @@ def run(args):
 
     from . import evaluator, figures, results
     generators = {}
-    named = dict(zip(method_names(cfg["network_g"]["type"], weights), weights)) if weights else {}
+    named = dict(zip(method_names(weights), weights))
     if named:
         from ..checkpoint import load_generator
         from ..compat import use_device
@@ -118,11 +122,15 @@ def run(args):
                                      switches, metric_weights, degrade)
     results.write_results(out_dir, scores, meta)
     print(results.console_table(scores, degrade))
-    written = "results.json, per_image.csv, results.md"
+    written = ["results.json", "per_image.csv", "results.md"]
+    if args.save_images:
+        written.append("images/")
+    if args.figures:
+        written.append("figures/")
     if args.figures and switches.get(PERCEPTION, True):
         figures.plot_perception_distortion(
             figures.perception_distortion_panels(scores),
             os.path.join(out_dir, "perception_distortion.png"), title=f"x{scale}")
-        written += ", perception_distortion.png"
-    print(f"\nwrote {out_dir}/{written}")
+        written.append("perception_distortion.png")
+    print(f"\nwrote {os.path.join(out_dir, '')}: {', '.join(written)}")
     return 0
