@@ -21,8 +21,10 @@ paddle_srgan/data/degrade_spec.py):
     python tools/eval.py --bicubic-only --datasets Set5 --degrade blur:1.2+noise:5+jpeg:50
 
 Writes results.json, per_image.csv and results.md to --out (default: an eval/ folder next to
-the weights' checkpoints/ folder, or results/bicubic_x<scale>); --figures adds labelled crops
-and perception_distortion.png (PSNR against NIQE, every method and the HR line).
+the weights' checkpoints/ folder; for --bicubic-only, eval/bicubic_x<scale> in the -c config's
+run directory, or in output_dir); rows are named by the weights' file stems; --figures adds
+labelled crops (figures/; gray images shown gray, as tools/infer.py returns them) and
+perception_distortion.png (PSNR against NIQE, every method and the HR line).
 """
 import sys
 

@@ -4,6 +4,7 @@ modules stay Paddle-free.
 
     metadata.py     the export's `.yml`, ModelInfo, the runner interface    (no Paddle)
     tiling.py       upscale / super_resolve_image with any runner, tiled   (no Paddle)
+    suitability.py  JPEG blocking in an input of a model for clean LR      (no Paddle)
     onnx_runner.py  onnxruntime behind the runner interface                (no Paddle)
     introspect.py   receptive field radius, the exported full-scale layer
     export.py       writing an export (paddle.jit, atomic swap) and its ONNX conversion

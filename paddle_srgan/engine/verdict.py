@@ -123,7 +123,7 @@ def end_of_run_report(cfg, run_dir, val, bicubic, hr_reference, phase_results, b
     if val["samples"]:
         strips = figures.stack([strip for _, strip in val["samples"]])
         write_image(figure, figures.caption(
-            strips, f"LR | bicubic | SR | HR     SR: {sr_weights(phase_names)}"))
+            strips, f"LR | bicubic | SR | HR.  SR: {sr_weights(phase_names)}"))
     else:
         figure = None
     plane = None

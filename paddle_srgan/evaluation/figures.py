@@ -84,9 +84,18 @@ def validation_figure(item, sr_image, row, bicubic_row, scale, crop):
 
 
 def caption(image, text):
-    """`image` ([H, W, 3] uint8) under a label bar of its width carrying `text` (what a
-    whole figure shows, e.g. which weights its SR column ran)."""
-    return np.concatenate([_label_bar(text, image.shape[1]), image], axis=0)
+    """`image` ([H, W, 3] uint8) under label bars of its width carrying `text` (what a whole
+    figure shows, e.g. which weights its SR column ran), wrapped at spaces into as many
+    bars as a narrow figure needs to keep the label bars' type size."""
+    font, scale = cv2.FONT_HERSHEY_SIMPLEX, 0.45
+    lines = []
+    for word in text.split(" "):
+        joined = f"{lines[-1]} {word}" if lines else word
+        if lines and cv2.getTextSize(joined, font, scale, 1)[0][0] <= image.shape[1] - 6:
+            lines[-1] = joined
+        else:
+            lines.append(word)
+    return np.concatenate([_label_bar(line, image.shape[1]) for line in lines] + [image], axis=0)
 
 
 def stack(rows):

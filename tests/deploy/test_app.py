@@ -163,6 +163,57 @@ def test_page_returns_what_infer_writes(client, inputs, infer_outputs, name):
         summary
 
 
+def test_page_shows_upload_and_result_as_pictures(client, server):
+    """The upload and the result are picture components (they were file chips: a name and a
+    size); the slider compares two pictures; the result's download is the PNG file
+    (test_page_returns_what_infer_writes)."""
+    api = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
+    endpoint = api["/super_resolve"]
+    assert [p["component"] for p in endpoint["parameters"]] == ["Image"]
+    assert [r["component"] for r in endpoint["returns"]] == ["Image", "Imageslider",
+                                                            "Markdown"]
+    with urllib.request.urlopen(server + "config", timeout=30) as response:
+        page = response.read().decode()
+    # configs/srgan.yml is trained on clean bicubic LR: the page names the realworld preset
+    assert "This model is for clean, downscaled images" in page
+    assert "configs/realworld.yml" in page
+
+
+def test_page_warns_when_a_clean_model_meets_jpeg_blocks(client, inputs, tmp_path):
+    from gradio_client import handle_file
+
+    rgb = cv2.imread(str(inputs / "woman.png"))
+    cv2.imwrite(str(tmp_path / "phone.jpg"), rgb, [cv2.IMWRITE_JPEG_QUALITY, 40])
+    *_, summary = client.predict(handle_file(str(tmp_path / "phone.jpg")),
+                                 api_name="/super_resolve")
+    first, warning = summary.split("\n\n")
+    assert first.startswith("**x4**: 57x86 -> 228x344")
+    assert warning == ("**warning: JPEG blocking in the input (phone.jpg: JPEG quality 40); this "
+                       "model was trained for bicubic (clean) input and sharpens the blocks: a "
+                       "model trained with configs/realworld.yml (CPU demo: "
+                       "configs/demo_realworld.yml) removes them**")
+    *_, clean = client.predict(handle_file(str(inputs / "woman.png")), api_name="/super_resolve")
+    assert "warning" not in clean
+
+
+def test_a_realworld_model_is_not_told_to_be_a_realworld_model(tmp_path):
+    """A model trained on real-world degradations: the page says what it is for, without
+    the advice to use such a model, and a JPEG upload gets no warning."""
+    assert "realworld.yml" not in app.choosing(REAL_ESRGAN)
+    assert "real-world degradations" in app.choosing(REAL_ESRGAN)
+    assert app.choosing("paired LR files (x)") == ""
+    paddle.seed(0)
+    generator = SRResNet(num_feat=8, num_block=1)
+    generator.eval()
+    upscaler = app.Upscaler(predictor.LayerRunner(generator, ModelInfo.of(generator,
+                                                                         REAL_ESRGAN)),
+                            out_dir=tmp_path / "results")
+    cv2.imwrite(str(tmp_path / "phone.jpg"), cv2.imread(str(LR_IMAGE)),
+                [cv2.IMWRITE_JPEG_QUALITY, 40])
+    summary = upscaler.process(str(tmp_path / "phone.jpg")).summary
+    assert "warning" not in summary and summary.endswith(f"trained for {REAL_ESRGAN})")
+
+
 @pytest.mark.parametrize("backend", ["predictor", "onnx"])
 @pytest.mark.parametrize("name", sorted(GENERATORS))
 def test_page_serves_every_generator_export(generator_exports, inputs, name, backend, tmp_path):
@@ -265,15 +316,23 @@ def test_page_works_in_headless_chromium(server, inputs, tmp_path):
         assert "paddle-srgan: super-resolution" in browser.title
         browser.find_elements(By.CSS_SELECTOR, "input[type=file]")[0].send_keys(
             str(inputs / "woman.png"))
-        wait_for(lambda: "woman" in browser.find_element(By.TAG_NAME, "body").text,
-                 "uploaded file")
+        # the upload is shown as a picture (it was a file chip: its name and size)
+        wait_for(lambda: any(img.get_attribute("src").endswith("woman.png") and
+                             img.get_property("naturalWidth") == 57
+                             for img in browser.find_elements(By.CSS_SELECTOR, "img")),
+                 "uploaded picture")
         button = [b for b in browser.find_elements(By.TAG_NAME, "button")
                   if b.text.strip() == "Super-resolve"]
         assert button, "no Super-resolve button"
         button[0].click()
         wait_for(lambda: "57x86 -> 228x344" in browser.find_element(By.TAG_NAME, "body").text,
                  "result summary")
-        wait_for(lambda: len(browser.find_elements(By.CSS_SELECTOR, "img")) >= 2,
+        # the result as a picture of its own (was a file chip), beside the slider's two
+        wait_for(lambda: any(img.get_attribute("src").endswith("woman_x4.png") and
+                             img.get_property("naturalWidth") == 228
+                             for img in browser.find_elements(By.CSS_SELECTOR, "img")),
+                 "result picture")
+        wait_for(lambda: len(browser.find_elements(By.CSS_SELECTOR, "img")) >= 4,
                  "comparison images")
         shot.parent.mkdir(parents=True, exist_ok=True)
         assert browser.save_screenshot(str(shot))

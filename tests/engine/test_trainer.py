@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import cv2
 import numpy as np
 import paddle
 import pytest
@@ -14,7 +15,9 @@ import pytest
 from paddle_srgan import checkpoint as ckpt
 from paddle_srgan.config import load_config
 from paddle_srgan.data import datasets
+from paddle_srgan.engine import curves
 from paddle_srgan.engine.curves import read_scalars
+from paddle_srgan.evaluation import figures
 
 from conftest import (
     ROOT,
@@ -52,11 +55,13 @@ def test_straight_run_writes_the_run_directory(straight_run):
 
 def test_visualdl_has_every_term_with_increasing_steps(straight_run):
     run_dir, _ = straight_run
-    assert vdl_steps(run_dir, "train/g_pixel") == [2, 4, 6]
-    assert vdl_steps(run_dir, "train/g_adversarial") == [8, 10, 12]
-    for tag in ("train/g_perceptual", "train/d_loss", "train/d_real_prob", "train/d_fake_prob",
-                "train/lr_d"):
-        assert vdl_steps(run_dir, tag) == [8, 10, 12], tag
+    # the loss terms: from each phase's first iteration, at least curves.CURVE_POINTS + 1
+    # points a phase (here every iteration); the log line's scalars every log_interval (2)
+    assert vdl_steps(run_dir, "train/g_pixel") == [1, 2, 3, 4, 5, 6]
+    assert vdl_steps(run_dir, "train/g_adversarial") == [7, 8, 9, 10, 11, 12]
+    for tag in ("train/g_perceptual", "train/d_loss", "train/d_real_prob", "train/d_fake_prob"):
+        assert vdl_steps(run_dir, tag) == [7, 8, 9, 10, 11, 12], tag
+    assert vdl_steps(run_dir, "train/lr_d") == [8, 10, 12]
     assert vdl_steps(run_dir, "train/lr_g") == vdl_steps(run_dir, "time/step_time") == \
         [2, 4, 6, 8, 10, 12]
     assert vdl_steps(run_dir, "val/psnr") == vdl_steps(run_dir, "val/niqe") == \
@@ -215,3 +220,26 @@ def test_a_symlink_planted_in_the_run_directory_is_refused(tmp_path, train_image
         f"error: {run_dir / name} is a symbolic link (to {outside}); paddle-srgan writes its "
         f"files only as regular files, never through a link: remove the link"]
     assert outside.read_text() == "precious\n"
+
+
+def test_curves_start_each_phase_at_its_first_iteration(straight_run):
+    """curves.png's loss panels: each phase's terms from the phase's first iteration (where
+    they are 1), divided by their value there (the GAN phase's panel began at its first
+    log_interval and showed three points); comparison.png and the verdict name the weights
+    of its SR column."""
+    run_dir, out = straight_run
+    scalars = read_scalars(str(run_dir / "scalars.jsonl"))
+    for first, last in ((1, 6), (7, 12)):
+        phase = curves.phase_curves(scalars, first, last)
+        assert phase, (first, last)
+        for tag, (steps, values) in phase.items():
+            assert steps == list(range(first, last + 1)), tag
+            raw = dict(zip(*scalars[tag]))
+            assert values == pytest.approx([raw[s] / raw[first] for s in steps]), tag
+    assert set(curves.phase_curves(scalars, 7, 12)) >= {"train/g_adversarial", "train/d_loss"}
+    assert "SR: gan_G, the final weights after phase 'gan')" in out.stdout
+    figure = cv2.imread(str(run_dir / "comparison.png"))
+    lines = (figure.shape[0] - figures.LABEL_HEIGHT - 32) // figures.LABEL_HEIGHT
+    assert lines >= 1 and figure.shape[0] == (lines + 1) * figures.LABEL_HEIGHT + 32
+    caption = figure[:lines * figures.LABEL_HEIGHT]  # above the strip: white words on dark
+    assert caption.min() == 32 and caption.max() > 200

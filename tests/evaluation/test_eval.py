@@ -57,16 +57,20 @@ def test_model_eval_with_images_and_figures(tmp_path):
                    "--datasets", "Set5", "--save-images", "--figures").stdout
     eval_dir = tmp_path / "run" / "eval" / "best"  # default: next to the run's checkpoints/
     res = json.loads((eval_dir / "results.json").read_text())
-    assert set(res["results"]["Set5"]) == {"bicubic", "SRResNet", "HR"}
+    # the row is named after the weights file (best), not the network's class
+    assert set(res["results"]["Set5"]) == {"bicubic", "best", "HR"}
     assert [len(md5) for md5 in res["meta"]["weights_md5"].values()] == [32]
     assert "NIQE" in out and "grid dB" in out
-    assert "SRResNet" in out
+    assert "Set5     best " in out and "SRResNet" not in out
+    assert out.rstrip().splitlines()[-1] == (
+        f"wrote {eval_dir}/: results.json, per_image.csv, results.md, images/, figures/, "
+        f"perception_distortion.png")
     fig = list((eval_dir / "figures" / "Set5").glob("*.png"))
     assert len(fig) == 5
     # the saved SR images are what was scored: Y-PSNR by hand against the mod-cropped HR
     rows = {r["image"]: r for r in csv.DictReader(open(eval_dir / "per_image.csv"))
-            if r["method"] == "SRResNet"}
-    saved = sorted((eval_dir / "images" / "Set5" / "SRResNet").glob("*.png"))
+            if r["method"] == "best"}
+    saved = sorted((eval_dir / "images" / "Set5" / "best").glob("*.png"))
     assert len(saved) == len(rows) == 5
     by_hand = []
     for path in saved:
@@ -81,7 +85,7 @@ def test_model_eval_with_images_and_figures(tmp_path):
             pytest.approx(expected, abs=1e-5)
         assert float(rows[path.stem]["grid"]) == pytest.approx(
             metrics.periodic_artifacts(sr, 4), abs=1e-5)
-    assert res["results"]["Set5"]["SRResNet"]["psnr"] == pytest.approx(np.mean(by_hand), abs=1e-3)
+    assert res["results"]["Set5"]["best"]["psnr"] == pytest.approx(np.mean(by_hand), abs=1e-3)
     hr_rows = res["results"]["Set5"]["HR"]["per_image"]
     baby = read_rgb(SET5 / "HR" / "baby.png")
     assert next(r for r in hr_rows if r["name"] == "baby")["niqe"] == \
@@ -290,11 +294,22 @@ def test_an_image_too_small_to_score_is_one_line_before_any_work(tmp_path, layou
 
 
 def test_degraded_results_go_beside_the_clean_ones(tmp_path):
-    run_tool("eval", "--bicubic-only", "--data-root", BENCH, "--datasets", "Set5", "--no-niqe",
-             "--degrade", "jpeg:90+noise:1", cwd=tmp_path)
-    res = json.loads((tmp_path / "results" / "bicubic_x4_noise1+jpeg90" / "results.json")
-                     .read_text())
+    """--bicubic-only writes where an evaluation of weights does, an eval/ folder: the -c
+    config's run directory's, or without -c the one in output_dir where runs go (it wrote
+    results/ into the working directory)."""
+    out = run_tool("eval", "--bicubic-only", "--data-root", BENCH, "--datasets", "Set5",
+                   "--no-niqe", "--no-msssim", "--degrade", "jpeg:90+noise:1",
+                   cwd=tmp_path).stdout
+    folder = tmp_path / "output" / "eval" / "bicubic_x4_noise1+jpeg90"
+    res = json.loads((folder / "results.json").read_text())
     assert res["meta"]["degrade"]["spec"] == "noise:1+jpeg:90"
+    assert f"wrote {folder.relative_to(tmp_path)}/: results.json" in out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["output"]
+    config = tmp_path / "run.yml"
+    config.write_text(f"output_dir: {tmp_path / 'runs'}\nexperiment: mine\n")
+    run_tool("eval", "-c", config, "--bicubic-only", "--data-root", BENCH, "--datasets",
+             "Set5", "--no-niqe", "--no-msssim", cwd=tmp_path)
+    assert (tmp_path / "runs" / "mine" / "eval" / "bicubic_x4" / "results.json").is_file()
 
 
 @pytest.mark.parametrize("args, message", [
@@ -355,3 +370,40 @@ def test_a_linked_results_file_is_refused_before_any_work(tmp_path):
         f"paddle-srgan writes its files only as regular files, never through a link: remove "
         f"the link"]
     assert outside.read_text() == "{}"
+
+
+def test_figures_of_a_gray_image_show_what_infer_returns(tmp_path):
+    """A gray file's SR panel and saved image are the gray tools/infer.py returns for the same
+    LR (the RGB output showed a tint: channel differences of up to 26 levels); its scores
+    stay those of the luma of the RGB output."""
+    import skimage.data
+
+    from paddle_srgan.data.imresize import imresize
+    from paddle_srgan.evaluation.figures import GAP, LABEL_HEIGHT, centre_box
+    from paddle_srgan.models import SRResNet
+    paddle.seed(3)
+    weights = tmp_path / "run" / "checkpoints" / "g.pdparams"
+    weights.parent.mkdir(parents=True)
+    paddle.save(SRResNet(num_feat=8, num_block=1).state_dict(), str(weights))
+    cfg = tmp_path / "tiny.yml"
+    cfg.write_text("network_g: {type: SRResNet, num_feat: 8, num_block: 1}\ndevice: cpu\n")
+    hr = skimage.data.camera()[:192, :200]  # gray, a multiple of 4
+    (tmp_path / "gray" / "HR").mkdir(parents=True)
+    cv2.imwrite(str(tmp_path / "gray" / "HR" / "camera.png"), hr)
+    run_tool("eval", "-c", cfg, "--weights", weights, "--datasets", tmp_path / "gray" / "HR",
+             "--figures", "--save-images", "--no-niqe", "--out", tmp_path / "eval")
+    # the same LR (eval's MATLAB bicubic of the HR), as a gray file, through tools/infer.py
+    (tmp_path / "lr").mkdir()
+    cv2.imwrite(str(tmp_path / "lr" / "camera.png"), imresize(hr[..., None], scale=1 / 4))
+    run_tool("infer", "-c", cfg, "--weights", weights, "--input", tmp_path / "lr",
+             "--output", tmp_path / "infer")
+    inferred = cv2.imread(str(tmp_path / "infer" / "camera_x4.png"), cv2.IMREAD_UNCHANGED)
+    assert inferred.shape == hr.shape  # gray in, gray out
+    saved = cv2.imread(str(tmp_path / "eval" / "images" / "gray" / "g" / "camera.png"),
+                       cv2.IMREAD_UNCHANGED)
+    assert np.array_equal(saved, inferred)
+    top, left, side = centre_box(hr.shape, 160, 4)
+    strip = read_rgb(tmp_path / "eval" / "figures" / "gray" / "camera.png")
+    panel = strip[LABEL_HEIGHT:, 2 * (side + GAP):2 * (side + GAP) + side]  # LR | bic | SR
+    assert np.array_equal(panel, np.repeat(inferred[top:top + side, left:left + side, None],
+                                           3, axis=2))

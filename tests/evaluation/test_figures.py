@@ -4,6 +4,7 @@ import os
 
 import cv2
 import numpy as np
+import pytest
 
 from paddle_srgan.data.benchmarks import locate_benchmark
 from paddle_srgan.engine import curves, verdict
@@ -159,3 +160,41 @@ def test_training_verdict_commands_survive_a_shell(tmp_path):
          "--input", "your_photo.png", "--output", os.path.join(run_dir, "sr")],
         ["python", "tools/export.py", "-c", config, "--weights", weights,
          "--out", os.path.join(run_dir, "exported", "it's x4")]]
+
+
+@pytest.mark.parametrize("first, last, log_interval, every", [
+    (1501, 1800, 100, 12),   # demo.yml's GAN phase: 26 points, not 3
+    (2601, 2700, 100, 4),    # demo_realworld.yml's: 26, not 1
+    (1, 1000000, 100, 100),  # srgan.yml's first phase: log_interval rules
+    (7, 12, 2, 1)])
+def test_loss_points_start_at_each_phase_and_are_enough_for_a_trend(first, last, log_interval,
+                                                                    every):
+    points = [i for i in range(first, last + 1)
+              if curves.loss_point(i, first, last, log_interval)]
+    assert points == sorted({first, last, *range(first - 1 + every, last + 1, every)})
+    assert len(points) >= min(curves.CURVE_POINTS, last - first + 1)
+
+
+def test_phase_curves_are_divided_by_the_phase_start(tmp_path):
+    path = tmp_path / "scalars.jsonl"
+    write_jsonl(path, [("train/g_pixel", s, 0.01 * s) for s in range(1, 21)]
+                + [("train/d_loss", s, 2.0) for s in range(11, 21)]
+                + [("train/lr_g", s, 1e-4) for s in range(1, 21)])
+    scalars = curves.read_scalars(path)
+    gan = curves.phase_curves(scalars, 11, 20)
+    assert sorted(gan) == ["train/d_loss", "train/g_pixel"]  # losses only
+    assert gan["train/g_pixel"] == (list(range(11, 21)), pytest.approx([s / 11 for s in
+                                                                        range(11, 21)]))
+    assert gan["train/d_loss"][1] == [1.0] * 10
+    assert list(curves.phase_curves(scalars, 1, 10)) == ["train/g_pixel"]
+
+
+def test_caption_names_a_figure_above_it():
+    strip = np.full((30, 200, 3), 255, np.uint8)
+    out = figures.caption(strip, "SR: gan_G")
+    assert out.shape == (figures.LABEL_HEIGHT + 30, 200, 3)
+    assert (out[figures.LABEL_HEIGHT:] == strip).all()
+    assert out[:figures.LABEL_HEIGHT].min() == 32 and out[:figures.LABEL_HEIGHT].max() > 200
+    narrow = figures.caption(strip[:, :60], "SR: gan_G, the final weights")  # wrapped
+    assert narrow.shape[0] > 2 * figures.LABEL_HEIGHT + 30
+    assert verdict.sr_weights(["mse", "gan"]) == "gan_G, the final weights after phase 'gan'"
