@@ -5,6 +5,7 @@ become the networks' floats and back, and 16-bit images meet 8-bit scales. numpy
     rgb_to_gray     the same luma on the scale of gray pixel values (0.299 R + 0.587 G + 0.114 B)
     to_chw_float    integer [H, W, C] -> float32 [C, H, W] in [0, 1] (network input)
     to_image        network output [C, H, W] in its value range -> integer [H, W, C]
+    output_image    the same, with a gray input's 3-channel output made gray: what inference returns
     on_8bit_scale   integer image -> float64 on the 0..255 scale (how 16-bit images are scored)
     to_uint8        integer image -> uint8 (for display)
 """
@@ -12,7 +13,8 @@ import numpy as np
 
 from .imresize import INTEGER_MAX
 
-__all__ = ["rgb_to_y", "rgb_to_gray", "to_chw_float", "to_image", "on_8bit_scale", "to_uint8"]
+__all__ = ["rgb_to_y", "rgb_to_gray", "to_chw_float", "to_image", "output_image", "on_8bit_scale",
+           "to_uint8"]
 
 # MATLAB rgb2ycbcr (ITU-R BT.601), luma row, for RGB in [0, 255].
 _Y_OFFSET = 16.0
@@ -85,6 +87,24 @@ def to_image(sr, output_range=(-1.0, 1.0), dtype=np.uint8):
     peak = np.iinfo(dtype).max
     unit = np.clip((arr.astype(np.float64) - lo) / (hi - lo), 0.0, 1.0)
     return np.floor(unit * peak + 0.5).astype(dtype)
+
+
+def output_image(sr, output_range, dtype, gray):
+    """A network's float output -> the integer picture inference returns for it (deploy's
+    tiling, and eval's figures and saved images, which show what inference returns).
+
+    Args:
+        sr: float [C, H, W] in `output_range` (a whole image or a tile).
+        dtype: the input image's integer type (np.uint8 / np.uint16).
+        gray: the input was gray ([H, W] or [H, W, 1]): a 3-channel output then becomes
+            its BT.601 luma on the gray scale (rgb_to_gray, range kept), as
+            gray comes back gray.
+    Returns:
+        [H, W, C] of `dtype` (C = 1 for gray).
+    """
+    if gray and sr.shape[0] == 3:
+        sr = rgb_to_gray(sr.transpose(1, 2, 0))[None]  # weights sum to 1: range kept
+    return to_image(sr, output_range, dtype)
 
 
 def on_8bit_scale(image):

@@ -6,7 +6,7 @@ gray, RGB, RGBA, 8/16-bit in, the same layout out). Images are read and written 
 import cv2
 import numpy as np
 
-from ..data.colour import rgb_to_gray, to_chw_float, to_image
+from ..data.colour import output_image, to_chw_float
 from ..errors import InputError
 from ..memory import peak_memory_rise
 
@@ -163,23 +163,6 @@ def upscale(run_fn, lr, scale, tile=None, tile_pad=None, finish=None, period=1):
     return out
 
 
-def output_image(sr, output_range, dtype, gray):
-    """A network's float output -> the integer picture inference returns for it.
-
-    Args:
-        sr: float [C, H, W] in `output_range` (a whole image or a tile).
-        dtype: the input image's integer type (np.uint8 / np.uint16).
-        gray: the input was gray ([H, W] or [H, W, 1]): a 3-channel output then becomes
-            its BT.601 luma on the gray scale (data.colour.rgb_to_gray, range kept), as
-            gray comes back gray.
-    Returns:
-        [H, W, C] of `dtype` (C = 1 for gray).
-    """
-    if gray and sr.shape[0] == 3:
-        sr = rgb_to_gray(sr.transpose(1, 2, 0))[None]  # weights sum to 1: range kept
-    return to_image(sr, output_range, dtype)
-
-
 def super_resolve_image(runner, image, tile=None, tile_pad=None):
     """Super-resolve an integer image of any common layout; returns the same layout and dtype.
 
@@ -234,4 +217,4 @@ def super_resolve_image(runner, image, tile=None, tile_pad=None):
 
 __all__ = ["UNBOUNDED", "SHIFT_VARIANT", "check_tiling", "tile_padding", "tiled",
            "measure_memory_per_pixel", "untiled_bytes", "automatic_tile", "tile_windows",
-           "upscale", "output_image", "super_resolve_image"]
+           "upscale", "super_resolve_image"]

@@ -25,11 +25,10 @@ import numpy as np
 
 from .. import models
 from ..compat import import_paddle
-from ..data.colour import on_8bit_scale, rgb_to_gray, to_image
+from ..data.colour import on_8bit_scale, output_image, rgb_to_gray, to_image
 from ..data.degrade_spec import spec_protocol
 from ..data.imresize import imresize
 from ..data.transforms import downscale
-from ..deploy.tiling import output_image
 from ..errors import InputError
 from ..metrics import scores, table
 from ..models import output_levels
@@ -120,7 +119,7 @@ def evaluate(dataset, scale, generator=None, on_image=None, rgb=False, level_sca
             `output_range`, or to a list of levels (LapSRN); put it in eval mode first.
         on_image: optional callback(item, sr_image, row) for saving images / figures:
             sr_image is the picture tools/infer.py returns for the item's LR (a gray file's
-            as gray [H, W, 1], deploy.tiling.output_image; the scores compare its RGB
+            as gray [H, W, 1], data.colour.output_image; the scores compare its RGB
             output's luma), row the image's scores ({"name", "psnr", "ssim", ...}).
         rgb: also score the RGB metrics (see `score`).
         level_scales: scales of the levels to score, e.g. (2, 4); default: the generator's
