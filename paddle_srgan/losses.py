@@ -124,17 +124,26 @@ def adversarial_g_loss(fake_logits, real_logits=None, form="vanilla"):
             + _bce(fake_logits - real_logits.mean(), 1)) / 2
 
 
-def adversarial_d_loss(real_logits, fake_logits, form="vanilla"):
-    """Discriminator's loss on the logits of real HR and of detached SR (see
-    adversarial_g_loss).
+def adversarial_d_terms(real_logits, fake_logits, form="vanilla"):
+    """The discriminator's loss on the logits of real HR and of detached SR (see
+    adversarial_g_loss) -> (loss, real term, fake term): BasicSR's l_d_total, l_d_real and
+    l_d_fake.
 
-    vanilla: BCE with label 1 on real and 0 on fake, summed (the paper).
-    relativistic: RaGAN's mirror image of adversarial_g_loss, averaged over the two terms.
+    vanilla: BCE with label 1 on real, label 0 on fake; loss = their sum (the paper).
+    relativistic: RaGAN's mirror image of adversarial_g_loss, BCE(real - mean(fake), 1) and
+    BCE(fake - mean(real), 0); loss = their mean (ESRGAN).
     """
     if form == "vanilla":
-        return _bce(real_logits, 1) + _bce(fake_logits, 0)
-    return (_bce(real_logits - fake_logits.mean(), 1)
-            + _bce(fake_logits - real_logits.mean(), 0)) / 2
+        real, fake = _bce(real_logits, 1), _bce(fake_logits, 0)
+        return real + fake, real, fake
+    real = _bce(real_logits - fake_logits.mean(), 1)
+    fake = _bce(fake_logits - real_logits.mean(), 0)
+    return (real + fake) / 2, real, fake
+
+
+def adversarial_d_loss(real_logits, fake_logits, form="vanilla"):
+    """The loss of adversarial_d_terms alone."""
+    return adversarial_d_terms(real_logits, fake_logits, form)[0]
 
 
 def feature_matching_loss(fake_maps, real_maps):

@@ -262,10 +262,10 @@ class PhaseStep:
         """One step on `batch`: {'lr': float32 [N,C,h,w] in [0,1], 'hr': [N,C,H,W] in [0,1],
         and 'hr_x<s>' for each coarser level of a multi-level G}.
 
-        Returns {name: 0-d tensor} of the loss terms (g_*, and d_loss, d_real_prob,
-        d_fake_prob in gan phases), or None if the generator step was skipped. A skipped
-        step leaves no trace: BN running statistics, which every train-mode forward updates
-        (NaN included), are put back from a device-side copy."""
+        Returns {name: 0-d tensor} of the loss terms (g_*, and d_loss, d_real, d_fake,
+        d_real_prob, d_fake_prob in gan phases), or None if the generator step was skipped.
+        A skipped step leaves no trace: BN running statistics, which every train-mode forward
+        updates (NaN included), are put back from a device-side copy."""
         self.iteration += 1
         targets = self._targets(batch)
         stats = self.nets.bn_statistics() if self.guard.enabled else []
@@ -323,16 +323,19 @@ class PhaseStep:
         """Discriminator update on real HR (sharpened when losses.usm.targets lists
         'adversarial') and detached SR, both in G's output range; D sees the real batch first,
         as BasicSR's D steps do.
-        Returns {'d_loss', 'd_real_prob', 'd_fake_prob'} or None when not finite."""
+        Returns {'d_loss', 'd_real', 'd_fake' (its two terms), 'd_real_prob', 'd_fake_prob'}
+        or None when not finite."""
         with self._autocast():
             real_logits, fake_logits = self.nets.D_parallel(real), self.nets.D_parallel(fake)
-            loss = losses.adversarial_d_loss(real_logits, fake_logits, self.adversarial_form)
+            loss, real_term, fake_term = losses.adversarial_d_terms(
+                real_logits, fake_logits, self.adversarial_form)
         if not self.guard.passes(loss, "discriminator", self.iteration):
             self.opt_d.clear_grad()
             return None
         self._update(loss, self.opt_d, self.schedule_d, self.scaler_d)
         sigmoid = paddle.nn.functional.sigmoid
-        return {"d_loss": loss.detach(),
+        return {"d_loss": loss.detach(), "d_real": real_term.detach(),
+                "d_fake": fake_term.detach(),
                 "d_real_prob": sigmoid(real_logits.astype("float32")).mean(),
                 "d_fake_prob": sigmoid(fake_logits.astype("float32")).mean()}
 
