@@ -1,11 +1,11 @@
 """YAML config -> validated nested dict: the sections of each subsystem composed.
 
 Each subsystem declares its sections beside its code, in config_rules' language (DEFAULTS,
-ALLOWED, COMBINATIONS, CHECKS, LISTS): data/settings.py (`datasets`), loss_settings.py (`vgg`,
-`losses`), train_settings.py (`train`); this module holds the run-level keys and the network
-sections, composes the rest into DEFAULTS / ALLOWED / COMBINATIONS, and loads, merges and
-checks. Run folders: run_config_path, weights_config; a resolved config: dump_config,
-config_differences.
+ALLOWED, COMBINATIONS, CHECKS, LISTS, ANY_TYPE): data/settings.py (`datasets`),
+loss_settings.py (`vgg`, `losses`), train_settings.py (`train`); this module holds the
+run-level keys and the network sections, composes the rest into DEFAULTS / ALLOWED /
+COMBINATIONS, and loads, merges and checks. Run folders: run_config_path, weights_config; a
+resolved config: dump_config, config_differences.
 
 Resolution order (later wins): DEFAULTS < `base:` file(s) < the YAML file < environment
 (`PADDLE_SRGAN_OUTPUT_DIR`, `PADDLE_SRGAN_DATA_ROOT`) < `-o key=value` overrides.
@@ -64,6 +64,8 @@ ALLOWED = {**RUN_ALLOWED, **{k: v for s in SECTIONS for k, v in s.ALLOWED.items(
 COMBINATIONS = [rule for s in SECTIONS for rule in getattr(s, "COMBINATIONS", ())]
 CHECKS = [check for s in SECTIONS for check in getattr(s, "CHECKS", ())]
 LISTS = {k: v for s in SECTIONS for k, v in getattr(s, "LISTS", {}).items()}
+# keys of more than one type: ALLOWED / CHECKS judge them, a new value replaces the old whole
+ANY_TYPE = {k for s in SECTIONS for k in getattr(s, "ANY_TYPE", ())}
 
 
 def check_values(cfg, source, overrides=()):
@@ -92,6 +94,8 @@ def _merge(base, update, schema, path, source):
             raise ConfigError(f"{source}: unknown key '{full}'{hint}")
         if full in LISTS:
             out[key] = _items(full, value, source)
+        elif full in ANY_TYPE:
+            out[key] = copy.deepcopy(value)
         elif isinstance(schema[key], dict):
             out[key] = _merge(out.get(key) or {}, value, schema[key], full, source)
         else:

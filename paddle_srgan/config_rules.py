@@ -11,7 +11,8 @@ in config.py) declares, beside its code:
   {1}, ...)] for keys that must fit together; `CHECKS`: functions `check(cfg, origin)` that
   raise ConfigError for what a table cannot say (`origin(key)`: where its value came from);
   `LISTS`: {dotted key: ListSection}, a list whose items merge over an item schema
-  (`train.phases`).
+  (`train.phases`); `ANY_TYPE`: dotted keys whose value may be of several types (`vgg.layer`:
+  a name or a mapping), judged by ALLOWED / CHECKS only and replaced whole, never merged.
 
 config.py composes them; `check_values` applies the composed tables to a resolved config.
 This module must stay cheap to import: no paddle, no cv2, and no import of config.py (which

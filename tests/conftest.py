@@ -275,6 +275,28 @@ def best_record(run_dir):
     return json.loads((run_dir / "checkpoints" / "best.json").read_text())
 
 
+def paddle_key(key):
+    """Paddle's name of a PyTorch BatchNorm statistic; other names are the same."""
+    return key.replace("running_mean", "_mean").replace("running_var", "_variance")
+
+
+def load_torch_state(model, state):
+    """`model` with the PyTorch `state` (name: numpy array) set strictly: BN statistics
+    renamed, Linear weights transposed (Paddle: [in, out]), PReLU slopes as Paddle's
+    `_weight`."""
+    from paddle_srgan.models.state import load_state_strict
+    own = model.state_dict()
+    out = {}
+    for key, value in state.items():
+        key = paddle_key(key)
+        if key not in own and key.endswith(".weight"):  # PReLU: body.N._weight
+            key = key[:-len("weight")] + "_weight"
+        if key.startswith("linear") and key.endswith(".weight"):
+            value = value.T
+        out[key] = value.astype(np.float32)
+    return load_state_strict(model, out, "fixture")
+
+
 def natural(name, h, w, y=0, x=0):
     """uint8 [h, w, 3] crop of a skimage sample photo (real image statistics, no download)."""
     img = getattr(skdata, name)()

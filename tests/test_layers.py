@@ -17,7 +17,7 @@ FLOORS = [
     ("base", ["", "errors", "levels", "memory", "compat", "config_rules", "config",
               "loss_settings", "train_settings", "data.settings", "metrics.table", "storage",
               "unpickler", "safe_load"]),
-    ("core", ["data", "models", "losses", "metrics", "checkpoint", "checkpoint_check",
+    ("core", ["data", "models", "losses", "usm", "metrics", "checkpoint", "checkpoint_check",
               "published_weights"]),
     ("run", ["evaluation", "deploy", "cli"]),  # cli: the tools' flags and one-line errors
     ("train", ["engine"]),

@@ -11,6 +11,7 @@ from paddle_srgan.losses import (
     adversarial_d_loss,
     adversarial_g_loss,
     charbonnier,
+    feature_matching_loss,
     pixel_loss,
 )
 from paddle_srgan.models import Discriminator, SRResNet, VGGFeatures
@@ -100,3 +101,50 @@ def test_adversarial_term_leaves_no_gradient_on_the_discriminator():
     assert all(not p.stop_gradient for p in trainable)  # trainable again for the D step
     adversarial_d_loss(d(sr.detach()), d(sr.detach())).backward()
     assert all(p.grad is not None for p in trainable)
+
+
+def test_perceptual_loss_sums_its_weighted_layers():
+    """BasicSR's PerceptualLoss: sum_k w_k * criterion(s * phi_k(sr), s * phi_k(hr)), images
+    mapped from G's output range to VGG's [0, 1]; gradients reach sr, not hr."""
+    paddle.seed(5)
+    weights = {"conv1_2": 0.1, "relu2_1": 1.0, "conv2_2": 2.0}
+    vgg = VGGFeatures(weights, weights="none")
+    sr, hr = paddle.rand([2, 3, 24, 24]) * 2 - 1, paddle.rand([2, 3, 24, 24]) * 2 - 1
+    maps_sr, maps_hr = vgg((sr + 1) / 2), vgg((hr + 1) / 2)
+    for criterion, distance in (("l1", np.abs), ("mse", np.square)):
+        loss = PerceptualLoss(vgg, 0.5, criterion, (-1.0, 1.0), weights)
+        by_hand = sum(w * distance(0.5 * maps_sr[k].numpy() - 0.5 * maps_hr[k].numpy()).mean()
+                      for k, w in weights.items())
+        assert float(loss(sr, hr)) == pytest.approx(by_hand, rel=1e-5), criterion
+    sr.stop_gradient = hr.stop_gradient = False
+    PerceptualLoss(vgg, 1.0, "l1", (-1.0, 1.0), weights)(sr, hr).backward()
+    assert float(sr.grad.abs().sum()) > 0 and hr.grad is None
+    # without weights: each layer the VGG reads, weight 1
+    assert PerceptualLoss(vgg).layer_weights == dict.fromkeys(weights, 1.0)
+    with pytest.raises(ValueError, match=r"weighs \['conv3_1'\], which the VGG does not read"):
+        PerceptualLoss(vgg, layer_weights={"conv3_1": 1.0})
+
+
+def test_each_term_compares_with_its_own_target():
+    """Per-term targets (Real-ESRGAN's sharpened HR for some terms only): pixel, perceptual,
+    and D's real images (RaGAN's real logits, feature matching's real maps) each from their
+    own entry; one tensor stands for all three."""
+    paddle.seed(6)
+    d = Discriminator(num_feat=8, num_block=4, fc_size=16)
+    d.eval()  # BN on running statistics: D(x) is the same whenever it is called
+    perceptual = PerceptualLoss(VGGFeatures("relu1_2", weights="none"))
+    sr, a, b, c = (paddle.rand([2, 3, 32, 32]) * 2 - 1 for _ in range(4))
+    weights = {"pixel": 1.0, "perceptual": 1.0, "adversarial": 1.0, "feature_matching": 1.0}
+    objective = GeneratorObjective(weights, {"criterion": "l1", "eps": 1e-3}, perceptual, d,
+                                   adversarial_form="relativistic")
+    _, terms = objective(sr, {"pixel": a, "perceptual": b, "adversarial": c})
+    expected = {"pixel": np.abs(sr.numpy() - a.numpy()).mean(),
+                "perceptual": float(perceptual(sr, b)),
+                "adversarial": float(adversarial_g_loss(d(sr), d(c), "relativistic")),
+                "feature_matching": float(feature_matching_loss(d.forward_features(sr)[0],
+                                                                d.forward_features(c)[0]))}
+    for term, value in expected.items():
+        assert float(terms[term]) == pytest.approx(value, rel=1e-5), term
+    _, same = objective(sr, c)
+    _, spelled = objective(sr, dict.fromkeys(("pixel", "perceptual", "adversarial"), c))
+    assert {k: float(v) for k, v in same.items()} == {k: float(v) for k, v in spelled.items()}

@@ -1,6 +1,8 @@
 """One training step of a phase, as an object: `PhaseStep(nets, phase_cfg, ...)(batch)`.
 
-    PhaseStep(batch)          g_step: G forward, objective (pixel / VGG / adversarial),
+    PhaseStep(batch)          targets: HR in G's range, USM-sharpened for the terms of
+                                      losses.usm.targets (Real-ESRGAN)
+                              g_step: G forward, objective (pixel / VGG / adversarial),
                                       NaN guard, G update, EMA update
                               d_step: D on real HR and on the detached SR, BCE, NaN guard,
                                       D update (phases with an adversarial term)
@@ -19,6 +21,7 @@ from typing import Optional
 from .. import losses
 from ..compat import import_paddle
 from ..errors import UserError
+from ..loss_settings import TARGET_TERMS, layer_weights
 from ..models import (
     bn_statistics,
     build_discriminator,
@@ -27,6 +30,7 @@ from ..models import (
     final_level,
     level_key,
 )
+from ..usm import USMSharp
 
 paddle = import_paddle()
 unique_name = paddle.utils.unique_name
@@ -106,7 +110,8 @@ def build_networks(cfg, world=1):
                               "Fine for tests, meaningless for real training.")
             perceptual = losses.PerceptualLoss(
                 build_vgg(cfg), cfg["vgg"]["feature_scale"],
-                cfg["losses"]["perceptual"]["criterion"], G.output_range)
+                cfg["losses"]["perceptual"]["criterion"], G.output_range,
+                layer_weights(cfg["vgg"]["layer"]))
     if G_ema is not None:
         G_ema.eval()
         for p in G_ema.parameters():
@@ -163,7 +168,8 @@ class PhaseStep:
             'losses', 'network_interpolation'}); a phase whose adversarial weight is > 0 also
             trains D, whatever its name.
         train_cfg: the config's `train` section (beta1, beta2, ema_decay).
-        losses_cfg: the config's `losses` section (pixel criterion, adversarial form).
+        losses_cfg: the config's `losses` section (pixel criterion, adversarial form, USM
+            targets).
         level_scales: the scale of each output level of G, e.g. (4,) or (2, 4) for LapSRN.
         guard: the run's NanGuard.
         amp: None or an AMP level ('O1') for paddle.amp.auto_cast.
@@ -194,6 +200,11 @@ class PhaseStep:
         self.adversarial_form = losses_cfg["adversarial"]["form"]
         self.scaler_g = paddle.amp.GradScaler(enable=bool(amp))
         self.scaler_d = paddle.amp.GradScaler(enable=bool(amp))
+        # Real-ESRGAN's sharpened targets, for the listed terms this phase computes
+        usm = losses_cfg["usm"]
+        self.usm_terms = {t for t in usm["targets"] if phase_cfg["losses"][t] > 0}
+        self.usm = (USMSharp(usm["weight"], usm["radius"], usm["threshold"])
+                    if self.usm_terms else None)
         self.objective = losses.GeneratorObjective(
             phase_cfg["losses"], losses_cfg["pixel"], nets.perceptual,
             # the bare D: its weights get no gradient from this term (losses.frozen), so
@@ -251,22 +262,21 @@ class PhaseStep:
         """One step on `batch`: {'lr': float32 [N,C,h,w] in [0,1], 'hr': [N,C,H,W] in [0,1],
         and 'hr_x<s>' for each coarser level of a multi-level G}.
 
-        Returns {name: 0-d tensor} of the loss terms (g_*, and d_loss, d_real_prob,
-        d_fake_prob in gan phases), or None if the generator step was skipped. A skipped
-        step leaves no trace: BN running statistics, which every train-mode forward updates
-        (NaN included), are put back from a device-side copy."""
+        Returns {name: 0-d tensor} of the loss terms (g_*, and d_loss, d_real, d_fake,
+        d_real_prob, d_fake_prob in gan phases), or None if the generator step was skipped.
+        A skipped step leaves no trace: BN running statistics, which every train-mode forward
+        updates (NaN included), are put back from a device-side copy."""
         self.iteration += 1
-        lo, hi = self.nets.G.output_range
-        hr = batch["hr"] * (hi - lo) + lo
+        targets = self._targets(batch)
         stats = self.nets.bn_statistics() if self.guard.enabled else []
         saved = [t.clone() for t in stats]
-        terms, sr = self.g_step(batch["lr"], self._targets(batch, hr))
+        terms, sr = self.g_step(batch["lr"], targets)
         if terms is None:
             for t, old in zip(stats, saved):
                 paddle.assign(old, t)
             return None
         if self.opt_d is not None:
-            d_terms = self.d_step(hr, sr.detach())
+            d_terms = self.d_step(final_level(targets["adversarial"]), sr.detach())
             if d_terms is None:
                 d_stats = bn_statistics(self.nets.D)
                 for t, old in zip(stats[-len(d_stats):], saved[-len(d_stats):]):
@@ -275,14 +285,20 @@ class PhaseStep:
                 terms.update(d_terms)
         return terms
 
-    def _targets(self, batch, hr):
-        """The generator's target(s) in its output range: coarser levels (LapSRN) have their
-        own MATLAB-shrunk HR patches."""
-        if len(self.level_scales) == 1:
-            return hr
+    def _targets(self, batch):
+        """{term: target in G's output range} for each of loss_settings.TARGET_TERMS: the HR
+        batch, USM-sharpened (in [0, 1], before the range is mapped) for the terms of
+        losses.usm.targets. A multi-level G (LapSRN) gets a list, coarse to fine: coarser
+        levels have their own MATLAB-shrunk HR patches."""
         lo, hi = self.nets.G.output_range
-        return [batch[level_key("hr", s)] * (hi - lo) + lo
-                for s in self.level_scales[:-1]] + [hr]
+        levels = [batch[level_key("hr", s)] for s in self.level_scales[:-1]] + [batch["hr"]]
+
+        def in_range(images):
+            images = [x * (hi - lo) + lo for x in images]
+            return images if len(images) > 1 else images[0]
+        plain = in_range(levels)
+        sharp = in_range([self.usm(x) for x in levels]) if self.usm is not None else None
+        return {t: sharp if t in self.usm_terms else plain for t in TARGET_TERMS}
 
     def _autocast(self):
         return paddle.amp.auto_cast(enable=bool(self.amp), level=self.amp or "O1")
@@ -304,17 +320,22 @@ class PhaseStep:
         return result, final_level(out)
 
     def d_step(self, real, fake):
-        """Discriminator update on real HR and detached SR (both in G's output range).
-        Returns {'d_loss', 'd_real_prob', 'd_fake_prob'} or None when not finite."""
+        """Discriminator update on real HR (sharpened when losses.usm.targets lists
+        'adversarial') and detached SR, both in G's output range; D sees the real batch first,
+        as BasicSR's D steps do.
+        Returns {'d_loss', 'd_real', 'd_fake' (its two terms), 'd_real_prob', 'd_fake_prob'}
+        or None when not finite."""
         with self._autocast():
             real_logits, fake_logits = self.nets.D_parallel(real), self.nets.D_parallel(fake)
-            loss = losses.adversarial_d_loss(real_logits, fake_logits, self.adversarial_form)
+            loss, real_term, fake_term = losses.adversarial_d_terms(
+                real_logits, fake_logits, self.adversarial_form)
         if not self.guard.passes(loss, "discriminator", self.iteration):
             self.opt_d.clear_grad()
             return None
         self._update(loss, self.opt_d, self.schedule_d, self.scaler_d)
         sigmoid = paddle.nn.functional.sigmoid
-        return {"d_loss": loss.detach(),
+        return {"d_loss": loss.detach(), "d_real": real_term.detach(),
+                "d_fake": fake_term.detach(),
                 "d_real_prob": sigmoid(real_logits.astype("float32")).mean(),
                 "d_fake_prob": sigmoid(fake_logits.astype("float32")).mean()}
 

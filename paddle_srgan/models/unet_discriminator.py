@@ -45,7 +45,8 @@ class UNetDiscriminatorSN(nn.Layer):
         num_feat: width of the first level (Real-ESRGAN: 64).
         skip_connection: add the encoder's maps to the decoder's (Real-ESRGAN: True).
     Input:  img [N, in_channels, H, W] float32 (in G's output range), H and W multiples of 8.
-    Output: logits [N, 1, H, W] float32 (> 0 means "real" at that pixel).
+    Output: logits [N, 1, H, W] float32 (> 0 means "real" at that pixel); forward_features:
+            also the maps.
     """
 
     def __init__(self, in_channels=3, num_feat=64, skip_connection=True):
@@ -69,22 +70,22 @@ class UNetDiscriminatorSN(nn.Layer):
         return nn.functional.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
 
     def forward(self, img):
+        return self.forward_features(img)[1]
+
+    def forward_features(self, img):
+        """(feature maps, logits): the activation after each convolution but the last (the
+        encoder's x0..x3, the decoder's after their skip sums, conv7's and conv8's), the
+        inputs of a feature-matching content loss, and the logits of `forward`."""
         check_input(img, self.in_channels, "UNetDiscriminatorSN")
         if img.shape[2] % 8 or img.shape[3] % 8:
             raise ValueError(f"UNetDiscriminatorSN needs height and width divisible by 8 (three "
                              f"stride-2 levels), got shape {list(img.shape)}")
-        x0 = self.lrelu(self.conv0(img))
-        x1 = self.lrelu(self.conv1(x0))
-        x2 = self.lrelu(self.conv2(x1))
-        x3 = self.lrelu(self.conv3(x2))
-        x4 = self.lrelu(self.conv4(self._up(x3)))
-        if self.skip_connection:
-            x4 = x4 + x2
-        x5 = self.lrelu(self.conv5(self._up(x4)))
-        if self.skip_connection:
-            x5 = x5 + x1
-        x6 = self.lrelu(self.conv6(self._up(x5)))
-        if self.skip_connection:
-            x6 = x6 + x0
-        out = self.lrelu(self.conv8(self.lrelu(self.conv7(x6))))
-        return self.conv9(out)
+        maps = [self.lrelu(self.conv0(img))]
+        for conv in (self.conv1, self.conv2, self.conv3):
+            maps.append(self.lrelu(conv(maps[-1])))
+        for conv, skip in ((self.conv4, maps[2]), (self.conv5, maps[1]), (self.conv6, maps[0])):
+            x = self.lrelu(conv(self._up(maps[-1])))
+            maps.append(x + skip if self.skip_connection else x)
+        for conv in (self.conv7, self.conv8):
+            maps.append(self.lrelu(conv(maps[-1])))
+        return maps, self.conv9(maps[-1])

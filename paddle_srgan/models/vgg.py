@@ -1,24 +1,26 @@
 """Frozen VGG19 feature extractor for the perceptual (content) loss.
 
 The paper's content loss phi_5,4 is the feature map after the 4th conv (and its ReLU) before
-the 5th max-pool, i.e. `relu5_4`. Layers are named like the paper and the Caffe prototxt
-(conv1_1, relu1_1, ..., pool5) so configs never hold magic indices; the Sequential keeps
-torchvision's / paddle.vision's indices, so `features.<i>.*` keys of a full VGG19 state dict
-load unchanged.
+the 5th max-pool, i.e. `relu5_4`; ESRGAN takes `conv5_4` (before the ReLU: its features are
+not yet sparse), Real-ESRGAN five layers with weights. Layers are named like the paper and the
+Caffe prototxt (conv1_1, relu1_1, ..., pool5; loss_settings.vgg19_layer_names) so configs
+never hold magic indices; the Sequential keeps torchvision's / paddle.vision's indices, so
+`features.<i>.*` keys of a full VGG19 state dict load unchanged.
 """
 import os
 import warnings
 
 from ..compat import import_paddle
 from ..config import ConfigError
+from ..errors import shown
+from ..loss_settings import vgg19_layer_names
 from ..safe_load import load_state_dict
 from .state import load_state_strict
 
 paddle = import_paddle()
 nn = paddle.nn
 
-_VGG19_BLOCKS = (2, 2, 4, 4, 4)        # convs per block
-_VGG19_WIDTHS = (64, 128, 256, 512, 512)
+_VGG19_WIDTHS = (64, 128, 256, 512, 512)  # per block (loss_settings.VGG19_BLOCKS)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 MAKE_WEIGHTS_FILE = (
@@ -26,51 +28,51 @@ MAKE_WEIGHTS_FILE = (
     "paddle.vision.models.vgg19(pretrained=True).state_dict(), 'vgg19.pdparams')\"")
 
 
-def vgg19_layer_names():
-    """['conv1_1', 'relu1_1', ..., 'pool5']: index i is `features.<i>` of VGG19."""
-    names = []
-    for block, convs in enumerate(_VGG19_BLOCKS, start=1):
-        for j in range(1, convs + 1):
-            names += [f"conv{block}_{j}", f"relu{block}_{j}"]
-        names.append(f"pool{block}")
-    return names
-
-
 class VGGWeightsError(ConfigError):
     """VGG weights could not be found or loaded; the message says which config key to set."""
 
 
 class VGGFeatures(nn.Layer):
-    """VGG19 `features` truncated after `layer`, ImageNet-normalised inside, frozen.
+    """VGG19 `features` truncated after the deepest requested layer, ImageNet-normalised
+    inside, frozen; one forward gives every requested layer.
 
     Args:
-        layer: last layer kept, e.g. 'relu5_4' (paper), 'relu2_2', 'conv5_4'.
+        layer: the layer(s) read: one name, e.g. 'relu5_4' (paper), 'relu2_2', 'conv5_4'
+            (before the ReLU), or several (a list, or a mapping whose keys are names, as
+            `vgg.layer`'s {name: weight}).
         weights: 'imagenet' (paddle.vision download/cache), 'none' (random init: tests only;
             training warns loudly), or the path of a local .pdparams holding a full VGG19
-            state dict or a truncated `features` one.
+            state dict or a truncated `features` one (up to the deepest layer at least).
     Input:  img [N, 3, H, W] float32 RGB in [0, 1]; [N, 1, H, W] is repeated to 3 channels
             (single-channel training: VGG was trained on RGB, a gray image is R=G=B).
-    Output: features [N, C_layer, H/2^k, W/2^k] float32 (no rescaling here; the loss applies
-            the paper's 1/12.75).
+    Output: `forward`: the map of `layer` [N, C_layer, H/2^k, W/2^k] float32 when one name
+            was given, else what `feature_maps` gives; `feature_maps`: {name: map} of every
+            requested layer (no rescaling here; the loss applies e.g. the paper's 1/12.75).
     """
 
     def __init__(self, layer="relu5_4", weights="imagenet"):
         super().__init__()
         names = vgg19_layer_names()
-        if layer not in names:
-            raise ValueError(f"vgg.layer '{layer}' is not a VGG19 layer; valid: {', '.join(names)}")
-        self.layer = layer
-        layers, channels = [], 3
-        for name in names[: names.index(layer) + 1]:
+        self.single = isinstance(layer, str)
+        requested = [layer] if self.single else list(layer)
+        unknown = [n for n in requested if n not in names]
+        if unknown or not requested:
+            raise ValueError(f"vgg.layer {shown(unknown[0] if unknown else layer)} is not a "
+                             f"VGG19 layer; valid: {', '.join(names)}")
+        self.layers = sorted(set(requested), key=names.index)  # network order
+        self.layer = self.layers[-1]  # the deepest: the network ends there
+        modules, channels = [], 3
+        for name in names[: names.index(self.layer) + 1]:
             if name.startswith("conv"):
                 width = _VGG19_WIDTHS[int(name[4]) - 1]
-                layers.append(nn.Conv2D(channels, width, 3, padding=1))
+                modules.append(nn.Conv2D(channels, width, 3, padding=1))
                 channels = width
             elif name.startswith("relu"):
-                layers.append(nn.ReLU())
+                modules.append(nn.ReLU())
             else:
-                layers.append(nn.MaxPool2D(kernel_size=2, stride=2))
-        self.features = nn.Sequential(*layers)
+                modules.append(nn.MaxPool2D(kernel_size=2, stride=2))
+        self.features = nn.Sequential(*modules)
+        self._read_at = {names.index(n): n for n in self.layers}
         self.register_buffer("mean", paddle.to_tensor(IMAGENET_MEAN).reshape([1, 3, 1, 1]),
                              persistable=False)
         self.register_buffer("std", paddle.to_tensor(IMAGENET_STD).reshape([1, 3, 1, 1]),
@@ -96,12 +98,22 @@ class VGGFeatures(nn.Layer):
         load_state_strict(self, state, f"VGG weights ({weights}) for the layers up to "
                                        f"{self.layer}", error=VGGWeightsError, subset=True)
 
-    def forward(self, img):
+    def feature_maps(self, img):
+        """{layer name: [N, C, h, w] float32} of every requested layer (see the class)."""
         if len(img.shape) != 4:
             raise ValueError(f"VGGFeatures expects [N, C, H, W], got shape {list(img.shape)}")
         if img.shape[1] == 1:
             img = paddle.tile(img, [1, 3, 1, 1])
-        return self.features((img - self.mean) / self.std)
+        x, maps = (img - self.mean) / self.std, {}
+        for index, module in enumerate(self.features):
+            x = module(x)
+            if index in self._read_at:
+                maps[self._read_at[index]] = x
+        return maps
+
+    def forward(self, img):
+        maps = self.feature_maps(img)
+        return maps[self.layer] if self.single else maps
 
 
 def _imagenet_state():

@@ -32,7 +32,7 @@ class VGGStyleDiscriminator(nn.Layer):
         num_feat: width of the first stage (ESRGAN: 64).
         input_size: 128 (ESRGAN) or 256 (one more stride-2 stage): the crop side it takes.
     Input:  img [N, in_channels, input_size, input_size] float32 (in G's output range).
-    Output: logits [N, 1] float32 (> 0 means "real").
+    Output: logits [N, 1] float32 (> 0 means "real"); forward_features: also the maps.
     """
 
     def __init__(self, in_channels=3, num_feat=64, input_size=128):
@@ -62,12 +62,17 @@ class VGGStyleDiscriminator(nn.Layer):
         self.lrelu = nn.LeakyReLU(0.2)
 
     def forward(self, img):
+        return self.forward_features(img)[1]
+
+    def forward_features(self, img):
+        """(feature maps, logits): the activation after each convolution ([N, C_i, H_i, W_i],
+        the inputs of a feature-matching content loss) and the logits of `forward`."""
         check_input(img, self.in_channels, "VGGStyleDiscriminator")
         if list(img.shape[2:]) != [self.input_size] * 2:
             raise ValueError(f"VGGStyleDiscriminator takes {self.input_size}x{self.input_size} "
                              f"crops (input_size), got shape {list(img.shape)}")
-        feat = self.lrelu(self.conv0_0(img))
+        maps = [self.lrelu(self.conv0_0(img))]
         for conv, norm in self.stages:
-            feat = self.lrelu(norm(conv(feat)))
-        feat = self.lrelu(self.linear1(paddle.flatten(feat, start_axis=1)))
-        return self.linear2(feat)
+            maps.append(self.lrelu(norm(conv(maps[-1]))))
+        feat = self.lrelu(self.linear1(paddle.flatten(maps[-1], start_axis=1)))
+        return maps, self.linear2(feat)

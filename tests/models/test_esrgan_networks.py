@@ -16,11 +16,10 @@ from paddle_srgan.models import (
     UNetDiscriminatorSN,
     VGGStyleDiscriminator,
 )
-from paddle_srgan.models.state import load_state_strict
 from paddle_srgan.published_weights.torch_files import read_torch_weights
 from paddle_srgan.safe_load import load_file
 
-from conftest import FIXTURES, require, tiny_table_generator
+from conftest import FIXTURES, load_torch_state, paddle_key, require, tiny_table_generator
 
 ESRGAN = FIXTURES / "esrgan"
 # A float32 port against PyTorch's float64 forward (torch's own float32 error: <= 1e-6, each
@@ -38,26 +37,6 @@ def torch_state(z):
     """The PyTorch state dict of a forward fixture (its top-level weight entries)."""
     return {k: v for k, v in z.items() if "/" not in k and not k.startswith(ENTRIES)
             and not k.endswith("num_batches_tracked")}
-
-
-def paddle_key(key):
-    """Paddle's name of a PyTorch BatchNorm statistic; other names are the same."""
-    return key.replace("running_mean", "_mean").replace("running_var", "_variance")
-
-
-def load(model, state):
-    """`model` with the PyTorch `state` set strictly: BN statistics renamed, Linear weights
-    transposed (Paddle: [in, out]), PReLU slopes as Paddle's `_weight`."""
-    own = model.state_dict()
-    out = {}
-    for key, value in state.items():
-        key = paddle_key(key)
-        if key not in own and key.endswith(".weight"):  # PReLU: body.N._weight
-            key = key[:-len("weight")] + "_weight"
-        if key.startswith("linear") and key.endswith(".weight"):
-            value = value.T
-        out[key] = value.astype(np.float32)
-    return load_state_strict(model, out, "fixture")
 
 
 def run(model, x, train=False):
@@ -80,13 +59,13 @@ def test_rrdbnet_matches_pytorch_basicsr(scale):
     net = RRDBNet(scale=scale, num_feat=meta["num_feat"], num_block=meta["num_block"],
                   num_grow_ch=meta["num_grow_ch"])
     assert set(net.state_dict()) == set(torch_state(z))
-    load(net, torch_state(z))
+    load_torch_state(net, torch_state(z))
     assert max_diff(run(net, z["input"]), z["output_f64"]) <= MAX_DIFF
 
 
 def test_srvgg_compact_matches_pytorch():
     z = fixture("srvgg_compact.npz")
-    net = load(SRVGGNetCompact(num_feat=16, num_conv=4, scale=4), torch_state(z))
+    net = load_torch_state(SRVGGNetCompact(num_feat=16, num_conv=4, scale=4), torch_state(z))
     assert max_diff(run(net, z["input"]), z["output_f64"]) <= MAX_DIFF
 
 
@@ -95,7 +74,7 @@ def test_vgg_discriminator_matches_pytorch_in_eval_and_train_mode():
     the running means are torch's and the running variances Paddle's convention (the biased
     batch variance; torch's unbiased ones differ by n / (n - 1) of the batch part)."""
     z = fixture("vgg_discriminator.npz")
-    net = load(VGGStyleDiscriminator(num_feat=2), torch_state(z))
+    net = load_torch_state(VGGStyleDiscriminator(num_feat=2), torch_state(z))
     assert max_diff(run(net, z["input"]), z["output_f64"]) <= MAX_DIFF
     assert max_diff(run(net, z["input"], train=True), z["output_train"]) <= MAX_DIFF
     state = net.state_dict()
@@ -133,7 +112,7 @@ def test_unet_discriminator_spectral_norm_follows_pytorch():
     net = UNetDiscriminatorSN(num_feat=4)
     assert {k: list(v.shape) for k, v in net.state_dict().items()} == {
         k: list(v.shape) for k, v in torch_state(z).items()}
-    load(net, torch_state(z))
+    load_torch_state(net, torch_state(z))
     before = {k: v.numpy().copy() for k, v in sn_keys(net.state_dict()).items()}
     assert len(before) == 16
     assert max_diff(run(net, z["input"]), z["output_f64"]) <= MAX_DIFF
@@ -155,13 +134,14 @@ def test_spectral_norm_state_is_saved_and_restored(tmp_path):
     (what an exact resume needs); one that does not get them differs."""
     z = fixture("unet_discriminator_sn.npz")
     x = paddle.to_tensor(z["input"])
-    net = load(UNetDiscriminatorSN(num_feat=4), torch_state(z))
+    net = load_torch_state(UNetDiscriminatorSN(num_feat=4), torch_state(z))
     net.train()
     net(x)
     paddle.save(net.state_dict(), str(tmp_path / "d.pdparams"))
     restored = UNetDiscriminatorSN(num_feat=4)
     restored.set_state_dict(load_file(tmp_path / "d.pdparams"))
-    stale = load(UNetDiscriminatorSN(num_feat=4), torch_state(z))  # u, v of before the step
+    # u, v of before the step
+    stale = load_torch_state(UNetDiscriminatorSN(num_feat=4), torch_state(z))
     restored.train()
     stale.train()
     for _ in range(2):
@@ -170,6 +150,34 @@ def test_spectral_norm_state_is_saved_and_restored(tmp_path):
         assert not np.array_equal(stale(x).numpy(), expected)
     for key, value in sn_keys(net.state_dict()).items():
         assert np.array_equal(restored.state_dict()[key].numpy(), value.numpy()), key
+
+
+@pytest.mark.parametrize("name", ["vgg_discriminator.npz", "unet_discriminator_sn.npz"])
+def test_discriminator_features_lead_to_the_pytorch_logits(name):
+    """forward_features (feature matching's maps): each convolution's activation, in order,
+    ending in the maps the logits are computed from; its logits are the PyTorch forward's."""
+    z = fixture(name)
+    net = (VGGStyleDiscriminator(num_feat=2) if name.startswith("vgg")
+           else UNetDiscriminatorSN(num_feat=4))
+    load_torch_state(net, torch_state(z))
+    net.eval()
+    with paddle.no_grad():
+        maps, logits = net.forward_features(paddle.to_tensor(z["input"]))
+    assert max_diff(logits.numpy(), z["output_f64"]) <= MAX_DIFF
+    n, _, h, w = z["input"].shape
+    if name.startswith("vgg"):  # conv0_0, then 9 conv + BN, every second one stride 2
+        assert [m.shape[1:] for m in maps] == [[2, 128, 128], [2, 64, 64], [4, 64, 64],
+                                               [4, 32, 32], [8, 32, 32], [8, 16, 16],
+                                               [16, 16, 16], [16, 8, 8], [16, 8, 8],
+                                               [16, 4, 4]]
+    else:  # encoder down to 1/8, decoder back up with skips, conv7, conv8
+        assert [m.shape[1:] for m in maps] == [
+            [4, h, w], [8, h // 2, w // 2], [16, h // 4, w // 4], [32, h // 8, w // 8],
+            [16, h // 4, w // 4], [8, h // 2, w // 2], [4, h, w], [4, h, w], [4, h, w]]
+        with paddle.no_grad():
+            head = net.conv9(maps[-1]).numpy()
+        np.testing.assert_array_equal(head, logits.numpy())
+    assert all(m.shape[0] == n for m in maps)
 
 
 def test_unet_discriminator_needs_multiples_of_8():
@@ -181,7 +189,8 @@ def test_published_realesr_animevideov3_within_one_grey_level():
     """Real-ESRGAN's published compact anime-video model (read without torch; BSD-3, NOTICE.md)
     on two held-out crops: PyTorch's 8-bit output within one level, float32 within 1e-4."""
     state = read_torch_weights(str(ESRGAN / "realesr-animevideov3.pth"))
-    net = load(SRVGGNetCompact(num_feat=64, num_conv=16, scale=4, act_type="prelu"), state)
+    net = load_torch_state(
+        SRVGGNetCompact(num_feat=64, num_conv=16, scale=4, act_type="prelu"), state)
     z = fixture("realesr_animevideov3_io.npz")
     np.testing.assert_array_equal(z["input"], z["input_uint8"].transpose(0, 3, 1, 2)
                                   .astype(np.float32) / 255.0)

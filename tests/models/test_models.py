@@ -175,6 +175,34 @@ def test_vgg_loads_full_and_truncated_state_dicts(tmp_path):
         VGGFeatures("relu5_4", weights=str(tmp_path / "trunc.pdparams"))
 
 
+def test_vgg_reads_several_layers_in_one_forward(tmp_path):
+    """As Real-ESRGAN's {conv1_2: 0.1, ...}: the network ends at the deepest (conv3_4 =
+    features.16), one forward gives each map, and each equals what a single-layer VGG loaded
+    from the same (truncated) state dict gives; 'conv' maps are before the ReLU, 'relu' ones
+    after."""
+    paddle.seed(4)
+    layers = {"conv1_2": 0.1, "conv2_2": 0.1, "conv3_4": 1}
+    vgg = VGGFeatures(layers, weights="none")
+    assert len(vgg.features) == 17 and vgg.layer == "conv3_4"
+    paddle.save(vgg.state_dict(), str(tmp_path / "five.pdparams"))
+    x = paddle.rand([1, 3, 32, 32])
+    maps = vgg(x)
+    assert list(maps) == list(layers) and maps["conv3_4"].shape == [1, 256, 8, 8]
+    for name in [*layers, "relu2_2"]:
+        alone = VGGFeatures(name, weights=str(tmp_path / "five.pdparams"))
+        expected = alone(x).numpy()
+        if name in maps:
+            np.testing.assert_allclose(maps[name].numpy(), expected, atol=1e-5, err_msg=name)
+        else:  # relu2_2 = relu(conv2_2)
+            np.testing.assert_allclose(np.maximum(maps["conv2_2"].numpy(), 0), expected,
+                                       atol=1e-5)
+    assert float(maps["conv3_4"].min()) < 0  # before the ReLU
+    assert list(VGGFeatures(["relu3_1", "conv1_1"], weights="none")(x)) == ["conv1_1",
+                                                                           "relu3_1"]
+    with pytest.raises(ValueError, match="vgg.layer 'conv6_1' is not a VGG19 layer; valid: "):
+        VGGFeatures({"conv1_1": 1, "conv6_1": 1}, weights="none")
+
+
 def test_vgg_missing_weights_offline_is_one_clear_error(tmp_path, monkeypatch):
     with pytest.raises(VGGWeightsError, match=r"vgg.weights: '.*nope.pdparams' is neither"):
         VGGFeatures("relu2_2", weights=str(tmp_path / "nope.pdparams"))
