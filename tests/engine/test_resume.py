@@ -119,6 +119,33 @@ def test_kill9_then_resume_is_exact_with_the_realworld_pipeline(tmp_path, train_
                         generator_weights(tmp_path / "straight" / "runs" / "tiny"))
 
 
+def test_kill9_then_resume_is_exact_with_rrdbnet_and_a_spectral_norm_discriminator(
+        tmp_path, train_images):
+    """Real-ESRGAN's networks: the U-Net discriminator's spectral norm keeps power-iteration
+    vectors (weight_u / weight_v) that every train-mode forward updates. A run killed in the GAN
+    phase and resumed ends with the G and D of an uninterrupted run only if the checkpoint
+    carries them."""
+    runs = {}
+    for name in ("straight", "killed"):
+        (tmp_path / name).mkdir()
+        runs[name] = tiny_config(tmp_path / name, train_images, **{
+            "network_g": {"type": "RRDBNet", "num_feat": 8, "num_block": 1, "num_grow_ch": 4},
+            "network_d": {"type": "UNetDiscriminatorSN", "num_feat": 4},
+            "losses.pixel.criterion": "l1"})
+    run_tool("train", "-c", runs["straight"])
+    proc = run_with_fault(runs["killed"], 11, signal.SIGKILL)  # GAN phase: 7 ... 12
+    assert proc.returncode == -signal.SIGKILL
+    out = run_tool("train", "-c", runs["killed"], "--resume").stdout
+    assert "resumed from" in out and "iteration 9" in out  # u / v had 3 updates by then
+    finals = {name: ckpt.load_checkpoint(ckpt.list_checkpoints(tmp_path / name / "runs" / "tiny")
+                                         [-1][1]) for name in runs}
+    spectral = [k for k in finals["straight"]["D"] if k.endswith(("weight_u", "weight_v"))]
+    assert len(spectral) == 16  # conv1 ... conv8, u and v each
+    for net in ("G", "D"):
+        assert_same_weights(*({k: v.numpy() for k, v in finals[name][net].items()}
+                              for name in ("killed", "straight")))
+
+
 def test_resume_with_changed_config_warns(straight_run, tmp_path, train_images):
     config = tiny_config(tmp_path, train_images)
     run_with_fault(config, 4, signal.SIGTERM)
