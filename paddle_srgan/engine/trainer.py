@@ -37,7 +37,8 @@ import numpy as np
 from tqdm import tqdm
 
 from .. import checkpoint as ckpt
-from ..compat import import_paddle, lost_peer, seed_everything, use_device
+from ..compat import (batchnorm_training_note_silenced, import_paddle, lost_peer,
+                      seed_everything, use_device)
 from ..config import config_differences, dump_config
 from ..data.datasets import build_train_loader, build_train_set, build_val_set
 from ..errors import InputError, first_line
@@ -255,7 +256,7 @@ class Trainer:
             self.log.scalars(mean_scores(self.bicubic), self.iteration, "val_bicubic/")
             self.log.scalars(mean_scores(self.hr_reference), self.iteration, "val_hr/")
         try:
-            with StopRequests(self.world) as self.stop:
+            with StopRequests(self.world) as self.stop, batchnorm_training_note_silenced():
                 return self._loop()
         except RuntimeError as exc:
             if self.world > 1 and lost_peer(exc):
