@@ -34,11 +34,15 @@ import os
 import time
 
 import numpy as np
-from tqdm import tqdm
 
 from .. import checkpoint as ckpt
-from ..compat import (batchnorm_training_note_silenced, import_paddle, lost_peer,
-                      seed_everything, use_device)
+from ..compat import (
+    batchnorm_training_note_silenced,
+    import_paddle,
+    lost_peer,
+    seed_everything,
+    use_device,
+)
 from ..config import config_differences, dump_config
 from ..data.datasets import build_train_loader, build_train_set, build_val_set
 from ..errors import InputError, first_line
@@ -47,6 +51,7 @@ from ..models import count_parameters, level_scales
 from ..storage import atomic_write_text
 from .best import best_record, check_chosen_metric, is_best
 from .curves import plot_curves
+from .eta import RunProgress, phase_costs
 from .logger import LossMeter, RunLogger
 from .resume import resume_state
 from .runlock import RunLock
@@ -283,9 +288,10 @@ class Trainer:
         meter = LossMeter()
         val = None
         phase = self.phase_of(self.iteration)
-        # the bar closes on an error too, so the error's message starts a line of its own
-        with tqdm(total=total, initial=self.iteration, disable=not self.is_main,
-                  dynamic_ncols=True, desc="train") as bar:
+        costs = (phase_costs(self.nets, self.phases, self.cfg["datasets"]["train"]["hr_crop"],
+                             self.cfg["scale"]) if self.is_main else [1.0] * len(self.phases))
+        with RunProgress(self.phases, costs, self.iteration, self.is_main) as progress:
+            bar = progress.bar
             while phase < len(self.phases) and not self.stop.requested():
                 phase_step = self.start_phase(phase)
                 end = self.phase_starts[phase + 1]
@@ -300,7 +306,7 @@ class Trainer:
                     data_seconds = time.perf_counter() - t0
                     meter.add(phase_step(batch), data_seconds)
                     self.iteration += 1
-                    bar.update(1)
+                    progress.advance(phase, self.iteration)
                     if self.iteration % self.train_cfg["log_interval"] == 0 and meter.count:
                         self.log.progress(meter, phase_step.learning_rates(), self.iteration,
                                           total, self.iteration / self.iters_per_epoch, bar)
