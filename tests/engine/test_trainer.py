@@ -215,3 +215,16 @@ def test_a_symlink_planted_in_the_run_directory_is_refused(tmp_path, train_image
         f"error: {run_dir / name} is a symbolic link (to {outside}); paddle-srgan writes its "
         f"files only as regular files, never through a link: remove the link"]
     assert outside.read_text() == "precious\n"
+
+
+def test_the_gan_phase_prints_no_library_note(tmp_path, train_images):
+    """A user's console (no PYTHONWARNINGS) through one step of each phase: Paddle's note
+    that BatchNorm 'now always tracks global mean and variance' (the discriminator's BN in
+    train mode) is not shown; the one warning left is the config's (a random VGG)."""
+    config = tiny_config(tmp_path, train_images, **{"train.phases": [
+        {"name": "mse", "iters": 1}, {"name": "gan", "iters": 1}]})
+    proc = run_tool("train", "-c", config, env={"PYTHONWARNINGS": ""})
+    assert ", D " in proc.stdout  # a discriminator (with BatchNorm) was trained
+    assert "always track global mean and variance" not in proc.stdout + proc.stderr
+    warnings = [line for line in proc.stderr.splitlines() if "Warning" in line]
+    assert len(warnings) == 1 and "the perceptual loss uses a RANDOM VGG19" in warnings[0]
