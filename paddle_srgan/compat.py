@@ -4,8 +4,10 @@ Every version switch of the package lives here with a comment naming the Paddle 
 handles, so a newcomer porting to a new Paddle release reads one file.
 """
 
+import contextlib
 import os
 import random
+import re
 import warnings
 
 import numpy as np
@@ -33,6 +35,22 @@ def import_paddle():
         raise MissingPackageError(PADDLE_MISSING) from exc
     _reclaim_sigterm()
     return paddle
+
+
+# Paddle's BatchNorm (2.6 and 3.x) warns at its first forward in train mode that it "now always
+# tracks global mean and variance": a note on a change made in Paddle 2.0 that asks nothing
+# of the user; it was the one warning at the start of every run with a BatchNorm network.
+BATCHNORM_TRAINING_NOTE = "When training, we now always track global mean and variance."
+
+
+@contextlib.contextmanager
+def batchnorm_training_note_silenced():
+    """Inside the block, Paddle's BatchNorm note (exact message, from paddle.nn.layer.norm) is
+    not shown; every other warning is."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=re.escape(BATCHNORM_TRAINING_NOTE),
+                                category=UserWarning, module=r"paddle\.nn\.layer\.norm")
+        yield
 
 
 def _reclaim_sigterm():

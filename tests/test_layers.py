@@ -16,7 +16,7 @@ MAX_LINES = 400
 FLOORS = [
     ("base", ["", "errors", "levels", "memory", "compat", "config_rules", "config",
               "loss_settings", "train_settings", "data.settings", "metrics.table", "storage",
-              "unpickler", "safe_load"]),
+              "unpickler", "safe_load", "native_log"]),
     ("core", ["data", "models", "losses", "usm", "metrics", "checkpoint", "checkpoint_check",
               "published_weights"]),
     ("run", ["evaluation", "deploy", "cli"]),  # cli: the tools' flags and one-line errors

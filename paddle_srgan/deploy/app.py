@@ -10,6 +10,7 @@ arguments and calls `serve`.
 alone; Gradio is imported only by `build_page` / `serve` (an optional extra: paddle-srgan[app]).
 """
 import errno
+import logging
 import os
 import shutil
 import socket
@@ -275,11 +276,21 @@ def serve(upscaler, host="127.0.0.1", port=7860, share=False,
     """
     page = build_page(upscaler)
     page.queue(max_size=8)  # waiting requests beyond this are told the page is busy
+    # Gradio's requests to its own server at start-up are logged at INFO by httpx, and Paddle
+    # 3.x gives the root logger an INFO handler on import: two lines that concern nobody
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
+        # quiet: Gradio's start-up lines name its own launch(share=True), not --share
         page.launch(server_name=host, server_port=port, share=share,
                     max_file_size=int(max_file_mb * 1e6), allowed_paths=[str(upscaler.out_dir)],
-                    show_error=True, prevent_thread_lock=not block, quiet=not block)
+                    show_error=True, prevent_thread_lock=True, quiet=True)
     except OSError:  # taken since check_port: say so in one line; else Gradio's own error
         check_port(host, port)
         raise
+    if block:
+        # share_url is None when Gradio could not make the link (it printed why)
+        where = page.local_url + (f" and {page.share_url}" if page.share_url else "")
+        hint = "" if share else "; --share for a public link"
+        print(f"serving the page at {where} (Ctrl-C stops it{hint})", flush=True)
+        page.block_thread()
     return page

@@ -9,18 +9,24 @@ Paddle version behaviour handled here (measured with 2.6.2 and 3.3.1; reading: `
   (export_onnx restores the slopes); 2.x's default Polygraphy pass pip-installs packages
   (switched off: _no_installs). 3.3 also stores interpolate's scale as float64, which its
   CPU predictor and paddle2onnx 2.1 reject: models.blocks.BilinearUpsample avoids the op.
+* Console: 3.3's jit.save logs a PIR warning and 2.6's an executor INFO line from C++;
+  paddle2onnx 2.x prints its progress and the staging path, 1.x its progress unless
+  verbose=False; and 2.x leaves constants no node uses, which onnxruntime announces one
+  line each when it loads the model. None of it asks anything of the user (native_log).
 """
 import contextlib
 import os
 import re
 import shutil
 import signal
+import sys
 import tempfile
 import threading
 
 import yaml
 
 from ..compat import import_paddle
+from ..native_log import JIT_SAVE_LINES, PADDLE2ONNX_LINES, dropped
 from ..storage import WriteError, file_md5, process_alive, refuse_link
 from .introspect import FinalLevel
 from .metadata import EXPORT_FORMAT, META_SUFFIX, ExportError, ModelInfo, trained_for
@@ -156,7 +162,8 @@ def _write_export(generator, out_prefix, meta):
         # generator.forward, and 2.6's default SOT mode fails on Python 3.11 when called again.
         # The wrapper makes the full-scale output the program's only output (predictors read
         # output 0; LapSRN's levels would otherwise come first).
-        paddle.jit.save(FinalLevel(generator), out_prefix, input_spec=[spec])
+        with dropped(sys.stderr, JIT_SAVE_LINES):
+            paddle.jit.save(FinalLevel(generator), out_prefix, input_spec=[spec])
     finally:
         if was_training:
             generator.train()
@@ -235,20 +242,70 @@ def export_onnx(prefix, opset=11):
     no_installs = _no_installs()
     onnx_file = os.fspath(prefix) + ".onnx"
     try:
-        paddle2onnx.export(model_filename=model_file, params_filename=params_file,
-                           save_file=onnx_file, opset_version=opset, **no_installs)
+        with _paddle2onnx_quiet(paddle2onnx):
+            paddle2onnx.export(model_filename=model_file, params_filename=params_file,
+                               save_file=onnx_file, opset_version=opset, verbose=False,
+                               **no_installs)
     except SystemExit:  # paddle2onnx 2.x logs a conversion error, then calls sys.exit(-1)
         raise ExportError(f"paddle2onnx could not convert {os.path.basename(model_file)} to "
                           f"ONNX (its message is above)") from None
     if not os.path.isfile(onnx_file):
         raise ExportError(f"paddle2onnx wrote no {onnx_file} (its message is above)")
-    if model_file.endswith(".json"):
-        _restore_leaky_relu_slopes(model_file, onnx_file)
+    if model_file.endswith(".json"):  # paddle2onnx 2.x, which brings the onnx package
+        import onnx
+        model = onnx.load(onnx_file)
+        _restore_leaky_relu_slopes(model_file, model, onnx_file)
+        _remove_dead_ends(model.graph)
+        onnx.save(model, onnx_file)
     return onnx_file
 
 
-def _restore_leaky_relu_slopes(program_file, onnx_file):
-    """Copy each leaky_relu's negative_slope from a PIR program to its ONNX LeakyRelu.
+@contextlib.contextmanager
+def _paddle2onnx_quiet(paddle2onnx):
+    """paddle2onnx without its progress lines: its Python log at warnings and errors (2.x's
+    INFO line names the hidden staging folder: tools/export.py names the final files), its
+    known C++ progress lines on stdout dropped. Its errors still show."""
+    log = getattr(getattr(paddle2onnx, "utils", None), "logging", None)
+    level = getattr(log, "log_level", None)
+    if level is not None:
+        log.log_level = min(level, 1)  # 0 errors, 1 warnings, 2 info
+    try:
+        with dropped(sys.stdout, PADDLE2ONNX_LINES):
+            yield
+    finally:
+        if level is not None:
+            log.log_level = level
+
+
+def _remove_dead_ends(graph):
+    """Drop the nodes and initializers (constants) of the onnx GraphProto `graph` whose outputs
+    nothing reads: paddle2onnx 2.1 leaves the Constant shape nodes of ops it folded, which
+    onnxruntime turned into initializers and removed with one warning line each whenever it
+    loaded the model. Standard ONNX ops have no side effects; subgraphs (If, Loop) count as
+    readers."""
+    def read(g):
+        for node in g.node:
+            yield from node.input
+            for attr in node.attribute:
+                for sub in [attr.g, *attr.graphs]:
+                    yield from read(sub)
+    while True:
+        used = set(read(graph)) | {o.name for o in graph.output}
+        dead = [node for node in graph.node if not used.intersection(node.output)]
+        if not dead:
+            break
+        for node in dead:
+            graph.node.remove(node)
+    unused = {init.name for init in graph.initializer if init.name not in used}
+    for init in [i for i in graph.initializer if i.name in unused]:
+        graph.initializer.remove(init)
+    for value in [v for v in graph.input if v.name in unused]:  # IR < 4 lists them as inputs
+        graph.input.remove(value)
+
+
+def _restore_leaky_relu_slopes(program_file, model, onnx_file):
+    """Copy each leaky_relu's negative_slope from a PIR program to its LeakyRelu in the onnx
+    ModelProto `model` (of `onnx_file`, named in errors).
 
     Why: Paddle 3.3 stores negative_slope as a float64 attribute (it was float32), and
     paddle2onnx 2.1 then writes alpha = 0 (LapSRN's output was off by 0.2). Both lists are
@@ -271,17 +328,13 @@ def _restore_leaky_relu_slopes(program_file, onnx_file):
 
     with open(program_file, encoding="utf-8") as f:
         slopes = list(leaky_relu_slopes(json.load(f)))
-    model = onnx.load(onnx_file)
     nodes = [n for n in model.graph.node if n.op_type == "LeakyRelu"]
     if len(nodes) != len(slopes):
         raise ExportError(f"{onnx_file}: {len(nodes)} LeakyRelu nodes for {len(slopes)} "
                           f"leaky_relu ops in {program_file}; cannot restore their slopes")
-    if not slopes:
-        return
     for node, slope in zip(nodes, slopes):
         del node.attribute[:]  # LeakyRelu's only attribute is alpha
         node.attribute.append(onnx.helper.make_attribute("alpha", slope))
-    onnx.save(model, onnx_file)
 
 
 __all__ = ["export_generator", "onnx_available", "ONNX_MISSING", "export_onnx"]

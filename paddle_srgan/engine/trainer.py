@@ -37,10 +37,15 @@ import os
 import time
 
 import numpy as np
-from tqdm import tqdm
 
 from .. import checkpoint as ckpt
-from ..compat import import_paddle, lost_peer, seed_everything, use_device
+from ..compat import (
+    batchnorm_training_note_silenced,
+    import_paddle,
+    lost_peer,
+    seed_everything,
+    use_device,
+)
 from ..config import config_differences, dump_config
 from ..data.datasets import build_train_loader, build_train_set, build_val_set
 from ..errors import InputError, first_line
@@ -49,6 +54,7 @@ from ..models import count_parameters, level_scales
 from ..storage import atomic_write_text
 from .best import best_record, check_chosen_metric, is_best
 from .curves import loss_point, plot_curves
+from .eta import RunProgress, phase_costs
 from .logger import LossMeter, RunLogger
 from .resume import resume_state
 from .runlock import RunLock
@@ -258,7 +264,7 @@ class Trainer:
             self.log.scalars(mean_scores(self.bicubic), self.iteration, "val_bicubic/")
             self.log.scalars(mean_scores(self.hr_reference), self.iteration, "val_hr/")
         try:
-            with StopRequests(self.world) as self.stop:
+            with StopRequests(self.world) as self.stop, batchnorm_training_note_silenced():
                 return self._loop()
         except RuntimeError as exc:
             if self.world > 1 and lost_peer(exc):
@@ -285,9 +291,10 @@ class Trainer:
         meter, points = LossMeter(), LossMeter()  # the log line's means, the curves'
         val = None
         phase = self.phase_of(self.iteration)
-        # the bar closes on an error too, so the error's message starts a line of its own
-        with tqdm(total=total, initial=self.iteration, disable=not self.is_main,
-                  dynamic_ncols=True, desc="train") as bar:
+        costs = (phase_costs(self.nets, self.phases, self.cfg["datasets"]["train"]["hr_crop"],
+                             self.cfg["scale"]) if self.is_main else [1.0] * len(self.phases))
+        with RunProgress(self.phases, costs, self.iteration, self.is_main) as progress:
+            bar = progress.bar
             while phase < len(self.phases) and not self.stop.requested():
                 phase_step = self.start_phase(phase)
                 first, end = self.phase_starts[phase] + 1, self.phase_starts[phase + 1]
@@ -304,7 +311,7 @@ class Trainer:
                     meter.add(terms, data_seconds)
                     points.add(terms, data_seconds)
                     self.iteration += 1
-                    bar.update(1)
+                    progress.advance(phase, self.iteration)
                     if loss_point(self.iteration, first, end, self.train_cfg["log_interval"]) \
                             and points.count:
                         self.log.losses(points, self.iteration)

@@ -84,7 +84,8 @@ def served_app(weights, tmp_path_factory):
     require("gradio", 'pip install -e ".[app]"')
     port = free_port()
     log_path = tmp_path_factory.mktemp("app") / "app.log"
-    env = child_env(PYTHONWARNINGS="ignore", GRADIO_ANALYTICS_ENABLED="False")
+    # PYTHONWARNINGS unset: its console is what a user sees (test_the_console_...)
+    env = child_env(PYTHONWARNINGS="", GRADIO_ANALYTICS_ENABLED="False")
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
             [sys.executable, str(ROOT / "tools" / "app.py"), *map(str, TINY), "--weights",
@@ -279,6 +280,16 @@ def test_bad_uploads_get_a_readable_message(client, served_app, tmp_path):
     refusals = [line for line in console.splitlines() if line.startswith("refused upload: ")]
     assert [line.split(" is ")[0] for line in refusals] == ["refused upload: holiday.png",
                                                             "refused upload: large.png"]
+
+
+def test_the_console_says_where_the_page_is_and_nothing_else(served_app):
+    """One line naming the page's address and our --share flag (Gradio's own lines named its
+    launch(share=True)); no library lines (httpx's requests, warnings); refused uploads add
+    one line each (test_refused_uploads_...)."""
+    url, log_path = served_app
+    lines = log_path.read_text().splitlines()
+    assert lines[0] == f"serving the page at {url} (Ctrl-C stops it; --share for a public link)"
+    assert all(line.startswith("refused upload: ") for line in lines[1:]), lines
 
 
 def test_page_works_in_headless_chromium(server, inputs, tmp_path):

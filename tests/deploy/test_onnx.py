@@ -136,7 +136,8 @@ def cli_export(tmp_path_factory):
     paddle.save(SRResNet(num_feat=8, num_block=2).state_dict(), str(weights))
     (folder / "tiny.yml").write_text(TINY_YML)
     prefix = folder / "exported" / "tiny_x4"
-    run_tool("export", "-c", folder / "tiny.yml", "--weights", weights, "--out", prefix, "--onnx")
+    console = run_tool("export", "-c", folder / "tiny.yml", "--weights", weights, "--out",
+                       prefix, "--onnx", env={"PYTHONWARNINGS": ""})  # as a user sees it
     images = folder / "images"
     images.mkdir()
     rgb = cv2.imread(str(ROOT / "data" / "benchmarks" / "Set5" / "LR_bicubic" / "X4" /
@@ -145,7 +146,7 @@ def cli_export(tmp_path_factory):
     cv2.imwrite(str(images / "gray16.png"),
                 cv2.cvtColor(rgb, cv2.COLOR_BGR2GRAY).astype(np.uint16) * 257)
     cv2.imwrite(str(images / "rgba.png"), np.dstack([rgb, np.full(rgb.shape[:2], 200, np.uint8)]))
-    return {"prefix": prefix, "images": images, "folder": folder}
+    return {"prefix": prefix, "images": images, "folder": folder, "console": console}
 
 
 # what tools/infer.py writes for the three inputs of cli_export (woman.png, 57x86 LR)
@@ -167,6 +168,29 @@ def test_infer_runs_onnx_without_paddle_like_the_predictor(cli_export, tmp_path)
         assert (got.shape, got.dtype) == LAYOUTS[name]  # the input's layout and depth kept
         # float rounding of two backends may flip a pixel across a quantisation step
         assert np.abs(got.astype(np.int64) - expected).max() <= (257 if name == "gray16" else 1)
+
+
+def test_export_and_onnx_inference_print_only_their_own_lines(cli_export, tmp_path):
+    """No library chatter on a user's console: Paddle's glog lines from jit.save,
+    paddle2onnx's progress and its hidden staging path, onnxruntime's one warning per unused
+    constant (the graph has none left)."""
+    prefix, console = cli_export["prefix"], cli_export["console"]
+    assert console.stderr == ""
+    (line,) = console.stdout.splitlines()
+    assert line.startswith("wrote tiny_x4.") and f"tiny_x4.onnx to {prefix.parent} (" in line
+    proc = run_tool("infer", "--model", f"{prefix}.onnx", "--input",
+                    cli_export["images"] / "rgb.png", "--output", tmp_path,
+                    env={"PYTHONWARNINGS": ""})
+    assert [line for line in re.split(r"[\r\n]", proc.stderr)
+            if line.strip() and not line.startswith("super-resolving")] == []
+    assert proc.stdout.splitlines() == ["model trained for: bicubic (clean)",
+                                        f"wrote 1 image(s) to {tmp_path}"]
+    if paddle_version() >= (3, 0):  # paddle2onnx 2.x (which brings onnx) left dead constants
+        import onnx
+        graph = onnx.load(f"{prefix}.onnx").graph
+        read = {name for node in graph.node for name in node.input}
+        assert all(read.intersection(node.output) or graph.output[0].name in node.output
+                   for node in graph.node)
 
 
 def test_onnx_problems_are_one_line_errors(cli_export, tmp_path):

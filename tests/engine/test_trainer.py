@@ -243,3 +243,16 @@ def test_curves_start_each_phase_at_its_first_iteration(straight_run):
     assert lines >= 1 and figure.shape[0] == (lines + 1) * figures.LABEL_HEIGHT + 32
     caption = figure[:lines * figures.LABEL_HEIGHT]  # above the strip: white words on dark
     assert caption.min() == 32 and caption.max() > 200
+
+
+def test_the_gan_phase_prints_no_library_note(tmp_path, train_images):
+    """A user's console (no PYTHONWARNINGS) through one step of each phase: Paddle's note
+    that BatchNorm 'now always tracks global mean and variance' (the discriminator's BN in
+    train mode) is not shown; the one warning left is the config's (a random VGG)."""
+    config = tiny_config(tmp_path, train_images, **{"train.phases": [
+        {"name": "mse", "iters": 1}, {"name": "gan", "iters": 1}]})
+    proc = run_tool("train", "-c", config, env={"PYTHONWARNINGS": ""})
+    assert ", D " in proc.stdout  # a discriminator (with BatchNorm) was trained
+    assert "always track global mean and variance" not in proc.stdout + proc.stderr
+    warnings = [line for line in proc.stderr.splitlines() if "Warning" in line]
+    assert len(warnings) == 1 and "the perceptual loss uses a RANDOM VGG19" in warnings[0]
