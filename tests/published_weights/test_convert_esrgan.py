@@ -89,8 +89,9 @@ SCALE_ONE = pytest.mark.xfail(raises=ConfigError, strict=True,
                                   for c in sorted(CASES)])
 def test_written_config_builds_the_network_the_weights_load_into(case, tmp_path):
     """The .yml the tool writes (convert.model_config) read by load_config and built by the
-    model table, the saved .pdparams loaded as train.pretrained_g loads weights: PyTorch's
-    output. Generators come out of build_generator, discriminators of build_discriminator."""
+    model table, the saved .pdparams loaded as train.pretrained_g / train.pretrained_d load
+    weights: PyTorch's output. Generators come out of build_generator, discriminators of
+    build_discriminator."""
     _, io, _, model, _ = CASES[case]
     _, _, state, _, _, kwargs = converted(case)
     weights = tmp_path / "w.pdparams"
@@ -98,11 +99,11 @@ def test_written_config_builds_the_network_the_weights_load_into(case, tmp_path)
     (tmp_path / "w.yml").write_text(yaml.safe_dump(convert.model_config(model, kwargs)))
     cfg = load_config(str(tmp_path / "w.yml"))
     if models.MODELS[model] in models.DISCRIMINATORS:
-        net = models.build_discriminator(cfg)
+        net, entry = models.build_discriminator(cfg), "D"
     else:
-        net = models.build_generator(cfg)
+        net, entry = models.build_generator(cfg), "G"
     assert type(net).__name__ == model
-    checkpoint.load_generator_weights(net, str(weights))
+    checkpoint.load_network_weights(net, str(weights), entry)
     x, expected = io_fixture(io)
     assert np.abs(run(net, x) - expected).max() <= MAX_DIFF
 
