@@ -7,8 +7,8 @@
 
 Everything is written atomically (`storage.atomic_save`: an interruption leaves the previous
 file or the new one, never a truncated one); what is read is checked before anything is
-restored (checkpoint_check.py). `load_generator_weights` also reads plain generator state
-dicts (best.pdparams, converted weights).
+restored (checkpoint_check.py). `load_network_weights` (`load_generator_weights`) also reads
+plain state dicts (best.pdparams, converted weights: train.pretrained_g, train.pretrained_d).
 """
 import os
 import random
@@ -237,23 +237,28 @@ def load_checkpoint(path):
 
 def load_generator_weights(generator, path, use_ema=False):
     """Load generator weights from a plain state dict (best.pdparams, converted weights) or a
-    full training checkpoint (its 'G' entry, or 'G_ema' with `use_ema`). Every key and shape
-    must fit; what is read must be a state dict (else CheckpointError naming the file)."""
+    full training checkpoint (its 'G' entry, or 'G_ema' with `use_ema`); load_network_weights."""
+    return load_network_weights(generator, path, "G_ema" if use_ema else "G")
+
+
+def load_network_weights(layer, path, entry="G"):
+    """Load `layer`'s weights from a plain state dict (best.pdparams, converted weights) or a
+    full training checkpoint (its `entry`: 'G', 'G_ema' or 'D'). Every key and shape must
+    fit; what is read must be a state dict (else CheckpointError naming the file)."""
     state = load_file(path, "weights", CheckpointError)
     full = isinstance(state, dict) and state.get("format") == CHECKPOINT_FORMAT
-    if use_ema:
-        if not full or state.get("G_ema") is None:
-            raise CheckpointError(f"--use-ema: {path} holds no EMA generator (EMA weights live "
-                                  f"in iter_*.pdparams checkpoints of runs with train.ema_decay)")
-        entry = "G_ema"
-    else:
-        entry = "G" if full else None
-    weights = state.get(entry) if entry else state
+    if entry == "G_ema" and (not full or state.get("G_ema") is None):
+        raise CheckpointError(f"--use-ema: {path} holds no EMA generator (EMA weights live "
+                              f"in iter_*.pdparams checkpoints of runs with train.ema_decay)")
+    if full and entry == "D" and state.get("D") is None:
+        raise CheckpointError(f"{path}: a training checkpoint without a discriminator (its "
+                              f"run had no adversarial phase)")
+    weights = state.get(entry) if full else state
     problem = state_dict_problem(weights)
     if problem:
         raise CheckpointError(f"{path}: {DAMAGED}: {entry} {problem}" if full else
                               f"{path}: {problem} (or a paddle-srgan checkpoint)")
-    return load_state_strict(generator, weights, source=path, error=WeightsMisfitError)
+    return load_state_strict(layer, weights, source=path, error=WeightsMisfitError)
 
 
 def load_generator(cfg, path, use_ema=False, overrides=()):

@@ -37,6 +37,7 @@ DEFAULTS = {
             {"name": "gan", "iters": 200000, "lr_milestones": [100000]},
         ],
         "pretrained_g": None,    # generator weights to start from (e.g. for a gan-only run)
+        "pretrained_d": None,    # discriminator weights to start from (a run with a gan phase)
         "amp": None,             # None (fp32) | O1: mixed precision on GPU (VGG stays fp32)
         "ema_decay": None,       # e.g. 0.999: keep an EMA of G, validated and saved as best
         "log_interval": 100,     # iterations between log lines / VisualDL scalars
@@ -118,7 +119,16 @@ def check_weight_averaging(cfg, origin):
                               f"'train.ema_decay' both average generator weights; use one")
 
 
-CHECKS = [check_weight_averaging]
+def check_pretrained_d(cfg, origin):
+    """A discriminator to start from needs a phase that trains one."""
+    train = cfg["train"]
+    if train["pretrained_d"] and not any(p["losses"]["adversarial"] for p in train["phases"]):
+        raise ConfigError(f"{origin('train.pretrained_d')}: 'train.pretrained_d' is set but no "
+                          f"phase of 'train.phases' trains a discriminator (an adversarial "
+                          f"weight > 0, e.g. a 'gan' phase)")
+
+
+CHECKS = [check_weight_averaging, check_pretrained_d]
 
 COMBINATIONS = [
     # a switched metric chosen by train.best_metric must be switched on

@@ -74,7 +74,7 @@ def tiny_run(tmp_path_factory, train_images):
 # ------------------------------------------------------------------ every entry point refuses
 @pytest.mark.parametrize("entry", ["eval", "eval --lpips", "infer", "export", "convert_weights",
                                    "app", "train --resume FILE", "train vgg.weights",
-                                   "train train.pretrained_g"])
+                                   "train train.pretrained_g", "train train.pretrained_d"])
 def test_cli_refuses_a_weights_file_that_runs_code(entry, tmp_path, train_images):
     marker, evil = tmp_path / "pwned", tmp_path / "evil.pdparams"
     plant(evil, marker, checkpoint_like=entry.startswith(("train --resume", "eval", "infer")))
@@ -94,6 +94,7 @@ def test_cli_refuses_a_weights_file_that_runs_code(entry, tmp_path, train_images
         "train --resume FILE": ["train", "-c", cfg, "--resume", evil],
         "train vgg.weights": ["train", "-c", cfg, "-o", f"vgg.weights={evil}"],
         "train train.pretrained_g": ["train", "-c", cfg, "-o", f"train.pretrained_g={evil}"],
+        "train train.pretrained_d": ["train", "-c", cfg, "-o", f"train.pretrained_d={evil}"],
     }[entry]
     proc = run_tool(*args, check=False, timeout=120)
     assert_refused(proc, evil, marker)

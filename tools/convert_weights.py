@@ -1,10 +1,11 @@
 #!/usr/bin/env python
-"""Convert published PyTorch SRResNet / SRGAN weights to a paddle-srgan .pdparams + model config.
+"""Convert published PyTorch SRResNet / SRGAN / ESRGAN / Real-ESRGAN weights to a paddle-srgan
+.pdparams + model config.
 
 Examples:
     python tools/convert_weights.py --src netG_epoch_4_100.pth --out srgan_leftthomas.pdparams
-    python tools/convert_weights.py --src MSRResNet_x4.pth --out msrresnet.pdparams --check
-    python tools/eval.py -c msrresnet.yml --weights msrresnet.pdparams --datasets Set5
+    python tools/convert_weights.py --src RealESRGAN_x4plus.pth --out realesrgan_x4.pdparams --check
+    python tools/eval.py -c realesrgan_x4.yml --weights realesrgan_x4.pdparams --datasets Set5
 
 Sources: torch.save files (.pth/.pt/.tar/.ckpt/.bin; zip or legacy format, read without torch
 and without running any code stored in them), .safetensors, .npz (a state dict saved with
@@ -12,18 +13,25 @@ numpy), .pdparams. Checkpoints holding the state dict under params_ema / params 
 model / generator are unwrapped; DataParallel's `module.` prefix is dropped.
 
 Layouts (detected from the keys; --layout forces one):
-    srresnet       sgrvinod tutorial SRResNet, or its SRGAN Generator (net. prefix)
-    onnx_srresnet  PyTorch's ONNX-example SRResNet (the SRGAN authors' circulating weights)
-    msrresnet      BasicSR MSRResNet (x2, x4)
-    leftthomas     leftthomas/SRGAN Generator (netG_epoch_<s>_<e>.pth)
-    discriminator  sgrvinod tutorial Discriminator
+    srresnet            sgrvinod tutorial SRResNet, or its SRGAN Generator (net. prefix)
+    onnx_srresnet       PyTorch's ONNX-example SRResNet (the SRGAN authors' circulating weights)
+    msrresnet           BasicSR MSRResNet (x2, x4)
+    leftthomas          leftthomas/SRGAN Generator (netG_epoch_<s>_<e>.pth)
+    discriminator       sgrvinod tutorial Discriminator
+    esrgan_old_arch     ESRGAN's first release, RRDB_ESRGAN_x4_old_arch.pth (model.0, model.1.sub.N)
+    esrgan              ESRGAN RRDBNet_arch.py, RRDB_ESRGAN_x4.pth (RRDB_trunk.N, trunk_conv, ...)
+    rrdbnet             BasicSR / Real-ESRGAN RRDBNet x4, x2plus, x1 (body.N.rdb1, conv_body, ...)
+    srvgg               Real-ESRGAN SRVGGNetCompact (realesr-animevideov3, realesr-general-x4v3)
+    vgg_discriminator   BasicSR VGGStyleDiscriminator (ESRGAN's net_d)
+    unet_discriminator  BasicSR UNetDiscriminatorSN (Real-ESRGAN's net_d, spectral norm)
 
 Keys are mapped to our layer names, the network's options (width, blocks, scale, activations,
 output range, ...) are read off the tensors and the layout, and the weights are loaded into
 that network, so every key and shape is checked before anything is written. Writes OUT (the
-weights) and OUT with .yml (a model config for tools/eval.py, tools/train.py, tools/export.py).
---check compares our network's output with the layout's published forward pass run by PyTorch
-(if importable) and by Paddle ops, on a random input.
+weights) and OUT with .yml (a model config for tools/eval.py, tools/train.py, tools/export.py;
+for a discriminator, its network_d section). --check compares our network's output with the
+layout's published forward pass run by PyTorch (if importable) and by Paddle ops, on a random
+input.
 """
 import os
 import sys
@@ -72,8 +80,9 @@ def report_parity(convert, layout, state, net):
             print(f"check: skipped ({exc})")
             return
         worst = max(worst, diff)
+        side = convert.check_side(net)
         print(f"check: max |ours - {layout} definition run by {backend}| = {diff:.2e} "
-              f"(random 1x{net.in_channels}x16x16 input, eval mode)")
+              f"(random 1x{net.in_channels}x{side}x{side} input, eval mode)")
     if worst > convert.PARITY_TOLERANCE:
         raise convert.ConversionError(f"parity check failed: {worst:.2e} > "
                                       f"{convert.PARITY_TOLERANCE:.0e}")

@@ -6,7 +6,7 @@ Life of a run:
     .run()
       setup()                   device, distributed env, seed, networks (step.build_networks),
                                 train + validation sets, the checkpoint to resume, run dir,
-                                logger; then the checkpoint's state or pretrained G
+                                logger; then the checkpoint's state or pretrained G (and D)
       references                validation scores of bicubic, NIQE of the HR images: the
                                 reference lines of every validation (engine.validation)
       for each remaining phase:
@@ -239,6 +239,17 @@ class Trainer:
             self.nets.average_bn_statistics(self.world)
             self.save()
 
+    def _start_from_pretrained(self):
+        """A fresh run's G and D from train.pretrained_g / train.pretrained_d (plain weights,
+        e.g. converted published ones, or a training checkpoint's G / D)."""
+        if self.train_cfg["pretrained_g"]:
+            ckpt.load_generator_weights(self.nets.G, self.train_cfg["pretrained_g"])
+            self.nets.restart_ema()
+            self.log.info(f"generator initialised from {self.train_cfg['pretrained_g']}")
+        if self.train_cfg["pretrained_d"]:  # the config makes sure a phase trains D
+            ckpt.load_network_weights(self.nets.D, self.train_cfg["pretrained_d"], "D")
+            self.log.info(f"discriminator initialised from {self.train_cfg['pretrained_d']}")
+
     # ----------------------------------------------------------------------------- loop
     def run(self):
         """Train to the end of the last phase (or until SIGTERM/SIGINT). Returns a summary
@@ -252,10 +263,8 @@ class Trainer:
                 raise
         if self._resume_state is not None:
             self._restore(self._resume_state)
-        elif self.train_cfg["pretrained_g"]:
-            ckpt.load_generator_weights(self.nets.G, self.train_cfg["pretrained_g"])
-            self.nets.restart_ema()
-            self.log.info(f"generator initialised from {self.train_cfg['pretrained_g']}")
+        else:
+            self._start_from_pretrained()
         if self.is_main:
             D = self.nets.D
             self.log.info(f"device {self.device}, world size {self.world}, G "

@@ -4,10 +4,15 @@
                           on what a zip entry may inflate to
     torch_files.py        read torch.save files without torch (restricted unpickler); hands
                           .safetensors to safetensors_files.py (its own header checks)
-    pytorch_networks.py   the published PyTorch SR networks: key maps to our layer names, the
-                          class of models.MODELS each one is, reference forwards on their own
-                          key names
-    convert.py            read a weights file, detect its network, rename / transpose, check,
-                          and compare forwards (`parity`); used by tools/convert_weights.py and
-                          tools/convert_lpips_weights.py
+    layout.py             what a layout is (keys that identify it, key map, the class of
+                          models.MODELS, what its tensors tell, reference forward) and the ops
+                          reference forwards are written in (torch or Paddle)
+    srresnet_networks.py  the SRResNet family's layouts (sgrvinod, ONNX example, BasicSR
+                          MSRResNet, leftthomas, the sgrvinod discriminator)
+    esrgan_networks.py    the ESRGAN family's: RRDBNet in ESRGAN's two layouts and BasicSR's,
+                          SRVGGNetCompact, the VGG-style and U-Net (spectral norm) discriminators
+    pytorch_networks.py   the table of all layouts (LAYOUTS)
+    convert.py            read a weights file, detect its layout, rename / transpose, read the
+                          network's options, check, and compare forwards (`parity`); used by
+                          tools/convert_weights.py and tools/convert_lpips_weights.py
 """

@@ -5,17 +5,22 @@ Sources (`read_state`): `torch.save` files (.pth/.pt/.tar/.ckpt/.bin, zip or leg
 dict's tensors under their PyTorch names (`np.savez(f, **{k: v.numpy() for k, v in
 sd.items()})`); our own .pdparams.
 
-Layouts (`LAYOUTS`, detected from the keys by `detect_layout`): which published PyTorch network
-the keys come from, how they map to our layer names, and the class of `models.MODELS` that
-network is. Each layout also has `reference`, its forward pass written from the published definition
-on the PyTorch key names, run with torch or Paddle ops by `parity` (tools/convert_weights.py
---check).
+Layouts (`LAYOUTS`, pytorch_networks.py; detected from the keys by `detect_layout`): which
+published PyTorch network the keys come from, how they map to our layer names, the class of
+`models.MODELS` that network is and what its tensors tell of that class's options
+(`model_options`). Each layout also has `reference`, its forward pass written from the
+published definition on the PyTorch key names, run with torch or Paddle ops by `parity`
+(tools/convert_weights.py --check).
 
-Mapping rules (see tests/fixtures/srresnet_sgrvinod.md for the PyTorch side):
+Mapping rules (see tests/fixtures/srresnet_sgrvinod.md and tests/fixtures/esrgan/ for the
+PyTorch side):
 * conv weights are OIHW in both frameworks: copied as is;
 * BN running_mean / running_var -> _mean / _variance; num_batches_tracked dropped;
 * PReLU weight -> _weight (same shape: [1] shared, [C] per channel);
-* nn.Linear weights are [out, in] in PyTorch and [in, out] in Paddle: transposed;
+* nn.Linear weights (each layout's `linear` keys) are [out, in] in PyTorch and [in, out] in
+  Paddle: transposed;
+* spectral norm's weight_orig / weight_u / weight_v keep their names and shapes (Paddle's
+  spectral_norm stores the same);
 * `module.` (DataParallel) and `net.` (the sgrvinod Generator wrapper) prefixes are dropped.
 """
 import importlib
@@ -28,17 +33,12 @@ import zipfile
 import numpy as np
 
 from ..compat import import_paddle
-from ..errors import InputError
 from ..safe_load import load_state_dict, one_line
 from ..storage import atomic_save
+from .layout import ConversionError
 from .pytorch_networks import LAYOUTS, ReferenceOps
 from .stored_arrays import TorchWeightsError, check_inflation
 from .torch_files import read_torch_weights
-
-
-class ConversionError(InputError):
-    """The source file or its keys do not fit the target network; the message lists them."""
-
 
 NON_WEIGHT_KEYS = re.compile(r"(^|/)(input|output\w*|meta)$|/|num_batches_tracked$")
 TORCH_EXTENSIONS = (".pth", ".pt", ".tar", ".ckpt", ".bin", ".safetensors")
@@ -115,8 +115,10 @@ def detect_layout(state, source="weights"):
     if found:
         raise ConversionError(f"{source} matches several layouts ({', '.join(found)}); "
                               f"choose one with --layout")
-    raise ConversionError(f"{source}: keys ({', '.join(keys[:4])}, ...) match no known layout "
-                          f"({', '.join(LAYOUTS)}); choose one with --layout if it is one")
+    raise ConversionError(f"{source}: no known layout places its {len(keys)} "
+                          f"key{'s' * (len(keys) != 1)} "
+                          f"({', '.join(keys[:4])}{', ...' if len(keys) > 4 else ''}); known: "
+                          f"{', '.join(LAYOUTS)}; choose one with --layout if it is one")
 
 
 def key_map(keys, layout):
@@ -143,48 +145,9 @@ def convert_state(state, layout):
     state = strip_prefixes(state)
     out = {}
     for key, new in key_map(state, layout).items():
-        value = state[key].T if re.match(r"^fc\d\.weight$", new) else state[key]
+        value = state[key].T if re.match(LAYOUTS[layout].linear, new) else state[key]
         out[new] = np.ascontiguousarray(value, dtype=np.float32)
     return out
-
-
-def infer_srresnet_kwargs(state):
-    """What converted keys and shapes of an SRResNet-family network (models/srresnet.py) tell:
-    channels, width, blocks, scale, kernels and the layer ending the body (the
-    constructor options each class takes of these are its `model_options`)."""
-    try:
-        head = state["head_conv.weight"]
-        tail = state["tail_conv.weight"]
-        up = state["upsample.0.conv.weight"]
-    except KeyError as exc:
-        raise ConversionError(f"no {exc.args[0]} after conversion: "
-                              "not an SRResNet layout") from None
-    num_feat = int(head.shape[0])
-    if up.shape[0] != 4 * num_feat:
-        raise ConversionError(f"upsample.0.conv.weight has {up.shape[0]} output channels for "
-                              f"PixelShuffle({int(round((up.shape[0] / num_feat) ** 0.5))}); "
-                              f"SRResNet upsamples by x2 steps only (scale 2, 4 or 8)")
-    blocks = {int(m[1]) for k in state for m in [re.match(r"body\.(\d+)\.", k)] if m}
-    ups = {int(m[1]) for k in state for m in [re.match(r"upsample\.(\d+)\.", k)] if m}
-    kwargs = {"in_channels": int(head.shape[1]), "out_channels": int(tail.shape[0]),
-              "num_feat": num_feat, "num_block": len(blocks), "scale": 2 ** len(ups),
-              "head_kernel": int(head.shape[2]), "body_kernel": int(up.shape[2])}
-    if "body_conv.weight" in state:
-        kwargs["body_end"] = ("conv_act" if any(k.startswith("body_act.") for k in state)
-                              else "conv_norm")
-    return kwargs
-
-
-def infer_discriminator_kwargs(state):
-    """Discriminator constructor kwargs read off converted keys (channels, width, blocks, fc)."""
-    try:
-        first, fc1 = state["features.0.weight"], state["fc1.weight"]
-    except KeyError as exc:
-        raise ConversionError(f"no {exc.args[0]} after conversion: "
-                              f"not a discriminator layout") from None
-    convs = [k for k in state if re.match(r"features\.\d+\.weight$", k) and state[k].ndim == 4]
-    return {"in_channels": int(first.shape[1]), "num_feat": int(first.shape[0]),
-            "num_block": len(convs), "fc_size": int(fc1.shape[1])}
 
 
 def model_options(state, layout):
@@ -193,10 +156,7 @@ def model_options(state, layout):
     fixed ones. What the class fixes itself (kernels, activations, biases) the tensors are
     checked against when loaded (load_into: mis-shaped or unexpected keys)."""
     spec = LAYOUTS[layout]
-    if spec.model == "Discriminator":
-        read = infer_discriminator_kwargs(state)
-    else:
-        read = infer_srresnet_kwargs(state)
+    read = spec.read(state)
     from .. import models  # imports paddle: keep this module cheap for tools' --help
     params = inspect.signature(models.MODELS[spec.model].__init__).parameters
     full = {k: p.default for k, p in params.items() if k != "self"}
@@ -211,11 +171,13 @@ def model_config(model, kwargs):
     where the config keeps them (top-level `scale`, the data's `channel`)."""
     section = {"type": model, **{k: list(v) if isinstance(v, tuple) else v
                                  for k, v in kwargs.items() if k not in ("scale", "in_channels")}}
-    if model == "Discriminator":
-        return {"network_d": section}
-    if section.get("out_channels") == kwargs["in_channels"]:
-        del section["out_channels"]  # the default: same as the input
-    cfg = {"scale": kwargs["scale"], "network_g": section}
+    from ..models import DISCRIMINATORS, MODELS
+    if MODELS[model] in DISCRIMINATORS:
+        cfg = {"network_d": section}
+    else:
+        if section.get("out_channels", 0) in (None, kwargs["in_channels"]):
+            del section["out_channels"]  # the default: same as the input
+        cfg = {"scale": kwargs["scale"], "network_g": section}
     if kwargs["in_channels"] == 1:  # single-channel weights: assume they were trained on Y
         cfg["datasets"] = {"train": {"channel": "Y"}, "val": {"channel": "Y"}}
     return cfg
@@ -229,10 +191,17 @@ def load_into(model, state, source="weights", origins=None):
     return load_state_strict(model, state, source, origins, error=ConversionError)
 
 
+def check_side(model, size=16):
+    """The side of the square input `parity` feeds `model`: `size`, or the crop side a
+    discriminator takes (VGGStyleDiscriminator's input_size)."""
+    return getattr(model, "input_size", size)
+
+
 def parity(layout, state, model, backend="torch", size=16, seed=0):
-    """Max |model(x) - reference(x)| for a seeded random x [1, C, size, size] in [0, 1], where
-    reference is `layout`'s published forward on the PyTorch-named `state`, computed with
-    `backend` ('torch' or 'paddle' ops), both in eval mode (BN on running statistics).
+    """Max |model(x) - reference(x)| for a seeded random x [1, C, side, side] in [0, 1] (side:
+    `check_side(model, size)`), where reference is `layout`'s published forward on the
+    PyTorch-named `state`, computed with `backend` ('torch' or 'paddle' ops), both in eval
+    mode (BN on running statistics, spectral norm on the stored u, v).
 
     Raises ImportError if `backend` is not installed, ConversionError if the layout has no
     reference forward.
@@ -242,7 +211,8 @@ def parity(layout, state, model, backend="torch", size=16, seed=0):
         raise ConversionError(f"layout {layout!r} has no reference forward to check against")
     lib = importlib.import_module(backend)
     paddle = import_paddle()
-    x = np.random.default_rng(seed).random([1, model.in_channels, size, size], dtype=np.float32)
+    side = check_side(model, size)
+    x = np.random.default_rng(seed).random([1, model.in_channels, side, side], dtype=np.float32)
     ops = ReferenceOps(lib, strip_prefixes(state))
     seen = x  # what the published network sees: its own input normalisation happens outside
     if getattr(model, "input_norm", "none") == "imagenet":

@@ -9,6 +9,7 @@ import numpy as np
 import paddle
 import pytest
 
+from paddle_srgan import checkpoint as ckpt
 from paddle_srgan import losses
 from paddle_srgan.config import ConfigError, load_config
 from paddle_srgan.engine.curves import read_scalars
@@ -183,6 +184,37 @@ def test_ema_starts_at_the_pretrained_generator(tmp_path, train_images):
     assert not np.allclose(raw, start)  # the step moved G
     np.testing.assert_allclose(trainer.nets.G_ema.state_dict()[w].numpy(),
                                0.9 * start + 0.1 * raw, rtol=1e-5, atol=1e-7)
+
+
+def test_discriminator_starts_from_pretrained_d(tmp_path, train_images):
+    """train.pretrained_d (a plain state dict, as convert_weights writes one) is D's start: a
+    step at lr 1e-12 leaves the loaded weights, far from a fresh D's; the run's checkpoint
+    gives its D back the same way; the config refuses it without a phase that trains D."""
+    rng = np.random.default_rng(0)
+    d = build_networks(load_config(tiny_config(tmp_path, train_images))).D
+    start = {k: rng.normal(0, 0.05, v.shape).astype("float32") for k, v in d.state_dict().items()
+             if not k.endswith(("_mean", "_variance"))}
+    d.set_state_dict({**{k: v.numpy() for k, v in d.state_dict().items()}, **start})
+    weights = tmp_path / "d.pdparams"
+    paddle.save(d.state_dict(), str(weights))
+    config = tiny_config(tmp_path, train_images, **{
+        "train.pretrained_d": str(weights), "train.phases": [{"name": "gan", "iters": 1,
+                                                              "lr": 1e-12}]})
+    trainer = Trainer(load_config(config))
+    trainer.run()
+    trained = trainer.nets.D.state_dict()
+    for key, value in start.items():
+        np.testing.assert_allclose(trained[key].numpy(), value, atol=1e-6, err_msg=key)
+    again = build_networks(load_config(config)).D
+    assert not np.allclose(again.state_dict()["features.0.weight"].numpy(),
+                           start["features.0.weight"], atol=1e-3)  # a fresh D is elsewhere
+    checkpoints = sorted((tmp_path / "runs" / "tiny" / "checkpoints").glob("iter_*.pdparams"))
+    ckpt.load_network_weights(again, str(checkpoints[-1]), "D")
+    for key, value in trained.items():
+        np.testing.assert_array_equal(again.state_dict()[key].numpy(), value.numpy())
+    with pytest.raises(ConfigError, match=r"'train.pretrained_d' is set but no phase of "
+                                          r"'train.phases' trains a discriminator"):
+        load_config(config, ["train.phases=[{name: mse, iters: 1}]"])
 
 
 def test_network_interpolation_blends_the_phase_end_with_its_start(tmp_path, train_images):

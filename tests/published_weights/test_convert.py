@@ -1,4 +1,3 @@
-import collections
 import importlib.util
 import io
 import json
@@ -12,6 +11,7 @@ import cv2
 import numpy as np
 import paddle
 import pytest
+from torch_writer import TorchStorage, TorchTensor, write_safetensors, write_torch
 
 from paddle_srgan import models
 from paddle_srgan.config import load_config
@@ -108,116 +108,6 @@ def test_bad_sources_are_one_line_errors(tmp_path):
     proc = run_tool("convert_weights", "--src", tmp_path / "none.npz", "--arch", "srresnet",
                     "--out", tmp_path / "o.pdparams", check=False)
     assert proc.returncode == 2 and "weights file not found" in proc.stderr
-
-
-# --- PyTorch containers, written here without torch ------------------------------------------
-# torch/serialization.py formats: see paddle_srgan/torch_files.py. The writer below emits
-# the same pickles torch.save does (GLOBAL torch._utils._rebuild_tensor_v2, storages as
-# persistent ids) so the reader is tested on files no code of the package made.
-
-class TorchGlobal:
-    """Pickles as the global `module.name` without importing it (torch is not installed)."""
-
-    def __init__(self, module, name):
-        self.module, self.name = module, name
-
-    def __reduce__(self):
-        return self.name  # -> TorchPickler.save_global
-
-    def __call__(self, *args):
-        raise AssertionError("only pickled, never called")
-
-
-class TorchStorage:
-    STORAGE_TYPES = {"float32": "FloatStorage", "float16": "HalfStorage", "int64": "LongStorage"}
-
-    def __init__(self, key, flat):
-        self.key, self.flat = key, np.ascontiguousarray(flat).ravel()
-
-
-class TorchTensor:
-    """A view (offset, shape, stride in elements) of a TorchStorage, pickled as torch does."""
-
-    def __init__(self, storage, offset, shape, stride):
-        self.storage, self.offset, self.shape, self.stride = storage, offset, shape, stride
-
-    def __reduce__(self):
-        return (TorchGlobal("torch._utils", "_rebuild_tensor_v2"),
-                (self.storage, self.offset, tuple(self.shape), tuple(self.stride), False,
-                 collections.OrderedDict()))
-
-
-class TorchPickler(pickle._Pickler):  # the pure-Python pickler lets save_global be overridden
-    def __init__(self, file, legacy, location):
-        super().__init__(file, protocol=2)
-        self.legacy, self.location, self.storages = legacy, location, {}
-
-    def save_global(self, obj, name=None):
-        if not isinstance(obj, TorchGlobal):
-            return super().save_global(obj, name)
-        self.write(pickle.GLOBAL + f"{obj.module}\n{obj.name}\n".encode())
-        self.memoize(obj)
-
-    def persistent_id(self, obj):
-        if not isinstance(obj, TorchStorage):
-            return None
-        self.storages[obj.key] = obj
-        kind = TorchGlobal("torch", TorchStorage.STORAGE_TYPES[obj.flat.dtype.name])
-        pid = ("storage", kind, obj.key, self.location, obj.flat.size)
-        return pid + (None,) if self.legacy else pid  # legacy: + view_metadata
-
-
-def as_torch(obj):
-    """Nested dicts of arrays -> the same with TorchTensors, one storage each."""
-    if isinstance(obj, dict):
-        return collections.OrderedDict((k, as_torch(v)) for k, v in obj.items())
-    if isinstance(obj, np.ndarray):
-        storage = TorchStorage(str(id(obj)), obj)
-        stride = [int(np.prod(obj.shape[i + 1:])) for i in range(obj.ndim)]  # C order
-        return TorchTensor(storage, 0, obj.shape, stride)
-    return obj
-
-
-def write_torch(path, obj, legacy=False, location="cpu", deflate=False):
-    """torch.save(obj, path) (zip format) or with _use_new_zipfile_serialization=False;
-    `deflate`: the zip's entries compressed (torch.save stores them)."""
-    body = io.BytesIO()
-    pickler = TorchPickler(body, legacy, location)
-    pickler.dump(as_torch(obj))
-    keys = sorted(pickler.storages)
-    if legacy:
-        with open(path, "wb") as f:
-            for head in (0x1950A86A20F9469CFC6C, 1001,
-                         {"protocol_version": 1001, "little_endian": True,
-                          "type_sizes": {"short": 2, "int": 4, "long": 4}}):
-                pickle.dump(head, f, protocol=2)
-            f.write(body.getvalue())
-            pickle.dump(keys, f, protocol=2)
-            for key in keys:
-                flat = pickler.storages[key].flat
-                f.write(struct.pack("<q", flat.size) + flat.tobytes())  # little-endian host
-    else:
-        method = zipfile.ZIP_DEFLATED if deflate else zipfile.ZIP_STORED
-        with zipfile.ZipFile(path, "w", method) as z:
-            z.writestr("archive/data.pkl", body.getvalue())
-            z.writestr("archive/byteorder", "little")
-            for key in keys:
-                z.writestr(f"archive/data/{key}", pickler.storages[key].flat.tobytes())
-            z.writestr("archive/version", "3\n")
-
-
-def write_safetensors(path, state):
-    header, blobs, offset = {"__metadata__": {"format": "pt"}}, [], 0
-    names = {"float32": "F32", "float16": "F16", "int64": "I64"}
-    for name, value in state.items():
-        raw = np.ascontiguousarray(value).tobytes()
-        header[name] = {"dtype": names[value.dtype.name], "shape": list(value.shape),
-                        "data_offsets": [offset, offset + len(raw)]}
-        blobs.append(raw)
-        offset += len(raw)
-    text = json.dumps(header).encode()
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
 
 
 def _fixture_weights(parity_npz):
@@ -610,7 +500,8 @@ def test_layout_errors_name_the_files_keys(tmp_path):
     assert ("mis-shaped 1: body.1.conv1.weight (file: block3.conv1.weight): file [8, 8, 5, 5] "
             "vs model [8, 8, 3, 3]") in proc.stderr
     assert "unexpected 1: block3.extra.weight" in proc.stderr
-    with pytest.raises(convert.ConversionError, match=r"match no known layout .*--layout"):
+    with pytest.raises(convert.ConversionError, match=r"^weights: no known layout places its 1 key "
+                                                     r"\(encoder\.weight\); known: .*--layout"):
         convert.detect_layout({"encoder.weight": np.zeros(1)})
     with pytest.raises(convert.ConversionError,
                        match=r"PixelShuffle\(3\); SRResNet upsamples by x2"):
