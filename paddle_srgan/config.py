@@ -31,8 +31,11 @@ from .errors import shown
 
 ENV_OVERRIDES = {"PADDLE_SRGAN_OUTPUT_DIR": "output_dir", "PADDLE_SRGAN_DATA_ROOT": "data_root"}
 NETWORK_SECTIONS = ("network_g", "network_d")
-# the upscaling factors of every network and dataset (models.srresnet and models.lapsrn too)
-SCALES = (2, 4, 8)
+# the factors of every dataset and of the networks that take them; 1 is restoration at the
+# same size (RRDBNet's and SRVGGNetCompact's x1 models); the networks that upsample by
+# pixel shuffle or resize convolutions take the rest (UPSAMPLING_SCALES)
+SCALES = (1, 2, 4, 8)
+UPSAMPLING_SCALES = SCALES[1:]
 # OpenMP aborts the process (a C++ trace) when asked for far more threads than a CPU has; the
 # largest CPUs have a few hundred
 MAX_CPU_THREADS = 1024
@@ -44,7 +47,7 @@ RUN_DEFAULTS = {
     "seed": 0,
     "device": "auto",            # auto (GPU if paddle was built with CUDA and sees one) | gpu | cpu
     "cpu_threads": 0,            # math-library threads on CPU; 0 = the process's cores / procs
-    "scale": 4,                  # x2 / x4 / x8; networks and datasets follow it
+    "scale": 4,                  # x1 / x2 / x4 / x8; networks and datasets follow it
     "network_g": {"type": "SRResNet"},
     "network_d": {"type": "Discriminator"},
 }

@@ -61,7 +61,7 @@ def test_unknown_override_and_wrong_type():
         load_config(SRGAN, ["train.phases.5.iters=1"])
     with pytest.raises(ConfigError, match="must look like"):
         load_config(SRGAN, ["scale"])
-    with pytest.raises(ConfigError, match="'scale' must be one of 2, 4, 8, got 3"):
+    with pytest.raises(ConfigError, match="'scale' must be one of 1, 2, 4, 8, got 3"):
         load_config(SRGAN, ["scale=3"])
 
 

@@ -7,6 +7,7 @@ side (an LR panel is blown up by nearest neighbour so its real pixels show), eac
 bar ("LR", "bicubic 28.43 dB", "SR 29.20 dB", "HR"). The plane puts metrics.table's DISTORTION
 against its PERCEPTION metric. (A training run's curves: engine/curves.py.)
 """
+import math
 import os
 
 import cv2
@@ -168,13 +169,16 @@ def plot_perception_distortion(panels, out_path, title=None):
 
     Args:
         panels: {panel title: {"points": [(label, psnr, niqe)], "hr_niqe": float or None}},
-            e.g. one panel per benchmark set; points without a NIQE are left out.
+            e.g. one panel per benchmark set; points without a NIQE are left out, and so
+            are points without a finite PSNR (an output equal to the HR, e.g. bicubic at
+            scale 1 on clean data: no distortion to place).
     """
     x, y = metric(DISTORTION), metric(PERCEPTION)
     plt = pyplot()
     fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.5), squeeze=False)
     for ax, (name, panel) in zip(axes[0], panels.items()):
-        points = [p for p in panel["points"] if p[2] is not None]
+        points = [p for p in panel["points"]
+                  if p[2] is not None and p[1] is not None and math.isfinite(p[1])]
         for label, psnr, niqe in points:
             ax.scatter([psnr], [niqe], s=40, zorder=3)
             ax.annotate(f"{label}\n{psnr:.{x.decimals}f} dB, {y.short} {niqe:.{y.decimals}f}",

@@ -31,8 +31,11 @@ def periodic_artifact_score(luma, period=4):
     Returns:
         float, dB.
     Raises:
-        UndefinedScore: the image is flat, or has no power at any of the period's harmonics.
+        UndefinedScore: the image is flat, or has no power at any of the period's harmonics,
+            or the period is 1 (x1 networks: no sub-pixel pattern, no harmonic to look at).
     """
+    if period < 2:
+        raise UndefinedScore("a period of 1 pixel (a x1 network) has no harmonics to score")
     h, w = (s - s % period for s in luma.shape)
     if min(h, w) < 2 * period:
         raise ValueError(f"periodic artifacts need at least {2 * period}x{2 * period} pixels, "

@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from ..compat import import_paddle
-from ..config import SCALES
+from ..config import UPSAMPLING_SCALES
 
 paddle = import_paddle()
 nn = paddle.nn
@@ -35,9 +35,10 @@ def check_input(x, channels, who):
 
 
 def check_scale(scale, who):
-    """ValueError unless `scale` is one of config.SCALES ('2, 4 or 8' in the message)."""
-    if scale not in SCALES:
-        allowed = ", ".join(map(str, SCALES[:-1])) + f" or {SCALES[-1]}"
+    """ValueError unless `scale` is one of config.UPSAMPLING_SCALES ('2, 4 or 8' in the
+    message): the factors of networks that upsample in log2(scale) steps."""
+    if scale not in UPSAMPLING_SCALES:
+        allowed = ", ".join(map(str, UPSAMPLING_SCALES[:-1])) + f" or {UPSAMPLING_SCALES[-1]}"
         raise ValueError(f"{who} scale must be {allowed}, got {scale}")
 
 

@@ -256,3 +256,26 @@ def test_the_gan_phase_prints_no_library_note(tmp_path, train_images):
     assert "always track global mean and variance" not in proc.stdout + proc.stderr
     warnings = [line for line in proc.stderr.splitlines() if "Warning" in line]
     assert len(warnings) == 1 and "the perceptual loss uses a RANDOM VGG19" in warnings[0]
+
+
+def test_a_x1_restoration_network_trains_and_infers_at_the_same_size(tmp_path, train_images):
+    """scale 1 (Real-ESRGAN's x1 RRDBNet: restoration without enlarging): degraded LR the HR's
+    size, validation where bicubic is the HR itself (PSNR inf: no point on the
+    perception-distortion plane, no grid score) and infer writing an image of the input's
+    size, with nothing on the console but our lines."""
+    config = tiny_config(tmp_path, train_images, **{
+        "scale": 1, "network_g": {"type": "RRDBNet", "num_feat": 8, "num_block": 1,
+                                  "num_grow_ch": 4},
+        "datasets.train.type": "realworld", "datasets.train.hr_crop": 48,
+        "train.phases": [{"name": "mse", "iters": 2, "lr": 1e-3}]})
+    proc = run_tool("train", "-c", config, env={"PYTHONWARNINGS": ""})
+    assert "Result on Set5 x1" in proc.stdout
+    assert "Warning" not in proc.stderr, proc.stderr
+    run_dir = tmp_path / "runs" / "tiny"
+    assert not_blank(run_dir / "perception_distortion.png")
+    photo = train_images / sorted(os.listdir(train_images))[0]
+    run_tool("infer", "-c", run_dir / "config.yml", "--weights",
+             run_dir / "checkpoints" / "mse_G.pdparams", "--input", photo,
+             "--output", tmp_path / "sr")
+    (out,) = (tmp_path / "sr").iterdir()
+    assert cv2.imread(str(out)).shape == cv2.imread(str(photo)).shape

@@ -125,3 +125,14 @@ def test_periodic_artifacts_see_a_period_4_grid_and_nothing_else():
     # the same strength at period 5 is not what the score looks for
     grid5 = 2.0 * np.sign(np.cos(2 * np.pi * xx / 5) * np.cos(2 * np.pi * yy / 5) + 0.1)
     assert metrics.periodic_artifacts(photo + grid5[..., None], crop_border=4) < clean + 1
+
+
+def test_a_x1_network_has_no_grid_score():
+    """The grid score looks for a pattern repeating every `period` pixels; a x1 network (period
+    1) builds no sub-pixel pattern, so the score is undefined, not the mean of no harmonics
+    (NaN with a numpy warning, which x1 training validation printed)."""
+    photo = skimage.data.astronaut()
+    with np.errstate(all="raise"):
+        with pytest.raises(metrics.UndefinedScore, match="period of 1"):
+            metrics.periodic_artifacts(photo, period=1)
+    assert np.isfinite(metrics.periodic_artifacts(photo, period=2))

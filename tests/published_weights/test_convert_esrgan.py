@@ -13,7 +13,7 @@ import yaml
 from torch_writer import write_torch
 
 from paddle_srgan import checkpoint, models
-from paddle_srgan.config import ConfigError, load_config
+from paddle_srgan.config import load_config
 from paddle_srgan.deploy import predictor
 from paddle_srgan.published_weights import convert
 
@@ -81,12 +81,7 @@ def test_layout_is_detected_and_reproduces_pytorch(case):
     assert convert.parity(layout, source, net, "paddle") <= MAX_DIFF
 
 
-SCALE_ONE = pytest.mark.xfail(raises=ConfigError, strict=True,
-                              reason="config.SCALES (2, 4, 8) refuses the top-level scale 1")
-
-
-@pytest.mark.parametrize("case", [pytest.param(c, marks=SCALE_ONE) if c == "rrdbnet_x1" else c
-                                  for c in sorted(CASES)])
+@pytest.mark.parametrize("case", sorted(CASES))
 def test_written_config_builds_the_network_the_weights_load_into(case, tmp_path):
     """The .yml the tool writes (convert.model_config) read by load_config and built by the
     model table, the saved .pdparams loaded as train.pretrained_g / train.pretrained_d load
