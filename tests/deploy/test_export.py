@@ -768,6 +768,12 @@ def test_metadata_problems_name_the_file(tmp_path):
     with pytest.raises(ExportError, match=r"m\.yml: export metadata missing"):
         predictor.read_metadata(prefix)
     with open(prefix + ".yml", "w") as f:
+        f.write("{[ not: yaml")
+    with pytest.raises(ExportError) as damaged:  # one line, not PyYAML's four
+        predictor.read_metadata(prefix)
+    assert str(damaged.value) == (f"{prefix}.yml: not valid YAML (expected ',' or ']', but got "
+                                  f"'<stream end>' at line 1, column 13)")
+    with open(prefix + ".yml", "w") as f:
         f.write("format: paddle-srgan-export\nscale: 4\n")
     with pytest.raises(ExportError, match=r"m\.yml: missing key\(s\) in_channels"):
         ModelInfo.from_meta(predictor.read_metadata(prefix), prefix + ".yml")
