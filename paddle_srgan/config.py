@@ -27,7 +27,7 @@ import yaml
 from . import config_rules, loss_settings, train_settings
 from .config_rules import ConfigError, closest_hint, coerce, get, integer, one_of
 from .data import settings as data_settings
-from .errors import shown
+from .errors import shown, yaml_problem
 
 ENV_OVERRIDES = {"PADDLE_SRGAN_OUTPUT_DIR": "output_dir", "PADDLE_SRGAN_DATA_ROOT": "data_root"}
 NETWORK_SECTIONS = ("network_g", "network_d")
@@ -123,7 +123,7 @@ def _read_yaml(path):
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        raise ConfigError(f"{path}: not valid YAML: {yaml_problem(exc)}") from None
     return {} if data is None else data
 
 

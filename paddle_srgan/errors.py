@@ -32,6 +32,14 @@ def first_line(exc):
     return next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
 
 
+def yaml_problem(exc):
+    """One line for a PyYAML error: its message runs to four lines (the context, the file and
+    position of each mark, the problem); this keeps the problem and where it lies."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or first_line(exc)
+    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if mark else problem
+
+
 def shown(value):
     """repr(value), bounded (reprlib: a few levels and items): how a message shows what a user
     gave. A YAML file of nested aliases is a few bytes that repr() prints as gigabytes."""

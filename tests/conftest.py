@@ -39,6 +39,11 @@ runpy.run_path(sys.argv[0], run_name="__main__")
 """
 
 
+# A folder nobody can create files in, root included (CI runs as root, where a chmod-ed folder
+# stays writable): sysfs refuses new files to everyone.
+UNWRITABLE = "/sys"
+
+
 def png_declaring(width, height, data=bytes(64)):
     """A well-formed PNG (8-bit RGB) whose header declares width x height pixels but whose
     image data is zlib(`data`): a tiny file a decoder would allocate in full for."""

@@ -8,7 +8,7 @@ import pytest
 
 from paddle_srgan import cli
 
-from conftest import ROOT, child_env, run_tool
+from conftest import ROOT, UNWRITABLE, child_env, run_tool
 
 
 def run_without_paddle(tool, *args):
@@ -250,10 +250,6 @@ def test_a_config_that_does_not_fit_the_weights_names_the_runs_config(demo_run, 
     assert "they fit" not in str(plain.value) and "does not fit SRResNet: missing" in str(
         plain.value)
 
-
-# A folder nobody can create files in, root included (CI runs as root, where a chmod-ed folder
-# stays writable): sysfs refuses new files to everyone.
-UNWRITABLE = "/sys"
 
 
 @pytest.mark.skipif(not os.path.isdir(UNWRITABLE), reason="no /sys (not Linux)")

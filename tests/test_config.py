@@ -70,8 +70,11 @@ def test_bad_files(tmp_path):
         load_config(tmp_path / "nope.yml")
     bad = tmp_path / "bad.yml"
     bad.write_text("train: [unclosed\n")
-    with pytest.raises(ConfigError, match="not valid YAML"):
+    with pytest.raises(ConfigError) as refused:
         load_config(bad)
+    # PyYAML's own message is four lines (context, marks with the file name, the problem)
+    assert str(refused.value) == (f"{bad}: not valid YAML: expected ',' or ']', but got "
+                                  f"'<stream end>' at line 2, column 1")
     phase = tmp_path / "phase.yml"
     phase.write_text("train:\n  phases:\n    - {name: srgan, iters: 10}\n")
     with pytest.raises(ConfigError, match=r"train.phases.0.name' must be one of \['gan', 'mse'\]"):

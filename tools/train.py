@@ -32,7 +32,8 @@ def main(argv=None):
         from paddle_srgan.config import dump_config
         print(dump_config(cfg), end="")
         return 0
-    from paddle_srgan.engine.trainer import train
+    from paddle_srgan.engine.trainer import run_dir_of, train
+    cli.check_output_folder(run_dir_of(cfg), "output_dir")  # before the data and networks
     summary = train(cfg, resume=args.resume)
     if summary["stopped_by"]:
         return 128 + signal.Signals[summary["stopped_by"]].value

@@ -60,6 +60,8 @@ def export_generator(generator, out_prefix, meta=None, onnx_opset=None):
         the metadata dict written to `<out_prefix>.yml`.
     """
     out_prefix = os.path.abspath(os.fspath(out_prefix))
+    for suffix in EXPORT_SUFFIXES:  # before tracing: the renames of the swap would replace
+        refuse_link(out_prefix + suffix)  # a link, not follow it; still, say it is there
     folder, stem = os.path.split(out_prefix)
     _make_folder(folder)
     _remove_stale_staging(folder, stem)
@@ -117,8 +119,6 @@ def _swap_in(staging, out_prefix):
     """
     stem = os.path.basename(out_prefix)
     new = {name[len(stem):] for name in os.listdir(staging)}
-    for suffix in new:  # a rename would replace the link itself; still, say it is there
-        refuse_link(out_prefix + suffix)
     with _stop_signals_held():
         for suffix in sorted(new, key=lambda x: x == META_SUFFIX):
             os.replace(os.path.join(staging, stem + suffix), out_prefix + suffix)

@@ -14,7 +14,7 @@ import numpy as np
 import yaml
 
 from ..data.realworld import degradation_label
-from ..errors import InputError, UserError, shown
+from ..errors import InputError, UserError, shown, yaml_problem
 
 EXPORT_FORMAT = "paddle-srgan-export"
 META_SUFFIX = ".yml"  # not .json: Paddle 3.x writes its program there
@@ -141,7 +141,7 @@ def read_metadata_file(path):
         with open(path, encoding="utf-8") as f:
             meta = yaml.safe_load(f)
     except yaml.YAMLError as exc:
-        raise ExportError(f"{path}: not valid YAML ({exc})") from None
+        raise ExportError(f"{path}: not valid YAML ({yaml_problem(exc)})") from None
     if not isinstance(meta, dict) or meta.get("format") != EXPORT_FORMAT:
         raise ExportError(f"{path}: not paddle-srgan export metadata "
                           f"(expected format: {EXPORT_FORMAT})")

@@ -56,6 +56,10 @@ class OnnxRunner:
         # rounds them up: an untiled 1000x1000 LR image peaked at 4.4 GB with it, 2.8 GB
         # without, and a page's memory now returns after a large upload
         options.enable_cpu_mem_arena = False
+        # errors only: onnxruntime warns about every initializer paddle2onnx leaves unused
+        # (MSRResNet: four lines before each result or one-line error of infer and the page);
+        # a load that fails still raises, and becomes the ExportError below
+        options.log_severity_level = 3
         try:
             self._session = ort.InferenceSession(onnx_file, options,
                                                  providers=["CPUExecutionProvider"])

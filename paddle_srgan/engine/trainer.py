@@ -51,7 +51,7 @@ from ..data.datasets import build_train_loader, build_train_set, build_val_set
 from ..errors import InputError, first_line
 from ..evaluation.evaluator import mean_scores
 from ..models import count_parameters, level_scales
-from ..storage import atomic_write_text
+from ..storage import WriteError, atomic_write_text
 from .best import best_record, check_chosen_metric, is_best
 from .curves import loss_point, plot_curves
 from .eta import RunProgress, phase_costs
@@ -146,7 +146,11 @@ class Trainer:
 
     def _prepare_run_dir(self):
         if self.is_main:
-            os.makedirs(ckpt.checkpoints_dir(self.run_dir), exist_ok=True)
+            folder = ckpt.checkpoints_dir(self.run_dir)
+            try:
+                os.makedirs(folder, exist_ok=True)
+            except OSError as exc:  # a read-only file system, a file where a folder belongs
+                raise WriteError.of(exc.filename or folder, exc) from None
             atomic_write_text(dump_config(self.cfg), os.path.join(self.run_dir, "config.yml"))
 
     def _restore(self, state):

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -32,6 +33,7 @@ from paddle_srgan.models import (
 )
 from paddle_srgan.models.srresnet import UPSAMPLERS
 from paddle_srgan.published_weights import convert
+from paddle_srgan.storage import LinkedFileError
 
 from conftest import (
     REAL_ESRGAN,
@@ -768,6 +770,12 @@ def test_metadata_problems_name_the_file(tmp_path):
     with pytest.raises(ExportError, match=r"m\.yml: export metadata missing"):
         predictor.read_metadata(prefix)
     with open(prefix + ".yml", "w") as f:
+        f.write("{[ not: yaml")
+    with pytest.raises(ExportError) as damaged:  # one line, not PyYAML's four
+        predictor.read_metadata(prefix)
+    assert str(damaged.value) == (f"{prefix}.yml: not valid YAML (expected ',' or ']', but got "
+                                  f"'<stream end>' at line 1, column 13)")
+    with open(prefix + ".yml", "w") as f:
         f.write("format: paddle-srgan-export\nscale: 4\n")
     with pytest.raises(ExportError, match=r"m\.yml: missing key\(s\) in_channels"):
         ModelInfo.from_meta(predictor.read_metadata(prefix), prefix + ".yml")
@@ -822,6 +830,27 @@ def test_export_from_the_other_paddle_version(tiny, tmp_path):
     assert np.abs(loaded.run(x) - ref).max() <= 1e-4
     assert np.abs(predictor.create_predictor(prefix, "cpu").run(x) - ref).max() <= 1e-4
     assert sys.executable != os.environ["PADDLE_SRGAN_OTHER_PYTHON"]
+
+
+@pytest.mark.parametrize("suffix", [".yml", ".pdiparams"])
+def test_a_linked_export_file_is_refused_before_tracing(tiny, tmp_path, monkeypatch, suffix):
+    """A symbolic link at <out>.yml was refused only after the model was traced and saved
+    (and Paddle's log line of the trace came first): now before any work, as eval refuses a
+    linked results file, and the file it points at is untouched."""
+    outside = tmp_path / "someone_elses.txt"
+    outside.write_text("precious\n")
+    prefix = tmp_path / "out" / "tiny_x4"
+    prefix.parent.mkdir()
+    Path(f"{prefix}{suffix}").symlink_to(outside)
+
+    def traced(*args, **kwargs):
+        raise AssertionError("the model was traced")
+    monkeypatch.setattr(paddle.jit, "save", traced)
+    with pytest.raises(LinkedFileError) as refused:
+        export.export_generator(tiny["generator"], prefix)
+    assert str(refused.value).startswith(f"{prefix}{suffix} is a symbolic link (to {outside})")
+    assert outside.read_text() == "precious\n"
+    assert sorted(p.name for p in prefix.parent.iterdir()) == [f"tiny_x4{suffix}"]
 
 
 def test_an_interrupted_export_leaves_the_earlier_one_intact(tiny, tmp_path, monkeypatch):

@@ -94,6 +94,16 @@ print(json.dumps({"commands": commands, "same_distributions": distributions() ==
 """
 
 
+@pytest.mark.parametrize("name", sorted(GENERATORS))
+def test_loading_an_onnx_export_prints_nothing(onnx_exports, name, capfd):
+    """onnxruntime logged a warning for each initializer paddle2onnx leaves unused (MSRResNet:
+    four lines on stderr before every result or error line of infer and the page); loading
+    prints nothing, and a model onnxruntime cannot load is still one ExportError."""
+    capfd.readouterr()
+    OnnxRunner(onnx_exports[name]["onnx"], threads=1)
+    assert capfd.readouterr().err == ""
+
+
 def test_onnx_export_installs_nothing(onnx_exports, tmp_path):
     """paddle2onnx 2.x's default Polygraphy pass set POLYGRAPHY_AUTOINSTALL_DEPS=1 and
     pip-installed onnx_graphsurgeon, sympy and onnxruntime from the internet during an export.

@@ -17,10 +17,13 @@ from paddle_srgan.config import load_config
 from paddle_srgan.data import datasets
 from paddle_srgan.engine import curves
 from paddle_srgan.engine.curves import read_scalars
+from paddle_srgan.engine.trainer import train
 from paddle_srgan.evaluation import figures
+from paddle_srgan.storage import WriteError
 
 from conftest import (
     ROOT,
+    UNWRITABLE,
     assert_same_weights,
     best_record,
     child_env,
@@ -166,6 +169,23 @@ def test_a_failed_start_leaves_no_run_directory(tmp_path, train_images):
     proc = run_tool("train", "-c", config, check=False)
     assert proc.returncode == 2 and "'datasets.train.hr_dir'" in proc.stderr
     assert not (tmp_path / "runs" / "tiny").exists()
+
+@pytest.mark.skipif(not os.path.isdir(UNWRITABLE), reason="no /sys (not Linux)")
+def test_an_unwritable_output_dir_is_one_line_before_any_work(tmp_path, train_images):
+    """The run directory was made after the data and networks were built, and an output_dir
+    nothing can be created in (a read-only file system) was an OSError traceback: refused
+    up front in one line, as eval, export, infer and make-lr refuse theirs; the trainer
+    itself (called from Python) raises a WriteError naming the folder."""
+    out = os.path.join(UNWRITABLE, "paddle_srgan_runs")
+    config = tiny_config(tmp_path, train_images, output_dir=out)
+    proc = run_tool("train", "-c", config, check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f"error: output_dir {out}/tiny: cannot write in {UNWRITABLE} (Permission denied)"]
+    with pytest.raises(WriteError) as refused:
+        train(load_config(str(config)))
+    assert str(refused.value) == f"cannot write {out}: Operation not permitted"
+
 
 CORRUPT_IMAGE_ERRORS = {
     "truncated": "truncated PNG (the file ends before its last chunk)",
