@@ -79,7 +79,8 @@ def model_parser(description, tile_default=None):
                     help="CPU threads (default: all cores)")
     ap.add_argument("--tile", type=int, default=tile_default,
                     help="tile side in LR pixels, bounds memory (default "
-                         f"{tile_default or 'none'}; 0: the whole image at once)")
+                         f"{tile_default or 'none'}; 0: the whole image, or tiles chosen by "
+                         "infer when its memory estimate says the image would not fit)")
     ap.add_argument("--tile-pad", type=int,
                     help="LR pixels of context around each tile (default: receptive field)")
     return ap
