@@ -57,3 +57,41 @@ def test_benchmark_runs_and_prints_json(name, tmp_path):
     start = proc.stdout.index("{")  # the JSON object is what the script prints
     report = json.loads(proc.stdout[start:])
     assert isinstance(report, dict) and report
+
+
+def test_memory_estimate_counts_each_saved_tensor_once_and_keeps_gradients():
+    """estimate_gpu_memory.py's count on conv -> ReLU -> conv -> ReLU, by hand: each
+    convolution keeps its input, each ReLU its output; the first ReLU's output is the second
+    convolution's input (counted once), weights are excluded. Backward through the hooks gives
+    the gradients it gives without them (Paddle 2.6 crashed on that very graph when the hooks
+    returned the saved tensor itself)."""
+    import importlib.util
+
+    import numpy as np
+    import paddle
+
+    spec = importlib.util.spec_from_file_location(
+        "estimate_gpu_memory", ROOT / "benchmarks" / "estimate_gpu_memory.py")
+    estimate = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(estimate)
+    paddle.seed(0)
+    conv1, conv2 = paddle.nn.Conv2D(3, 4, 3, padding=1), paddle.nn.Conv2D(4, 2, 3, padding=1)
+    params = [*conv1.parameters(), *conv2.parameters()]
+    x = paddle.rand([2, 3, 8, 8])
+
+    def step():
+        relu = paddle.nn.functional.relu
+        relu(conv2(relu(conv1(x)))).sum().backward()
+
+    step()
+    expected = [p.grad.numpy().copy() for p in params]
+    for p in params:
+        p.clear_gradient()
+    saved = estimate.SavedTensors({p.data_ptr() for p in params})
+    with paddle.autograd.saved_tensors_hooks(saved.pack, saved.unpack):
+        saved.counting("g_step", step)()
+        step()  # outside a bucket: not counted
+    # x [2, 3, 8, 8], ReLU outputs [2, 4, 8, 8] and [2, 2, 8, 8], float32
+    assert saved.bytes == {"g_step": 2 * (3 + 4 + 2) * 8 * 8 * 4}
+    for want, p in zip(expected, params):
+        np.testing.assert_allclose(p.grad.numpy(), 2 * want, rtol=1e-5)
