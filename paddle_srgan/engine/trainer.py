@@ -106,9 +106,9 @@ class Trainer:
     # ----------------------------------------------------------------------------- setup
     def setup(self):
         """Device, distributed environment, seed, networks, data sets and their bicubic / HR
-        reference scores, the checkpoint to resume, then the run directory (locked against a
+        reference scores, the checkpoint to resume or the pretrained weights, then the run directory (locked against a
         second trainer) and logger. What can refuse to start (data folders,
-        the checkpoint) is checked before the run directory is made, so a failed start leaves
+        the checkpoint, pretrained weights) is checked before the run directory is made, so a failed start leaves
         no folder behind."""
         self.device = use_device(self.cfg["device"], self.cfg["cpu_threads"])
         self.world = paddle.distributed.get_world_size()
@@ -134,12 +134,15 @@ class Trainer:
         if self._resume_state is not None:  # before config.yml is rewritten: a checkpoint
             # that does not fit this config stops the run with the run folder as it was
             ckpt.restore_networks(self._resume_state, self.nets, self._resume_path)
+        pretrained = self._start_from_pretrained() if self._resume_state is None else []
         self._prepare_run_dir()
         if self.is_main:
             self.lock.acquire()
         self.log = RunLogger(self.run_dir, enabled=self.is_main)
         for message in skipped:
             self.log.info(f"warning: skipped the unreadable checkpoint {message}")
+        for message in pretrained:
+            self.log.info(message)
         self.guard = NanGuard(self.train_cfg["nan_guard"], self.train_cfg["max_nan_steps"],
                               self.world, self.log.info)
         return self
@@ -245,14 +248,18 @@ class Trainer:
 
     def _start_from_pretrained(self):
         """A fresh run's G and D from train.pretrained_g / train.pretrained_d (plain weights,
-        e.g. converted published ones, or a training checkpoint's G / D)."""
+        e.g. converted published ones, or a training checkpoint's G / D). Called in setup,
+        before the run directory is made: a missing or misfit file leaves no folder behind.
+        Returns the log lines saying what was loaded."""
+        loaded = []
         if self.train_cfg["pretrained_g"]:
             ckpt.load_generator_weights(self.nets.G, self.train_cfg["pretrained_g"])
             self.nets.restart_ema()
-            self.log.info(f"generator initialised from {self.train_cfg['pretrained_g']}")
+            loaded.append(f"generator initialised from {self.train_cfg['pretrained_g']}")
         if self.train_cfg["pretrained_d"]:  # the config makes sure a phase trains D
             ckpt.load_network_weights(self.nets.D, self.train_cfg["pretrained_d"], "D")
-            self.log.info(f"discriminator initialised from {self.train_cfg['pretrained_d']}")
+            loaded.append(f"discriminator initialised from {self.train_cfg['pretrained_d']}")
+        return loaded
 
     # ----------------------------------------------------------------------------- loop
     def run(self):
@@ -267,8 +274,6 @@ class Trainer:
                 raise
         if self._resume_state is not None:
             self._restore(self._resume_state)
-        else:
-            self._start_from_pretrained()
         if self.is_main:
             D = self.nets.D
             self.log.info(f"device {self.device}, world size {self.world}, G "

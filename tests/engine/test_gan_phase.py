@@ -280,3 +280,18 @@ def test_network_interpolation_values(tmp_path, train_images):
     with pytest.raises(ConfigError, match="both average generator weights"):
         load_config(config, ["train.phases.1.network_interpolation=0.5",
                              "train.ema_decay=0.99"])
+
+
+def test_missing_pretrained_weights_stop_the_start_before_a_run_folder_exists(tmp_path,
+                                                                            train_images):
+    """configs/esrgan.yml starts from esrgan_psnr's G: run before that stage, the start is one
+    line naming the file, and no run folder is left behind to resume by mistake."""
+    for key in ("pretrained_g", "pretrained_d"):
+        config = tiny_config(tmp_path, train_images, **{
+            f"train.{key}": str(tmp_path / "missing.pdparams"),
+            "train.phases": [{"name": "gan", "iters": 1, "lr": 1e-3}]})
+        proc = run_tool("train", "-c", config, check=False)
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr.strip().splitlines() == [
+            f"error: weights file not found: {tmp_path / 'missing.pdparams'}"], proc.stderr
+        assert not (tmp_path / "runs").exists()
