@@ -309,7 +309,7 @@ def bench_model(args, folder, name, backends):
         latency = {b: statistics.median(t) for b, t in result["times"].items()}
         output_mp = 16 * h * w / 1e6
         entry["sizes"][size] = {
-            "output_mp": round(output_mp, 3),
+            "output_mp": round(output_mp, 4),
             "latency_s": {b: round(t, 3) for b, t in latency.items()},
             "s_per_output_mp": {b: round(t / output_mp, 2) for b, t in latency.items()},
             "max_abs_diff_vs_predictor": {b: float(f"{d:.2g}") for b, d in
