@@ -40,6 +40,33 @@ ARGUMENTS = {"make_heldout.py": lambda tmp: ["--out", str(tmp / "heldout")],
              "make_realworld_figure.py": figure_arguments}
 
 
+def check_infer(report):
+    """bench_infer.py times every model of its table, each per megapixel of output, and the
+    backends it compares agree with the predictor (tiny smoke widths: no chaotic weights)."""
+    assert set(report["models"]) == {"srresnet", "rrdbnet23", "srvgg-general", "srvgg-anime"}
+    for name, model in report["models"].items():
+        for size_name, size in model["sizes"].items():
+            width, height = map(int, size_name.split("x"))
+            output_mp = 16 * width * height / 1e6
+            assert set(size["latency_s"]) == set(report["backends"]) - (
+                {"torch"} if name == "srresnet" else set())
+            for backend, seconds in size["latency_s"].items():
+                per_mp = size["s_per_output_mp"][backend]
+                assert abs(per_mp * output_mp - seconds) <= 0.01 * seconds + 1e-3
+            assert max(size["max_abs_diff_vs_predictor"].values()) < 1e-4, (name, size)
+
+
+def check_memory(report):
+    """bench_memory.py reports every run against the output + 1.5 GB bound."""
+    runs = [run for size in report["runs"].values() for key, run in size.items()
+            if key != "output_mb_uint8"]
+    assert runs and all(isinstance(run["within_bound"], bool) for run in runs)
+
+
+# what a script's report must hold beyond being one JSON object
+CHECKS = {"bench_infer.py": check_infer, "bench_memory.py": check_memory}
+
+
 def test_the_benchmarks_folder_holds_the_scripts_the_readme_names():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert len(SCRIPTS) >= 8
@@ -57,6 +84,7 @@ def test_benchmark_runs_and_prints_json(name, tmp_path):
     start = proc.stdout.index("{")  # the JSON object is what the script prints
     report = json.loads(proc.stdout[start:])
     assert isinstance(report, dict) and report
+    CHECKS.get(name, lambda report: None)(report)
 
 
 def test_memory_estimate_counts_each_saved_tensor_once_and_keeps_gradients():

@@ -106,10 +106,10 @@ class Trainer:
     # ----------------------------------------------------------------------------- setup
     def setup(self):
         """Device, distributed environment, seed, networks, data sets and their bicubic / HR
-        reference scores, the checkpoint to resume or the pretrained weights, then the run directory (locked against a
-        second trainer) and logger. What can refuse to start (data folders,
-        the checkpoint, pretrained weights) is checked before the run directory is made, so a failed start leaves
-        no folder behind."""
+        reference scores, the checkpoint to resume or the pretrained weights, then the run
+        directory (locked against a second trainer) and logger. What can refuse to start (data
+        folders, the checkpoint, pretrained weights) is checked before the run directory is
+        made, so a failed start leaves no folder behind."""
         self.device = use_device(self.cfg["device"], self.cfg["cpu_threads"])
         self.world = paddle.distributed.get_world_size()
         if self.world > 1:
