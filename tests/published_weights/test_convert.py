@@ -532,7 +532,7 @@ def test_converted_config_evaluates_on_set5(tmp_path):
     res = json.loads((tmp_path / "eval" / "results.json").read_text())["results"]["Set5"]
     # all-zero weights leave the bilinear skip: OpenCV's bilinear x4 of the same LR, scored
     # by hand (Y, 4-pixel border), is 27.56 dB (bicubic 28.43); a wrong range is far off
-    assert res["MSRResNet"]["psnr"] == pytest.approx(bilinear_x4_set5_psnr(), abs=0.01)
+    assert res["msr"]["psnr"] == pytest.approx(bilinear_x4_set5_psnr(), abs=0.01)
 
 
 def bilinear_x4_set5_psnr():
