@@ -243,7 +243,7 @@ def cmd_download(args):
     lines = [f"  {folder}: {n} images" for folder, n in report.placed.items()]
     if report.missing_lr:
         lines += make_missing_lr(source, data_root, report.missing_lr, args.workers)
-    print(f"{source.name} ({source.about}) under {data_root}:")
+    print(f"{source.name}, {source.about}; under {data_root}:")
     print("\n".join(lines) if lines else "  already in place; nothing downloaded")
     for file, (digest, checked) in report.sums.items():
         print(f"  sha256 {file}: {digest} " + ("(matches the published sum)" if checked else

@@ -244,7 +244,8 @@ def test_a_traversal_member_refuses_the_archive(tmp_path):
     assert [p.name for p in root.iterdir()] == ["downloads"]  # no staging folder left
 
 
-@pytest.mark.parametrize("kind", ["absolute", "backslash", "symlink", "hardlink", "bomb"])
+@pytest.mark.parametrize("kind", ["absolute", "backslash", "symlink", "hardlink", "bomb",
+                                  "zip-symlink"])
 def test_unpack_refuses_unsafe_members_before_writing(tmp_path, kind):
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tf:
@@ -253,7 +254,7 @@ def test_unpack_refuses_unsafe_members_before_writing(tmp_path, kind):
         tf.addfile(ok, io.BytesIO(b"png"))
         bad = tarfile.TarInfo({"absolute": "/tmp/evil", "backslash": "set\\..\\..\\evil",
                                "symlink": "set/HR/b.png", "hardlink": "set/HR/b.png",
-                               "bomb": "set/HR/c.png"}[kind])
+                               "bomb": "set/HR/c.png", "zip-symlink": "set/HR/c.png"}[kind])
         if kind in ("symlink", "hardlink"):
             bad.type = tarfile.SYMTYPE if kind == "symlink" else tarfile.LNKTYPE
             bad.linkname = "/etc/passwd"
@@ -264,7 +265,7 @@ def test_unpack_refuses_unsafe_members_before_writing(tmp_path, kind):
             tf.addfile(bad, io.BytesIO(data))
     archive = tmp_path / "a.tar.gz"
     archive.write_bytes(buf.getvalue())
-    if kind == "symlink":  # a zip's symbolic link: the Unix file type in external_attr
+    if kind == "zip-symlink":  # a zip's symbolic link: the Unix file type in external_attr
         archive = tmp_path / "a.zip"
         with zipfile.ZipFile(archive, "w") as zf:
             zf.writestr("set/HR/a.png", b"png")
