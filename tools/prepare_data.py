@@ -24,6 +24,19 @@ check: which benchmark sets are in place under a root folder, with image counts.
   Expected layout: ROOT/Set5/HR, ROOT/Set14/HR, ROOT/B100/HR (or BSD100, BSDS100),
   ROOT/Urban100/HR, ROOT/DIV2K/DIV2K_valid_HR; optional LR next to HR in LR_bicubic/X4
   (DIV2K: DIV2K_valid_LR_bicubic/X4). Exit code 1 if a requested set is missing.
+
+download: fetch a set, verify its checksum, unpack it into that layout (sources, sums and
+citations: paddle_srgan/data/sources.py and the README).
+
+    python tools/prepare_data.py download Set14 [--data-root data] [--scales 2 3 4]
+
+  Set5 Set14 B100 Urban100 come from EDSR's benchmark.tar (~250 MB, kept in
+  DATA_ROOT/downloads/ for the other sets), DIV2K (validation, 0801-0900) and DIV2K_train
+  (0001-0800, 3.5 GB) from the DIV2K site; they land in DATA_ROOT/benchmarks/<set>/HR and
+  LR_bicubic/X<s>, DATA_ROOT/benchmarks/DIV2K/ and DATA_ROOT/DIV2K/. A broken download
+  resumes where it stopped (run the command again); LR scales the archive lacks are made by
+  make-lr. --check-only reports what is in place; --mirror URL (or $PADDLE_SRGAN_DATA_MIRROR)
+  fetches the same file names from another server; --sha256 FILE=HEX pins a sum.
 """
 import argparse
 import os
@@ -190,9 +203,62 @@ def cmd_check(args):
     return 0
 
 
+def make_missing_lr(source, data_root, scales, workers):
+    """MATLAB-bicubic LR of a downloaded set at `scales` (those its archives lack), written
+    where the set's LR folders go; returns the lines to report."""
+    from paddle_srgan.data.io import list_images
+    hr_files = list_images(data_root / source.hr)
+    check_lr_sizes(hr_files, max(scales))
+    out = data_root / Path(source.lr.format(s=0)).parent  # make_lr adds X<s>/
+    jobs = [(p, out, tuple(scales), None) for p in hr_files]
+    run_jobs(make_lr, jobs, workers, "LR " + " ".join(f"x{s}" for s in scales))
+    return [f"  LR x{s}: not in the archive; made with MATLAB-exact bicubic (make-lr) -> "
+            f"{out / f'X{s}'}" for s in scales]
+
+
+def cmd_download(args):
+    from paddle_srgan.data.download import (
+        MIRROR_ENV,
+        check_layout,
+        download_source,
+        parse_pins,
+    )
+    from paddle_srgan.data.sources import find_source
+    source = find_source(args.name)
+    scales = list(dict.fromkeys(args.scales))
+    if any(s < 1 for s in scales):
+        raise InputError(f"--scales must be integers >= 1, got {args.scales}")
+    data_root = Path(args.data_root)
+    if args.check_only:
+        complete, lines = check_layout(source, data_root, scales)
+        print(f"{source.name} under {data_root}:")
+        print("\n".join(lines))
+        print("complete." if complete else f"incomplete: python tools/prepare_data.py "
+              f"download {source.name} --data-root {data_root}")
+        return 0 if complete else 1
+    cli.check_output_folder(data_root, "--data-root")
+    mirror = args.mirror or os.environ.get(MIRROR_ENV) or None
+    report = download_source(source, data_root, scales, mirror, parse_pins(args.sha256),
+                             args.retries)
+    lines = [f"  {folder}: {n} images" for folder, n in report.placed.items()]
+    if report.missing_lr:
+        lines += make_missing_lr(source, data_root, report.missing_lr, args.workers)
+    print(f"{source.name}, {source.about}; under {data_root}:")
+    print("\n".join(lines) if lines else "  already in place; nothing downloaded")
+    for file, (digest, checked) in report.sums.items():
+        print(f"  sha256 {file}: {digest} " + ("(matches the published sum)" if checked else
+              f"(no published sum: pin it with --sha256 {file}={digest})"))
+    for path in report.kept:
+        print(f"  archive kept: {path} ({path.stat().st_size / 2**20:.0f} MB; delete it to "
+              f"free the space)")
+    print(f"  cite: {source.cite}\n  licence: {source.licence}")
+    return 0
+
+
 def main(argv=None):
     ap = cli.parser(__doc__, config=False)
-    sub = ap.add_subparsers(dest="command", required=True, metavar="{make-lr,check}")
+    sub = ap.add_subparsers(dest="command", required=True,
+                            metavar="{make-lr,check,download}")
 
     mk = sub.add_parser("make-lr", help="MATLAB-bicubic LR images of an HR folder",
                         description="Write OUT/X<s>/<stem>x<s>.png for every HR image and scale.")
@@ -217,11 +283,35 @@ def main(argv=None):
                     help="benchmark root (default: %(default)s)")
     ck.add_argument("--datasets", nargs="+", type=benchmark_name, metavar="NAME",
                     help="sets to check (default: Set5 Set14 B100 Urban100 DIV2K)")
-    for p in (mk, ck):
+    dl = sub.add_parser("download", help="fetch, verify and unpack a data set",
+                        description="Fetch a data set (resuming a broken download), verify "
+                                    "its checksum and unpack it into the layout of `check`.")
+    dl.add_argument("name", metavar="NAME",
+                    help="Set5, Set14, B100, Urban100, DIV2K (validation) or DIV2K_train")
+    dl.add_argument("--data-root", default="data",
+                    help="data folder; sets land in its benchmarks/ and DIV2K/ (default: "
+                         "%(default)s)")
+    dl.add_argument("--scales", type=int, nargs="*", default=[4],
+                    help="LR scales to place next to HR (default: 4; none: HR only)")
+    dl.add_argument("--check-only", action="store_true",
+                    help="report what is in place, download nothing (exit code 1 if "
+                         "incomplete)")
+    dl.add_argument("--mirror", metavar="URL",
+                    help="a folder URL serving the same file names (a lab server, a local "
+                         "copy); default: $PADDLE_SRGAN_DATA_MIRROR, else the sources' URLs")
+    dl.add_argument("--sha256", nargs="+", action="extend", default=[], metavar="FILE=HEX",
+                    help="expected sha256 of an archive, replacing the published one (or "
+                         "pinning one where none is published)")
+    dl.add_argument("--retries", type=cli.bounded(int, 0), default=3,
+                    help="resume a broken connection this many times at once (default: 3)")
+    dl.add_argument("--workers", type=cli.POSITIVE_INT, default=min(4, os.cpu_count() or 1),
+                    help="processes for LR images the archive lacks (default: min(4, cores))")
+    for p in (mk, ck, dl):
         p.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
 
     args = ap.parse_args(argv)
-    return cmd_make_lr(args) if args.command == "make-lr" else cmd_check(args)
+    commands = {"make-lr": cmd_make_lr, "check": cmd_check, "download": cmd_download}
+    return commands[args.command](args)
 
 
 if __name__ == "__main__":
