@@ -19,6 +19,14 @@ SET5 = ROOT / "data" / "benchmarks" / "Set5"
 FIXTURES = ROOT / "tests" / "fixtures"
 # PyTorch SRResNet weights, input and outputs (tests/fixtures/srresnet_sgrvinod.md)
 PARITY_NPZ = FIXTURES / "srresnet_sgrvinod.npz"
+# The manual: the README (front page) and the pages it links in docs/.
+MANUAL_PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def manual_text():
+    """The README and every docs/*.md page, one string (pages apart by a blank line, so a
+    page's first heading starts a line): what tests that check the documentation read."""
+    return "\n\n".join(p.read_text(encoding="utf-8") for p in MANUAL_PAGES)
 
 
 def read_rgb(path):

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT, SET5, child_env
+from conftest import ROOT, SET5, child_env, manual_text
 
 SCRIPTS = sorted(p.name for p in (ROOT / "benchmarks").glob("*.py"))
 
@@ -67,11 +67,11 @@ def check_memory(report):
 CHECKS = {"bench_infer.py": check_infer, "bench_memory.py": check_memory}
 
 
-def test_the_benchmarks_folder_holds_the_scripts_the_readme_names():
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+def test_the_benchmarks_folder_holds_the_scripts_the_manual_names():
+    manual = manual_text()
     assert len(SCRIPTS) >= 8
     for name in SCRIPTS:
-        assert f"benchmarks/{name}" in readme, name
+        assert f"benchmarks/{name}" in manual, name
 
 
 @pytest.mark.parametrize("name", SCRIPTS)

@@ -1,8 +1,8 @@
 """The ESRGAN and Real-ESRGAN presets against their published training files.
 
 ROWS is the table of keys: each resolves (load_config, what `--print-config` prints) to the
-published value, or to ours with the reason it differs; README's "ESRGAN and Real-ESRGAN"
-shows the same rows. The published values were read in:
+published value, or to ours with the reason it differs; the manual's "ESRGAN and Real-ESRGAN"
+(docs/training.md) shows the same rows. The published values were read in:
 
   BasicSR (XPixelGroup/BasicSR)
     options/train/ESRGAN/train_RRDBNet_PSNR_x4.yml        ("psnr yml")
@@ -34,7 +34,7 @@ from paddle_srgan.checkpoint import phase_weights_path
 from paddle_srgan.config import DEFAULTS, load_config
 from paddle_srgan.models import build_discriminator, build_generator, count_parameters
 
-from conftest import ROOT
+from conftest import ROOT, manual_text
 
 SAME = object()  # ours is the published value
 
@@ -236,11 +236,11 @@ def test_preset_networks_have_the_published_sizes(name):
     assert type(D).__name__ == cfg["network_d"]["type"]
 
 
-def readme_tables():
-    """{preset file: {key: (published cell, ours cell, why cell)}} from the tables of README's
-    'ESRGAN and Real-ESRGAN' section headed 'key | published value (file) | ours | ...'; a
-    table belongs to the configs/*.yml its lead-in line names."""
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+def manual_tables():
+    """{preset file: {key: (published cell, ours cell, why cell)}} from the tables of the
+    manual's 'ESRGAN and Real-ESRGAN' section (docs/training.md) headed 'key | published value
+    (file) | ours | ...'; a table belongs to the configs/*.yml its lead-in line names."""
+    text = manual_text()
     section = text.split("\n## ESRGAN and Real-ESRGAN\n", 1)[1].split("\n## ", 1)[0]
     tables, named, table = {}, None, None
     for line in section.splitlines():
@@ -258,12 +258,12 @@ def readme_tables():
 
 
 def first_code(cell):
-    """The YAML value of the first `code` span of a README cell."""
+    """The YAML value of the first `code` span of a manual table cell."""
     return yaml.safe_load(re.search(r"`([^`]*)`", cell).group(1))
 
 
-def test_readme_table_shows_the_rows():
-    tables = readme_tables()
+def test_the_manuals_table_shows_the_rows():
+    tables = manual_tables()
     assert set(tables) == set(ROWS)
     for name, rows in ROWS.items():
         assert list(tables[name]) == [row.key for row in rows], name

@@ -1,6 +1,6 @@
-"""The GAN phase: the paper's variants as documented in the README, the rule that a
-discriminator trains exactly where an adversarial weight is set, the adversarial loss forms
-and feature matching, and choosing best.pdparams by NIQE."""
+"""The GAN phase: the paper's variants as documented in the manual (docs/training.md), the
+rule that a discriminator trains exactly where an adversarial weight is set, the adversarial
+loss forms and feature matching, and choosing best.pdparams by NIQE."""
 import json
 import re
 import shlex
@@ -18,17 +18,17 @@ from paddle_srgan.engine.trainer import Trainer
 from paddle_srgan.errors import UserError
 from paddle_srgan.models import Discriminator
 
-from conftest import ROOT, SET5, run_tool, tiny_config
+from conftest import ROOT, SET5, manual_text, run_tool, tiny_config
 
 
-def readme_variants():
-    """{variant: [override, ...]} from the README's table of the paper's variants."""
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+def manual_variants():
+    """{variant: [override, ...]} from the manual's table of the paper's variants."""
+    text = manual_text()
     rows = re.findall(r"^\| (SR(?:ResNet|GAN)-\w+) \| `-o ([^`]+)`[^|]*\|", text, re.M)
     return {name: shlex.split(overrides) for name, overrides in rows}
 
 
-VARIANTS = readme_variants()
+VARIANTS = manual_variants()
 
 
 def tiny_paper_config(tmp_path, train_images, overrides):
@@ -50,7 +50,7 @@ def tiny_paper_config(tmp_path, train_images, overrides):
     return load_config(path, overrides + cut)
 
 
-def test_the_readme_lists_the_papers_five_variants_and_srresnet_vgg54():
+def test_the_manual_lists_the_papers_five_variants_and_srresnet_vgg54():
     assert sorted(VARIANTS) == ["SRGAN-MSE", "SRGAN-VGG22", "SRGAN-VGG54", "SRResNet-MSE",
                                 "SRResNet-VGG22", "SRResNet-VGG54"]
 
