@@ -5,7 +5,7 @@ Nine photographs that ship inside installed wheels (so anyone can rebuild the se
 and that no bundled config trains on (data/demo/ holds astronaut, chelsea, coffee, rocket and
 the immunohistochemistry slide): scikit-image's brick, camera, coins, grass, gravel, moon,
 hubble_deep_field and the left view of stereo_motorcycle, and matplotlib's grace_hopper.jpg.
-Six are gray; the evaluation scores gray files on their own values (see README, Evaluation).
+Six are gray; the evaluation scores gray files on their own values (see docs/evaluation.md).
 
     python benchmarks/make_heldout.py [--out data/heldout/HR]
     python tools/eval.py -c CONFIG --weights W --datasets Set5 data/heldout/HR

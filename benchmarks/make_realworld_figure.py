@@ -1,6 +1,7 @@
 #!/usr/bin/env python
-"""The README's real-photo figure: one held-out photo whose x4 LR was saved as JPEG, super-
-resolved by bicubic, a clean-trained and a realworld-trained generator, side by side.
+"""The real-photo figure (README and docs/results.md): one held-out photo whose x4 LR was
+saved as JPEG, super-resolved by bicubic, a clean-trained and a realworld-trained generator,
+side by side.
 
 The LR is exactly what `tools/eval.py --degrade SPEC` evaluates (data.degrade_spec: MATLAB
 bicubic, then JPEG). The panels are centre crops (or --box) labelled "PSNR / NIQE" of the

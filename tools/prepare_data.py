@@ -26,7 +26,7 @@ check: which benchmark sets are in place under a root folder, with image counts.
   (DIV2K: DIV2K_valid_LR_bicubic/X4). Exit code 1 if a requested set is missing.
 
 download: fetch a set, verify its checksum, unpack it into that layout (sources, sums and
-citations: paddle_srgan/data/sources.py and the README).
+citations: paddle_srgan/data/sources.py and docs/data.md).
 
     python tools/prepare_data.py download Set14 [--data-root data] [--scales 2 3 4]
 

@@ -44,7 +44,7 @@ KEEP_RESULTS = 4
 CACHE_MAX_AGE_S = 3600  # Gradio's copies of uploads and results are deleted after an hour
 
 
-# Shown under the page's title: which uploads the model suits (README, Results: a model
+# Shown under the page's title: which uploads the model suits (docs/results.md: a model
 # trained on clean bicubic LR gains nothing on JPEG-50 LR and sharpens its blocks)
 CHOOSING = {CLEAN: ("This model is for clean, downscaled images; for JPEG photos from phones "
                     f"or the web use a model trained with {REALWORLD_PRESETS}."),
