@@ -1,6 +1,6 @@
 """Whether a photo suits a model: a generator trained for clean bicubic LR (metadata.CLEAN)
-sharpens the 8x8 blocks a JPEG left in a photo into wormy contours and streaks (docs/results.md
-: a JPEG-50 photo through the clean demo ends below bicubic), while the presets for
+sharpens the 8x8 blocks a JPEG left in a photo into wormy contours and streaks (docs/results.md:
+a JPEG-50 photo through the clean demo ends below bicubic), while the presets for
 real-world degradations (configs/realworld.yml, configs/demo_realworld.yml) learn to remove
 them. tools/infer.py and the page say so in one line (`advice`). No Paddle here.
 
