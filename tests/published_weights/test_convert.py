@@ -324,7 +324,7 @@ def test_safetensors_bf16_and_truncation(tmp_path):
 
 
 def test_safetensors_from_the_official_writer(tmp_path):
-    # an independent writer, when installed (gradio brings it along with huggingface_hub)
+    # an independent writer, when installed
     st = pytest.importorskip("safetensors.numpy",
                              reason="safetensors is not installed (pip install safetensors)")
     state = {"a": np.arange(6, dtype=np.float32).reshape(2, 3), "b": np.float16([1, 2])}
