@@ -64,6 +64,8 @@ class TrainPatches(paddle.io.Dataset):
         hr_crop: HR patch side, a multiple of ``scale``.
         patches_per_image: patches of each image in one epoch.
         flip, rot90: random flips / 90-degree rotations (transforms.augment).
+        channel_shuffle: a random permutation of the RGB channels of each patch, the same
+            for HR and LR (drawn only when True, so other configs draw as before).
         cache: keep decoded images in a dict of this process (each DataLoader worker holds
             its own copy: DIV2K's 800 images take ~6.6 GB per worker).
         small_images: 'error' or 'skip' for images with a side < hr_crop.
@@ -85,13 +87,14 @@ class TrainPatches(paddle.io.Dataset):
     def __init__(self, hr_dir, scale, type="hr_only", lr_dir=None, hr_crop=384,
                  patches_per_image=100, flip=True, rot90=True, cache=False,
                  small_images="error", channel=None, seed=0, data_root=None, level_scales=None,
-                 degradation=None):
+                 degradation=None, channel_shuffle=False):
         super().__init__()
         # the values were checked when the config was loaded (data/settings.py: ALLOWED,
         # COMBINATIONS)
         key = "datasets.train"
         self.type, self.scale, self.hr_crop = type, scale, hr_crop
         self.patches_per_image, self.flip, self.rot90 = patches_per_image, flip, rot90
+        self.channel_shuffle = channel_shuffle
         self.channel = check_channel(channel, f"{key}.channel")
         self.seed = seed
         self.level_scales = tuple(level_scales or (scale,))
@@ -162,8 +165,13 @@ class TrainPatches(paddle.io.Dataset):
             hr, lr = paired_random_crop(mod_crop(hr, self.scale), lr, self.hr_crop,
                                         self.scale, rng)
             hr, lr = augment([hr, lr], self.flip, self.rot90, rng)
+            if self.channel_shuffle:
+                order = rng.permutation(3)
+                hr, lr = hr[:, :, order], lr[:, :, order]
         else:
             (hr,) = augment([random_crop(hr, self.hr_crop, rng)], self.flip, self.rot90, rng)
+            if self.channel_shuffle:
+                hr = hr[:, :, rng.permutation(3)]
             # Augmenting before resizing makes lr == imresize(hr) exactly for every patch.
             if self.degrade is None:
                 lr = downscale(hr, self.scale)

@@ -27,6 +27,9 @@ DEFAULTS = {
             "patches_per_image": 100,  # one epoch = this many random patches per image
             "flip": True,            # random horizontal / vertical flips
             "rot90": True,           # random 90-degree rotations
+            # a random order of R, G, B per patch (HR and LR alike): for a few images of one
+            # cast (the demos), whose mean colour a pixel loss on JPEG-degraded LR learns
+            "channel_shuffle": False,
             "cache": False,          # keep decoded images in memory (per worker)
             "small_images": "error",  # images smaller than hr_crop: error | skip (with a warning)
             "channel": None,         # one channel only: R | G | B | Y | gray | 0..2 (None: RGB)
@@ -93,4 +96,8 @@ COMBINATIONS = [
     (("datasets.train.type", "datasets.train.lr_dir"),
      lambda kind, lr_dir: kind != "paired" or lr_dir is not None,
      "'datasets.train.type' is 'paired' but 'datasets.train.lr_dir' is not set"),
+    (("datasets.train.channel_shuffle", "datasets.train.channel"),
+     lambda shuffle, channel: not shuffle or channel is None,
+     "'datasets.train.channel_shuffle' needs RGB patches, but 'datasets.train.channel' is "
+     "{1!r}"),
 ]

@@ -2,6 +2,7 @@
 sampler's resume contract, the DataLoader with 0 and 2 workers."""
 
 
+import itertools
 import os
 import signal
 import subprocess
@@ -10,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from paddle_srgan.config import load_config
+from paddle_srgan.config import ConfigError, load_config
 from paddle_srgan.data.datasets import (
     EpochBatchSampler,
     TrainPatches,
@@ -91,6 +92,32 @@ def test_hr_only_lr_is_matlab_imresize_of_the_returned_hr(train_dirs):
         item = ds[k]
         hr = to_uint8(item["hr"])
         np.testing.assert_array_equal(to_uint8(item["lr"]), imresize(hr, 0.25))
+
+
+def test_channel_shuffle_permutes_each_patch_and_keeps_the_pairs(tmp_path, train_dirs):
+    """datasets.train.channel_shuffle: each patch is the unshuffled one (same crop and flips)
+    with its R, G, B in a random order, HR and LR alike, and every order occurs; off, the draws
+    are those of a config without the key. The config refuses it for one-channel data."""
+    plain, shuffled = patches(train_dirs), patches(train_dirs, channel_shuffle=True)
+    orders = set()
+    for k in range(30):
+        hr, hr_shuffled = to_uint8(plain[k]["hr"]), to_uint8(shuffled[k]["hr"])
+        # the photos' channels differ, so the order is the one matching permutation
+        (order,) = [o for o in itertools.permutations(range(3))
+                    if np.array_equal(hr[:, :, list(o)], hr_shuffled)]
+        orders.add(order)
+        np.testing.assert_array_equal(to_uint8(shuffled[k]["lr"]), imresize(hr_shuffled, 0.25))
+    assert len(orders) == 6
+    paired = patches(train_dirs, type="paired", lr_dir="LR/X4", channel_shuffle=True)
+    plain_paired = patches(train_dirs, type="paired", lr_dir="LR/X4")
+    item, reference = paired[2], plain_paired[2]
+    (order,) = [o for o in itertools.permutations(range(3))
+                if np.array_equal(reference["hr"][list(o)], item["hr"])]
+    np.testing.assert_array_equal(item["lr"], reference["lr"][list(order)])
+    with pytest.raises(ConfigError, match="'datasets.train.channel_shuffle' needs RGB patches, "
+                                          "but 'datasets.train.channel' is 'R'"):
+        load_config(str(ROOT / "configs" / "demo.yml"), ["datasets.train.channel_shuffle=true",
+                                                        "datasets.train.channel=R"])
 
 
 def test_paired_matches_div2k_names_and_aligns(tmp_path, train_dirs):
@@ -233,7 +260,7 @@ def test_dataloader_batches_match_direct_indexing_with_0_and_2_workers(train_dir
 # (after a short busy-wait), a forked worker that reconfigures OpenCV waits forever.
 FORK_AFTER_OPENCV = """
 import sys, time, cv2, numpy as np
-from paddle_srgan.config import load_config
+from paddle_srgan.config import ConfigError, load_config
 from paddle_srgan.data.datasets import build_train_loader
 cv2.resize(np.zeros((1000, 1000, 3), np.uint8), (500, 500), interpolation=cv2.INTER_CUBIC)
 time.sleep(0.3)
