@@ -141,11 +141,6 @@ def adversarial_d_terms(real_logits, fake_logits, form="vanilla"):
     return (real + fake) / 2, real, fake
 
 
-def adversarial_d_loss(real_logits, fake_logits, form="vanilla"):
-    """The loss of adversarial_d_terms alone."""
-    return adversarial_d_terms(real_logits, fake_logits, form)[0]
-
-
 def feature_matching_loss(fake_maps, real_maps):
     """Content loss on the discriminator's own features: the mean over D's conv blocks of
     L1(block(sr), block(hr)), HR side detached. A learned perceptual distance that needs no
